@@ -1,0 +1,46 @@
+"""Where a deploy's config (its environment variables) lives.
+
+A :class:`ConfigStore` reads and changes one deploy's variables. The first store is a ``.env`` file
+(:mod:`.envfile`); others (AWS SSM Parameter Store, ...) implement the same interface.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..errors import InvalidInput
+from .envfile import EnvFileStore
+
+__all__ = ["ConfigStore", "ConfigChange", "EnvFileStore", "open_store", "STORE_KINDS"]
+
+
+class ConfigChange(Protocol):
+    """A change that was written; ``revert()`` puts the previous version back."""
+
+    def revert(self) -> None: ...
+
+
+class ConfigStore(Protocol):
+    kind: str
+    location: str
+
+    def read(self) -> dict[str, str]:
+        """Every variable with its value, in file order."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise :class:`~changeover.core.errors.ConfigStoreError` if a change could not be written."""
+        ...
+
+    def apply(self, changes: dict[str, str | None]) -> ConfigChange:
+        """Set (value) or clear (``None``) variables in one atomic write."""
+        ...
+
+
+STORE_KINDS = ("envfile",)
+
+
+def open_store(kind: str, location: str) -> ConfigStore:
+    if kind == "envfile":
+        return EnvFileStore(location)
+    raise InvalidInput(f"Unknown config store '{kind}': Changeover knows {', '.join(STORE_KINDS)}.")

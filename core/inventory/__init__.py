@@ -1,0 +1,1 @@
+"""The inventory database: models and the code that opens and migrates it."""

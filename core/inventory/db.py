@@ -1,0 +1,141 @@
+"""Open the inventory, migrating it with Alembic at start-up.
+
+Where it lives comes from ``CHANGEOVER_DATABASE_URL``; the default is a SQLite file in the user data
+folder. A fresh database is created from the models and stamped; an older one is copied (SQLite) and
+upgraded; one written by a newer Changeover is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .. import paths
+from ..errors import InventoryError
+from .models import Base
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+ENV_VAR = "CHANGEOVER_DATABASE_URL"
+
+_DRIVERS = {
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+}
+
+
+def inventory_url(explicit: str | None = None) -> URL:
+    text = explicit or os.environ.get(ENV_VAR) or paths.default_inventory_url()
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise InventoryError(
+            f"{ENV_VAR} is not a database URL: use sqlite:////path/inventory.sqlite3 or postgresql://user@host/dbname.",
+        ) from None
+    if url.drivername in _DRIVERS:
+        url = url.set(drivername=_DRIVERS[url.drivername])
+    return url
+
+
+def alembic_config(url: URL) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["url"] = url
+    return config
+
+
+def create_inventory_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        if url.database:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the inventory to the newest schema, refusing one from a newer Changeover."""
+    script = ScriptDirectory.from_config(alembic_config(engine.url))
+    head = script.get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        has_tables = inspect(connection).has_table("deploys")
+    if current == head:
+        return
+    if current is not None and current not in {rev.revision for rev in script.walk_revisions()}:
+        raise InventoryError(
+            f"The inventory at {engine.url.render_as_string(hide_password=True)} was written by a newer "
+            "Changeover (schema revision {current}); upgrade Changeover to open it.".replace("{current}", current),
+        )
+    config = alembic_config(engine.url)
+    if current is None and not has_tables:
+        Base.metadata.create_all(engine)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.stamp(config, "head")
+        logger.info("created a new inventory at revision %s", head)
+        return
+    _copy_before_migrating(engine.url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    logger.info("migrated the inventory from %s to %s", current, head)
+
+
+def _copy_before_migrating(url: URL) -> None:
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return
+    source = Path(url.database)
+    if source.exists():
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        shutil.copy2(source, source.with_name(f"{source.name}.before-migration-{stamp}"))
+
+
+class Inventory:
+    """An opened, migrated inventory: hands out sessions."""
+
+    def __init__(self, url: str | URL | None = None) -> None:
+        self.url = url if isinstance(url, URL) else inventory_url(url)
+        self.engine = create_inventory_engine(self.url)
+        try:
+            migrate(self.engine)
+        except OperationalError as exc:
+            self.engine.dispose()
+            raise InventoryError(
+                f"Cannot open the inventory at {self.location}: {exc.orig.__class__.__name__}. "
+                f"Check {ENV_VAR} and that the database server is running.",
+            ) from None
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def location(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Database servers Changeover provisions on: PostgreSQL, MariaDB/MySQL, a SQLite folder (AWS RDS later)."""

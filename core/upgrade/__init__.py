@@ -1,0 +1,1 @@
+"""The upgrade procedure: a journaled, resumable state machine."""

@@ -1,0 +1,1 @@
+"""Changeover's Qt face: views, table models and thin controllers over changeover.core."""

@@ -1,0 +1,20 @@
+"""The ``changeover`` command: the GUI with no arguments, the headless CLI with a subcommand."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args:
+        from changeover.core.cli import main as cli_main
+
+        return cli_main(args)
+    from changeover.gui.app import run
+
+    return run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Shared fixtures: temp platform folders, an in-memory keyring, inventories, and the real servers.
+
+Servers are reached through URLs from the environment (twelve-factor, like the product):
+``CHANGEOVER_TEST_POSTGRES_URL`` and ``CHANGEOVER_TEST_MYSQL_URL``, defaulting to the local ones. A test
+that needs a server that is not there is skipped with the reason, except when
+``CHANGEOVER_REQUIRE_SERVERS=1`` (set by ``.ci/run``): then it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import keyring
+import keyring.backend
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+from changeover.core.inventory.db import Inventory
+from changeover.core.workspace import Workspace
+
+POSTGRES_URL = os.environ.get("CHANGEOVER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+MYSQL_URL = os.environ.get("CHANGEOVER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql")
+REQUIRE_SERVERS = os.environ.get("CHANGEOVER_REQUIRE_SERVERS") == "1"
+
+
+class InMemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring that lives and dies with one test; never the user's."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.items.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.items[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if (service, username) not in self.items:
+            raise keyring.errors.PasswordDeleteError(username)
+        del self.items[(service, username)]
+
+
+@pytest.fixture(autouse=True)
+def platform_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own HOME and XDG folders, so nothing touches the user's files."""
+    base = tmp_path_factory.mktemp("home")
+    for var, sub in {
+        "HOME": "",
+        "XDG_DATA_HOME": ".local/share",
+        "XDG_CONFIG_HOME": ".config",
+        "XDG_CACHE_HOME": ".cache",
+        "XDG_STATE_HOME": ".local/state",
+    }.items():
+        (base / sub).mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv(var, str(base / sub))
+    monkeypatch.delenv("CHANGEOVER_DATABASE_URL", raising=False)
+    return base
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring(request: pytest.FixtureRequest) -> Iterator[InMemoryKeyring | None]:
+    """An in-memory keyring for every test but those marked ``real_keyring``."""
+    if request.node.get_closest_marker("real_keyring"):
+        yield None
+        return
+    previous = keyring.get_keyring()
+    backend = InMemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+def server_unavailable(what: str, exc: Exception) -> None:
+    message = f"{what} is not reachable ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+    if REQUIRE_SERVERS:
+        pytest.fail(message + " and CHANGEOVER_REQUIRE_SERVERS=1", pytrace=False)
+    pytest.skip(message)
+
+
+def _admin_engine(url: str, what: str) -> sa.Engine:
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        server_unavailable(what, exc)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[sa.Engine]:
+    engine = _admin_engine(POSTGRES_URL, "PostgreSQL")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def mysql_admin() -> Iterator[sa.Engine]:
+    engine = _admin_engine(MYSQL_URL, "MariaDB/MySQL")
+    yield engine
+    engine.dispose()
+
+
+def unique_name(prefix: str = "co_test") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def make_postgres_db(postgres_admin: sa.Engine) -> Iterator[object]:
+    """A factory of uniquely named, empty PostgreSQL databases, dropped after the test; returns their URL."""
+    made: list[str] = []
+
+    def make(prefix: str = "co_test") -> URL:
+        name = unique_name(prefix)
+        with postgres_admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return make_url(POSTGRES_URL).set(database=name)
+
+    yield make
+    with postgres_admin.connect() as conn:
+        for name in made:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def make_mysql_db(mysql_admin: sa.Engine) -> Iterator[object]:
+    """A factory of uniquely named, empty MariaDB databases (utf8mb4), dropped after the test."""
+    made: list[str] = []
+
+    def make(prefix: str = "co_test") -> URL:
+        name = unique_name(prefix)
+        with mysql_admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+        made.append(name)
+        return make_url(MYSQL_URL).set(database=name)
+
+    yield make
+    with mysql_admin.connect() as conn:
+        for name in made:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A workspace over a fresh SQLite inventory in a temp folder."""
+    ws = Workspace(Inventory(f"sqlite:///{tmp_path / 'inventory.sqlite3'}"), actor="tester@test")
+    yield ws
+    ws.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def any_workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
+    """A workspace over a fresh inventory on each backend a team may use."""
+    if request.param == "sqlite":
+        url: str | URL = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
+    elif request.param == "postgresql":
+        url = request.getfixturevalue("make_postgres_db")("co_inv")
+    else:
+        url = request.getfixturevalue("make_mysql_db")("co_inv")
+    ws = Workspace(Inventory(url), actor="tester@test")
+    yield ws
+    ws.close()
