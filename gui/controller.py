@@ -1,0 +1,244 @@
+"""The thin controller between the window and the use cases of :class:`Workspace`.
+
+Every call to the workspace runs as a job on the thread pool (:mod:`changeover.gui.jobs`); results come
+back as signals on the GUI thread. Nothing here lays out widgets.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from changeover.core import demo, handles
+from changeover.core import secrets as keyring_secrets
+from changeover.core.errors import ChangeoverError
+from changeover.core.workspace import ConfigVar, DeployInfo, EventInfo, ResourceInfo, Workspace
+
+from .jobs import Job, JobRunner
+from .probe import ProbeResult, probe
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int | None, str, str], None]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the main window lists, read in one job."""
+
+    deploys: list[DeployInfo]
+    resources: list[ResourceInfo]
+    events: list[EventInfo]
+    keyring: str
+    location: str
+
+
+def replaced_handle(full: str, new_secret: str) -> str:
+    """``full`` with its secret (the password, else the only secret slot) replaced by ``new_secret``."""
+    handle = handles.parse(full)
+    slots = list(handle.secrets) or (["value"] if handle.kind == handles.APIKEY else ["password"])
+    slot = "password" if "password" in slots else slots[0]
+    if handle.kind == handles.APIKEY:
+        return new_secret
+    full_text: str = handle.with_secrets({**handle.secrets, slot: new_secret}).full()
+    return full_text
+
+
+def secret_values(full: str) -> list[str]:
+    """The secret values in a full handle (what a copy to the clipboard hands out)."""
+    try:
+        return list(handles.parse(full).secrets.values())
+    except handles.HandleError:
+        return [full]
+
+
+class MainController(QObject):
+    """Runs the use cases for the main window and tells it what changed."""
+
+    snapshot_loaded = Signal(object)  # Snapshot
+    config_loaded = Signal(str, object)  # deploy name, list[ConfigVar]
+    health_checked = Signal(object)  # dict[resource name, text]
+    events_loaded = Signal(object)  # list[EventInfo] for the activity filter
+    changed = Signal(str)  # a short sentence for the status bar after a successful action
+    failed = Signal(object)  # ChangeoverError or an unexpected exception
+    busy_changed = Signal(bool)
+    #: the "Upgrade database…" hook: the upgrade wizard (its own issue) connects here
+    upgrade_requested = Signal(str)  # resource name
+
+    def __init__(self, workspace: Workspace, parent: QObject | None = None, runner: JobRunner | None = None) -> None:
+        super().__init__(parent)
+        self.workspace = workspace
+        self.runner = runner or JobRunner(self)
+        self.runner.busy_changed.connect(self.busy_changed)
+        self.event_filter = ""
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        call: Callable[[], Any],
+        *,
+        name: str,
+        on_finished: Callable[[Any], None] | None = None,
+        on_failed: Callable[[BaseException], None] | None = None,
+    ) -> Job:
+        """Run one workspace call off the GUI thread; failures go to ``failed`` unless handled."""
+
+        def job(progress: Progress, cancel: threading.Event) -> Any:
+            progress(0, None, "", name)
+            return call()
+
+        return self.runner.start(job, name=name, on_finished=on_finished, on_failed=on_failed or self.failed.emit)
+
+    def _action(self, name: str, call: Callable[[], Any], done: str, then: Callable[[Any], None] | None = None) -> Job:
+        """A change: on success report ``done``, reload everything, then call ``then``."""
+
+        def finished(result: Any) -> None:
+            self.changed.emit(done)
+            self.refresh()
+            if then is not None:
+                then(result)
+
+        def failed(error: BaseException) -> None:
+            self.failed.emit(error)
+            self.refresh()  # the audit trail has a new row even when the action failed
+
+        return self.run(call, name=name, on_finished=finished, on_failed=failed)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def refresh(self) -> Job:
+        ws = self.workspace
+        filter_text = self.event_filter
+
+        def read() -> Snapshot:
+            return Snapshot(
+                deploys=ws.list_deploys(),
+                resources=ws.list_resources("all"),
+                events=ws.events(filter_text or None),
+                keyring=keyring_secrets.describe(),
+                location=ws.inventory.location,
+            )
+
+        return self.run(read, name="load the inventory", on_finished=self.snapshot_loaded.emit)
+
+    def load_config(self, deploy: str) -> Job:
+        def read() -> tuple[str, list[ConfigVar]]:
+            return deploy, self.workspace.deploy_config(deploy)
+
+        return self.run(read, name="read the deploy's config", on_finished=lambda r: self.config_loaded.emit(*r))
+
+    def load_events(self, object_name: str) -> Job:
+        self.event_filter = object_name
+        return self.run(
+            lambda: self.workspace.events(object_name or None),
+            name="read the activity",
+            on_finished=self.events_loaded.emit,
+        )
+
+    def check_health(self, resource_names: list[str]) -> Job:
+        ws = self.workspace
+
+        def check() -> dict[str, str]:
+            found: dict[str, str] = {}
+            for name in resource_names:
+                try:
+                    result = probe(ws.full_handle(name))
+                except ChangeoverError as exc:
+                    found[name] = f"unknown: {exc.message}"
+                    continue
+                found[name] = ("ok: " if result.ok else "unreachable: ") + result.message
+            return found
+
+        return self.run(check, name="check health", on_finished=self.health_checked.emit)
+
+    def test_connection(self, handle_text: str, on_result: Callable[[ProbeResult], None]) -> Job:
+        return self.run(lambda: probe(handle_text), name="test the connection", on_finished=on_result)
+
+    def reveal(self, resource: str, on_result: Callable[[str], None]) -> Job:
+        return self.run(lambda: self.workspace.full_handle(resource), name="reveal a secret", on_finished=on_result)
+
+    def retention_days(self, on_result: Callable[[str], None]) -> Job:
+        return self.run(lambda: self.workspace.setting("retention_days"), name="read settings", on_finished=on_result)
+
+    # -- deploys --------------------------------------------------------------------------------
+
+    def add_deploy(self, values: dict[str, Any]) -> Job:
+        name, env_file = values.pop("name"), values.pop("env_file")
+        return self._action("add deploy", lambda: self.workspace.add_deploy(name, env_file, **values), f"Added {name}.")
+
+    def import_deploy(self, values: dict[str, Any]) -> Job:
+        name, env_file = values.pop("name"), values.pop("env_file")
+
+        return self._action(
+            "import deploy", lambda: self.workspace.import_deploy(name, env_file, **values), f"Imported {name}."
+        )
+
+    def edit_deploy(self, name: str, changes: dict[str, Any]) -> Job:
+        return self._action("edit deploy", lambda: self.workspace.edit_deploy(name, **changes), f"Saved {name}.")
+
+    def remove_deploy(self, name: str) -> Job:
+        return self._action("remove deploy", lambda: self.workspace.remove_deploy(name), f"Removed {name}.")
+
+    def restart(self, name: str) -> Job:
+        return self._action("restart", lambda: self.workspace.restart(name), f"Restarted {name}.")
+
+    def set_maintenance(self, name: str, on: bool) -> Job:
+        state = "on" if on else "off"
+        return self._action(
+            "maintenance", lambda: self.workspace.set_maintenance(name, on), f"Maintenance {state} for {name}."
+        )
+
+    # -- resources ------------------------------------------------------------------------------
+
+    def register_resource(self, name: str, handle_text: str, kind: str | None = None) -> Job:
+        return self._action(
+            "register", lambda: self.workspace.register_resource(name, handle_text, kind=kind), f"Registered {name}."
+        )
+
+    def attach(self, resource: str, deploy: str, env_var: str, replace: bool = False) -> Job:
+        return self._action(
+            "attach",
+            lambda: self.workspace.attach(resource, deploy, env_var or None, replace=replace),
+            f"Attached {resource} to {deploy}.",
+        )
+
+    def detach(self, resource: str, deploy: str, keep_days: int | None = None) -> Job:
+        return self._action(
+            "detach",
+            lambda: self.workspace.detach(resource, deploy, keep_days=keep_days),
+            f"Detached {resource} from {deploy}.",
+        )
+
+    def set_keep_until(self, resource: str, keep_until: datetime) -> Job:
+        return self._action(
+            "keep until", lambda: self.workspace.set_keep_until(resource, keep_until), f"Kept {resource} longer."
+        )
+
+    def deprovision(self, resource: str, confirm: str) -> Job:
+        return self._action(
+            "deprovision", lambda: self.workspace.deprovision(resource, confirm), f"Deprovisioned {resource}."
+        )
+
+    def replace_secret(self, resource: str, new_secret: str) -> Job:
+        ws = self.workspace
+
+        def replace() -> ResourceInfo:
+            return ws.set_resource_secret(resource, replaced_handle(ws.full_handle(resource), new_secret))
+
+        return self._action("replace secret", replace, f"Replaced the secret of {resource}.")
+
+    def request_upgrade(self, resource: str) -> None:
+        """Ask for the upgrade wizard on a database resource (the wizard connects ``upgrade_requested``)."""
+        self.upgrade_requested.emit(resource)
+
+    # -- first run ------------------------------------------------------------------------------
+
+    def open_demo(self) -> Job:
+        return self._action("open the demo", lambda: demo.create_demo(self.workspace), "Opened the demo workspace.")

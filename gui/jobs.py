@@ -1,0 +1,157 @@
+"""The one Qt adapter that runs every piece of work off the GUI thread.
+
+A :class:`Job` is a :class:`~PySide6.QtCore.QRunnable` around a plain callable following the core job
+convention ``fn(progress, cancel)``; its signals live on a separate :class:`JobSignals` QObject (a
+QRunnable cannot carry signals), like superqt's ``WorkerBase``. :class:`JobRunner` starts jobs on a
+:class:`~PySide6.QtCore.QThreadPool` and keeps them alive until they end.
+
+Every use-case call the GUI makes goes through here; each call opens its own SQLAlchemy session in
+the worker thread (see :class:`changeover.core.workspace.Workspace`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from changeover.core.errors import Cancelled, ChangeoverError
+
+logger = logging.getLogger(__name__)
+
+#: ``fn(progress, cancel)``: progress is ``(done, total, unit, message)``, cancel a threading.Event
+JobFn = Callable[[Callable[[int, int | None, str, str], None], threading.Event], Any]
+
+
+class JobSignals(QObject):
+    """The signals of one job; emitted from the worker thread, delivered queued to the GUI thread."""
+
+    started = Signal()
+    progress = Signal(int, object, str, str)  # done, total (None = busy), unit, message
+    finished = Signal(object)  # the callable's result
+    failed = Signal(object)  # a ChangeoverError (or an unexpected exception, re-raised on the GUI side)
+    cancelled = Signal()
+    ended = Signal()  # always last, whatever the outcome
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Callbacks run on the GUI thread: these slots belong to a QObject that lives there, so the
+        # signals emitted by the worker thread reach them queued (a bare lambda would run in the worker).
+        self._on_finished: list[Callable[[Any], None]] = []
+        self._on_failed: list[Callable[[BaseException], None]] = []
+        self._on_progress: list[Callable[[int, int | None, str, str], None]] = []
+        self._on_ended: list[Callable[[], None]] = []
+        self.finished.connect(self._finished)
+        self.failed.connect(self._failed)
+        self.progress.connect(self._progress)
+        self.ended.connect(self._ended)
+
+    @Slot(object)
+    def _finished(self, result: Any) -> None:
+        for callback in self._on_finished:
+            callback(result)
+
+    @Slot(object)
+    def _failed(self, error: BaseException) -> None:
+        for callback in self._on_failed:
+            callback(error)
+
+    @Slot(int, object, str, str)
+    def _progress(self, done: int, total: int | None, unit: str, message: str) -> None:
+        for callback in self._on_progress:
+            callback(done, total, unit, message)
+
+    @Slot()
+    def _ended(self) -> None:
+        for callback in self._on_ended:
+            callback()
+
+
+class Job(QRunnable):
+    """A QRunnable around ``fn(progress, cancel)``."""
+
+    def __init__(self, fn: JobFn, name: str = "job") -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # the runner holds the reference and drops it when the job ends
+        self.fn = fn
+        self.name = name
+        self.signals = JobSignals()
+        self.cancel_event = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def _progress(self, done: int, total: int | None, unit: str, message: str) -> None:
+        self.signals.progress.emit(done, total, unit, message)
+
+    def run(self) -> None:
+        signals = self.signals
+        signals.started.emit()
+        try:
+            result = self.fn(self._progress, self.cancel_event)
+        except Cancelled:
+            signals.cancelled.emit()
+        except ChangeoverError as exc:
+            logger.info("%s failed: %s", self.name, exc.title)
+            signals.failed.emit(exc)
+        except Exception as exc:  # noqa: BLE001 - handed to the GUI thread, which reports it as a bug
+            logger.exception("%s crashed", self.name)
+            signals.failed.emit(exc)
+        else:
+            signals.finished.emit(result)
+        finally:
+            signals.ended.emit()
+
+
+class JobRunner(QObject):
+    """Starts jobs on a thread pool; ``busy_changed`` tells the window when work starts and stops."""
+
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
+        super().__init__(parent)
+        self.pool = pool or QThreadPool.globalInstance()
+        self._running: set[Job] = set()
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def start(
+        self,
+        fn: JobFn,
+        *,
+        name: str = "job",
+        on_finished: Callable[[Any], None] | None = None,
+        on_failed: Callable[[BaseException], None] | None = None,
+        on_progress: Callable[[int, int | None, str, str], None] | None = None,
+    ) -> Job:
+        job = Job(fn, name)
+        if on_finished is not None:
+            job.signals._on_finished.append(on_finished)
+        if on_failed is not None:
+            job.signals._on_failed.append(on_failed)
+        if on_progress is not None:
+            job.signals._on_progress.append(on_progress)
+        job.signals._on_ended.append(lambda: self._ended(job))
+        self._running.add(job)
+        if len(self._running) == 1:
+            self.busy_changed.emit(True)
+        self.pool.start(job)
+        return job
+
+    def _ended(self, job: Job) -> None:
+        self._running.discard(job)
+        if not self._running:
+            self.busy_changed.emit(False)
+
+    def cancel_all(self) -> None:
+        for job in list(self._running):
+            job.cancel()
+
+    def wait(self, msecs: int = 30000) -> bool:
+        """Block until the pool is idle (for shutdown only, never while the window is in use)."""
+        return bool(self.pool.waitForDone(msecs))
