@@ -1,0 +1,628 @@
+"""Prove two databases hold the same data: row counts, order-independent checksums, sequence positions.
+
+Every value is rendered to one engine-neutral text before hashing, so equal data compares equal across
+PostgreSQL, MariaDB/MySQL and SQLite:
+
+=============  ==========================================================================
+kind           canonical text
+=============  ==========================================================================
+bool           ``1`` / ``0`` (so MySQL's TINYINT(1) equals a boolean)
+int            decimal digits
+decimal        the value without trailing zeros (``1.50`` → ``1.5``, ``2.00`` → ``2``)
+float          rounded to 6 decimal places, then as a decimal (IEEE noise and engines' float
+               formatting disagree beyond that)
+text           the text itself (NULL stays distinct from the empty string)
+bytes          lowercase hex
+date / time    ``YYYY-MM-DD`` / ``HH:MM:SS.ffffff``
+timestamps     ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC for time-zone-aware columns
+json           PostgreSQL's ``jsonb`` text: keys sorted by length then bytes, ``", "`` and ``": "``
+               separators, numbers as written without exponent
+=============  ==========================================================================
+
+A row is the fields joined by U+001E, each ``+text`` or ``-`` for NULL, in column-name order; its MD5 is
+split into two 60-bit integers that are *summed* over the table (so order does not matter and a
+duplicated row still counts). The hashing runs inside PostgreSQL and MariaDB, a chunk of rows per
+statement along the primary key (progress and cancel between chunks); SQLite has no hash function in
+SQL and MariaDB no canonical JSON text, so those tables are streamed and hashed here, in the same form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import partial
+from time import monotonic
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection
+
+from ..errors import ChangeoverError
+from ..jobs import Progress, check_cancel, no_progress
+from .typemap import ColumnInfo, Engine, Kind, display_url, engine_of, open_engine, quote, reflect_tables
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "TableSum",
+    "SequencePosition",
+    "TableComparison",
+    "VerifyReport",
+    "VerificationFailed",
+    "checksum_database",
+    "sequence_positions",
+    "verify",
+    "canonical_value",
+]
+
+SEP = "\x1e"
+CHUNK_ROWS = 50_000
+_MASK60 = (1 << 60) - 1
+_MICRO = Decimal("0.000001")
+
+
+class VerificationFailed(ChangeoverError):
+    """Source and target differ: the message names every table that does not match."""
+
+    title = "Verification failed"
+
+    def __init__(self, message: str, report: VerifyReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class DatabaseError(ChangeoverError):
+    """A database could not be read for verification (unreachable, no permission, ...)."""
+
+    title = "Database not readable"
+
+
+@dataclass(frozen=True)
+class TableSum:
+    """One table's row count and order-independent checksum (30 hex digits)."""
+
+    table: str
+    rows: int
+    checksum: str
+
+
+@dataclass(frozen=True)
+class SequencePosition:
+    """Where a table's auto-numbered column stands: the next id it will hand out, and the highest id used."""
+
+    table: str
+    column: str
+    next_value: int | None
+    max_value: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.max_value is None or (self.next_value is not None and self.next_value > self.max_value)
+
+
+@dataclass(frozen=True)
+class TableComparison:
+    table: str
+    source: TableSum | None
+    target: TableSum | None
+    sequence: SequencePosition | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    source: str
+    target: str
+    tables: tuple[TableComparison, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.tables)
+
+    @property
+    def failed(self) -> tuple[TableComparison, ...]:
+        return tuple(t for t in self.tables if not t.ok)
+
+    def summary(self) -> str:
+        if self.ok:
+            rows = sum(t.source.rows for t in self.tables if t.source)
+            return f"{len(self.tables)} tables, {rows} rows: counts, checksums and sequences match."
+        return "; ".join(f"{t.table}: {', '.join(t.problems)}" for t in self.failed)
+
+
+# --------------------------------------------------------------------------------------------- canonical text
+
+
+def _decimal_text(d: Decimal) -> str:
+    if d.is_nan():
+        return "NaN"
+    if d.is_infinite():
+        return "-Infinity" if d < 0 else "Infinity"
+    if d.is_zero():
+        return "0"
+    return format(d.normalize(), "f")
+
+
+def _float_text(value: Any) -> str:
+    f = float(value)
+    if f != f:
+        return "NaN"
+    if f in (float("inf"), float("-inf")):
+        return "Infinity" if f > 0 else "-Infinity"
+    # 15 significant digits first: what PostgreSQL keeps when it turns a float into a numeric.
+    return _decimal_text(Decimal(f"{f:.15g}").quantize(_MICRO, rounding=ROUND_HALF_UP))
+
+
+def _pg_json_text(obj: Any) -> str:
+    """``obj`` (parsed with Decimal floats) as PostgreSQL prints the same ``jsonb``."""
+    if isinstance(obj, dict):
+        keys = sorted(obj, key=lambda k: (len(k.encode()), k.encode()))
+        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_pg_json_text(obj[k])}" for k in keys) + "}"
+    if isinstance(obj, list):
+        return "[" + ", ".join(_pg_json_text(v) for v in obj) + "]"
+    if obj is True:
+        return "true"
+    if obj is False:
+        return "false"
+    if obj is None:
+        return "null"
+    if isinstance(obj, Decimal):
+        return format(obj.copy_abs() if obj.is_zero() else obj, "f")
+    if isinstance(obj, int | float):
+        return _pg_json_text(Decimal(repr(obj)))
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _json_text(value: Any) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        value = bytes(value).decode("utf-8")
+    if isinstance(value, str):
+        value = json.loads(value, parse_float=Decimal)
+    return _pg_json_text(value)
+
+
+def _parse_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    return datetime.fromisoformat(text.strip().replace("T", " ").replace("Z", "+00:00"))
+
+
+def _datetime_text(value: Any) -> str:
+    dt = _parse_datetime(value)
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _time_text(value: Any) -> str:
+    if isinstance(value, timedelta):
+        micros = value // timedelta(microseconds=1)
+        seconds, micro = divmod(micros, 1_000_000)
+        return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{micro:06d}"
+    if not isinstance(value, time):
+        value = time.fromisoformat(str(value))
+    return str(value.strftime("%H:%M:%S.%f"))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="surrogateescape")
+    return str(value)
+
+
+def _bytes_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value.encode("utf-8").hex()
+    return bytes(value).hex()
+
+
+def _bool_text(value: Any) -> str:
+    if isinstance(value, bytes):  # MySQL BIT(1)
+        value = int.from_bytes(value, "big")
+    if isinstance(value, str):
+        return "1" if value.strip().lower() in ("1", "t", "true", "y", "yes") else "0"
+    return "1" if value else "0"
+
+
+def _decimal_value(value: Any) -> str:
+    if isinstance(value, float):
+        return _decimal_text(Decimal(repr(value)))
+    try:
+        return _decimal_text(Decimal(str(value)))
+    except InvalidOperation:
+        return str(value)
+
+
+_RENDER: dict[Kind, Callable[[Any], str]] = {
+    "bool": _bool_text,
+    "int": lambda v: str(int(v)),
+    "decimal": _decimal_value,
+    "float": _float_text,
+    "text": _text,
+    "bytes": _bytes_text,
+    "date": lambda v: _parse_datetime(v).strftime("%Y-%m-%d"),
+    "time": _time_text,
+    "datetime": _datetime_text,
+    "datetime_tz": _datetime_text,
+    "json": _json_text,
+}
+
+
+def canonical_value(kind: Kind, value: Any) -> str:
+    """The canonical text of one value (``-`` for NULL, else ``+`` and the text)."""
+    if value is None:
+        return "-"
+    return "+" + _RENDER[kind](value)
+
+
+def _row_digest(kinds: list[Kind], row: Iterable[Any]) -> tuple[int, int]:
+    text = SEP.join(canonical_value(k, v) for k, v in zip(kinds, row, strict=True))
+    digest = hashlib.md5(text.encode("utf-8", errors="surrogatepass"), usedforsecurity=False).hexdigest()
+    return int(digest[:15], 16), int(digest[15:30], 16)
+
+
+def _checksum(first: int, second: int) -> str:
+    return f"{first & _MASK60:015x}{second & _MASK60:015x}"
+
+
+# ------------------------------------------------------------------------------------------ in-database SQL
+
+
+def _pg_field(col: ColumnInfo) -> str:
+    q = quote("postgresql", col.name)
+    expr = {
+        "bool": f"CASE WHEN {q} THEN '1' ELSE '0' END",
+        "int": f"{q}::text",
+        "decimal": f"trim_scale({q}::numeric)::text",
+        "float": f"trim_scale(round({q}::numeric, 6))::text",
+        "text": f"{q}::text",
+        "bytes": f"encode({q}, 'hex')",
+        "date": f"to_char({q}, 'YYYY-MM-DD')",
+        "time": f"to_char({q}::interval, 'HH24:MI:SS.US')",
+        "datetime": f"to_char({q}, 'YYYY-MM-DD HH24:MI:SS.US')",
+        "datetime_tz": f"to_char({q} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
+        "json": f"{q}::jsonb::text",
+    }[col.kind]
+    return f"coalesce('+' || {expr}, '-')"
+
+
+def _mysql_field(col: ColumnInfo) -> str:
+    q = quote("mysql", col.name)
+
+    def trimmed(e: str) -> str:
+        return f"TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {e}))"
+
+    decimal = f"CAST({q} AS CHAR)"
+    if col.scale:
+        decimal = f"IF({q} = 0, '0', {trimmed(decimal)})"
+    expr = {
+        "bool": f"IF({q}, '1', '0')",
+        "int": f"CAST({q} AS CHAR)",
+        "decimal": decimal,
+        "float": f"IF(ROUND({q}, 6) = 0, '0', {trimmed(f'CAST(CAST({q} AS DECIMAL(65,6)) AS CHAR)')})",
+        "text": f"CONVERT({q} USING utf8mb4)",
+        "bytes": f"LOWER(HEX({q}))",
+        "date": f"DATE_FORMAT({q}, '%Y-%m-%d')",
+        "time": f"TIME_FORMAT({q}, '%H:%i:%s.%f')",
+        "datetime": f"DATE_FORMAT({q}, '%Y-%m-%d %H:%i:%s.%f')",
+        "datetime_tz": f"DATE_FORMAT({q}, '%Y-%m-%d %H:%i:%s.%f')",
+    }[col.kind]
+    return f"COALESCE(CONCAT('+', CONVERT({expr} USING utf8mb4)), '-')"
+
+
+def _digest_sql(engine: Engine, table: str, cols: list[ColumnInfo], where: str) -> str:
+    t = quote(engine, table)
+    if engine == "postgresql":
+        row = " || chr(30) || ".join(_pg_field(c) for c in cols) if cols else "''"
+        inner = f"SELECT md5({row}) AS h FROM {t}{where}"
+        part = "('x' || lpad(substr(h, {}, 15), 16, '0'))::bit(64)::bigint"
+        return f"SELECT count(*), sum({part.format(1)}), sum({part.format(16)}) FROM ({inner}) s"
+    row = "CONCAT_WS(CHAR(30 USING utf8mb4), " + ", ".join(_mysql_field(c) for c in cols) + ")" if cols else "''"
+    inner = f"SELECT MD5({row}) AS h FROM {t}{where}"
+    part = "CAST(CONV(SUBSTRING(h, {}, 15), 16, 10) AS UNSIGNED)"
+    return f"SELECT COUNT(*), SUM({part.format(1)}), SUM({part.format(16)}) FROM ({inner}) s"
+
+
+@dataclass
+class _Tally:
+    rows: int = 0
+    first: int = 0
+    second: int = 0
+
+    def add(self, rows: int, first: Any, second: Any) -> None:
+        self.rows += int(rows or 0)
+        self.first += int(first or 0)
+        self.second += int(second or 0)
+
+
+def _pk_columns(conn: Connection, table: str) -> list[str]:
+    return list(sa.inspect(conn).get_pk_constraint(table)["constrained_columns"])
+
+
+def _sum_in_sql(
+    conn: Connection,
+    engine: Engine,
+    table: str,
+    cols: list[ColumnInfo],
+    tick: Callable[[int], None],
+    cancel: threading.Event | None,
+) -> _Tally:
+    """Hash inside the database, one chunk of rows per statement along the primary key."""
+    tally = _Tally()
+    pk = _pk_columns(conn, table)
+    if not pk:
+        tally.add(*conn.execute(sa.text(_digest_sql(engine, table, cols, ""))).one())
+        tick(tally.rows)
+        return tally
+    keys = ", ".join(quote(engine, c) for c in pk)
+    tuple_ = f"({keys})" if len(pk) > 1 else keys
+    params = [f":k{i}" for i in range(len(pk))]
+    marker = f"({', '.join(params)})" if len(pk) > 1 else params[0]
+    t = quote(engine, table)
+    last: tuple[Any, ...] | None = None
+    while True:
+        check_cancel(cancel, "Verification")
+        after = f" WHERE {tuple_} > {marker}" if last is not None else ""
+        bind = {f"k{i}": v for i, v in enumerate(last or ())}
+        boundary = conn.execute(
+            sa.text(f"SELECT {keys} FROM {t}{after} ORDER BY {keys} LIMIT 1 OFFSET {CHUNK_ROWS - 1}"), bind
+        ).first()
+        where = after
+        if boundary is not None:
+            upto = [f":u{i}" for i in range(len(pk))]
+            upto_marker = f"({', '.join(upto)})" if len(pk) > 1 else upto[0]
+            where = (after + " AND " if after else " WHERE ") + f"{tuple_} <= {upto_marker}"
+            bind.update({f"u{i}": v for i, v in enumerate(boundary)})
+        before = tally.rows
+        tally.add(*conn.execute(sa.text(_digest_sql(engine, table, cols, where)), bind).one())
+        tick(tally.rows - before)
+        if boundary is None:
+            return tally
+        last = tuple(boundary)
+
+
+def _sum_in_python(
+    conn: Connection,
+    engine: Engine,
+    table: str,
+    cols: list[ColumnInfo],
+    tick: Callable[[int], None],
+    cancel: threading.Event | None,
+) -> _Tally:
+    """Stream the rows (server-side cursor) and hash them here, in the same canonical form."""
+    tally = _Tally()
+    kinds: list[Kind] = [c.kind for c in cols]
+    select = ", ".join(quote(engine, c.name) for c in cols)
+    result = conn.execution_options(stream_results=True, max_row_buffer=2000).exec_driver_sql(
+        f"SELECT {select} FROM {quote(engine, table)}"
+    )
+    while True:
+        check_cancel(cancel, "Verification")
+        batch = result.fetchmany(2000)
+        if not batch:
+            return tally
+        for row in batch:
+            first, second = _row_digest(kinds, row)
+            tally.add(1, first, second)
+        tick(len(batch))
+
+
+def estimate_rows(conn: Connection, tables: list[str]) -> dict[str, int]:
+    """Row counts from the catalog (PostgreSQL, MySQL), exact ``count(*)`` for SQLite."""
+    engine = engine_of(conn)
+    if engine == "postgresql":
+        rows = conn.exec_driver_sql(
+            "SELECT c.relname, c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"
+        ).all()
+        found = {str(r[0]): max(int(r[1]), 0) for r in rows}
+    elif engine == "mysql":
+        rows = conn.exec_driver_sql(
+            "SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
+        ).all()
+        found = {str(r[0]): int(r[1] or 0) for r in rows}
+    else:
+        found = {t: int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote(engine, t)}").scalar_one()) for t in tables}
+    return {t: found.get(t, 0) for t in tables}
+
+
+def checksum_database(
+    url: URL | str,
+    *,
+    tables: list[str] | None = None,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> dict[str, TableSum]:
+    """Count and checksum every base table of ``url`` (or those named), keyed by table name.
+
+    Reads one consistent snapshot where the engine gives one (PostgreSQL ``REPEATABLE READ``, InnoDB's
+    consistent read); never writes. Progress is in rows against the catalog's estimate.
+    """
+    url = sa.engine.make_url(url)
+    where = display_url(url)
+    engine_ = open_engine(url)
+    try:
+        with engine_.connect() as conn:
+            engine = engine_of(conn)
+            if engine == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            elif engine == "mysql":
+                conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            schema = reflect_tables(conn, tables)
+            if tables is not None and (missing := sorted(set(tables) - set(schema))):
+                raise DatabaseError(f"{where} has no table {', '.join(missing)}.")
+            estimates = estimate_rows(conn, list(schema))
+            total = sum(estimates.values())
+            done = 0
+            last_report = 0.0
+
+            def tick(rows: int, *, table: str) -> None:
+                nonlocal done, last_report
+                done += rows
+                now = monotonic()
+                if now - last_report >= 0.25:
+                    last_report = now
+                    progress(min(done, max(total, done)), max(total, done), "rows", f"Checksumming {table}")
+
+            progress(0, total, "rows", f"Checksumming {len(schema)} tables of {where}")
+            sums: dict[str, TableSum] = {}
+            for table, cols in schema.items():
+                check_cancel(cancel, "Verification")
+                ordered = sorted(cols, key=lambda c: c.name.lower())
+                in_python = engine == "sqlite" or (engine == "mysql" and any(c.kind == "json" for c in ordered))
+                summer = _sum_in_python if in_python else _sum_in_sql
+                tally = summer(conn, engine, table, ordered, partial(tick, table=table), cancel)
+                sums[table] = TableSum(table, tally.rows, _checksum(tally.first, tally.second))
+            progress(done, done, "rows", f"Checksummed {len(sums)} tables of {where}")
+            conn.rollback()
+            return sums
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(f"Could not read {where}: {_reason(exc)}") from None
+    finally:
+        engine_.dispose()
+
+
+def _reason(exc: sa.exc.SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return (str(orig) if orig is not None else str(exc)).splitlines()[0][:300]
+
+
+# ----------------------------------------------------------------------------------------------- sequences
+
+
+def sequence_positions(url: URL | str, *, tables: list[str] | None = None) -> dict[str, SequencePosition]:
+    """For every table with an auto-numbered column: the next value it hands out and the current maximum."""
+    url = sa.engine.make_url(url)
+    engine_ = open_engine(url)
+    try:
+        with engine_.connect() as conn:
+            return _sequence_positions(conn, reflect_tables(conn, tables))
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(f"Could not read {display_url(url)}: {_reason(exc)}") from None
+    finally:
+        engine_.dispose()
+
+
+def _sequence_positions(conn: Connection, schema: dict[str, list[ColumnInfo]]) -> dict[str, SequencePosition]:
+    engine = engine_of(conn)
+    found: dict[str, SequencePosition] = {}
+    for table, cols in schema.items():
+        auto = next((c for c in cols if c.autoincrement), None)
+        if auto is None:
+            continue
+        t, c = quote(engine, table), quote(engine, auto.name)
+        top = conn.exec_driver_sql(f"SELECT max({c}) FROM {t}").scalar()
+        max_value = None if top is None else int(top)
+        next_value: int | None
+        if engine == "postgresql":
+            seq = conn.execute(sa.text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": t, "c": auto.name}).scalar()
+            if seq is None:
+                next_value = None
+            else:
+                last, called = conn.exec_driver_sql(f"SELECT last_value, is_called FROM {seq}").one()
+                step = conn.execute(
+                    sa.text("SELECT seqincrement FROM pg_sequence WHERE seqrelid = CAST(:seq AS regclass)"),
+                    {"seq": seq},
+                ).scalar_one()
+                next_value = int(last) + int(step) if called else int(last)
+        elif engine == "mysql":
+            value = conn.execute(
+                sa.text(
+                    "SELECT AUTO_INCREMENT FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"
+                ),
+                {"t": table},
+            ).scalar()
+            next_value = None if value is None else int(value)
+        else:
+            seq_value = None
+            if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").first():
+                seq_value = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).scalar()
+            next_value = max(int(seq_value or 0), max_value or 0) + 1
+        found[table] = SequencePosition(table, auto.name, next_value, max_value)
+    return found
+
+
+# --------------------------------------------------------------------------------------------------- verify
+
+
+def verify(
+    source_url: URL | str,
+    target_url: URL | str,
+    *,
+    tables: list[str] | None = None,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> VerifyReport:
+    """Compare counts, checksums and sequence positions of ``source_url`` and ``target_url``.
+
+    Both sides are checksummed at once (one thread each). Returns the report when everything matches;
+    raises :class:`VerificationFailed` naming every table that differs, is missing on one side, or whose
+    sequence would hand out an id already used.
+    """
+    source_url, target_url = sa.engine.make_url(source_url), sa.engine.make_url(target_url)
+    lock = threading.Lock()
+    state = {"source": (0, 0), "target": (0, 0)}
+
+    def side(name: str) -> Progress:
+        def report(done: int, total: int | None, unit: str, message: str) -> None:
+            with lock:
+                state[name] = (done, total or 0)
+                all_done = sum(d for d, _ in state.values())
+                all_total = sum(t for _, t in state.values())
+                progress(all_done, max(all_total, all_done), unit, message)
+
+        return report
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify") as pool:
+        futures = {
+            name: pool.submit(checksum_database, url, tables=tables, progress=side(name), cancel=cancel)
+            for name, url in (("source", source_url), ("target", target_url))
+        }
+        sums = {name: future.result() for name, future in futures.items()}
+    check_cancel(cancel, "Verification")
+    source_seq = sequence_positions(source_url, tables=tables)
+    target_seq = sequence_positions(target_url, tables=tables)
+    comparisons = []
+    for table in sorted(set(sums["source"]) | set(sums["target"])):
+        s, t = sums["source"].get(table), sums["target"].get(table)
+        problems = []
+        if s is None:
+            problems.append("only in the target")
+        elif t is None:
+            problems.append("missing from the target")
+        elif s.rows != t.rows:
+            problems.append(f"{s.rows} rows in the source, {t.rows} in the target")
+        elif s.checksum != t.checksum:
+            problems.append("same row count but different data")
+        seq = target_seq.get(table)
+        if seq is not None and not seq.ok:
+            problems.append(f"sequence on {seq.column} would hand out {seq.next_value}, but {seq.max_value} is used")
+        if seq is None and table in source_seq and t is not None:
+            problems.append(f"{source_seq[table].column} is auto-numbered in the source but not in the target")
+        comparisons.append(TableComparison(table, s, t, seq, tuple(problems)))
+    report = VerifyReport(display_url(source_url), display_url(target_url), tuple(comparisons))
+    if not report.ok:
+        names = ", ".join(t.table for t in report.failed)
+        raise VerificationFailed(
+            f"{report.target} does not match {report.source} in {len(report.failed)} table(s): {names}. "
+            f"{report.summary()}",
+            report,
+        )
+    logger.info("verified %s against %s: %s", report.target, report.source, report.summary())
+    return report
