@@ -735,10 +735,9 @@ class Workspace:
             return _resource_info(resource)
 
     def _drop_provisioned(self, resource: Resource, details: list[str]) -> None:
-        raise Conflict(
-            f"'{resource.name}' was made by a provider; dropping it needs its server's provider, "
-            "which this version cannot reach.",
-        )
+        from .provisioning import drop_provisioned  # lazy: providers and transfer load only when needed
+
+        drop_provisioned(self, resource, details)
 
     # -- import -----------------------------------------------------------------------------------
 

@@ -1,0 +1,284 @@
+"""Load a backup into an empty database of the same engine, and prove it carried everything.
+
+Order: read the manifest and check the artifact's sha256, check the target is empty (a non-empty
+target is refused and nothing is changed), restore, then compare per-table row counts and content
+checksums with the manifest. PostgreSQL: ``pg_restore -j 2 --no-owner --no-privileges
+--exit-on-error`` (the loading user owns what it creates). MariaDB/MySQL: the ``mariadb`` client fed
+the dump, with DEFINER clauses rewritten to CURRENT_USER so a non-SUPER user can create views,
+triggers and routines. SQLite: the online backup API into the new file. Sequences and AUTO_INCREMENT
+positions come with the dump, so an application inserting without an explicit id works afterwards.
+
+A cancelled load stops the child (SIGINT, then its process group is killed) and raises
+:class:`~changeover.core.errors.Cancelled`: the backup and the source are untouched, the target holds
+a partial load and can be dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from ..errors import Cancelled, ChangeoverError
+from ..jobs import Progress, check_cancel, no_progress
+from ..providers import base as providers
+from . import tools
+from .backup import copy_sqlite, exact_counts, masked
+from .manifest import BackupInvalid, Manifest, read, verify_artifact
+
+logger = logging.getLogger(__name__)
+
+PARALLEL_JOBS = 2
+
+
+class LoadMismatch(tools.TransferError):
+    """After a load, a table's rows or checksum differ from the backup's manifest."""
+
+    title = "Loaded data differs from the backup"
+
+
+@dataclass(frozen=True)
+class LoadParams:
+    backup: Path  # the backup folder (holding manifest.json)
+    target: URL  # full URL of an empty database of the backup's engine; never shown
+    verify: bool = True
+    jobs: int = PARALLEL_JOBS
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    target: str  # masked
+    tables: int
+    rows: int
+    verified: bool
+
+
+def load(params: LoadParams, progress: Progress = no_progress, cancel: threading.Event | None = None) -> LoadResult:
+    """Load the backup in ``params.backup`` into ``params.target``; see the module docstring."""
+    manifest = read(params.backup)
+    engine = providers.engine_of(params.target)
+    if engine != manifest.engine:
+        raise BackupInvalid(
+            f"This is a {manifest.engine} backup and the target is a {engine} database: a same-engine load "
+            "needs a target of the same engine (use the cross-engine copy instead).",
+        )
+    shown = masked(params.target)
+    progress(0, manifest.size_bytes, "bytes", "Checking the backup's checksum")
+    artifact = verify_artifact(params.backup, manifest)
+    providers.check_empty(params.target)
+    check_cancel(cancel, "The load")
+    try:
+        if engine == "postgresql":
+            _pg_restore(params, manifest, artifact, progress, cancel)
+        elif engine == "mysql":
+            _mysql_load(params, manifest, artifact, progress, cancel)
+        else:
+            _sqlite_load(params, artifact, progress, cancel)
+    except Cancelled:
+        raise Cancelled(
+            f"The load into {shown} was cancelled. The backup and the source are untouched; the target holds a "
+            "partial load: drop it (or empty it) before loading again.",
+        ) from None
+    verified = False
+    if params.verify:
+        verify_against(manifest, params.target, progress, cancel)
+        verified = True
+    progress(manifest.total_rows, manifest.total_rows, "rows", f"Loaded into {shown}")
+    return LoadResult(shown, len(manifest.tables), manifest.total_rows, verified)
+
+
+def verify_against(
+    manifest: Manifest, target: URL, progress: Progress = no_progress, cancel: threading.Event | None = None
+) -> None:
+    """Compare the target's rows (and checksums, when the manifest has them) with the manifest."""
+    expected = {t.name: t for t in manifest.tables}
+    have_sums = any(t.checksum for t in manifest.tables)
+    progress(0, None, "", "Verifying the loaded data against the backup")
+    actual: dict[str, tuple[int, str | None]]
+    if have_sums:
+        from .verify import checksum_database
+
+        sums = checksum_database(target, progress=progress, cancel=cancel)
+        actual = {name: (int(s.rows), str(s.checksum)) for name, s in sums.items()}
+    else:
+        actual = {name: (rows, None) for name, rows in exact_counts(target, cancel).items()}
+    missing = sorted(set(expected) - set(actual))
+    if missing:
+        raise LoadMismatch(f"After the load the table {missing[0]} is missing from the target.")
+    for name, entry in sorted(expected.items()):
+        rows, checksum = actual[name]
+        if rows != entry.rows:
+            raise LoadMismatch(f"After the load the table {name} has {rows} rows; the backup has {entry.rows}.")
+        if entry.checksum and checksum != entry.checksum:
+            raise LoadMismatch(f"After the load the content of table {name} differs from the backup (checksum).")
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------------
+
+_FINISHED = re.compile(r"^pg_restore: (?:processing item|finished item) (\d+) (.*)$")
+_TABLE_DATA = re.compile(r"TABLE DATA (?:\S+ )?(\S+)$")
+
+
+def _pg_restore(
+    params: LoadParams, manifest: Manifest, artifact: Path, progress: Progress, cancel: threading.Event | None
+) -> None:
+    url = params.target
+    major = int(providers.describe(url).server_version.split(".")[0])
+    found = tools.postgres_tools(major)
+    if found is None:
+        raise tools.ToolMissing(
+            f"pg_restore {major} or newer is needed to load into this server: install the PostgreSQL client tools "
+            "(Debian: postgresql-client).",
+        )
+    _dump, restore = found
+    env = tools.postgres_env(url.host, url.port, url.username, tools.url_password(url), url.database or "")
+    rows = manifest.table_rows()
+    # Each table's data weighs its row count, every other item one: the total is known before starting.
+    total = max(1, sum(rows.values())) + 1000
+    state = {"done": 0, "items": 0}
+    lock = threading.Lock()
+
+    def on_line(line: str) -> None:
+        match = _FINISHED.match(line)
+        if not match:
+            return
+        data = _TABLE_DATA.search(match.group(2))
+        with lock:
+            state["items"] += 1
+            if data and "processing item" not in line:
+                state["done"] += rows.get(data.group(1), 0)
+
+    copying = _CopyProgress(url)
+    message = f"Restoring into {url.database} with pg_restore -j {params.jobs}"
+
+    def tick() -> None:
+        with lock:
+            done = state["done"] + min(state["items"], 1000) + copying.rows()
+        progress(min(done, total), total, "rows", message)
+
+    progress(0, total, "rows", message)
+    try:
+        tools.run(
+            [
+                restore.path,
+                f"--jobs={max(1, params.jobs)}",
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--verbose",
+                f"--dbname={url.database}",
+                str(artifact),
+            ],
+            what="The load",
+            env=env,
+            secrets=providers.url_secrets(url),
+            cancel=cancel,
+            on_line=on_line,
+            tick=tick,
+        )
+    finally:
+        copying.close()
+
+
+class _CopyProgress:
+    """Rows copied so far by running COPY commands into the target (pg_stat_progress_copy), best effort."""
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+        self.engine: sa.Engine | None = None
+        self.broken = False
+
+    def rows(self) -> int:
+        if self.broken:
+            return 0
+        try:
+            if self.engine is None:
+                self.engine = sa.create_engine(
+                    self.url.set(drivername="postgresql+psycopg"), poolclass=sa.StaticPool, isolation_level="AUTOCOMMIT"
+                )
+            with self.engine.connect() as conn:
+                value = conn.execute(
+                    sa.text(
+                        "SELECT coalesce(sum(tuples_processed), 0) FROM pg_stat_progress_copy "
+                        "WHERE datname = current_database()"
+                    )
+                ).scalar_one()
+            return int(value)
+        except sa.exc.DBAPIError:
+            self.broken = True
+            return 0
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+
+# -- MariaDB / MySQL --------------------------------------------------------------------------------
+
+_DEFINER = re.compile(rb"DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*`")
+_DATA_LINE = (b"INSERT INTO ", b"INSERT  INTO ")
+
+
+def _rewrite_definer(line: bytes) -> bytes:
+    if line.startswith(_DATA_LINE) or b"DEFINER=" not in line:
+        return line
+    return _DEFINER.sub(b"DEFINER=CURRENT_USER", line)
+
+
+def _mysql_load(
+    params: LoadParams, manifest: Manifest, artifact: Path, progress: Progress, cancel: threading.Event | None
+) -> None:
+    found = tools.mysql_tools()
+    if found is None:
+        raise tools.ToolMissing(
+            "The mariadb (or mysql) client is needed to load this backup: install the MariaDB client tools "
+            "(Debian: mariadb-client).",
+        )
+    _dump, client = found
+    url = params.target
+    total = artifact.stat().st_size
+    message = f"Loading into {url.database} with {client.name} {client.version_text}"
+    progress(0, total, "bytes", message)
+    socket = url.query.get("unix_socket")
+    with (
+        tools.mysql_option_file(
+            url.host, url.port, url.username, tools.url_password(url), socket if isinstance(socket, str) else None
+        ) as options,
+        artifact.open("rb") as source,
+    ):
+        tools.run(
+            [
+                client.path,
+                f"--defaults-extra-file={options}",
+                "--default-character-set=utf8mb4",
+                "--binary-mode",
+                f"--database={url.database}",
+            ],
+            what="The load",
+            secrets=providers.url_secrets(url),
+            cancel=cancel,
+            source=source,
+            transform=_rewrite_definer,
+            on_bytes=lambda n: progress(min(n, total), total, "bytes", message),
+        )
+
+
+# -- SQLite -----------------------------------------------------------------------------------------
+
+
+def _sqlite_load(params: LoadParams, artifact: Path, progress: Progress, cancel: threading.Event | None) -> None:
+    from ..providers.sqlite import path_of
+
+    target = path_of(params.target)
+    if not target.parent.is_dir():
+        raise ChangeoverError(f"The folder of the target {target} does not exist.", title="Target missing")
+    try:
+        copy_sqlite(artifact, target, progress, cancel, what="The load")
+    except sqlite3.Error as exc:
+        raise tools.TransferError(f"The load into {target.name} failed: {exc}") from None

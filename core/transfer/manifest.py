@@ -1,0 +1,114 @@
+"""A backup's manifest: what the artifact is, where it came from, and what it must contain.
+
+The manifest sits next to the artifact as ``manifest.json``. It holds the format, the tool and its
+version, the source server's version, per-table row counts and content checksums, the artifact's
+sha256, size and creation time, and the source handle masked. Never a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import ChangeoverError
+
+MANIFEST = "manifest.json"
+VERSION = 1
+
+
+class BackupInvalid(ChangeoverError):
+    """A backup folder is incomplete, damaged or of an unknown format."""
+
+    title = "Backup unusable"
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    name: str
+    rows: int
+    checksum: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format: str  # pg_dump-custom | mariadb-dump-sql | sqlite-backup
+    engine: str  # postgresql | mysql | sqlite
+    tool: str
+    tool_version: str
+    server_version: str
+    source: str  # masked handle
+    artifact: str  # file name inside the backup folder
+    sha256: str
+    size_bytes: int
+    created_at: str  # ISO 8601, UTC
+    tables: tuple[TableEntry, ...] = field(default=())
+    resource: str | None = None
+    manifest_version: int = VERSION
+
+    @property
+    def total_rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+    def table_rows(self) -> dict[str, int]:
+        return {t.name: t.rows for t in self.tables}
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["tables"] = [asdict(t) for t in self.tables]
+        return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        try:
+            data: dict[str, Any] = json.loads(text)
+            version = int(data.get("manifest_version", 0))
+            if version > VERSION:
+                raise BackupInvalid("The backup was made by a newer Changeover: update Changeover to load it.")
+            data["tables"] = tuple(TableEntry(**t) for t in data.get("tables", []))
+            return cls(**data)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise BackupInvalid(f"The backup's manifest is damaged ({type(exc).__name__}).") from None
+
+    def write(self, folder: Path) -> Path:
+        path = folder / MANIFEST
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self.to_json(), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+def read(folder: Path) -> Manifest:
+    """The manifest of the backup in ``folder`` (a backup folder or its manifest file)."""
+    path = folder if folder.name == MANIFEST else folder / MANIFEST
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BackupInvalid(f"{path.parent} holds no {MANIFEST}: it is not a Changeover backup.") from None
+    return Manifest.from_json(text)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_artifact(folder: Path, manifest: Manifest) -> Path:
+    """The artifact's path once its size and sha256 match the manifest; else :class:`BackupInvalid`."""
+    artifact = folder / manifest.artifact
+    if not artifact.is_file():
+        raise BackupInvalid(f"The backup's artifact {manifest.artifact} is missing from {folder}.")
+    if artifact.stat().st_size != manifest.size_bytes or sha256_file(artifact) != manifest.sha256:
+        raise BackupInvalid(f"The backup's artifact {manifest.artifact} is damaged: its checksum does not match.")
+    return artifact
+
+
+def stamp(moment: datetime) -> str:
+    """A folder name from a UTC moment: sortable, no colons."""
+    return moment.strftime("%Y%m%dT%H%M%S.%fZ")

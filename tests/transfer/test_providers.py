@@ -1,0 +1,320 @@
+"""Servers as providers: register, provision, deprovision on PostgreSQL, MariaDB and a SQLite folder.
+
+Real local servers only. Admin handles carry a real password (a MariaDB admin made for the test) so
+the keyring path is exercised; PostgreSQL runs with trust auth here, so its password is only carried.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from changeover.core import paths, provisioning
+from changeover.core.errors import Conflict, InvalidInput
+from changeover.core.inventory.models import Resource, Server
+from changeover.core.providers.base import TargetNotEmpty, check_empty, describe
+from changeover.core.workspace import Workspace
+from tests.conftest import MYSQL_URL, POSTGRES_URL, InMemoryKeyring
+
+ADMIN_PW = "Adm1n-" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def mysql_admin_handle(mysql_admin: sa.Engine) -> Iterator[str]:
+    """A MariaDB admin with a real password, allowed to create databases and users."""
+    user = f"co_admin_{uuid.uuid4().hex[:8]}"
+    with mysql_admin.connect() as conn:
+        conn.execute(sa.text("CREATE USER :u@'%' IDENTIFIED BY :p"), {"u": user, "p": ADMIN_PW})
+        conn.execute(sa.text("GRANT ALL PRIVILEGES ON *.* TO :u@'%' WITH GRANT OPTION"), {"u": user})
+    base = make_url(MYSQL_URL)
+    yield f"mysql://{user}:{ADMIN_PW}@{base.host}:{base.port or 3306}/mysql"
+    with mysql_admin.connect() as conn:
+        conn.execute(sa.text("DROP USER IF EXISTS :u@'%'"), {"u": user})
+
+
+@pytest.fixture
+def postgres_admin_handle(postgres_admin: sa.Engine) -> str:
+    base = make_url(POSTGRES_URL)
+    return f"postgresql://{base.username}:{ADMIN_PW}@{base.host}:{base.port or 5432}/postgres"
+
+
+@pytest.fixture
+def cleanup(postgres_admin: sa.Engine, mysql_admin: sa.Engine) -> Iterator[list[tuple[str, str]]]:
+    """Databases/users a test provisioned; dropped afterwards even when the test failed."""
+    made: list[tuple[str, str]] = []
+    yield made
+    for kind, name in made:
+        if kind == "postgresql":
+            with postgres_admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(sa.text(f'DROP ROLE IF EXISTS "{name}"'))
+        else:
+            with mysql_admin.connect() as conn:
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+                conn.execute(sa.text("DROP USER IF EXISTS :u@'%'"), {"u": name})
+
+
+def _keyring_values(keyring: InMemoryKeyring) -> str:
+    return json.dumps(sorted(keyring.items.values()))
+
+
+def _inventory_dump(ws: Workspace) -> str:
+    with ws.inventory.session() as session:
+        rows = [
+            (s.name, s.kind, s.handle, s.secret_ref, json.dumps(s.options)) for s in session.scalars(sa.select(Server))
+        ]
+        rows += [(r.name, r.kind, r.handle, r.secret_ref, r.note) for r in session.scalars(sa.select(Resource))]
+    return repr(rows)
+
+
+def _pg_exists(admin: sa.Engine, name: str) -> tuple[bool, bool]:
+    with admin.connect() as conn:
+        db = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+        role = conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name}).first()
+    return db is not None, role is not None
+
+
+def _mysql_exists(admin: sa.Engine, name: str) -> tuple[bool, bool]:
+    with admin.connect() as conn:
+        db = conn.execute(
+            sa.text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :n"), {"n": name}
+        ).first()
+        user = conn.execute(sa.text("SELECT 1 FROM mysql.user WHERE user = :n"), {"n": name}).first()
+    return db is not None, user is not None
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.mark.servers
+def test_register_server_keeps_the_admin_password_in_the_keyring_only(
+    workspace: Workspace, memory_keyring: InMemoryKeyring, mysql_admin_handle: str
+) -> None:
+    info = provisioning.register_server(workspace, "maria", mysql_admin_handle)
+
+    assert info.kind == "mysql"
+    assert info.version.startswith("10.") or info.version[:1].isdigit()
+    assert ADMIN_PW not in info.handle and "•••" in info.handle
+    assert ADMIN_PW not in _inventory_dump(workspace)
+    assert ADMIN_PW in _keyring_values(memory_keyring)
+    assert [s.name for s in provisioning.list_servers(workspace)] == ["maria"]
+    assert all(ADMIN_PW not in e.detail for e in workspace.events())
+
+
+@pytest.mark.servers
+def test_register_server_refuses_a_wrong_password_and_stores_nothing(
+    workspace: Workspace, memory_keyring: InMemoryKeyring, mysql_admin_handle: str
+) -> None:
+    wrong = mysql_admin_handle.replace(ADMIN_PW, "not-the-password")
+
+    with pytest.raises(Exception) as raised:
+        provisioning.register_server(workspace, "maria", wrong)
+
+    assert "not-the-password" not in str(raised.value)
+    assert "denied" in str(raised.value).lower()
+    assert provisioning.list_servers(workspace) == []
+    assert memory_keyring.items == {}
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("engine", ["postgresql", "mysql"])
+def test_provision_then_deprovision_on_a_server(
+    engine: str,
+    workspace: Workspace,
+    memory_keyring: InMemoryKeyring,
+    request: pytest.FixtureRequest,
+    postgres_admin: sa.Engine,
+    mysql_admin: sa.Engine,
+    cleanup: list[tuple[str, str]],
+) -> None:
+    handle = request.getfixturevalue(f"{'postgres' if engine == 'postgresql' else 'mysql'}_admin_handle")
+    exists = (
+        (lambda n: _pg_exists(postgres_admin, n))
+        if engine == "postgresql"
+        else (lambda n: _mysql_exists(mysql_admin, n))
+    )
+    provisioning.register_server(workspace, "srv", handle)
+    name = _name("app")
+    database = provisioning.database_name(name)
+    cleanup.append((engine, database))
+
+    made = provisioning.provision(workspace, "srv", name)
+
+    assert (made.origin, made.server, made.kind) == ("provisioned", "srv", engine)
+    assert exists(database) == (True, True)
+    full = workspace.full_handle(name)
+    password = make_url(full).password
+    assert password and len(password) >= 24
+    assert password not in made.handle and password not in _inventory_dump(workspace)
+    assert password in _keyring_values(memory_keyring)
+    # The new user can use its database with the generated password.
+    target = make_url(full).set(drivername="postgresql+psycopg" if engine == "postgresql" else "mysql+pymysql")
+    eng = sa.create_engine(target, poolclass=sa.NullPool)
+    with eng.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (id integer PRIMARY KEY)"))
+        conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+    eng.dispose()
+    assert provisioning.show_server(workspace, "srv").resources == (name,)
+
+    gone = provisioning.deprovision(workspace, name, name)
+
+    assert gone.state == "deprovisioned"
+    assert exists(database) == (False, False)
+    assert password not in _keyring_values(memory_keyring)
+    backups = provisioning.list_backups(name)
+    assert len(backups) == 1 and backups[0][1].table_rows() == {"t": 1}
+    assert password not in (backups[0][0] / "manifest.json").read_text()
+    assert "final backup" in workspace.events(name)[0].detail
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("engine", ["postgresql", "mysql"])
+def test_deprovision_is_refused_while_someone_is_connected(
+    engine: str,
+    workspace: Workspace,
+    request: pytest.FixtureRequest,
+    postgres_admin: sa.Engine,
+    mysql_admin: sa.Engine,
+    cleanup: list[tuple[str, str]],
+) -> None:
+    handle = request.getfixturevalue(f"{'postgres' if engine == 'postgresql' else 'mysql'}_admin_handle")
+    exists = (
+        (lambda n: _pg_exists(postgres_admin, n))
+        if engine == "postgresql"
+        else (lambda n: _mysql_exists(mysql_admin, n))
+    )
+    provisioning.register_server(workspace, "srv", handle)
+    name = _name("busy")
+    database = provisioning.database_name(name)
+    cleanup.append((engine, database))
+    provisioning.provision(workspace, "srv", name)
+    url = make_url(workspace.full_handle(name))
+    url = url.set(drivername="postgresql+psycopg" if engine == "postgresql" else "mysql+pymysql")
+    eng = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with eng.connect() as other:
+            other.execute(sa.text("SELECT 1"))
+            with pytest.raises(Conflict) as refused:
+                provisioning.deprovision(workspace, name, name)
+            assert "open connection" in refused.value.message
+            assert database in refused.value.message  # the user (named like the database) is named
+    finally:
+        eng.dispose()
+
+    assert exists(database) == (True, True)
+    assert workspace.show_resource(name).state == "available"
+    assert provisioning.list_backups(name) == []
+    assert workspace.events(name)[0].result == "failed"
+
+
+@pytest.mark.servers
+def test_deprovision_without_final_backup_when_declined(
+    workspace: Workspace, postgres_admin_handle: str, postgres_admin: sa.Engine, cleanup: list[tuple[str, str]]
+) -> None:
+    provisioning.register_server(workspace, "pg", postgres_admin_handle)
+    name = _name("nob")
+    cleanup.append(("postgresql", provisioning.database_name(name)))
+    provisioning.provision(workspace, "pg", name)
+
+    provisioning.deprovision(workspace, name, name, final_backup=False)
+
+    assert provisioning.list_backups(name) == []
+    assert not (paths.backups_dir() / name).exists()
+    assert _pg_exists(postgres_admin, provisioning.database_name(name)) == (False, False)
+    assert "declined" in workspace.events(name)[0].detail
+
+
+@pytest.mark.servers
+def test_plan_is_refused_on_a_local_server(
+    workspace: Workspace, postgres_admin_handle: str, postgres_admin: sa.Engine
+) -> None:
+    provisioning.register_server(workspace, "pg", postgres_admin_handle)
+    name = _name("plan")
+
+    with pytest.raises(InvalidInput, match="no sizes or plans"):
+        provisioning.provision(workspace, "pg", name, plan="db.t3.micro")
+
+    assert _pg_exists(postgres_admin, provisioning.database_name(name)) == (False, False)
+    assert workspace.list_resources() == []
+
+
+def test_sqlite_folder_provision_and_deprovision(workspace: Workspace, tmp_path: Path) -> None:
+    folder = tmp_path / "dbs"
+    folder.mkdir()
+    server = provisioning.register_server(workspace, "local", str(folder))
+    assert (server.kind, server.handle, server.has_secret) == ("sqlite", str(folder), False)
+
+    made = provisioning.provision(workspace, "local", "notes")
+
+    path = folder / "notes.sqlite3"
+    assert path.exists() and made.handle == f"sqlite:///{path}"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE n (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT)")
+    conn.executemany("INSERT INTO n (body) VALUES (?)", [("a",), ("b",)])
+    conn.commit()
+    conn.close()
+    info = provisioning.describe_resource(workspace, "notes")
+    assert [(t.name, t.rows) for t in info.tables] == [("n", 2)]
+
+    provisioning.deprovision(workspace, "notes", "notes")
+
+    assert not path.exists()
+    [(folder_, manifest)] = provisioning.list_backups("notes")
+    assert manifest.table_rows() == {"n": 2} and (folder_ / manifest.artifact).exists()
+    assert workspace.show_resource("notes").state == "deprovisioned"
+
+
+def test_sqlite_deprovision_refused_while_a_writer_holds_the_file(workspace: Workspace, tmp_path: Path) -> None:
+    provisioning.register_server(workspace, "local", str(tmp_path))
+    provisioning.provision(workspace, "local", "busy")
+    writer = sqlite3.connect(tmp_path / "busy.sqlite3", isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(Conflict, match="open connection"):
+            provisioning.deprovision(workspace, "busy", "busy")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert (tmp_path / "busy.sqlite3").exists()
+
+
+@pytest.mark.servers
+def test_describe_and_check_empty_on_postgres(make_postgres_db: object) -> None:
+    url = make_postgres_db()  # type: ignore[operator]
+    check_empty(url)
+    eng = sa.create_engine(url, poolclass=sa.NullPool)
+    with eng.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE big (id serial PRIMARY KEY, body text)"))
+        conn.execute(sa.text("INSERT INTO big (body) SELECT repeat('x', 100) FROM generate_series(1, 5000)"))
+        conn.execute(sa.text("ANALYZE big"))
+    eng.dispose()
+
+    info = describe(url)
+
+    assert info.server_version.split(".")[0].isdigit()
+    assert info.size_bytes > 500_000
+    assert [(t.name, t.rows) for t in info.tables] == [("big", 5000)]
+    with pytest.raises(TargetNotEmpty, match="table public.big"):
+        check_empty(url)
+
+
+@pytest.mark.servers
+def test_describe_and_check_empty_on_mysql(make_mysql_db: object) -> None:
+    url = make_mysql_db()  # type: ignore[operator]
+    check_empty(url)
+    eng = sa.create_engine(url, poolclass=sa.NullPool)
+    with eng.begin() as conn:
+        conn.execute(sa.text("CREATE PROCEDURE p() SELECT 1"))
+    eng.dispose()
+
+    assert describe(url).tables == ()
+    with pytest.raises(TargetNotEmpty, match="routine p"):
+        check_empty(url)
