@@ -155,11 +155,11 @@ def parse(text: str, *, kind: str | None = None) -> Handle:
 
 
 def _parse_database(text: str, kind: str, scheme: str) -> Handle:
+    _check_port(text, kind)
     try:
         url = make_url(text)
-    except (ArgumentError, ValueError) as exc:
-        part = "port" if "port" in str(exc).lower() else "URL"
-        raise HandleError(f"The {kind} handle's {part} is malformed: expected {_example(kind)}.") from None
+    except (ArgumentError, ValueError):
+        raise HandleError(f"The {kind} handle is malformed: expected {_example(kind)}.") from None
     if kind == "sqlite":
         if not url.database or url.database == ":memory:":
             raise HandleError("The sqlite handle names no file: use sqlite:////absolute/path/app.db.")
@@ -182,11 +182,8 @@ def _parse_database(text: str, kind: str, scheme: str) -> Handle:
 
 
 def _parse_generic(text: str, kind: str, scheme: str) -> Handle:
+    _check_port(text, kind)
     parts = urlsplit(text)
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        raise HandleError(f"The {kind} handle's port is not a number between 0 and 65535.") from None
     if not parts.hostname:
         raise HandleError(f"The {kind} handle names no host: expected {_example(kind)}.")
     secrets: dict[str, str] = {}
@@ -210,6 +207,13 @@ def _parse_generic(text: str, kind: str, scheme: str) -> Handle:
     new_query = urlencode(public_query) if len(public_query) != len(query) else parts.query
     public = urlunsplit((parts.scheme, netloc, parts.path, new_query, parts.fragment))
     return Handle(kind, scheme, public, secrets)
+
+
+def _check_port(text: str, kind: str) -> None:
+    try:
+        urlsplit(text).port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise HandleError(f"The {kind} handle's port is not a number between 0 and 65535.") from None
 
 
 def _render(handle: Handle, secrets: dict[str, str], *, masking: bool = False) -> str:

@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import quote, quote_plus
 
 from .errors import HookError
 from .handles import MASK
@@ -40,9 +41,13 @@ class HookResult:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (longest first) replaced by the mask."""
-    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
-        text = text.replace(secret, MASK)
+    """``text`` with every secret, as typed or percent-encoded in a URL, replaced by the mask."""
+    forms = set()
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            forms.update({secret, quote(secret, safe=""), quote(secret), quote_plus(secret)})
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, MASK)
     return text
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from . import handles, hooks
 from . import secrets as keyring_secrets
-from .configstores import ConfigStore, open_store
+from .configstores import ConfigStore, EnvFileStore, open_store
 from .errors import ChangeoverError, Conflict, HookError, InvalidInput, NotFound
 from .inventory.db import Inventory
 from .inventory.models import Attachment, Deploy, Event, Origin, Resource, ResourceState, Server, Setting
@@ -383,18 +383,23 @@ class Workspace:
         maintenance_off_cmd: str | None = None,
         maintenance_var: str | None = None,
         hook_timeout: int = 60,
+        create_env_file: bool = False,
     ) -> DeployInfo:
+        """Add a deploy whose config is ``env_file`` (created empty, mode 0600, if asked and missing)."""
         with self._audited("add deploy", "deploy", name) as details:
             validate_name(name, "deploy")
             if maintenance_var:
                 handles.validate_env_var(maintenance_var)
             if hook_timeout < 1:
                 raise InvalidInput("The hook timeout must be at least 1 second.")
-            store = open_store("envfile", env_file)
-            store.read()
+            store = EnvFileStore(env_file)
             with self._session() as session:
                 if session.scalar(select(Deploy.id).where(Deploy.name == name)) is not None:
                     raise Conflict(f"A deploy named '{name}' already exists: choose another name.")
+                if create_env_file and not store.exists():
+                    store.create()
+                    details.append("created an empty env file")
+                store.read()
                 stamp = self.clock()
                 deploy = Deploy(
                     name=name,

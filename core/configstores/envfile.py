@@ -142,6 +142,17 @@ class EnvFileStore:
         except UnicodeDecodeError:
             raise ConfigStoreError(f"The env file {self.path} is not UTF-8 text.") from None
 
+    def create(self) -> None:
+        """Create an empty env file, readable by its owner only, unless one is already there."""
+        if self.path.exists():
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE)
+        except OSError as exc:
+            raise ConfigStoreError(f"Could not create {self.path}: {exc.strerror}.") from None
+        os.close(fd)
+
     def read(self) -> dict[str, str]:
         values: dict[str, str] = {}
         for binding in _parse(self.text()):

@@ -1,0 +1,439 @@
+"""The headless face of Changeover: one subcommand per use case.
+
+Exit codes: 0 success, 1 a user error (one line on stderr naming the problem and the fix), 2 bad usage.
+A handle argument may be ``-`` to read it from standard input (hidden when typed at a terminal), so a
+password need not appear in the process list or shell history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from . import __version__, handles
+from .errors import ChangeoverError, InvalidInput
+from .logs import setup_logging
+from .workspace import AttachmentInfo, DeployInfo, EventInfo, ResourceInfo, Workspace
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Workspace, argparse.Namespace, TextIO], None]
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def emit_json(data: object, out: TextIO) -> None:
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        data = dataclasses.asdict(data)
+    elif isinstance(data, list):
+        data = [dataclasses.asdict(d) if dataclasses.is_dataclass(d) and not isinstance(d, type) else d for d in data]
+    json.dump(data, out, default=_json_default, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _table(rows: Sequence[Sequence[str]], headers: Sequence[str], out: TextIO) -> None:
+    if not rows:
+        out.write("(none)\n")
+        return
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    for row in [headers, *rows]:
+        out.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() + "\n")
+
+
+def read_handle(value: str) -> str:
+    """The handle argument, or a line from stdin when it is ``-`` (not echoed on a terminal)."""
+    if value != "-":
+        return value
+    text = getpass.getpass("Handle (input hidden): ") if sys.stdin.isatty() else sys.stdin.readline()
+    if not text.strip():
+        raise InvalidInput("No handle was given on standard input.")
+    return text.strip()
+
+
+# -- deploys ----------------------------------------------------------------------------------------
+
+
+def _hook_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--app", help="app label (deploys are grouped by app and environment)")
+    parser.add_argument("--environment", help="environment label, e.g. production or staging")
+    parser.add_argument("--restart-cmd", help="command run after every config change")
+    parser.add_argument("--maintenance-on-cmd", help="command that puts the app in maintenance mode")
+    parser.add_argument("--maintenance-off-cmd", help="command that takes the app out of maintenance mode")
+    parser.add_argument(
+        "--maintenance-var", help="a config flag set to 1 for maintenance (then a restart), e.g. MAINTENANCE_MODE"
+    )
+    parser.add_argument("--hook-timeout", type=int, help="seconds a hook may run (default 60)")
+
+
+def _deploy_options(args: argparse.Namespace) -> dict[str, Any]:
+    options = {
+        "app": args.app,
+        "environment": args.environment,
+        "restart_cmd": args.restart_cmd,
+        "maintenance_on_cmd": args.maintenance_on_cmd,
+        "maintenance_off_cmd": args.maintenance_off_cmd,
+        "maintenance_var": args.maintenance_var,
+        "hook_timeout": args.hook_timeout,
+    }
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _print_deploy(info: DeployInfo, out: TextIO) -> None:
+    out.write(f"deploy       {info.name}\n")
+    out.write(f"app/env      {info.app or '-'} / {info.environment or '-'}\n")
+    out.write(f"config       {info.config_kind} {info.config_location}\n")
+    out.write(f"restart      {info.restart_cmd or '-'}\n")
+    maintenance = info.maintenance_on_cmd or (f"{info.maintenance_var}=1" if info.maintenance_var else "-")
+    out.write(f"maintenance  {maintenance}\n")
+    out.write(f"hook timeout {info.hook_timeout}s\n")
+    out.write("attached:\n")
+    _print_attachments(info.attachments, out)
+
+
+def _print_attachments(attachments: Sequence[AttachmentInfo], out: TextIO) -> None:
+    _table(
+        [(a.env_var, a.resource, a.deploy, a.kind, a.handle, _when(a.attached_at)) for a in attachments],
+        ("VAR", "RESOURCE", "DEPLOY", "KIND", "HANDLE", "SINCE"),
+        out,
+    )
+
+
+def cmd_deploy_add(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    info = ws.add_deploy(args.name, args.env_file, create_env_file=args.create, **_deploy_options(args))
+    out.write(f"Added deploy {info.name} ({info.config_location}).\n")
+
+
+def cmd_deploy_edit(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    changes = _deploy_options(args)
+    if args.env_file:
+        changes["env_file"] = args.env_file
+    if args.rename:
+        changes["new_name"] = args.rename
+    if not changes:
+        raise InvalidInput("Nothing to change: give at least one option (see `changeover deploy edit --help`).")
+    info = ws.edit_deploy(args.name, **changes)
+    out.write(f"Updated deploy {info.name}.\n")
+
+
+def cmd_deploy_list(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    deploys = ws.list_deploys()
+    if args.json:
+        emit_json(deploys, out)
+        return
+    _table(
+        [(d.name, d.app or "-", d.environment or "-", str(len(d.attachments)), d.config_location) for d in deploys],
+        ("NAME", "APP", "ENV", "ATTACHED", "CONFIG"),
+        out,
+    )
+
+
+def cmd_deploy_show(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    info = ws.show_deploy(args.name)
+    if args.json:
+        data = dataclasses.asdict(info)
+        data["config"] = [dataclasses.asdict(v) for v in ws.deploy_config(args.name)]
+        emit_json(data, out)
+        return
+    _print_deploy(info, out)
+    out.write("config:\n")
+    _table(
+        [(v.name, v.value, v.resource or "") for v in ws.deploy_config(args.name)], ("VAR", "VALUE", "RESOURCE"), out
+    )
+
+
+def cmd_deploy_remove(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    ws.remove_deploy(args.name)
+    out.write(f"Removed deploy {args.name} (its config file was not touched).\n")
+
+
+def cmd_deploy_restart(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    ws.restart(args.name)
+    out.write(f"Restarted {args.name}.\n")
+
+
+def cmd_deploy_maintenance(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    ws.set_maintenance(args.name, args.state == "on")
+    out.write(f"Maintenance {args.state} for {args.name}.\n")
+
+
+# -- resources --------------------------------------------------------------------------------------
+
+
+def _print_resource(info: ResourceInfo, out: TextIO) -> None:
+    out.write(f"resource     {info.name}\n")
+    out.write(f"kind         {info.kind}\n")
+    out.write(f"handle       {info.handle}\n")
+    out.write(f"origin       {info.origin}" + (f" (server {info.server})" if info.server else "") + "\n")
+    out.write(f"state        {info.state}\n")
+    if info.keep_until:
+        overdue = "  (past: deprovision it or keep it longer)" if info.overdue else ""
+        out.write(f"kept until   {_when(info.keep_until)}{overdue}\n")
+    out.write(f"secret       {'in the keyring' if info.has_secret else 'none'}\n")
+    out.write("attached:\n")
+    _print_attachments(info.attachments, out)
+
+
+def _state_label(info: ResourceInfo) -> str:
+    if info.keep_until:
+        return f"{info.state}, kept until {_when(info.keep_until)}" + (" (past)" if info.overdue else "")
+    return info.state
+
+
+def cmd_resource_add(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    info = ws.register_resource(args.name, read_handle(args.handle), kind=args.kind)
+    out.write(f"Registered {info.kind} resource {info.name}: {info.handle}\n")
+
+
+def cmd_resource_list(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    resources = ws.list_resources(args.state)
+    if args.json:
+        emit_json(resources, out)
+        return
+    _table(
+        [
+            (
+                r.name,
+                r.kind,
+                _state_label(r),
+                ", ".join(f"{a.deploy}:{a.env_var}" for a in r.attachments) or "-",
+                r.handle,
+            )
+            for r in resources
+        ],
+        ("NAME", "KIND", "STATE", "ATTACHED TO", "HANDLE"),
+        out,
+    )
+
+
+def cmd_resource_show(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    info = ws.show_resource(args.name)
+    if args.json:
+        emit_json(info, out)
+    else:
+        _print_resource(info, out)
+
+
+def cmd_resource_secret(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    info = ws.set_resource_secret(args.name, read_handle(args.handle))
+    out.write(f"Replaced the secret of {info.name} in the keyring.\n")
+    if info.attachments:
+        out.write("Attached deploys still hold the old handle: detach and attach again to rewrite them.\n")
+
+
+def cmd_resource_keep(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    try:
+        until = datetime.fromisoformat(args.until)
+    except ValueError:
+        raise InvalidInput(f"'{args.until}' is not a date: use YYYY-MM-DD.") from None
+    if until.tzinfo is None:
+        until = until.astimezone()
+    info = ws.set_keep_until(args.name, until.astimezone(UTC))
+    out.write(f"{info.name} is kept until {_when(info.keep_until)}.\n")
+
+
+def cmd_attach(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    info = ws.attach(args.resource, args.deploy, args.env_var, replace=args.replace)
+    out.write(f"Attached {info.resource} to {info.deploy} as {info.env_var}.\n")
+
+
+def cmd_detach(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    info = ws.detach(args.resource, args.deploy, keep_days=args.keep_days)
+    out.write(f"Detached {info.name} from {args.deploy}; it is {_state_label(info)}.\n")
+
+
+def cmd_deprovision(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    info = ws.deprovision(args.resource, args.confirm)
+    out.write(f"Deprovisioned {info.name}.\n")
+
+
+def cmd_import(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    result = ws.import_deploy(args.deploy, args.env_file, **_deploy_options(args))
+    if args.json:
+        emit_json(result, out)
+        return
+    out.write(f"Imported deploy {result.deploy.name} with {len(result.attached)} attached resource(s):\n")
+    for var, resource in result.attached:
+        out.write(f"  {var} -> {resource}\n")
+
+
+def cmd_events(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    events: list[EventInfo] = ws.events(args.object, limit=args.limit)
+    if args.json:
+        emit_json(events, out)
+        return
+    _table(
+        [
+            (_when(e.at), e.actor, e.action, f"{e.object_type} {e.object_name}", e.result, e.detail[:120])
+            for e in events
+        ],
+        ("WHEN", "WHO", "ACTION", "OBJECT", "RESULT", "DETAIL"),
+        out,
+    )
+
+
+def cmd_settings(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    if args.key and args.value is not None:
+        ws.set_setting(args.key, args.value)
+        out.write(f"{args.key} = {args.value}\n")
+    elif args.key:
+        out.write(f"{ws.setting(args.key)}\n")
+    else:
+        from .workspace import SETTINGS
+
+        for key in sorted(SETTINGS):
+            out.write(f"{key} = {ws.setting(key)}\n")
+
+
+# -- the parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="changeover",
+        description="Administer twelve-factor deploys and their attached resources. With no command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"changeover {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    deploy = commands.add_parser("deploy", help="add, edit, list, show, remove deploys").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p = deploy.add_parser("add", help="add a deploy whose config is a .env file")
+    p.add_argument("name")
+    p.add_argument("--env-file", required=True, help="the deploy's .env file")
+    p.add_argument("--create", action="store_true", help="create the .env file (mode 0600) if it does not exist")
+    _hook_options(p)
+    p.set_defaults(handler=cmd_deploy_add)
+    p = deploy.add_parser("edit", help="change a deploy's labels, config file or hooks")
+    p.add_argument("name")
+    p.add_argument("--env-file")
+    p.add_argument("--rename", metavar="NEW_NAME")
+    _hook_options(p)
+    p.set_defaults(handler=cmd_deploy_edit)
+    p = deploy.add_parser("list", help="list deploys")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_deploy_list)
+    p = deploy.add_parser("show", help="show a deploy, its attachments and its config (masked)")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_deploy_show)
+    p = deploy.add_parser("remove", help="forget a deploy (refused while resources are attached)")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_deploy_remove)
+    p = deploy.add_parser("restart", help="run a deploy's restart hook")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_deploy_restart)
+    p = deploy.add_parser("maintenance", help="turn a deploy's maintenance mode on or off")
+    p.add_argument("name")
+    p.add_argument("state", choices=("on", "off"))
+    p.set_defaults(handler=cmd_deploy_maintenance)
+
+    resource = commands.add_parser("resource", help="register, list, show resources").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p = resource.add_parser("add", help="register a resource from its handle (URL); '-' reads it from stdin")
+    p.add_argument("name")
+    p.add_argument("handle", help="the URL, e.g. postgresql://user:pass@host/db, or - to read it from stdin")
+    p.add_argument("--kind", choices=sorted(handles.KINDS))
+    p.set_defaults(handler=cmd_resource_add)
+    p = resource.add_parser("list", help="list resources (detached ones included)")
+    p.add_argument("--state", help="attached, detached, available, failed, deprovisioned or all")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_resource_list)
+    p = resource.add_parser("show", help="show one resource, its handle masked")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_resource_show)
+    p = resource.add_parser("secret", help="replace a resource's secret from a new handle ('-' reads stdin)")
+    p.add_argument("name")
+    p.add_argument("handle")
+    p.set_defaults(handler=cmd_resource_secret)
+    p = resource.add_parser("keep", help="change how long a detached resource is kept")
+    p.add_argument("name")
+    p.add_argument("--until", required=True, metavar="YYYY-MM-DD")
+    p.set_defaults(handler=cmd_resource_keep)
+
+    p = commands.add_parser("attach", help="set the resource's handle in the deploy's config and restart it")
+    p.add_argument("resource")
+    p.add_argument("deploy")
+    p.add_argument("--as", dest="env_var", metavar="VAR", help="the env var (default by kind, e.g. DATABASE_URL)")
+    p.add_argument("--replace", action="store_true", help="replace the variable if it is already in use")
+    p.set_defaults(handler=cmd_attach)
+    p = commands.add_parser("detach", help="clear the variable from the deploy's config and restart it")
+    p.add_argument("resource")
+    p.add_argument("deploy")
+    p.add_argument("--keep-days", type=int, help="days to keep the detached resource (default: retention_days)")
+    p.set_defaults(handler=cmd_detach)
+    p = commands.add_parser("deprovision", help="forget (or drop, if provider-made) a detached resource")
+    p.add_argument("resource")
+    p.add_argument("--confirm", required=True, metavar="NAME", help="the resource's name, typed again")
+    p.set_defaults(handler=cmd_deprovision)
+    p = commands.add_parser("import", help="add a deploy from an existing .env and attach the resources it uses")
+    p.add_argument("deploy")
+    p.add_argument("--env-file", required=True)
+    _hook_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_import)
+    p = commands.add_parser("events", help="show the audit trail, newest first")
+    p.add_argument("--object", help="only events about this deploy or resource")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_events)
+    p = commands.add_parser("settings", help="show or change settings (retention_days)")
+    p.add_argument("key", nargs="?")
+    p.add_argument("value", nargs="?")
+    p.set_defaults(handler=cmd_settings)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if not getattr(args, "handler", None):
+        parser.print_help(out)
+        return 2
+    log_path = setup_logging()
+    try:
+        workspace = Workspace.open()
+    except ChangeoverError as exc:
+        err.write(f"changeover: {exc.message}\n")
+        return 1
+    try:
+        args.handler(workspace, args, out)
+    except ChangeoverError as exc:
+        err.write(f"changeover: {exc.message}\n")
+        return 1
+    except KeyboardInterrupt:
+        err.write("changeover: interrupted.\n")
+        return 130
+    except Exception:
+        logger.exception("unexpected error in %s", args.command)
+        err.write(f"changeover: unexpected error; details are in {log_path}.\n")
+        return 1
+    finally:
+        workspace.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

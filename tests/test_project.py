@@ -1,0 +1,25 @@
+"""The project's promises about itself: the README's two commands, and CI running the same tests."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def commands() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    return re.findall(r"```sh\n(.+?)\n```", readme)
+
+
+def test_readme_gives_exactly_two_setup_commands() -> None:
+    setup = [c for c in commands() if c.startswith("python3 -m venv .venv")]
+    assert len(setup) == 2
+    assert any(c.endswith(".venv/bin/changeover") for c in setup)
+    assert any(c.endswith(".venv/bin/python -m pytest") for c in setup)
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    [test_command] = [c for c in commands() if c.endswith("-m pytest")]
+    assert test_command in (ROOT / ".ci" / "run").read_text().splitlines()
