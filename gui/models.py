@@ -180,12 +180,12 @@ class ResourcesModel(RecordTableModel[ResourceInfo]):
         Column[ResourceInfo]("Name", lambda r: r.name),
         Column[ResourceInfo]("Kind", lambda r: r.kind),
         Column[ResourceInfo]("State", lambda r: r.state),
+        Column[ResourceInfo]("Kept", kept_text, lambda r: sort_time(r.keep_until)),
         Column[ResourceInfo]("Attached to", lambda r: ", ".join(f"{a.deploy} ({a.env_var})" for a in r.attachments)),
         Column[ResourceInfo]("Handle", lambda r: r.handle),
         Column[ResourceInfo]("Provider", provider_text),
         Column[ResourceInfo]("Server", lambda r: r.server or ""),
         Column[ResourceInfo]("Size", lambda r: size(r.size_bytes), lambda r: r.size_bytes or 0),
-        Column[ResourceInfo]("Kept", kept_text, lambda r: sort_time(r.keep_until)),
         Column[ResourceInfo]("Registered", lambda r: when(r.created_at), lambda r: sort_time(r.created_at)),
     )
 

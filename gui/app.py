@@ -1,0 +1,72 @@
+"""Start the desktop app: logging, the uncaught-error dialog, the default inventory, the main window."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtWidgets import QApplication
+
+from changeover.core.errors import ChangeoverError
+from changeover.core.workspace import Workspace
+
+from . import errors
+from .controller import MainController
+from .dialogs import error_box
+from .main_window import MainWindow
+
+logger = logging.getLogger(__name__)
+
+ORGANIZATION = "Changeover"
+APP_NAME = "Changeover"
+DESKTOP_ID = "io.github.changeover.Changeover"
+
+
+def application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (made once), named so QSettings and the desktop file find it."""
+    QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setApplicationName(APP_NAME)
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    app = QApplication(argv if argv is not None else sys.argv)
+    app.setDesktopFileName(DESKTOP_ID)
+    return app
+
+
+def open_window(workspace: Workspace, settings: QSettings | None = None) -> MainWindow:
+    """A main window over ``workspace``, showing, its first read of the inventory started."""
+    controller = MainController(workspace)
+    window = MainWindow(controller, settings)
+    controller.setParent(window)
+    window.show()
+    controller.refresh()
+    return window
+
+
+def run(argv: list[str] | None = None) -> int:
+    """The ``changeover`` command with no arguments: the window over the default inventory."""
+    started = time.perf_counter()
+    log_path = errors.setup_logging()
+    app = application(argv)
+    holder: dict[str, MainWindow] = {}
+    errors.install_excepthook(lambda: holder.get("window"))
+    try:
+        workspace = Workspace.open()  # CHANGEOVER_DATABASE_URL, else SQLite in the user data folder
+    except ChangeoverError as exc:
+        logger.error("cannot open the inventory: %s", exc.message)
+        box = error_box(None, exc.title, exc.message, str(log_path))
+        box.finished.connect(app.quit)
+        box.show()
+        return app.exec()
+    window = open_window(workspace)
+    holder["window"] = window
+    logger.info("window shown %.3f s after start", time.perf_counter() - started)
+    try:
+        return app.exec()
+    finally:
+        window.controller.runner.cancel_all()
+        window.controller.runner.wait()
+        workspace.close()
