@@ -300,9 +300,10 @@ def run(
         selector.close()
         for thread in threads:
             thread.join(timeout=10)
-        for pipe in (process.stdout, process.stderr):
+        for pipe in (process.stdin, process.stdout, process.stderr):
             if pipe is not None:
-                pipe.close()
+                with contextlib.suppress(OSError):
+                    pipe.close()
     if on_bytes is not None:
         on_bytes(counted[0])
     child = Child(process.returncode, "\n".join(tail))

@@ -1,0 +1,128 @@
+"""Passwords never reach a child's command line, a manifest, a log or the audit trail.
+
+The native tools are wrapped (through CHANGEOVER_TOOL_PATH) by scripts that record each call's argv,
+whether a PGPASSWORD came through the environment, and the mode of any option file, then run the
+real tool. The databases are provisioned, so their users have real generated passwords.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from changeover.core import provisioning
+from changeover.core.transfer import tools
+from changeover.core.workspace import Workspace
+from tests.transfer.richschema import ROWS, create_rich_schema
+from tests.transfer.test_providers import (  # noqa: F401 - fixtures
+    ADMIN_PW,
+    cleanup,
+    mysql_admin_handle,
+    postgres_admin_handle,
+)
+
+WRAPPER = """#!/bin/bash
+{{
+  echo "ARGV {name} $*"
+  [ -n "$PGPASSWORD" ] && echo "ENV PGPASSWORD"
+  for a in "$@"; do
+    case "$a" in --defaults-extra-file=*) echo "MODE $(stat -c %a "${{a#*=}}")";; esac
+  done
+}} >> {log}
+exec {real} "$@"
+"""
+
+
+@pytest.fixture
+def wrapped_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    log = tmp_path / "calls.log"
+    for name in ("pg_dump", "pg_restore", "mariadb-dump", "mariadb"):
+        real = shutil.which(name)
+        if real is None:
+            pytest.skip(f"{name} is not installed")
+        script = folder / name
+        script.write_text(WRAPPER.format(name=name, log=log, real=real))
+        script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv(tools.PATH_VAR, str(folder))
+    return log
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("engine", ["postgresql", "mysql"])
+def test_no_password_on_command_lines_manifests_or_logs(
+    engine: str,
+    workspace: Workspace,
+    wrapped_tools: Path,
+    request: pytest.FixtureRequest,
+    cleanup: list[tuple[str, str]],  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    handle = request.getfixturevalue(f"{'postgres' if engine == 'postgresql' else 'mysql'}_admin_handle")
+    provisioning.register_server(workspace, "srv", handle)
+    for name in ("sec-src", "sec-dst"):
+        cleanup.append((engine, provisioning.database_name(name)))
+        provisioning.provision(workspace, "srv", name)
+    passwords = [make_url(workspace.full_handle(n)).password for n in ("sec-src", "sec-dst")]
+    source = make_url(workspace.full_handle("sec-src"))
+    create_rich_schema(source.set(drivername="postgresql+psycopg" if engine == "postgresql" else "mysql+pymysql"))
+
+    result = provisioning.backup_resource(workspace, "sec-src")
+    loaded = provisioning.load_into_resource(workspace, result.folder, "sec-dst")
+
+    assert loaded.verified and loaded.rows == sum(len(rows) for rows in ROWS.values())
+    calls = wrapped_tools.read_text()
+    argv = [line for line in calls.splitlines() if line.startswith("ARGV")]
+    dump, load = ("pg_dump", "pg_restore") if engine == "postgresql" else ("mariadb-dump", "mariadb")
+    assert any(line.startswith(f"ARGV {dump} ") and "--version" not in line for line in argv)
+    assert any(line.startswith(f"ARGV {load} ") and "--version" not in line for line in argv)
+    if engine == "postgresql":
+        assert "ENV PGPASSWORD" in calls  # the password travels in the environment
+    else:
+        assert "--defaults-extra-file=" in calls and set(
+            line for line in calls.splitlines() if line.startswith("MODE")
+        ) == {"MODE 600"}
+        leftover = [a.split("=", 1)[1].split()[0] for a in calls.split() if a.startswith("--defaults-extra-file=")]
+        assert leftover and not any(Path(p).exists() for p in leftover)
+    texts = {
+        "command lines": calls,
+        "manifest": (result.folder / "manifest.json").read_text(),
+        "log": caplog.text,
+        "audit trail": repr(workspace.events()),
+    }
+    for password in [*passwords, ADMIN_PW]:
+        assert password
+        for where, text in texts.items():
+            assert password not in text, f"a password is in the {where}"
+    assert "•••" in texts["manifest"]
+
+
+@pytest.mark.servers
+def test_a_failing_tool_reports_without_the_password(
+    workspace: Workspace,
+    mysql_admin_handle: str,  # noqa: F811
+    cleanup: list[tuple[str, str]],  # noqa: F811
+    mysql_admin: sa.Engine,
+) -> None:
+    provisioning.register_server(workspace, "srv", mysql_admin_handle)
+    cleanup.append(("mysql", provisioning.database_name("gone-user")))
+    provisioning.provision(workspace, "srv", "gone-user")
+    password = make_url(workspace.full_handle("gone-user")).password
+    assert password
+    with mysql_admin.connect() as conn:  # the server no longer knows the user: the dump must fail
+        conn.execute(sa.text("DROP USER :u@'%'"), {"u": provisioning.database_name("gone-user")})
+
+    with pytest.raises(Exception) as failed:
+        provisioning.backup_resource(workspace, "gone-user")
+
+    assert "denied" in str(failed.value).lower()
+    assert password not in str(failed.value) and password not in repr(workspace.events())
+    assert provisioning.list_backups("gone-user") == []
