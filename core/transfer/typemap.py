@@ -82,7 +82,8 @@ class Adaptation:
     why: str
 
     def __str__(self) -> str:
-        return f"{self.table}.{self.column}: {self.from_type} → {self.to_type} ({self.why})"
+        where = f"{self.table}.{self.column}" if self.table != "*" else f"all {self.column}"
+        return f"{where}: {self.from_type} → {self.to_type} ({self.why})"
 
 
 def _declared(type_: TypeEngine[Any], engine: Engine) -> str:
@@ -146,7 +147,10 @@ def reflect_tables(conn: Connection, tables: list[str] | None = None) -> dict[st
         cols = []
         for col in inspector.get_columns(name):
             declared = declared_sqlite.get((name, col["name"]), "") or _declared(col["type"], engine)
-            kind = kind_of(col["type"], engine, declared=declared, json_check=(name, col["name"]) in json_checks)
+            is_json = (name, col["name"]) in json_checks
+            kind = kind_of(col["type"], engine, declared=declared, json_check=is_json)
+            if is_json:
+                declared = "JSON"
             auto = bool(col.get("autoincrement")) and kind == "int"
             if engine == "sqlite":
                 # INTEGER PRIMARY KEY is the rowid: it takes max(rowid)+1 when no value is given.

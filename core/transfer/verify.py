@@ -429,7 +429,10 @@ def estimate_rows(conn: Connection, tables: list[str]) -> dict[str, int]:
             "SELECT c.relname, c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"
         ).all()
-        found = {str(r[0]): max(int(r[1]), 0) for r in rows}
+        found = {str(r[0]): int(r[1]) for r in rows}
+        for table in tables:
+            if found.get(table, -1) < 0:  # never analysed (reltuples = -1): count it
+                found[table] = int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote(engine, table)}").scalar_one())
     elif engine == "mysql":
         rows = conn.exec_driver_sql(
             "SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES "

@@ -1,0 +1,926 @@
+"""Copy a database to another engine: SQLite, MariaDB/MySQL and PostgreSQL, any to any other.
+
+Two use cases:
+
+* :func:`plan` reads both sides and writes nothing. Its :class:`CopyReport` lists every column whose type
+  is adapted (``table.column: from → to, why``) and everything that cannot be carried (views, triggers,
+  routines, collations, non-portable checks and defaults), so the admin decides with full knowledge.
+* :func:`copy` does it: tables with primary keys, unique and portable check constraints; rows streamed
+  from the source (server-side cursors, batches, flat memory) into the target's bulk path
+  (PostgreSQL ``COPY FROM STDIN``; MariaDB ``LOAD DATA LOCAL INFILE`` from a temp file per batch, or
+  multi-row ``INSERT`` where the server forbids it; SQLite ``executemany`` in one transaction);
+  then indexes, foreign keys (after the data, so circular keys load), and sequences moved past the
+  highest id. Independent tables load two at a time.
+
+The source is only read. The target must be empty (else :class:`TargetNotEmpty`, nothing changed); after a
+failure or a cancel it holds a partial copy that can be dropped, and the error says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from time import monotonic
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
+
+from ..errors import Cancelled, ChangeoverError, InvalidInput
+from ..jobs import Progress, check_cancel, no_progress
+from ..providers.base import TargetNotEmpty
+from .typemap import (
+    Adaptation,
+    ColumnInfo,
+    Engine,
+    display_url,
+    engine_of,
+    map_column,
+    open_engine,
+    quote,
+    reflect_tables,
+)
+from .verify import estimate_rows
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CopyFailed", "CopyReport", "CopyResult", "NotCarried", "TableCopy", "TargetNotEmpty", "copy", "plan"]
+
+BATCH_ROWS = 10_000
+#: a LOAD DATA file is flushed to the server once it holds this much
+LOAD_FILE_BYTES = 64 * 1024 * 1024
+WORKERS = 2
+
+BULK_PATH = {
+    "postgresql": "COPY FROM STDIN",
+    "mysql": "LOAD DATA LOCAL INFILE",
+    "mysql-insert": "multi-row INSERT (the server has local_infile off)",
+    "sqlite": "executemany in one transaction",
+}
+
+
+class CopyFailed(ChangeoverError):
+    """The copy stopped on an error; the source is untouched, the target holds a partial copy."""
+
+    title = "Copy failed"
+
+
+@dataclass(frozen=True)
+class NotCarried:
+    """Something in the source the copy leaves behind, and why."""
+
+    what: str  # view | trigger | routine | event | collation | check | default | index | sequence
+    name: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.name}: {self.why}"
+
+
+@dataclass(frozen=True)
+class TableCopy:
+    """One table as it will be created: its target DDL and the rows the catalog expects."""
+
+    name: str
+    estimated_rows: int
+    ddl: str
+
+
+@dataclass(frozen=True)
+class CopyReport:
+    """What a copy will do, read before anything is written."""
+
+    source: str
+    target: str
+    source_engine: str
+    target_engine: str
+    tables: tuple[TableCopy, ...]
+    adaptations: tuple[Adaptation, ...]
+    not_carried: tuple[NotCarried, ...]
+    #: reasons the copy cannot start (a non-empty target); empty when it can
+    blockers: tuple[str, ...] = ()
+    bulk_path: str = ""
+
+    @property
+    def estimated_rows(self) -> int:
+        return sum(t.estimated_rows for t in self.tables)
+
+    def lines(self) -> list[str]:
+        """The report as text lines, for the CLI and the plan page."""
+        out = [
+            f"Copy {self.source} ({self.source_engine}) → {self.target} ({self.target_engine})",
+            f"{len(self.tables)} tables, about {self.estimated_rows} rows, loaded with {self.bulk_path}.",
+        ]
+        out += [f"BLOCKED: {b}" for b in self.blockers]
+        if self.adaptations:
+            out.append(f"Adapted ({len(self.adaptations)}):")
+            out += [f"  {a}" for a in self.adaptations]
+        if self.not_carried:
+            out.append(f"Not carried ({len(self.not_carried)}):")
+            out += [f"  {n}" for n in self.not_carried]
+        return out
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    report: CopyReport
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+# ----------------------------------------------------------------------------------------------- reflection
+
+
+@dataclass
+class _SourceTable:
+    name: str
+    columns: list[ColumnInfo]
+    pk: list[str]
+    uniques: list[list[str]]
+    indexes: list[dict[str, Any]]
+    fks: list[dict[str, Any]]
+    checks: list[tuple[str, str]]  # (name, sql)
+    defaults: dict[str, str]
+    estimate: int
+
+
+@dataclass
+class _Source:
+    engine: Engine
+    tables: dict[str, _SourceTable]
+    not_carried: list[NotCarried]
+
+
+def _reflect_source(conn: Connection) -> _Source:
+    engine = engine_of(conn)
+    inspector = sa.inspect(conn)
+    columns = reflect_tables(conn)
+    estimates = estimate_rows(conn, list(columns))
+    mysql_checks = _mysql_checks(conn) if engine == "mysql" else {}
+    tables: dict[str, _SourceTable] = {}
+    for name, cols in columns.items():
+        pk = list(inspector.get_pk_constraint(name)["constrained_columns"])
+        uniques = [list(u["column_names"]) for u in inspector.get_unique_constraints(name)]
+        if engine == "mysql":
+            checks = mysql_checks.get(name, [])
+        else:
+            checks = [(str(c.get("name") or ""), str(c["sqltext"])) for c in inspector.get_check_constraints(name)]
+        defaults = {
+            str(c["name"]): str(c["default"])
+            for c in inspector.get_columns(name)
+            if c.get("default") is not None and str(c["default"]).upper() != "NULL"
+        }
+        tables[name] = _SourceTable(
+            name=name,
+            columns=cols,
+            pk=pk,
+            uniques=uniques,
+            indexes=[dict(ix) for ix in inspector.get_indexes(name)],
+            fks=[dict(fk) for fk in inspector.get_foreign_keys(name)],
+            checks=checks,
+            defaults=defaults,
+            estimate=estimates.get(name, 0),
+        )
+    return _Source(engine, tables, _not_carried_objects(conn, engine))
+
+
+def _mysql_checks(conn: Connection) -> dict[str, list[tuple[str, str]]]:
+    found: dict[str, list[tuple[str, str]]] = {}
+    rows = conn.exec_driver_sql(
+        "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+        "WHERE CONSTRAINT_SCHEMA = DATABASE()"
+    )
+    for table, name, clause in rows:
+        if not str(clause).startswith("json_valid("):  # that check *is* MariaDB's JSON type
+            found.setdefault(str(table), []).append((str(name), str(clause)))
+    return found
+
+
+def _not_carried_objects(conn: Connection, engine: Engine) -> list[NotCarried]:
+    """Views, triggers, routines, events and collations: engine-specific, left for the admin to redo."""
+    view_why = "its SQL is written for the source engine: recreate it on the target by hand"
+    trigger_why = "trigger bodies are engine-specific code: recreate it on the target by hand"
+    routine_why = "stored code is engine-specific: port it by hand"
+    found: list[NotCarried] = []
+
+    def add(what: str, why: str, sql: str) -> None:
+        found.extend(NotCarried(what, str(row[0]), why) for row in conn.exec_driver_sql(sql))
+
+    if engine == "postgresql":
+        add("view", view_why, "SELECT table_name FROM information_schema.views WHERE table_schema = current_schema()")
+        add(
+            "view",
+            "materialized view: " + view_why,
+            "SELECT matviewname FROM pg_matviews WHERE schemaname = current_schema()",
+        )
+        add(
+            "trigger",
+            trigger_why,
+            "SELECT DISTINCT trigger_name || ' on ' || event_object_table FROM information_schema.triggers "
+            "WHERE trigger_schema = current_schema()",
+        )
+        add(
+            "routine",
+            routine_why,
+            "SELECT routine_name || '()' FROM information_schema.routines WHERE routine_schema = current_schema()",
+        )
+        add(
+            "sequence",
+            "not owned by a column: its position is not carried",
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'S' AND n.nspname = current_schema() AND NOT EXISTS "
+            "(SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))",
+        )
+        add(
+            "collation",
+            "explicit column collation: the target sorts and compares this text with its own rules",
+            "SELECT table_name || '.' || column_name || ' (' || collation_name || ')' FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND collation_name IS NOT NULL",
+        )
+    elif engine == "mysql":
+        add("view", view_why, "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE()")
+        add(
+            "trigger",
+            trigger_why,
+            "SELECT CONCAT(TRIGGER_NAME, ' on ', EVENT_OBJECT_TABLE) FROM information_schema.TRIGGERS "
+            "WHERE TRIGGER_SCHEMA = DATABASE()",
+        )
+        add(
+            "routine",
+            routine_why,
+            "SELECT CONCAT(ROUTINE_NAME, '()') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()",
+        )
+        add("event", routine_why, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()")
+        add(
+            "collation",
+            "MySQL collation: the target compares this text with its own rules (PostgreSQL and SQLite: "
+            "case- and accent-sensitive), so case-insensitive uniqueness and sorting are not carried",
+            "SELECT CONCAT(COLLATION_NAME, ' (', COUNT(*), ' columns)') FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND COLLATION_NAME IS NOT NULL "
+            "AND COLLATION_NAME NOT LIKE '%%\\_bin' AND COLLATION_NAME <> 'binary' GROUP BY COLLATION_NAME",
+        )
+    else:
+        add("view", view_why, "SELECT name FROM sqlite_master WHERE type = 'view'")
+        add("trigger", trigger_why, "SELECT name || ' on ' || tbl_name FROM sqlite_master WHERE type = 'trigger'")
+    return found
+
+
+# ------------------------------------------------------------------------------------------- target schema
+
+_PG_ANY_ARRAY = re.compile(
+    r"^\(*\s*\(?(\w+)\)?(?:::[\w ]+)?\s*=\s*ANY\s*\(+ARRAY\[(.*?)\](?:::[\w ]+\[\])?\)+\s*$", re.S
+)
+_PG_CAST = re.compile(r"::[a-z][a-z ]*(\[\])?", re.I)
+_CHECK_TOKENS = re.compile(
+    r"\s*(?:'(?:[^']|'')*'|\d+(?:\.\d+)?|[A-Za-z_][A-Za-z0-9_]*|`[^`]+`|\"[^\"]+\"|<>|!=|>=|<=|[=<>(),+\-*/%])"
+)
+_CHECK_WORDS = {"AND", "OR", "NOT", "IN", "IS", "NULL", "BETWEEN", "LIKE", "TRUE", "FALSE"}
+
+
+def _portable_check(sql: str, source: Engine, target: Engine) -> str | None:
+    """``sql`` rewritten for ``target`` if it uses only columns, literals, comparisons and logic; else None."""
+    text = sql.strip()
+    if source == "postgresql":
+        match = _PG_ANY_ARRAY.match(text)
+        if match:
+            values = ", ".join(_PG_CAST.sub("", v).strip() for v in match.group(2).split(","))
+            text = f"{match.group(1)} IN ({values})"
+        text = _PG_CAST.sub("", text)
+    pos, out = 0, []
+    while pos < len(text):
+        token = _CHECK_TOKENS.match(text, pos)
+        if token is None:
+            return None
+        word = token.group(0).strip()
+        pos = token.end()
+        if re.fullmatch(r"[A-Za-z_]\w*", word) and word.upper() not in _CHECK_WORDS:
+            if text[pos:].lstrip().startswith("("):
+                return None  # a function call: not portable
+            out.append(quote(target, word))
+        elif word[:1] in '`"':
+            out.append(quote(target, word[1:-1]))
+        else:
+            out.append(word)
+    return " ".join(out) if out else None
+
+
+_NOW = re.compile(r"^(now\(\)|current_timestamp(\(\d*\))?|localtimestamp(\(\d*\))?)$", re.I)
+_LITERAL = re.compile(r"^\(?('(?:[^']|'')*'|-?\d+(?:\.\d+)?)\)?(::[\w ]+)?$")
+
+
+def _portable_default(text: str, col: ColumnInfo, target: Engine) -> sa.TextClause | None:
+    value = text.strip()
+    if _NOW.match(value) and col.kind in ("datetime", "datetime_tz"):
+        return sa.text("CURRENT_TIMESTAMP")
+    if value.lower() in ("true", "false") and col.kind == "bool":
+        return sa.text(("1" if value.lower() == "true" else "0") if target != "postgresql" else value.lower())
+    match = _LITERAL.match(value)
+    if match is None:
+        return None
+    literal = match.group(1)
+    if col.kind == "bool" and target == "postgresql" and literal in ("0", "1", "'0'", "'1'"):
+        return sa.text("true" if literal.strip("'") == "1" else "false")
+    if col.kind == "json":
+        return None  # MySQL does not take literal JSON defaults
+    return sa.text(literal)
+
+
+@dataclass
+class _TargetSchema:
+    metadata: sa.MetaData
+    tables: dict[str, sa.Table]
+    indexes: list[sa.Index]
+    fks: list[tuple[str, sa.ForeignKeyConstraint]]
+    adaptations: list[Adaptation]
+    not_carried: list[NotCarried]
+
+
+def _build_target(source: _Source, target: Engine) -> _TargetSchema:
+    md = sa.MetaData()
+    schema = _TargetSchema(md, {}, [], [], [], [])
+    kw: dict[str, Any] = {}
+    if target == "mysql":
+        kw = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+    index_names: set[str] = set()
+    for st in source.tables.values():
+        indexed = set(st.pk) | {c for u in st.uniques for c in u}
+        indexed |= {c for ix in st.indexes for c in ix["column_names"] if c}
+        cols: list[sa.schema.SchemaItem] = []
+        for col in st.columns:
+            type_, adaptation = map_column(st.name, col, source.engine, target, indexed=col.name in indexed)
+            if adaptation is not None:
+                schema.adaptations.append(adaptation)
+            default = None
+            raw_default = st.defaults.get(col.name)
+            if raw_default is not None and not col.autoincrement:
+                default = _portable_default(raw_default, col, target)
+                if default is None:
+                    schema.not_carried.append(
+                        NotCarried("default", f"{st.name}.{col.name}", f"{raw_default!r} is engine-specific")
+                    )
+            cols.append(
+                sa.Column(
+                    col.name,
+                    type_,
+                    nullable=col.nullable and col.name not in st.pk,
+                    primary_key=col.name in st.pk,
+                    autoincrement=col.autoincrement if col.name in st.pk else False,
+                    server_default=default,
+                )
+            )
+            if col.enum_values:
+                allowed = ", ".join("'" + v.replace("'", "''") + "'" for v in col.enum_values)
+                cols.append(sa.CheckConstraint(f"{quote(target, col.name)} IN ({allowed})"))
+        for unique in st.uniques:
+            cols.append(sa.UniqueConstraint(*unique))
+        for name, sql in st.checks:
+            portable = _portable_check(sql, source.engine, target)
+            if portable is None:
+                schema.not_carried.append(NotCarried("check", f"{st.name}.{name or '?'}", f"{sql!r} is not portable"))
+            else:
+                cols.append(sa.CheckConstraint(portable))
+        table = sa.Table(st.name, md, *cols, **kw)
+        schema.tables[st.name] = table
+        seen = {tuple(st.pk), *(tuple(u) for u in st.uniques)}
+        for ix in st.indexes:
+            names = tuple(ix["column_names"])
+            if None in names or ix.get("expressions"):
+                schema.not_carried.append(NotCarried("index", f"{st.name}.{ix['name']}", "expression index"))
+                continue
+            if names in seen or ix.get("duplicates_constraint"):
+                continue
+            seen.add(names)
+            name = str(ix["name"])
+            if name in index_names or target == "sqlite":
+                name = f"ix_{st.name}_{'_'.join(names)}"[:60]
+            index_names.add(name)
+            schema.indexes.append(sa.Index(name, *(table.c[n] for n in names), unique=bool(ix.get("unique"))))
+    for st in source.tables.values():
+        for fk in st.fks:
+            referred = fk["referred_table"]
+            if referred not in schema.tables:
+                schema.not_carried.append(
+                    NotCarried("foreign key", f"{st.name}.{fk.get('name')}", f"refers to {referred}, not copied")
+                )
+                continue
+            options = {k: v for k, v in (fk.get("options") or {}).items() if k in ("ondelete", "onupdate")}
+            constraint = sa.ForeignKeyConstraint(
+                fk["constrained_columns"],
+                [schema.tables[referred].c[c] for c in fk["referred_columns"]],
+                **options,
+            )
+            schema.fks.append((st.name, constraint))
+            if target == "sqlite":  # SQLite cannot add a key later; it checks none unless asked to
+                schema.tables[st.name].append_constraint(constraint)
+    if target == "mysql":
+        schema.adaptations += [
+            Adaptation(
+                "*", "text columns", "text", "utf8mb4_bin", "compared byte-wise and case-sensitively, as in the source"
+            )
+            for st in source.tables.values()
+            if any(c.kind in ("text", "json") for c in st.columns)
+        ][:1]
+    return schema
+
+
+# ------------------------------------------------------------------------------------------------ plan/copy
+
+
+def _target_contents(conn: Connection) -> list[str]:
+    inspector = sa.inspect(conn)
+    return sorted(inspector.get_table_names()) + sorted(inspector.get_view_names())
+
+
+def _make_report(
+    source_url: URL,
+    target_url: URL,
+    source: _Source,
+    schema: _TargetSchema,
+    target: Engine,
+    blockers: list[str],
+    mysql_local: bool,
+) -> CopyReport:
+    dialect = _dialect(target)
+    tables = tuple(
+        TableCopy(name, source.tables[name].estimate, str(CreateTable(t).compile(dialect=dialect)).strip())
+        for name, t in schema.tables.items()
+    )
+    path = BULK_PATH["mysql" if mysql_local else "mysql-insert"] if target == "mysql" else BULK_PATH[target]
+    return CopyReport(
+        source=display_url(source_url),
+        target=display_url(target_url),
+        source_engine=source.engine,
+        target_engine=target,
+        tables=tables,
+        adaptations=tuple(schema.adaptations),
+        not_carried=tuple(source.not_carried + schema.not_carried),
+        blockers=tuple(blockers),
+        bulk_path=path,
+    )
+
+
+def _dialect(engine: Engine) -> sa.engine.Dialect:
+    return sa.create_engine(
+        f"{ {'postgresql': 'postgresql+psycopg', 'mysql': 'mysql+pymysql', 'sqlite': 'sqlite'}[engine] }://"
+    ).dialect
+
+
+def _prepare(source_url: URL, target_url: URL) -> tuple[_Source, _TargetSchema, CopyReport]:
+    source_engine, target = engine_of(source_url), engine_of(target_url)
+    if source_engine == target:
+        raise InvalidInput(
+            f"Both databases are {target}: use a backup and load for a same-engine copy, which keeps everything.",
+            title="Same engine",
+        )
+    src_engine, tgt_engine = open_engine(source_url), open_engine(target_url)
+    try:
+        with src_engine.connect() as conn:
+            source = _reflect_source(conn)
+        schema = _build_target(source, target)
+        with tgt_engine.connect() as conn:
+            present = _target_contents(conn)
+            mysql_local = target == "mysql" and bool(conn.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar())
+    except sa.exc.SQLAlchemyError as exc:
+        raise CopyFailed(f"Could not read the databases to plan the copy: {_reason(exc)}") from None
+    finally:
+        src_engine.dispose()
+        tgt_engine.dispose()
+    blockers = []
+    if present:
+        shown = ", ".join(present[:5]) + (", …" if len(present) > 5 else "")
+        blockers.append(
+            f"{display_url(target_url)} is not empty: it holds {len(present)} tables or views ({shown}). "
+            "Changeover copies only into an empty database, so nothing was changed: choose an empty database "
+            "or drop those first."
+        )
+    return source, schema, _make_report(source_url, target_url, source, schema, target, blockers, mysql_local)
+
+
+def plan(source_url: URL | str, target_url: URL | str) -> CopyReport:
+    """What :func:`copy` would do, with every adaptation and everything left behind; writes nothing."""
+    return _prepare(sa.engine.make_url(source_url), sa.engine.make_url(target_url))[2]
+
+
+class _Tracker:
+    """Progress shared by the loading threads: rows against the catalog's estimate, a few times a second."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+        self.lock = threading.Lock()
+        self.last = 0.0
+
+    def add(self, rows: int, message: str) -> None:
+        with self.lock:
+            self.done += rows
+            now = monotonic()
+            if now - self.last >= 0.2:
+                self.last = now
+                self.progress(self.done, max(self.total, self.done), "rows", message)
+
+
+def copy(
+    source_url: URL | str,
+    target_url: URL | str,
+    *,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> CopyResult:
+    """Copy every table of ``source_url`` into the empty database ``target_url`` on another engine."""
+    source_url, target_url = sa.engine.make_url(source_url), sa.engine.make_url(target_url)
+    started = monotonic()
+    progress(0, None, "", "Reading both schemas")
+    source, schema, report = _prepare(source_url, target_url)
+    if report.blockers:
+        raise TargetNotEmpty(report.blockers[0])
+    src, tgt = display_url(source_url), display_url(target_url)
+    partial = (
+        f"The source {src} was only read and is unchanged. The target {tgt} holds a partial copy: "
+        "drop it (or empty it) before copying again."
+    )
+    target = engine_of(target_url)
+    tgt_engine = open_engine(target_url)
+    try:
+        check_cancel(cancel, "The copy")
+        with tgt_engine.begin() as conn:
+            for n, table in enumerate(schema.tables.values()):
+                progress(n, len(schema.tables), "tables", f"Creating table {table.name}")
+                conn.execute(CreateTable(table))
+        tracker = _Tracker(progress, report.estimated_rows)
+        tracker.progress(0, report.estimated_rows, "rows", "Copying rows")
+        rows = _load_all(source_url, target_url, source, schema, report, tracker, cancel)
+        check_cancel(cancel, "The copy")
+        with tgt_engine.begin() as conn:
+            steps = len(schema.indexes) + (len(schema.fks) if target != "sqlite" else 0)
+            done = 0
+            for index in schema.indexes:
+                progress(done, steps, "steps", f"Creating index {index.name}")
+                conn.execute(CreateIndex(index))
+                done += 1
+            if target != "sqlite":
+                for table_name, fk in schema.fks:
+                    check_cancel(cancel, "The copy")
+                    progress(done, steps, "steps", f"Adding a foreign key on {table_name}")
+                    schema.tables[table_name].append_constraint(fk)
+                    conn.execute(AddConstraint(fk))
+                    done += 1
+            _move_sequences(conn, target, source, progress)
+    except Cancelled:
+        raise Cancelled(f"The copy was cancelled. {partial}") from None
+    except TargetNotEmpty:
+        raise
+    except ChangeoverError as exc:
+        raise CopyFailed(f"{exc.message} {partial}") from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise CopyFailed(f"The copy stopped: {_reason(exc)}. {partial}") from None
+    finally:
+        tgt_engine.dispose()
+    seconds = monotonic() - started
+    total = sum(rows.values())
+    progress(total, total, "rows", f"Copied {len(rows)} tables, {total} rows in {seconds:.1f} s")
+    logger.info("copied %s to %s: %d tables, %d rows, %.1f s", src, tgt, len(rows), total, seconds)
+    return CopyResult(report, rows, seconds)
+
+
+def _reason(exc: sa.exc.SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return (str(orig) if orig is not None else str(exc)).splitlines()[0][:300]
+
+
+# ------------------------------------------------------------------------------------------------ the data
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _parse_dt(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).strip().replace("T", " ").replace("Z", "+00:00"))
+
+
+def _to_time(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, timedelta):
+        return (datetime.min + value).time()
+    return time.fromisoformat(str(value))
+
+
+def _to_decimal(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+
+
+def _to_bytes(value: Any) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+
+def _to_text(value: Any) -> str:
+    return bytes(value).decode("utf-8") if isinstance(value, bytes | bytearray | memoryview) else str(value)
+
+
+Converter = Callable[[Any], Any]
+
+
+def _converter(col: ColumnInfo, source: Engine, target: Engine) -> Converter | None:
+    """How one source value becomes what the target's writer takes; None when it passes as it is."""
+    steps: list[Converter] = []
+    kind = col.kind
+    if kind == "bool" and source != "postgresql":
+        steps.append(bool)
+    elif kind == "datetime_tz":
+        steps.append(lambda v: _as_utc(_parse_dt(v)))
+        if target == "mysql":
+            steps.append(lambda v: v.replace(tzinfo=None))
+        elif target == "sqlite":
+            steps.append(lambda v: v.strftime("%Y-%m-%d %H:%M:%S.%f+00:00"))
+    elif kind == "datetime":
+        if source == "sqlite":
+            steps.append(lambda v: (lambda d: _as_utc(d).replace(tzinfo=None) if d.tzinfo else d)(_parse_dt(v)))
+        if target == "sqlite":
+            steps.append(lambda v: v.strftime("%Y-%m-%d %H:%M:%S.%f"))
+    elif kind == "date":
+        if source == "sqlite":
+            steps.append(lambda v: v if isinstance(v, date) else date.fromisoformat(str(v)[:10]))
+        if target == "sqlite":
+            steps.append(lambda v: v.isoformat())
+    elif kind == "time":
+        if source != "postgresql":
+            steps.append(_to_time)
+        if target == "sqlite":
+            steps.append(lambda v: v.strftime("%H:%M:%S.%f"))
+    elif kind == "decimal":
+        if source == "sqlite":
+            steps.append(_to_decimal)
+        if target == "sqlite":
+            steps.append(lambda v: format(v, "f") if isinstance(v, Decimal) else v)
+    elif kind == "bytes":
+        steps.append(_to_bytes)
+    elif kind in ("json", "text"):
+        steps.append(_to_text)
+    if not steps:
+        return None
+    if len(steps) == 1:
+        return steps[0]
+    first, second = steps
+
+    def both(v: Any) -> Any:
+        return second(first(v))
+
+    return both
+
+
+def _select_sql(engine: Engine, table: str, cols: list[ColumnInfo]) -> str:
+    parts = []
+    for col in cols:
+        q = quote(engine, col.name)
+        text_kind = col.kind == "json" or (col.kind == "text" and not isinstance(col.type, sa.String))
+        parts.append(f"{q}::text" if engine == "postgresql" and text_kind else q)
+    return f"SELECT {', '.join(parts)} FROM {quote(engine, table)}"
+
+
+def _batches(
+    conn: Connection, engine: Engine, st: Any, target: Engine, cancel: threading.Event | None, abort: threading.Event
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The source table in converted batches, from a server-side cursor."""
+    converters = [_converter(c, engine, target) for c in st.columns]
+    active = [(i, f) for i, f in enumerate(converters) if f is not None]
+    result = conn.execution_options(stream_results=True, max_row_buffer=BATCH_ROWS).exec_driver_sql(
+        _select_sql(engine, st.name, st.columns)
+    )
+    while True:
+        check_cancel(cancel, "The copy")
+        if abort.is_set():
+            raise Cancelled("Another table failed.")
+        rows = result.fetchmany(BATCH_ROWS)
+        if not rows:
+            return
+        if not active:
+            yield [tuple(r) for r in rows]
+            continue
+        batch = []
+        for r in rows:
+            row = list(r)
+            for i, f in active:
+                if row[i] is not None:
+                    row[i] = f(row[i])
+            batch.append(tuple(row))
+        yield batch
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def _load_field(kind: str, value: Any) -> str:
+    """One value as a field of a ``LOAD DATA`` file (tab-separated, backslash-escaped, ``\\N`` for NULL)."""
+    if value is None:
+        return "\\N"
+    if kind == "bool":
+        return "1" if value else "0"
+    if kind == "bytes":
+        return bytes(value).hex()
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, time):
+        return value.strftime("%H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return str(value).translate(_ESCAPES)
+
+
+@contextmanager
+def _raw(engine: sa.Engine) -> Iterator[Any]:
+    """The driver's own connection (psycopg, PyMySQL, sqlite3), closed afterwards."""
+    proxy = engine.raw_connection()
+    try:
+        yield proxy.driver_connection
+    finally:
+        proxy.close()
+
+
+def _write_postgres(
+    raw: Any, table: str, cols: list[ColumnInfo], batches: Iterator[list[tuple[Any, ...]]], count: Callable[[int], None]
+) -> int:
+    names = ", ".join(quote("postgresql", c.name) for c in cols)
+    total = 0
+    with raw.cursor() as cur, cur.copy(f"COPY {quote('postgresql', table)} ({names}) FROM STDIN") as pipe:
+        for batch in batches:
+            for row in batch:
+                pipe.write_row(row)
+            total += len(batch)
+            count(len(batch))
+    raw.commit()
+    return total
+
+
+def _write_mysql_load(
+    raw: Any, table: str, cols: list[ColumnInfo], batches: Iterator[list[tuple[Any, ...]]], count: Callable[[int], None]
+) -> int:
+    targets, sets = [], []
+    for i, col in enumerate(cols):
+        q = quote("mysql", col.name)
+        if col.kind == "bytes":
+            targets.append(f"@v{i}")
+            sets.append(f"{q} = UNHEX(@v{i})")
+        else:
+            targets.append(q)
+    kinds = [c.kind for c in cols]
+    total = 0
+    fd, path = tempfile.mkstemp(prefix="changeover-", suffix=".tsv")
+    statement = (
+        f"LOAD DATA LOCAL INFILE %s INTO TABLE {quote('mysql', table)} CHARACTER SET utf8mb4 "
+        "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+        f"({', '.join(targets)})" + (f" SET {', '.join(sets)}" if sets else "")
+    )
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out, raw.cursor() as cur:
+
+            def flush(lines: int) -> None:
+                out.flush()
+                cur.execute(statement, (path,))
+                loaded = cur.rowcount
+                problems = raw.show_warnings() if cur.warning_count else ()
+                if problems or loaded != lines:
+                    shown = "; ".join(str(w[2]) for w in problems[:3])
+                    raise CopyFailed(
+                        f"MariaDB/MySQL took {loaded} of {lines} rows of {table}: {shown or 'no reason given'}."
+                    )
+                raw.commit()
+                out.seek(0)
+                out.truncate()
+
+            pending = 0
+            for batch in batches:
+                for row in batch:
+                    out.write("\t".join(_load_field(k, v) for k, v in zip(kinds, row, strict=True)))
+                    out.write("\n")
+                pending += len(batch)
+                total += len(batch)
+                count(len(batch))
+                if out.tell() >= LOAD_FILE_BYTES:
+                    flush(pending)
+                    pending = 0
+            if pending:
+                flush(pending)
+    finally:
+        os.unlink(path)
+    return total
+
+
+def _write_insert(
+    raw: Any,
+    engine: Engine,
+    table: str,
+    cols: list[ColumnInfo],
+    batches: Iterator[list[tuple[Any, ...]]],
+    count: Callable[[int], None],
+) -> int:
+    """MySQL without local_infile: PyMySQL turns executemany into multi-row INSERTs; SQLite: in-process."""
+    marker = "%s" if engine == "mysql" else "?"
+    names = ", ".join(quote(engine, c.name) for c in cols)
+    sql = f"INSERT INTO {quote(engine, table)} ({names}) VALUES ({', '.join([marker] * len(cols))})"
+    total = 0
+    cur = raw.cursor()
+    try:
+        for batch in batches:
+            cur.executemany(sql, batch)
+            total += len(batch)
+            count(len(batch))
+        raw.commit()
+    finally:
+        cur.close()
+    return total
+
+
+def _load_all(
+    source_url: URL,
+    target_url: URL,
+    source: _Source,
+    schema: _TargetSchema,
+    report: CopyReport,
+    tracker: _Tracker,
+    cancel: threading.Event | None,
+) -> dict[str, int]:
+    target = engine_of(target_url)
+    mysql_local = report.bulk_path == BULK_PATH["mysql"]
+    src_engine, tgt_engine = open_engine(source_url), open_engine(target_url)
+    abort = threading.Event()
+
+    def load(name: str) -> int:
+        st = source.tables[name]
+        message = f"Copying {name}"
+
+        def count(rows: int) -> None:
+            tracker.add(rows, message)
+
+        with src_engine.connect() as conn, _raw(tgt_engine) as raw:
+            if source.engine == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            batches = _batches(conn, source.engine, st, target, cancel, abort)
+            if target == "postgresql":
+                return _write_postgres(raw, name, st.columns, batches, count)
+            if target == "mysql" and mysql_local:
+                return _write_mysql_load(raw, name, st.columns, batches, count)
+            return _write_insert(raw, target, name, st.columns, batches, count)
+
+    order = sorted(source.tables, key=lambda n: -source.tables[n].estimate)
+    workers = 1 if target == "sqlite" else WORKERS
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="copy") as pool:
+            futures = {pool.submit(load, name): name for name in order}
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                abort.set()
+                for f in futures:
+                    f.cancel()
+                wait(futures)
+                errors = [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
+                first = next((e for e in errors if not (isinstance(e, Cancelled) and "Another" in str(e))), errors[0])
+                assert first is not None
+                raise first
+            return {futures[f]: f.result() for f in futures}
+    finally:
+        src_engine.dispose()
+        tgt_engine.dispose()
+
+
+def _move_sequences(conn: Connection, target: Engine, source: _Source, progress: Progress) -> None:
+    """Every auto-numbered column's next value goes past the highest id copied."""
+    for st in source.tables.values():
+        auto = next((c for c in st.columns if c.autoincrement and c.name in st.pk and len(st.pk) == 1), None)
+        if auto is None or target == "sqlite":
+            continue
+        progress(0, None, "", f"Moving the sequence of {st.name}")
+        t, c = quote(target, st.name), quote(target, auto.name)
+        top = conn.exec_driver_sql(f"SELECT max({c}) FROM {t}").scalar()
+        following = int(top or 0) + 1
+        if target == "postgresql":
+            conn.execute(
+                sa.text("SELECT setval(pg_get_serial_sequence(:t, :c), :v, false)"),
+                {"t": t, "c": auto.name, "v": following},
+            )
+        else:
+            conn.exec_driver_sql(f"ALTER TABLE {t} AUTO_INCREMENT = {following}")
