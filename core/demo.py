@@ -81,7 +81,7 @@ def _register_server(workspace: Workspace, folder: Path) -> None:
     if register is None:
         return
     folder.mkdir(parents=True, exist_ok=True)
-    register(workspace, SERVER, f"sqlite:///{folder}/")
+    register(workspace, SERVER, str(folder))
 
 
 def _sample_database(path: Path, seed: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ class Snapshot:
     events: list[EventInfo]
     keyring: str
     location: str
+    servers: list[Any] = field(default_factory=list)  # provisioning.ServerInfo, when that module is present
 
 
 def replaced_handle(full: str, new_secret: str) -> str:
@@ -56,6 +57,15 @@ def secret_values(full: str) -> list[str]:
         return list(handles.parse(full).secrets.values())
     except handles.HandleError:
         return [full]
+
+
+def list_servers(workspace: Workspace) -> list[Any]:
+    """The registered database servers, or none when this version has no provisioning module."""
+    try:
+        from changeover.core import provisioning
+    except ImportError:
+        return []
+    return list(provisioning.list_servers(workspace))
 
 
 class MainController(QObject):
@@ -124,6 +134,7 @@ class MainController(QObject):
                 events=ws.events(filter_text or None),
                 keyring=keyring_secrets.describe(),
                 location=ws.inventory.location,
+                servers=list_servers(ws),
             )
 
         return self.run(read, name="load the inventory", on_finished=self.snapshot_loaded.emit)
@@ -221,10 +232,18 @@ class MainController(QObject):
             "keep until", lambda: self.workspace.set_keep_until(resource, keep_until), f"Kept {resource} longer."
         )
 
-    def deprovision(self, resource: str, confirm: str) -> Job:
-        return self._action(
-            "deprovision", lambda: self.workspace.deprovision(resource, confirm), f"Deprovisioned {resource}."
-        )
+    def deprovision(self, resource: str, confirm: str, final_backup: bool = True) -> Job:
+        """Deprovision; a provider-made database is dropped (after a final backup unless declined)."""
+        ws = self.workspace
+
+        def call() -> ResourceInfo:
+            try:
+                from changeover.core import provisioning
+            except ImportError:
+                return ws.deprovision(resource, confirm)
+            return provisioning.deprovision(ws, resource, confirm, final_backup=final_backup)
+
+        return self._action("deprovision", call, f"Deprovisioned {resource}.")
 
     def replace_secret(self, resource: str, new_secret: str) -> Job:
         ws = self.workspace

@@ -388,8 +388,13 @@ class DeprovisionDialog(QDialog):
         self.confirm = _named(QLineEdit(), "Confirm name", "Type the resource's name to confirm")
         layout = QVBoxLayout(self)
         layout.addWidget(self.reason)
+        self.final_backup = QCheckBox("Take a final &backup before dropping the database")
+        self.final_backup.setChecked(True)
+        self.final_backup.setAccessibleName("Final backup")
+        self.final_backup.setVisible(resource.origin == "provisioned")
         form = QFormLayout()
         form.addRow("&Type its name:", self.confirm)
+        form.addRow("", self.final_backup)
         layout.addLayout(form)
         self.buttons = _buttons(self, "&Deprovision")
         layout.addWidget(self.buttons)
@@ -419,8 +424,8 @@ class DeprovisionDialog(QDialog):
         ok = not self.refused and self.confirm.text() == self.resource.name
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
 
-    def values(self) -> tuple[str, str]:
-        return self.resource.name, self.confirm.text()
+    def values(self) -> tuple[str, str, bool]:
+        return self.resource.name, self.confirm.text(), self.final_backup.isChecked()
 
 
 class KeepUntilDialog(QDialog):
@@ -481,7 +486,7 @@ class CredentialsDialog(QDialog):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Credentials")
+        self.setWindowTitle("Credentials in the keyring")
         self.resize(760, 360)
         self.model = CredentialsModel(self)
         self.proxy = sorted_proxy(self.model, self)
@@ -500,8 +505,8 @@ class CredentialsDialog(QDialog):
         self.rotate_button = QPushButton(get_colored_icon("refresh"), "R&otate")
         self.rotate_button.setEnabled(False)
         self.rotate_button.setToolTip(
-            "Rotating the password of a database user Changeover provisioned comes with database provisioning, "
-            "which this version does not have yet."
+            "Rotating the password of a database user Changeover provisioned is not in this version yet; "
+            "it will work here for provider-made databases."
         )
         for button, name in (
             (self.reveal_button, "Reveal secret"),
@@ -561,14 +566,21 @@ class CredentialsDialog(QDialog):
 
     def select(self, owner: str) -> None:
         for row in range(self.proxy.rowCount()):
-            if self.proxy.index(row, 0).data() == owner:
+            record = self.proxy.index(row, 0).data(PAYLOAD_ROLE)
+            if isinstance(record, Credential) and record.owner_type == "resource" and record.owner == owner:
                 self.table.selectRow(row)
                 return
 
     def _update(self) -> None:
-        has = self.selected() is not None
+        credential = self.selected()
+        usable = credential is not None and credential.owner_type == "resource"
         for button in (self.reveal_button, self.copy_button, self.replace_button):
-            button.setEnabled(has)
+            button.setEnabled(usable)
+            button.setToolTip(
+                ""
+                if usable or credential is None
+                else "A server's admin secret is shown and replaced by registering the server again."
+            )
 
     def reveal_selected(self) -> None:
         credential = self.selected()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import sys
 import traceback
 from collections.abc import Callable
@@ -12,35 +11,21 @@ from types import TracebackType
 
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from changeover.core import paths
+from changeover.core import logs
 from changeover.core.errors import ChangeoverError
 
 from .dialogs import error_box
 
 logger = logging.getLogger(__name__)
 
-LOG_NAME = "changeover.log"
-_handler: logging.Handler | None = None
-
 
 def log_file() -> Path:
-    return Path(paths.log_dir()) / LOG_NAME
+    return Path(logs.log_file())
 
 
-def setup_logging(level: int = logging.INFO) -> Path:
-    """Send Changeover's log to ``log_dir()/changeover.log`` (1 MB, 5 files kept); idempotent."""
-    global _handler
-    path = log_file()
-    if _handler is not None:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("changeover")
-    root.addHandler(handler)
-    root.setLevel(level)
-    _handler = handler
-    return path
+def setup_logging() -> Path:
+    """The rotating log in the platform log folder, shared with the CLI (core.logs)."""
+    return Path(logs.setup_logging())
 
 
 def report(

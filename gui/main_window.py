@@ -469,7 +469,7 @@ class MainWindow(QMainWindow):
         if previous_resource:
             self.select_resource(previous_resource)
         if self.credentials_dialog is not None:
-            self.credentials_dialog.set_credentials(credentials_from(snapshot.resources))
+            self.credentials_dialog.set_credentials(credentials_from(snapshot.resources, snapshot.servers))
         self._update_actions()
         self.refreshed.emit()
 
@@ -710,7 +710,8 @@ class MainWindow(QMainWindow):
             dialog.replace_requested.connect(self.controller.replace_secret)
             self.credentials_dialog = dialog
         dialog = self.credentials_dialog
-        dialog.set_credentials(credentials_from(self.snapshot.resources if self.snapshot else []))
+        snapshot = self.snapshot
+        dialog.set_credentials(credentials_from(snapshot.resources, snapshot.servers) if snapshot else [])
         if self._resource_choice:
             dialog.select(self._resource_choice)
         dialog.show()

@@ -217,11 +217,12 @@ class EventsModel(RecordTableModel[EventInfo]):
 class Credential:
     """One secret Changeover keeps in the keyring: whose it is and how to show it (masked)."""
 
-    owner_type: str  # "resource" (and "server" once provisioning lands)
+    owner_type: str  # "resource" or "server"
     owner: str
     kind: str
     handle: str  # masked
     server: str | None
+    origin: str = "registered"  # registered | provisioned | server
 
 
 class CredentialsModel(RecordTableModel[Credential]):
@@ -231,7 +232,7 @@ class CredentialsModel(RecordTableModel[Credential]):
         super().__init__(parent)
         self.revealed: dict[str, str] = {}
         self.columns = (
-            Column[Credential]("Resource", lambda c: c.owner),
+            Column[Credential]("Owner", lambda c: f"{c.owner_type} {c.owner}"),
             Column[Credential]("Kind", lambda c: c.kind),
             Column[Credential]("Server", lambda c: c.server or ""),
             Column[Credential]("Handle", lambda c: self.revealed.get(c.owner, c.handle)),
@@ -254,12 +255,15 @@ class CredentialsModel(RecordTableModel[Credential]):
                 self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
 
 
-def credentials_from(resources: Sequence[ResourceInfo]) -> list[Credential]:
-    return [
-        Credential("resource", r.name, r.kind, r.handle, r.server)
+def credentials_from(resources: Sequence[ResourceInfo], servers: Sequence[Any] = ()) -> list[Credential]:
+    """Every secret in the keyring: each live resource's, then each server's admin secret."""
+    found = [
+        Credential("resource", r.name, r.kind, r.handle, r.server, r.origin)
         for r in resources
         if r.has_secret and r.state != "deprovisioned"
     ]
+    found += [Credential("server", s.name, s.kind, s.handle, None, "server") for s in servers if s.has_secret]
+    return found
 
 
 class DeployTreeModel(QStandardItemModel):

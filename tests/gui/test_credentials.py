@@ -39,7 +39,7 @@ def test_reveal_is_explicit_and_temporary(
     dialog = _open(qtbot, window, workspace, env_file)
     assert [c.owner for c in dialog.model.records()] == ["shop-db"]  # only resources with a secret
     assert dialog.rotate_button.isEnabled() is False
-    assert "provisioning" in dialog.rotate_button.toolTip()
+    assert "not in this version yet" in dialog.rotate_button.toolTip()
     assert PASSWORD not in _texts(dialog)
     dialog.select("shop-db")
     dialog.hide_timer.setInterval(200)

@@ -69,7 +69,6 @@ def test_job_failures_and_cancel(qtbot: QtBot) -> None:
 
 
 def test_uncaught_error_opens_a_dialog_and_is_logged(qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(errors, "_handler", None)
     path = errors.setup_logging()
     try:
         assert path.parent == paths.log_dir()
@@ -86,10 +85,10 @@ def test_uncaught_error_opens_a_dialog_and_is_logged(qtbot: QtBot, monkeypatch: 
         assert "Traceback" in path.read_text(encoding="utf-8")
         box.accept()
     finally:
-        handler = errors._handler
-        assert handler is not None
-        logging.getLogger("changeover").removeHandler(handler)
-        handler.close()
+        root = logging.getLogger("changeover")
+        for handler in [h for h in root.handlers if getattr(h, "baseFilename", None) == str(path)]:
+            root.removeHandler(handler)
+            handler.close()
 
 
 def test_excepthook_routes_to_report(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -238,6 +238,9 @@ def test_first_run_offers_the_demo(qtbot: QtBot, window: MainWindow, workspace: 
     assert Path(deploy.config_location).is_relative_to(paths.data_dir())
     assert env["DATABASE_URL"].startswith("sqlite:///") and env["DATABASE_URL"].endswith("shop.sqlite3")
     assert {a.env_var for a in deploy.attachments} == {"DATABASE_URL", "REDIS_URL"}
+    from changeover.core import provisioning
+
+    assert [s.name for s in provisioning.list_servers(workspace)] == ["demo-sqlite-server"]
     overdue = [r for r in workspace.list_resources() if r.overdue]
     assert [r.name for r in overdue] == ["demo-shop-db-2024"]
 
@@ -362,3 +365,34 @@ def test_no_secret_is_readable_in_the_demo_window(qtbot: QtBot, window: MainWind
     for secret in demo.secrets:
         assert secret not in joined
     credentials.close()
+
+
+def test_provider_made_database_shows_server_and_size_and_deprovisions(
+    qtbot: QtBot, window: MainWindow, workspace: Workspace, tmp_path: Path
+) -> None:
+    from changeover.core import provisioning
+
+    folder = tmp_path / "sqlite-server"
+    folder.mkdir()
+    provisioning.register_server(workspace, "files", str(folder))
+    provisioning.provision(workspace, "files", "made-db")
+    assert len(list(folder.glob("*.sqlite3"))) == 1
+    with qtbot.waitSignal(window.refreshed, timeout=10000):
+        window.controller.refresh()
+    model = window.resources_model
+    row = next(r for r in range(model.rowCount()) if model.record(r).name == "made-db")
+    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+    assert model.index(row, headers.index("Server")).data() == "files"
+    assert model.index(row, headers.index("Size")).data() == "0 B"
+    assert model.index(row, headers.index("Provider")).data() == "server files"
+    assert [s.name for s in window.snapshot.servers] == ["files"]  # type: ignore[union-attr]
+    window.select_resource("made-db")
+    dialog = window.deprovision()
+    assert dialog is not None and dialog.final_backup.isVisibleTo(dialog)
+    dialog.confirm.setText("made-db")
+    dialog.final_backup.setChecked(False)
+    with qtbot.waitSignal(window.refreshed, timeout=20000):
+        dialog.accept()
+    settle(qtbot, window)
+    assert workspace.show_resource("made-db").state == "deprovisioned"
+    assert list(folder.glob("*.sqlite3")) == []
