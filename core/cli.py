@@ -13,13 +13,16 @@ import getpass
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from . import __version__, handles
 from .errors import ChangeoverError, InvalidInput
+from .jobs import RateMeter, human_rate, human_seconds
 from .logs import setup_logging
+from .upgrade.procedure import TITLES, RunEvent, RunInfo, UpgradePlan
 from .workspace import AttachmentInfo, DeployInfo, EventInfo, ResourceInfo, Workspace
 
 logger = logging.getLogger(__name__)
@@ -299,6 +302,166 @@ def cmd_settings(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
             out.write(f"{key} = {ws.setting(key)}\n")
 
 
+# -- upgrade ----------------------------------------------------------------------------------------
+
+
+class _Bar:
+    """One line per step on a terminal: a bar with percent, rate and ETA; or one JSON object per event."""
+
+    def __init__(self, out: TextIO, as_json: bool) -> None:
+        self.out = out
+        self.as_json = as_json
+        self.tty = out.isatty()
+        self.meter = RateMeter()
+        self.last = 0.0
+
+    def __call__(self, event: RunEvent) -> None:
+        if self.as_json:
+            self.out.write(json.dumps(dataclasses.asdict(event), ensure_ascii=False) + "\n")
+            self.out.flush()
+            return
+        if event.state == "running":
+            self.meter.reset()
+            self.out.write(f"==> {TITLES[event.step]}\n")
+        elif event.state == "progress":
+            self.meter.update(event.done, event.total, event.unit)
+            now = time.monotonic()
+            if not self.tty or now - self.last < 0.2:
+                return
+            self.last = now
+            percent = self.meter.percent
+            bar = "#" * int((percent or 0) / 5)
+            shown = f"{percent:5.1f}%" if percent is not None else "  ... "
+            rate, eta = human_rate(self.meter.rate, event.unit), human_seconds(self.meter.eta)
+            line = f"    [{bar:<20}] {shown} {rate:>12} {('ETA ' + eta) if eta else '':>10}  {event.message[:50]}"
+            self.out.write("\r" + line[:150].ljust(150))
+            self.out.flush()
+        else:
+            if self.tty:
+                self.out.write("\r" + " " * 150 + "\r")
+            marker = {
+                "done": "ok",
+                "failed": "FAILED",
+                "retrying": "retry",
+                "switched": "!!",
+                "rolled_back": "rolled back",
+            }
+            self.out.write(f"    {marker.get(event.state, event.state)}: {event.message}\n")
+            self.out.flush()
+
+
+def _print_plan(plan: UpgradePlan, out: TextIO) -> None:
+    out.write(
+        f"Upgrade {plan.source} ({plan.source_kind} {plan.source_version}, {plan.source_size:,} bytes, "
+        f"{plan.source_tables} tables, ~{plan.source_rows:,} rows)\n"
+    )
+    where = f"provisioned on {plan.target_server}" if plan.target_server else plan.target_handle
+    out.write(f"to      {plan.target_name} ({plan.target_kind}, {where})\n")
+    for deploy, var in plan.deploys:
+        out.write(f"deploy  {deploy}: {var} switches to the new database\n")
+    out.write("steps:\n")
+    for i, (_, title) in enumerate(plan.steps, 1):
+        out.write(f"  {i}. {title}\n")
+    out.write("pre-flight:\n")
+    for check in plan.checks:
+        out.write(f"  [{'ok' if check.ok else 'FAIL'}] {check.name}: {check.message}\n")
+    out.write(f"estimated maintenance window: about {human_seconds(plan.estimate_seconds)}\n")
+    out.write(f"the old database is kept, detached, for {plan.keep_days} days after the switch\n")
+    for line in plan.adaptations:
+        out.write(f"  adapted: {line}\n")
+    for line in plan.not_carried:
+        out.write(f"  NOT carried: {line}\n")
+    for warning in plan.warnings:
+        out.write(f"warning: {warning}\n")
+
+
+def _print_run(run: RunInfo, out: TextIO) -> None:
+    out.write(f"run {run.id}: {run.source} -> {run.target}  state {run.state}, at {run.step}\n")
+    if run.switched:
+        out.write("  the deploys were switched to the new database (past the point of no return)\n")
+    if run.maintenance_seconds is not None:
+        out.write(f"  maintenance window {run.maintenance_seconds:.1f} s\n")
+    if run.backup_path:
+        out.write(f"  backup {run.backup_path}\n")
+    if run.error:
+        out.write(f"  error: {run.error}\n")
+    for step in run.steps:
+        out.write(f"  {step.state:<12} {step.title}" + (f": {step.message}" if step.message else "") + "\n")
+
+
+def cmd_upgrade(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from .upgrade import procedure
+
+    if args.list:
+        runs = procedure.list_runs(ws)
+        if args.json:
+            emit_json(runs, out)
+            return
+        _table(
+            [
+                (
+                    str(r.id),
+                    r.source,
+                    r.target,
+                    r.state,
+                    r.step,
+                    _when(r.created_at),
+                    f"{r.maintenance_seconds:.1f}s" if r.maintenance_seconds is not None else "-",
+                )
+                for r in runs
+            ],
+            ("RUN", "SOURCE", "TARGET", "STATE", "STEP", "STARTED", "MAINTENANCE"),
+            out,
+        )
+        return
+    bar = _Bar(out, args.json)
+    if args.rollback is not None:
+        run = procedure.rollback(ws, args.rollback, on_event=bar)
+        _print_run(run, out) if not args.json else emit_json(run, out)
+        return
+    if args.resume is not None:
+        run_id = args.resume
+    else:
+        if not args.resource:
+            raise InvalidInput("Name the database to upgrade, or use --list, --resume RUN or --rollback RUN.")
+        to = read_handle(args.to) if args.to else None
+        plan = procedure.plan_upgrade(
+            ws,
+            args.resource,
+            to_handle=to,
+            provision_on=args.provision,
+            plan=args.plan,
+            target_name=args.name,
+            keep_days=args.keep_days,
+            quiet_timeout=args.quiet_timeout,
+        )
+        if args.json:
+            emit_json({**dataclasses.asdict(plan), "target_text": None, "ok": plan.ok}, out)
+        else:
+            _print_plan(plan, out)
+        if not plan.ok:
+            raise procedure.UpgradeFailed("Pre-flight checks failed (see above); nothing was changed.")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise InvalidInput("Not starting without confirmation: run it at a terminal or pass --yes.")
+            answer = input("Start the upgrade? This puts the deploys in maintenance. [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                out.write("Nothing was changed.\n")
+                return
+        run_id = procedure.start_upgrade(ws, plan, quiet_timeout=args.quiet_timeout).id
+        if not args.json:
+            out.write(f"Started upgrade run {run_id}.\n")
+    try:
+        run = procedure.execute(ws, run_id, on_event=bar)
+    finally:
+        final = procedure.show_run(ws, run_id)
+        if args.json:
+            emit_json(final, out)
+        else:
+            _print_run(final, out)
+    del run
+
+
 # -- the parser -------------------------------------------------------------------------------------
 
 
@@ -394,6 +557,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_events)
+    p = commands.add_parser("upgrade", help="move a database's deploys to a new, bigger database, verified")
+    p.add_argument("resource", nargs="?", help="the attached database to upgrade")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--to", metavar="HANDLE", help="an existing, empty database ('-' reads the handle from stdin)")
+    target.add_argument("--provision", metavar="SERVER", help="provision the new database on this registered server")
+    p.add_argument("--plan", help="size or plan for the new database, where the server has them")
+    p.add_argument("--name", help="the new database's resource name (default: RESOURCE-YYYYMMDD)")
+    p.add_argument("--keep-days", type=int, help="days to keep the old database, detached (default: retention_days)")
+    p.add_argument("--quiet-timeout", type=float, default=60.0, help="seconds to wait for the database to be quiet")
+    p.add_argument("--yes", action="store_true", help="start without asking")
+    p.add_argument("--json", action="store_true", help="one JSON object per progress event")
+    p.add_argument("--list", action="store_true", help="list upgrade runs")
+    p.add_argument("--resume", type=int, metavar="RUN", help="resume an interrupted run")
+    p.add_argument("--rollback", type=int, metavar="RUN", help="roll back a run that has not switched")
+    p.set_defaults(handler=cmd_upgrade)
     p = commands.add_parser("settings", help="show or change settings (retention_days)")
     p.add_argument("key", nargs="?")
     p.add_argument("value", nargs="?")

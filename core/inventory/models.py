@@ -165,3 +165,69 @@ class Setting(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(100))
     value: Mapped[str] = mapped_column(Text)
+
+
+class UpgradeRun(Base):
+    """The journal of one database upgrade: where it stands, what it did, what it found."""
+
+    __tablename__ = "upgrade_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
+    target_id: Mapped[int | None] = mapped_column(ForeignKey("resources.id"))
+    target_name: Mapped[str] = mapped_column(String(200))
+    target_server: Mapped[str | None] = mapped_column(String(200))
+    target_plan: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20))
+    step: Mapped[str] = mapped_column(String(40))
+    keep_days: Mapped[int] = mapped_column(Integer)
+    deploys: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    options: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    stats: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    backup_path: Mapped[str | None] = mapped_column(String(1000))
+    error: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    switched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    maintenance_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    maintenance_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    source: Mapped[Resource] = relationship(foreign_keys=[source_id])
+    target: Mapped[Resource | None] = relationship(foreign_keys=[target_id])
+    steps: Mapped[list[UpgradeStep]] = relationship(back_populates="run", order_by="UpgradeStep.position")
+
+
+class UpgradeStep(Base):
+    __tablename__ = "upgrade_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("upgrade_runs.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+    run: Mapped[UpgradeRun] = relationship(back_populates="steps")
+
+
+class UpgradeLock(Base):
+    """One unfinished upgrade per resource, and a lease naming the process driving it.
+
+    The row exists from the start of a run to its end (done or rolled back); its primary key makes two
+    Changeover instances sharing an inventory unable to start two upgrades of one resource. The lease
+    (owner, expires_at) is renewed while a process drives the run; another process may take over a run
+    only once the lease has expired or its owner is gone.
+    """
+
+    __tablename__ = "upgrade_locks"
+
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"), primary_key=True, autoincrement=False)
+    run_id: Mapped[int] = mapped_column(ForeignKey("upgrade_runs.id"))
+    owner: Mapped[str] = mapped_column(String(300))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,878 @@
+"""The twelve-factor database upgrade as a journaled, resumable procedure.
+
+1. pre-flight, 2. provision the new database, 3. maintenance on (then wait until the source is quiet),
+4. back up the source, 5. load into the new database, 6. verify, 7. switch each deploy's variable to the
+new handle (the point of no return), 8. maintenance off, 9. finish: the old database stays listed,
+detached, with a keep-until date and a link to its backup.
+
+Every step is journaled in the inventory (:mod:`.journal`) and idempotent, so a run interrupted at any
+moment can be resumed (:func:`execute`) or, before the switch, rolled back (:func:`rollback`). A failure
+or cancel before the switch rolls back: the deploys leave maintenance on the source, which never
+changed, and the new database is marked failed for the admin to deprovision. From the switch on, a run
+only goes forward; a failing step is retried, and if it keeps failing the run waits for a resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import URL
+
+from .. import handles, paths
+from ..configstores import open_store
+from ..errors import Cancelled, ChangeoverError, Conflict, InvalidInput
+from ..inventory.models import Attachment, Deploy, Resource, ResourceState, UpgradeRun
+from ..jobs import Progress, check_cancel, no_progress
+from ..workspace import Workspace, validate_name
+from . import journal
+from .quiesce import wait_until_quiet
+
+logger = logging.getLogger(__name__)
+
+STEPS: tuple[str, ...] = (
+    "preflight",
+    "provision",
+    "maintenance_on",
+    "backup",
+    "load",
+    "verify",
+    "switch",
+    "maintenance_off",
+    "finish",
+)
+TITLES = {
+    "preflight": "Pre-flight checks",
+    "provision": "Provision the new database",
+    "maintenance_on": "Maintenance on, wait until quiet",
+    "backup": "Back up the current database",
+    "load": "Load into the new database",
+    "verify": "Verify the copy",
+    "switch": "Switch the deploys (point of no return)",
+    "maintenance_off": "Maintenance off",
+    "finish": "Finish",
+}
+#: the share of a run's time each step takes, for the overall bar
+WEIGHTS = {
+    "preflight": 1,
+    "provision": 2,
+    "maintenance_on": 2,
+    "backup": 35,
+    "load": 40,
+    "verify": 12,
+    "switch": 4,
+    "maintenance_off": 2,
+    "finish": 2,
+}
+SWITCH = STEPS.index("switch")
+DEFAULT_THROUGHPUT = 20_000_000  # bytes per second, until earlier runs measured better
+FORWARD_RETRIES = 3
+DATABASE_KINDS = ("postgresql", "mysql", "sqlite")
+
+
+class UpgradeFailed(ChangeoverError):
+    title = "Upgrade failed"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class UpgradePlan:
+    """What an upgrade would do, from pre-flight checks that changed nothing."""
+
+    source: str
+    source_kind: str
+    source_handle: str  # masked
+    source_version: str
+    source_size: int
+    source_tables: int
+    source_rows: int
+    target_name: str
+    target_kind: str
+    target_handle: str | None  # masked; None until provisioned
+    target_server: str | None
+    target_plan: str | None
+    deploys: tuple[tuple[str, str], ...]  # (deploy, env var)
+    steps: tuple[tuple[str, str], ...]  # (name, title)
+    checks: tuple[Check, ...]
+    estimate_seconds: float
+    keep_days: int
+    cross_engine: bool
+    adaptations: tuple[str, ...] = ()
+    not_carried: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    target_text: str | None = field(default=None, repr=False, compare=False)  # the full handle; never shown
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    name: str
+    title: str
+    state: str  # waiting, running, done, failed, rolled_back, skipped
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    message: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    source: str
+    target: str
+    target_server: str | None
+    state: str  # running, failed, rolling_back, rolled_back, done
+    step: str
+    keep_days: int
+    deploys: tuple[tuple[str, str], ...]
+    actor: str
+    created_at: datetime
+    finished_at: datetime | None
+    switched_at: datetime | None
+    maintenance_seconds: float | None
+    backup_path: str | None
+    error: str
+    stats: dict[str, Any]
+    steps: tuple[StepInfo, ...]
+
+    @property
+    def switched(self) -> bool:
+        return self.switched_at is not None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in journal.TERMINAL
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One thing that happened in a run, for a face to show: a step changed state, or progressed."""
+
+    run_id: int
+    step: str
+    state: str  # running, progress, done, failed, retrying, rolled_back, switched
+    message: str = ""
+    done: int = 0
+    total: int | None = None
+    unit: str = ""
+
+
+EventSink = Callable[[RunEvent], None]
+
+
+def _no_events(event: RunEvent) -> None:
+    pass
+
+
+def _run_info(run: UpgradeRun) -> RunInfo:
+    return RunInfo(
+        id=run.id,
+        source=run.source.name,
+        target=run.target_name,
+        target_server=run.target_server,
+        state=run.state,
+        step=run.step,
+        keep_days=run.keep_days,
+        deploys=tuple((d["deploy"], d["env_var"]) for d in run.deploys or []),
+        actor=run.actor,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+        switched_at=run.switched_at,
+        maintenance_seconds=journal.elapsed(run.maintenance_started_at, run.maintenance_ended_at),
+        backup_path=run.backup_path,
+        error=run.error,
+        stats=dict(run.stats or {}),
+        steps=tuple(
+            StepInfo(
+                s.name, TITLES[s.name], s.state, s.attempts, s.started_at, s.finished_at, s.message, dict(s.data or {})
+            )
+            for s in run.steps
+        ),
+    )
+
+
+def list_runs(ws: Workspace, *, unfinished: bool = False) -> list[RunInfo]:
+    with ws._session() as session:
+        query = select(UpgradeRun).order_by(UpgradeRun.id.desc())
+        if unfinished:
+            query = query.where(UpgradeRun.state.not_in(journal.TERMINAL))
+        return [_run_info(r) for r in session.scalars(query)]
+
+
+def show_run(ws: Workspace, run_id: int) -> RunInfo:
+    with ws._session() as session:
+        return _run_info(journal.get_run(session, run_id))
+
+
+# -- plan ------------------------------------------------------------------------------------------
+
+
+def _database_url(ws: Workspace, resource: Resource) -> URL:
+    return ws._full_handle(resource).sqlalchemy_url()
+
+
+def _throughput(ws: Workspace) -> float:
+    """Bytes per second of earlier finished runs (backup+load+verify), else a cautious default."""
+    with ws._session() as session:
+        rates = [
+            float(str(r.stats["bytes_per_second"]))
+            for r in session.scalars(select(UpgradeRun).where(UpgradeRun.state == "done"))
+            if (r.stats or {}).get("bytes_per_second")
+        ]
+    return sorted(rates)[len(rates) // 2] if rates else DEFAULT_THROUGHPUT
+
+
+def plan_upgrade(
+    ws: Workspace,
+    source_name: str,
+    *,
+    to_handle: str | None = None,
+    provision_on: str | None = None,
+    plan: str | None = None,
+    target_name: str | None = None,
+    keep_days: int | None = None,
+    quiet_timeout: float = 60.0,
+) -> UpgradePlan:
+    """Run the pre-flight checks and describe the upgrade; nothing is changed."""
+    from ..providers import base as providers
+    from ..transfer import tools
+
+    if (to_handle is None) == (provision_on is None):
+        raise InvalidInput(
+            "Give the new database either by handle (--to) or by a server to provision on (--provision)."
+        )
+    keep = keep_days if keep_days is not None else int(ws.setting("retention_days"))
+    if keep < 1:
+        raise InvalidInput("The old database must be kept at least 1 day.")
+    checks: list[Check] = []
+    warnings: list[str] = []
+    with ws._session() as session:
+        source = ws._resource(session, source_name)
+        if source.kind not in DATABASE_KINDS:
+            raise InvalidInput(f"'{source.name}' is a {source.kind} resource; only databases are upgraded.")
+        if source.state != ResourceState.ATTACHED:
+            raise Conflict(f"'{source.name}' is {source.state}: only an attached database is upgraded.")
+        deploys = tuple(
+            (a.deploy.name, a.env_var) for a in sorted(source.attachments, key=lambda a: a.id) if a.detached_at is None
+        )
+        name = target_name or ws._free_name(session, f"{source.name}-{ws.clock().strftime('%Y%m%d')}")
+        validate_name(name, "resource")
+        if target_name:
+            ws._check_free_name(session, name)
+        source_url = _database_url(ws, source)
+        source_masked = (
+            handles.Handle(source.kind, source.scheme, source.handle, {"password": ""}).masked()
+            if (source.secret_slots)
+            else source.handle
+        )
+        for deploy in session.scalars(select(Deploy).where(Deploy.name.in_([d for d, _ in deploys]))):
+            has_hook = bool(deploy.maintenance_on_cmd and deploy.maintenance_off_cmd) or bool(deploy.maintenance_var)
+            checks.append(
+                Check(
+                    f"maintenance hook of {deploy.name}",
+                    has_hook,
+                    "maintenance on/off is configured"
+                    if has_hook
+                    else f"{deploy.name} has no maintenance hook, so writes could land after the backup: set one with "
+                    "`changeover deploy edit --maintenance-var MAINTENANCE_MODE` (or the on/off commands)",
+                )
+            )
+            try:
+                open_store(deploy.config_kind, deploy.config_location).check_writable()
+                checks.append(Check(f"config of {deploy.name}", True, f"{deploy.config_location} is writable"))
+            except ChangeoverError as exc:
+                checks.append(Check(f"config of {deploy.name}", False, exc.message))
+    try:
+        info = providers.describe(source_url)
+        checks.append(Check("source reachable", True, f"{info.engine} {info.server_version}, {info.size_bytes} bytes"))
+    except ChangeoverError as exc:
+        raise UpgradeFailed(f"Pre-flight: the source database cannot be read: {exc.message}") from None
+    target_kind: str
+    target_masked: str | None = None
+    if to_handle is not None:
+        target = handles.parse(to_handle)
+        if not target.is_database:
+            raise InvalidInput(f"The target handle is a {target.kind} handle, not a database.")
+        target_kind, target_masked = target.kind, target.masked()
+        try:
+            providers.check_empty(target.sqlalchemy_url())
+            checks.append(Check("target empty", True, f"{target_masked} is reachable and empty"))
+        except ChangeoverError as exc:
+            checks.append(Check("target empty", False, exc.message))
+    else:
+        from ..provisioning import show_server
+
+        assert provision_on is not None
+        try:
+            server = show_server(ws, provision_on)
+        except ChangeoverError as exc:
+            checks.append(Check("server reachable", False, exc.message))
+            target_kind = source.kind
+        else:
+            target_kind = server.kind
+            ok = server.version not in ("", "unreachable")
+            checks.append(Check("server reachable", ok, f"{server.name}: {server.kind} {server.version}"))
+            if plan and not server.has_plans:
+                checks.append(Check("plan", False, f"{server.name} has no sizes or plans; provision without --plan"))
+    cross = target_kind != info.engine
+    if not cross and info.engine == "postgresql":
+        major = int(info.server_version.split(".")[0])
+        found = tools.postgres_tools(major)
+        checks.append(
+            Check(
+                "tools",
+                True,
+                f"pg_dump/pg_restore {found[0].version_text}"
+                if found
+                else "pg_dump/pg_restore missing or older than the server: the built-in copy is used",
+            )
+        )
+    elif not cross and info.engine == "mysql":
+        found_my = tools.mysql_tools()
+        checks.append(
+            Check(
+                "tools",
+                True,
+                "mariadb-dump and mariadb found" if found_my else "mariadb-dump missing: the built-in copy is used",
+            )
+        )
+    need = int(info.size_bytes * 1.2) + 10_000_000
+    root = paths.backups_dir()
+    probe = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
+    free = shutil.disk_usage(probe).free
+    checks.append(
+        Check(
+            "disk for the backup",
+            free >= need,
+            f"{free // 1_000_000} MB free in {probe}, about {need // 1_000_000} MB needed",
+        )
+    )
+    adaptations: tuple[str, ...] = ()
+    not_carried: tuple[str, ...] = ()
+    if cross:
+        report = _cross_report(source_url, to_handle, target_kind)
+        adaptations, not_carried = report
+        if not_carried:
+            warnings.append(f"{len(not_carried)} object(s) cannot be carried to {target_kind}; see the report.")
+    if not deploys:
+        warnings.append("No deploy uses this database: the switch will change no config.")
+    estimate = info.size_bytes / _throughput(ws) * (1.0 if not cross else 1.5) + 5.0 * max(1, len(deploys))
+    return UpgradePlan(
+        source=source_name,
+        source_kind=info.engine,
+        source_handle=source_masked,
+        source_version=info.server_version,
+        source_size=info.size_bytes,
+        source_tables=len(info.tables),
+        source_rows=info.estimated_rows,
+        target_name=name,
+        target_kind=target_kind,
+        target_handle=target_masked,
+        target_server=provision_on,
+        target_plan=plan,
+        deploys=deploys,
+        steps=tuple((s, TITLES[s]) for s in STEPS),
+        checks=tuple(checks),
+        estimate_seconds=estimate,
+        keep_days=keep,
+        cross_engine=cross,
+        adaptations=adaptations,
+        not_carried=not_carried,
+        warnings=tuple(warnings),
+        target_text=to_handle,
+    )
+
+
+def _cross_report(source_url: URL, to_handle: str | None, target_kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    from ..transfer import crossengine
+
+    target_url = handles.parse(to_handle).sqlalchemy_url() if to_handle else None
+    report = crossengine.plan(source_url, target_url if target_url is not None else target_kind)
+    return tuple(str(a) for a in report.adaptations), tuple(str(n) for n in report.not_carried)
+
+
+# -- start -----------------------------------------------------------------------------------------
+
+
+def start_upgrade(ws: Workspace, plan: UpgradePlan, *, quiet_timeout: float = 60.0) -> RunInfo:
+    """Journal a new run for ``plan`` and take the resource's lock; nothing else changes yet.
+
+    A target given by handle is registered as a resource now (its secret into the keyring).
+    """
+    if not plan.ok:
+        failed = "; ".join(f"{c.name}: {c.message}" for c in plan.checks if not c.ok)
+        raise UpgradeFailed(f"Pre-flight checks failed, so nothing was started: {failed}")
+    with ws._audited("start upgrade", "resource", plan.source) as details, ws._session() as session:
+        source = ws._resource(session, plan.source)
+        ws._check_free_name(session, plan.target_name)
+        now = ws.clock()
+        run = UpgradeRun(
+            source=source,
+            target_name=plan.target_name,
+            target_server=plan.target_server,
+            target_plan=plan.target_plan,
+            state="running",
+            step=STEPS[0],
+            keep_days=plan.keep_days,
+            deploys=[{"deploy": d, "env_var": v} for d, v in plan.deploys],
+            options={"quiet_timeout": quiet_timeout, "cross_engine": plan.cross_engine},
+            stats={"estimate_seconds": plan.estimate_seconds, "source_bytes": plan.source_size},
+            error="",
+            actor=ws.actor,
+            created_at=now,
+            updated_at=now,
+            steps=journal.new_steps(STEPS),
+        )
+        session.add(run)
+        session.flush()
+        journal.take_lock(ws, session, source.id, run.id, source.name)
+        if plan.target_text is not None:
+            target = ws._new_resource(session, plan.target_name, handles.parse(plan.target_text))
+            run.target = target
+        session.commit()
+        details.append(f"run {run.id} to {plan.target_name}")
+        return _run_info(run)
+
+
+# -- execute ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    ws: Workspace
+    run_id: int
+    progress: Progress
+    cancel: threading.Event | None
+    emit: EventSink
+
+    def data(self, step: str) -> dict[str, Any]:
+        return journal.step_data(self.ws, self.run_id, step)
+
+    def save(self, step: str, **data: Any) -> None:
+        journal.update_step(self.ws, self.run_id, step, data=data)
+
+    def run(self) -> RunInfo:
+        return show_run(self.ws, self.run_id)
+
+    def urls(self) -> tuple[URL, URL | None]:
+        with self.ws._session() as session:
+            run = journal.get_run(session, self.run_id)
+            source = _database_url(self.ws, run.source)
+            target = _database_url(self.ws, run.target) if run.target is not None else None
+            return source, target
+
+
+def execute(
+    ws: Workspace,
+    run_id: int,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+    *,
+    on_event: EventSink = _no_events,
+    on_failure: str = "rollback",
+) -> RunInfo:
+    """Run (or resume) an upgrade to its end.
+
+    Before the switch a failure rolls back (``on_failure="rollback"``) or leaves the run failed for the
+    admin to retry or roll back (``"pause"``, used by the wizard); a cancel always rolls back. From the
+    switch on, each step is retried; a step that keeps failing leaves the run failed, to be resumed.
+    Returns the run's final state; raises the error that ended a run that did not finish.
+    """
+    with ws._session() as session:
+        run = journal.get_run(session, run_id)
+        if run.state in journal.TERMINAL:
+            raise Conflict(f"Upgrade run {run_id} is already {run.state.replace('_', ' ')}.")
+        if run.state in ("rolling_back",):
+            raise Conflict(f"Upgrade run {run_id} was being rolled back: finish that with `--rollback {run_id}`.")
+        journal.take_lock(ws, session, run.source_id, run.id, run.source.name)
+        run.state = "running"
+        run.error = ""
+        session.commit()
+    ctx = _Context(ws, run_id, progress, cancel, on_event)
+    with journal.heartbeat(ws, run_id):
+        for index, name in enumerate(STEPS):
+            info = ctx.run()
+            step = info.steps[index]
+            if step.state in ("done", "skipped"):
+                continue
+            try:
+                _run_step(ctx, index, name)
+            except ChangeoverError as exc:
+                return _after_failure(ctx, index, name, exc, on_failure)
+    return ctx.run()
+
+
+def _run_step(ctx: _Context, index: int, name: str) -> None:
+    attempts = FORWARD_RETRIES if index >= SWITCH else 1
+    for attempt in range(1, attempts + 1):
+        if index < SWITCH:
+            check_cancel(ctx.cancel, "The upgrade")
+        journal.update_step(ctx.ws, ctx.run_id, name, state="running", message="", started=True)
+        ctx.emit(RunEvent(ctx.run_id, name, "running", TITLES[name]))
+
+        def report(done: int, total: int | None, unit: str, message: str, _name: str = name) -> None:
+            ctx.progress(done, total, unit, message)
+            ctx.emit(RunEvent(ctx.run_id, _name, "progress", message, done, total, unit))
+
+        try:
+            message = STEP_FUNCTIONS[name](ctx, report) or ""
+        except ChangeoverError as exc:
+            if attempt == attempts or isinstance(exc, Cancelled) and index < SWITCH:
+                raise
+            journal.update_step(ctx.ws, ctx.run_id, name, state="retrying", message=exc.message)
+            ctx.emit(RunEvent(ctx.run_id, name, "retrying", f"{exc.message} (attempt {attempt} of {attempts})"))
+            time.sleep(min(2.0**attempt, 8.0))
+            continue
+        journal.update_step(ctx.ws, ctx.run_id, name, state="done", message=message, finished=True)
+        ctx.emit(RunEvent(ctx.run_id, name, "done", message))
+        return
+
+
+def _after_failure(ctx: _Context, index: int, name: str, exc: ChangeoverError, on_failure: str) -> RunInfo:
+    journal.update_step(ctx.ws, ctx.run_id, name, state="failed", message=exc.message, finished=True)
+    ctx.emit(RunEvent(ctx.run_id, name, "failed", exc.message))
+    source = ctx.run().source
+    if index >= SWITCH or ctx.run().switched:
+        journal.update_run(ctx.ws, ctx.run_id, state="failed", error=exc.message)
+        ctx.ws.audit(
+            "upgrade", "resource", source, "failed", f"run {ctx.run_id} at {name} (after the switch): {exc.message}"
+        )
+        raise UpgradeFailed(
+            f"Upgrade run {ctx.run_id} stopped at '{TITLES[name]}' after the switch: {exc.message} "
+            "The deploys already use the new database; fix the cause and run "
+            f"`changeover upgrade --resume {ctx.run_id}`.",
+        ) from None
+    if isinstance(exc, Cancelled) or on_failure == "rollback":
+        rollback(ctx.ws, ctx.run_id, ctx.progress, on_event=ctx.emit, reason=exc.message)
+        what = "was cancelled" if isinstance(exc, Cancelled) else f"failed at '{TITLES[name]}'"
+        text = (
+            f"Upgrade run {ctx.run_id} {what}: {exc.message} It was rolled back: the deploys are out of "
+            f"maintenance on '{source}', which was not changed; the new database is marked failed."
+        )
+        raise Cancelled(text) if isinstance(exc, Cancelled) else UpgradeFailed(text)
+    journal.update_run(ctx.ws, ctx.run_id, state="failed", error=exc.message)
+    ctx.ws.audit("upgrade", "resource", source, "failed", f"run {ctx.run_id} at {name}: {exc.message}")
+    raise UpgradeFailed(
+        f"Upgrade run {ctx.run_id} failed at '{TITLES[name]}': {exc.message} Retry it, or roll it back.",
+    )
+
+
+# -- the steps -------------------------------------------------------------------------------------
+
+
+def _preflight(ctx: _Context, report: Progress) -> str:
+    from ..providers import base as providers
+
+    report(0, None, "", "Checking the source, the target and the deploys")
+    run = ctx.run()
+    source_url, target_url = ctx.urls()
+    info = providers.describe(source_url)
+    ctx.save("preflight", size_bytes=info.size_bytes, tables=len(info.tables), rows=info.estimated_rows)
+    with ctx.ws._session() as session:
+        for deploy_name, _ in run.deploys:
+            deploy = ctx.ws._deploy(session, deploy_name)
+            open_store(deploy.config_kind, deploy.config_location).check_writable()
+    step = run.steps[STEPS.index("load")]
+    if target_url is not None and step.state == "waiting":
+        providers.check_empty(target_url)
+    return f"{info.engine} {info.server_version}, {info.size_bytes:,} bytes in {len(info.tables)} tables"
+
+
+def _provision(ctx: _Context, report: Progress) -> str:
+    run = ctx.run()
+    with ctx.ws._session() as session:
+        row = journal.get_run(session, ctx.run_id)
+        if row.target is not None:
+            return f"using {row.target.name}"
+        existing = session.scalar(select(Resource).where(Resource.name == run.target))
+        if existing is not None and existing.origin == "provisioned" and existing.state != "deprovisioned":
+            row.target = existing  # provisioned before a crash, not yet journaled
+            session.commit()
+            return f"adopted {existing.name}, provisioned before an interruption"
+    from ..provisioning import provision
+
+    report(0, None, "", f"Provisioning {run.target} on {run.target_server}")
+    with ctx.ws._session() as session:
+        plan = journal.get_run(session, ctx.run_id).target_plan
+    created = provision(ctx.ws, run.target_server or "", run.target, plan=plan)
+    with ctx.ws._session() as session:
+        row = journal.get_run(session, ctx.run_id)
+        row.target = ctx.ws._resource(session, created.name)
+        session.commit()
+    return f"{created.name}: {created.handle}"
+
+
+def _maintenance_on(ctx: _Context, report: Progress) -> str:
+    run = ctx.run()
+    if run.stats.get("maintenance_started") is None:
+        journal.update_run(
+            ctx.ws, ctx.run_id, maintenance_started_at=ctx.ws.clock(), stats={"maintenance_started": True}
+        )
+    done: list[str] = list(ctx.data("maintenance_on").get("on", []))
+    for i, (deploy, _) in enumerate(run.deploys):
+        check_cancel(ctx.cancel, "The upgrade")
+        report(i, len(run.deploys), "deploys", f"Maintenance on for {deploy}")
+        if deploy not in done:
+            # Journal first: a crash after the hook ran must still take the deploy out of maintenance.
+            ctx.save("maintenance_on", on=[*done, deploy])
+            ctx.ws.set_maintenance(deploy, True)
+            done.append(deploy)
+    source_url, _ = ctx.urls()
+    timeout = float(_option(ctx, "quiet_timeout", 60.0))
+    wait_until_quiet(source_url, timeout, report, ctx.cancel, f"'{run.source}'")
+    return f"{len(done)} deploy(s) in maintenance; the source is quiet"
+
+
+def _option(ctx: _Context, key: str, default: Any) -> Any:
+    with ctx.ws._session() as session:
+        return (journal.get_run(session, ctx.run_id).options or {}).get(key, default)
+
+
+def _backup(ctx: _Context, report: Progress) -> str:
+    from ..transfer.backup import BackupParams, backup
+    from ..transfer.manifest import BackupInvalid, read, verify_artifact
+
+    run = ctx.run()
+    if run.backup_path:
+        try:
+            manifest = read(Path(run.backup_path))
+            verify_artifact(Path(run.backup_path), manifest)
+            return f"kept the backup in {run.backup_path}"
+        except BackupInvalid:
+            pass
+    source_url, _ = ctx.urls()
+    started = time.monotonic()
+    result = backup(BackupParams(source_url, resource=run.source), report, ctx.cancel)
+    seconds = time.monotonic() - started
+    size = result.artifact.stat().st_size
+    journal.update_run(
+        ctx.ws, ctx.run_id, backup_path=str(result.folder), stats={"backup_seconds": seconds, "backup_bytes": size}
+    )
+    return f"{result.manifest.format}, {size:,} bytes in {result.folder}"
+
+
+def _load(ctx: _Context, report: Progress) -> str:
+    run = ctx.run()
+    source_url, target_url = ctx.urls()
+    assert target_url is not None
+    if ctx.data("load").get("started"):
+        from .target import empty_database
+
+        report(0, None, "", "Emptying the new database after an interrupted load")
+        empty_database(target_url)
+    ctx.save("load", started=True)
+    started = time.monotonic()
+    if _option(ctx, "cross_engine", False):
+        from ..transfer import crossengine
+
+        copied = crossengine.copy(source_url, target_url, progress=report, cancel=ctx.cancel)
+        rows = int(getattr(copied, "rows", 0))
+    else:
+        from ..transfer.load import LoadParams, load
+
+        loaded = load(LoadParams(Path(run.backup_path or ""), target_url, verify=False), report, ctx.cancel)
+        rows = loaded.rows
+    seconds = time.monotonic() - started
+    journal.update_run(ctx.ws, ctx.run_id, stats={"load_seconds": seconds, "rows": rows})
+    return f"{rows:,} rows in {seconds:.1f} s"
+
+
+def _verify(ctx: _Context, report: Progress) -> str:
+    from ..transfer.verify import verify
+
+    source_url, target_url = ctx.urls()
+    assert target_url is not None
+    started = time.monotonic()
+    result = verify(source_url, target_url, progress=report, cancel=ctx.cancel)
+    seconds = time.monotonic() - started
+    journal.update_run(ctx.ws, ctx.run_id, stats={"verify_seconds": seconds, "verified": result.summary()})
+    return result.summary()
+
+
+def _switch(ctx: _Context, report: Progress) -> str:
+    """Per deploy: one atomic write puts the new handle in the variable, then the restart hook runs."""
+    run = ctx.run()
+    if run.switched_at is None:
+        journal.update_run(ctx.ws, ctx.run_id, switched_at=ctx.ws.clock())
+        ctx.emit(RunEvent(ctx.run_id, "switch", "switched", "The point of no return has passed."))
+    state: dict[str, str] = dict(ctx.data("switch").get("deploys", {}))
+    ws = ctx.ws
+    for i, (deploy_name, var) in enumerate(run.deploys):
+        report(i, len(run.deploys), "deploys", f"Switching {deploy_name}")
+        if state.get(deploy_name) == "restarted":
+            continue
+        with ws._session() as session:
+            row = journal.get_run(session, ctx.run_id)
+            deploy = ws._deploy(session, deploy_name)
+            assert row.target is not None
+            new_handle = ws._full_handle(row.target)
+            details: list[str] = [f"upgrade run {ctx.run_id}: {deploy_name} {var} -> {row.target.name}"]
+            open_store(deploy.config_kind, deploy.config_location).apply({var: new_handle.full()})
+            now = ws.clock()
+            for attachment in deploy.attachments:
+                if (
+                    attachment.detached_at is None
+                    and attachment.env_var == var
+                    and attachment.resource_id != row.target.id
+                ):
+                    attachment.detached_at = now
+            if not any(
+                a.detached_at is None and a.env_var == var and a.resource_id == row.target.id
+                for a in deploy.attachments
+            ):
+                session.add(Attachment(deploy=deploy, resource=row.target, env_var=var, attached_at=now))
+            row.target.state = ResourceState.ATTACHED.value
+            row.target.updated_at = now
+            session.commit()
+            state[deploy_name] = "written"
+            ctx.save("switch", deploys=state)
+            ws._run_hook(deploy, "restart", details, tuple(new_handle.secrets.values()))
+            ws.audit("switch", "deploy", deploy_name, "ok", "; ".join(details))
+        state[deploy_name] = "restarted"
+        ctx.save("switch", deploys=state)
+    return f"{len(run.deploys)} deploy(s) now use {run.target}"
+
+
+def _maintenance_off(ctx: _Context, report: Progress) -> str:
+    run = ctx.run()
+    on = list(ctx.data("maintenance_on").get("on", []))
+    off: list[str] = list(ctx.data("maintenance_off").get("off", []))
+    for i, deploy in enumerate(on):
+        report(i, len(on), "deploys", f"Maintenance off for {deploy}")
+        if deploy not in off:
+            ctx.ws.set_maintenance(deploy, False)
+            off.append(deploy)
+            ctx.save("maintenance_off", off=off)
+    journal.update_run(ctx.ws, ctx.run_id, maintenance_ended_at=ctx.ws.clock())
+    del run
+    return f"{len(off)} deploy(s) out of maintenance"
+
+
+def _finish(ctx: _Context, report: Progress) -> str:
+    from ..providers import base as providers
+
+    ws = ctx.ws
+    with ws._session() as session:
+        run = journal.get_run(session, ctx.run_id)
+        now = ws.clock()
+        source = run.source
+        if not any(a.detached_at is None for a in source.attachments):
+            source.state = ResourceState.DETACHED.value
+            source.detached_at = source.detached_at or now
+            source.keep_until = now + timedelta(days=run.keep_days)
+        source.note = f"Replaced by {run.target_name} in upgrade run {run.id}; backup in {run.backup_path}"
+        source.updated_at = now
+        if run.target is not None:
+            with contextlib.suppress(ChangeoverError):
+                run.target.size_bytes = providers.describe(_database_url(ws, run.target)).size_bytes
+        stats = dict(run.stats or {})
+        work = sum(float(str(stats.get(k) or 0)) for k in ("backup_seconds", "load_seconds", "verify_seconds"))
+        if work > 0 and stats.get("source_bytes"):
+            stats["bytes_per_second"] = float(str(stats["source_bytes"])) / work
+        stats["maintenance_seconds"] = journal.elapsed(run.maintenance_started_at, run.maintenance_ended_at)
+        run.stats = stats
+        run.state = "done"
+        run.finished_at = now
+        journal.release_lock(session, run.id)
+        session.commit()
+        summary = (
+            f"run {run.id}: {source.name} -> {run.target_name}; maintenance window "
+            f"{stats['maintenance_seconds'] or 0:.1f} s; {source.name} kept until "
+            f"{source.keep_until.date().isoformat() if source.keep_until else '-'}; backup in {run.backup_path}"
+        )
+    ws.audit("upgrade", "resource", source.name, "ok", summary)
+    return summary
+
+
+STEP_FUNCTIONS: dict[str, Callable[[_Context, Progress], str]] = {
+    "preflight": _preflight,
+    "provision": _provision,
+    "maintenance_on": _maintenance_on,
+    "backup": _backup,
+    "load": _load,
+    "verify": _verify,
+    "switch": _switch,
+    "maintenance_off": _maintenance_off,
+    "finish": _finish,
+}
+
+
+# -- rollback --------------------------------------------------------------------------------------
+
+
+def rollback(
+    ws: Workspace,
+    run_id: int,
+    progress: Progress = no_progress,
+    *,
+    on_event: EventSink = _no_events,
+    reason: str = "rolled back by the admin",
+) -> RunInfo:
+    """Undo an unfinished run that has not switched: deploys out of maintenance, new database marked failed.
+
+    The source was never changed, so nothing needs restoring. Idempotent: safe to repeat after a crash.
+    """
+    with ws._session() as session:
+        run = journal.get_run(session, run_id)
+        if run.state in journal.TERMINAL:
+            raise Conflict(f"Upgrade run {run_id} is already {run.state.replace('_', ' ')}.")
+        if run.switched_at is not None:
+            raise Conflict(
+                f"Upgrade run {run_id} has passed the point of no return (the deploys use the new database): "
+                f"resume it with `changeover upgrade --resume {run_id}` instead.",
+            )
+        journal.take_lock(ws, session, run.source_id, run.id, run.source.name)
+        run.state = "rolling_back"
+        session.commit()
+    ctx = _Context(ws, run_id, progress, None, on_event)
+    on = list(ctx.data("maintenance_on").get("on", []))
+    off: list[str] = list(ctx.data("maintenance_off").get("off", []))
+    for deploy in on:
+        if deploy in off:
+            continue
+        progress(len(off), len(on), "deploys", f"Maintenance off for {deploy}")
+        ws.set_maintenance(deploy, False)
+        off.append(deploy)
+        ctx.save("maintenance_off", off=off)
+    with ws._session() as session:
+        run = journal.get_run(session, run_id)
+        now = ws.clock()
+        if run.target is not None and run.target.state not in (ResourceState.DEPROVISIONED, ResourceState.ATTACHED):
+            run.target.state = ResourceState.FAILED.value
+            run.target.note = f"Upgrade run {run.id} was rolled back; deprovision this database when you like."
+            run.target.updated_at = now
+        for step in run.steps:
+            if step.state in ("done", "running", "retrying", "failed"):
+                step.state = "rolled_back" if step.state == "done" else step.state
+            if step.state in ("running", "retrying"):
+                step.state = "failed"
+        run.state = "rolled_back"
+        run.error = reason
+        run.finished_at = now
+        if run.maintenance_started_at and not run.maintenance_ended_at:
+            run.maintenance_ended_at = now
+        journal.release_lock(session, run.id)
+        session.commit()
+        source = run.source.name
+    ws.audit("upgrade rollback", "resource", source, "ok", f"run {run_id}: {reason}")
+    on_event(RunEvent(run_id, "rollback", "rolled_back", reason))
+    return show_run(ws, run_id)
