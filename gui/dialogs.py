@@ -56,6 +56,7 @@ def _named(widget: W, name: str, description: str = "") -> W:
 
 
 def _buttons(dialog: QDialog, ok_text: str) -> QDialogButtonBox:
+    dialog.setMinimumWidth(520)
     box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
     box.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
     box.accepted.connect(dialog.accept)
@@ -487,7 +488,7 @@ class CredentialsDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Credentials in the keyring")
-        self.resize(760, 360)
+        self.setMinimumSize(820, 320)
         self.model = CredentialsModel(self)
         self.proxy = sorted_proxy(self.model, self)
         self.table = QTableView()
@@ -496,7 +497,8 @@ class CredentialsDialog(QDialog):
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().hide()
         _named(self.table, "Credentials", "Secrets Changeover keeps in the OS keyring")
         self.reveal_button = QPushButton(get_colored_icon("reveal"), "Re&veal")

@@ -257,9 +257,9 @@ class MainWindow(QMainWindow):
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.deploy_title)
         right_layout.addWidget(QLabel("Attached resources"))
-        right_layout.addWidget(self.attachments_view, 3)
+        right_layout.addWidget(self.attachments_view, 1)
         right_layout.addWidget(QLabel("Other config variables"))
-        right_layout.addWidget(self.config_view, 2)
+        right_layout.addWidget(self.config_view, 1)
 
         self.top_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.top_splitter.setObjectName("top_splitter")
@@ -329,8 +329,8 @@ class MainWindow(QMainWindow):
         self.main_splitter.setObjectName("main_splitter")
         self.main_splitter.addWidget(self.top_splitter)
         self.main_splitter.addWidget(self.tabs)
-        self.main_splitter.setStretchFactor(0, 3)
-        self.main_splitter.setStretchFactor(1, 2)
+        self.main_splitter.setStretchFactor(0, 1)
+        self.main_splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.main_splitter)
 
     def _build_status_bar(self) -> None:
@@ -352,8 +352,9 @@ class MainWindow(QMainWindow):
         c = self.controller
         c.snapshot_loaded.connect(self.show_snapshot)
         c.config_loaded.connect(self.show_config)
-        c.events_loaded.connect(self.events_model.set_records)
+        c.events_loaded.connect(self._show_events)
         c.health_checked.connect(self.attachments_model.set_health)
+        c.health_checked.connect(lambda _health: self.attachments_view.resizeColumnToContents(4))
         c.changed.connect(lambda text: self.statusBar().showMessage(text, 8000))
         c.failed.connect(self.show_error)
         c.busy_changed.connect(lambda busy: self.busy_label.setText("Working…" if busy else ""))
@@ -441,7 +442,7 @@ class MainWindow(QMainWindow):
         self.deploy_view.expandAll()
         self.attachments_model.set_context(self.resources_by_name)
         self.resources_model.set_records(snapshot.resources)
-        self.events_model.set_records(snapshot.events)
+        self._show_events(snapshot.events)
         self.resources_view.resizeColumnsToContents()
         empty = not snapshot.deploys and not snapshot.resources
         self.welcome.setVisible(empty)
@@ -472,6 +473,11 @@ class MainWindow(QMainWindow):
             self.credentials_dialog.set_credentials(credentials_from(snapshot.resources, snapshot.servers))
         self._update_actions()
         self.refreshed.emit()
+
+    def _show_events(self, events: list[Any]) -> None:
+        self.events_model.set_records(events)
+        for column in range(self.events_model.columnCount() - 1):
+            self.events_view.resizeColumnToContents(column)
 
     def show_config(self, deploy: str, variables: list[Any]) -> None:
         current = self.selected_deploy()

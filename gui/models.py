@@ -126,9 +126,11 @@ class AttachmentsModel(RecordTableModel[AttachmentInfo]):
             Column[AttachmentInfo]("Resource", lambda a: a.resource),
             Column[AttachmentInfo]("Kind", lambda a: a.kind),
             Column[AttachmentInfo]("Provider", self._provider),
-            Column[AttachmentInfo]("Handle", lambda a: a.handle),
-            Column[AttachmentInfo]("Health", lambda a: self.health.get(a.resource, "not checked")),
+            Column[AttachmentInfo](
+                "Health", lambda a: self.health.get(a.resource, "not checked"), tooltip=self._health_tip
+            ),
             Column[AttachmentInfo]("Attached since", lambda a: when(a.attached_at), lambda a: sort_time(a.attached_at)),
+            Column[AttachmentInfo]("Handle", lambda a: a.handle),
         )
 
     def _provider(self, a: AttachmentInfo) -> str:
@@ -142,10 +144,13 @@ class AttachmentsModel(RecordTableModel[AttachmentInfo]):
         self.resources = dict(resources)
         self.endResetModel()
 
+    def _health_tip(self, a: AttachmentInfo) -> str:
+        return self.health.get(a.resource, "Resource ▸ Check health (Ctrl+H) tests each connection")
+
     def set_health(self, health: dict[str, str]) -> None:
         self.health.update(health)
         if self.rowCount():
-            self.dataChanged.emit(self.index(0, 5), self.index(self.rowCount() - 1, 5))
+            self.dataChanged.emit(self.index(0, 4), self.index(self.rowCount() - 1, 4))
 
 
 def provider_text(info: ResourceInfo) -> str:
@@ -158,7 +163,6 @@ class ConfigModel(RecordTableModel[ConfigVar]):
     columns = (
         Column[ConfigVar]("Variable", lambda v: v.name),
         Column[ConfigVar]("Value", lambda v: v.value),
-        Column[ConfigVar]("Resource", lambda v: v.resource or ""),
     )
 
 
@@ -232,7 +236,8 @@ class CredentialsModel(RecordTableModel[Credential]):
         super().__init__(parent)
         self.revealed: dict[str, str] = {}
         self.columns = (
-            Column[Credential]("Owner", lambda c: f"{c.owner_type} {c.owner}"),
+            Column[Credential]("Owner", lambda c: c.owner),
+            Column[Credential]("Type", lambda c: c.owner_type if c.owner_type == "server" else c.origin),
             Column[Credential]("Kind", lambda c: c.kind),
             Column[Credential]("Server", lambda c: c.server or ""),
             Column[Credential]("Handle", lambda c: self.revealed.get(c.owner, c.handle)),

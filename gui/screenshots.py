@@ -1,0 +1,285 @@
+"""Render the documentation screenshots: ``python -m changeover.gui.screenshots OUTDIR``.
+
+Runs offscreen over the demo workspace in temporary user folders, with an in-memory keyring (the
+user's files and keyring are never touched), and saves the main window (light and dark palettes) and
+each dialog with ``widget.grab()``. Before saving, every text a widget shows is checked for the demo's
+secret values: a screenshot that would show one is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import keyring
+import keyring.backend
+import keyring.errors
+
+
+class _MemoryKeyring(keyring.backend.KeyringBackend):
+    """Secrets for the screenshots' demo only; gone when the script ends."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.items.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.items[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.items.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "the demo's in-memory keyring"
+
+
+@contextmanager
+def isolated_folders() -> Iterator[Path]:
+    """Temp HOME and XDG folders for the run, so the demo lands nowhere near the user's data."""
+    saved = {k: os.environ.get(k) for k in ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
+                                             "XDG_STATE_HOME", "CHANGEOVER_DATABASE_URL")}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="changeover-shots-") as base:
+        root = Path(base)
+        for var, sub in (("HOME", "home"), ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"),
+                         ("XDG_CACHE_HOME", "cache"), ("XDG_STATE_HOME", "state")):  # fmt: skip
+            (root / sub).mkdir()
+            os.environ[var] = str(root / sub)
+        os.environ.pop("CHANGEOVER_DATABASE_URL", None)
+        try:
+            yield root
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def visible_texts(widget: object) -> list[str]:
+    """Every text a widget tree shows: labels, fields, buttons, window titles, and table cells."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QAbstractButton, QAbstractItemView, QComboBox, QLabel, QLineEdit, QWidget
+
+    assert isinstance(widget, QWidget)
+    texts = [widget.windowTitle()]
+    for label in widget.findChildren(QLabel):
+        texts.append(label.text())
+    for edit in widget.findChildren(QLineEdit):
+        if edit.echoMode() == QLineEdit.EchoMode.Normal:
+            texts.append(edit.text())
+    for button in widget.findChildren(QAbstractButton):
+        texts.append(button.text())
+    for combo in widget.findChildren(QComboBox):
+        texts.extend(combo.itemText(i) for i in range(combo.count()))
+    for view in widget.findChildren(QAbstractItemView):
+        model = view.model()
+        if model is None:
+            continue
+        pending = [view.rootIndex()]
+        while pending:
+            parent = pending.pop()
+            for row in range(model.rowCount(parent)):
+                for column in range(model.columnCount(parent)):
+                    index = model.index(row, column, parent)
+                    texts.append(str(index.data()))
+                    texts.append(str(index.data(Qt.ItemDataRole.ToolTipRole) or ""))
+                if model.hasChildren(model.index(row, 0, parent)):
+                    pending.append(model.index(row, 0, parent))
+    return texts
+
+
+def check_no_secret(widget: object, secrets: tuple[str, ...]) -> None:
+    shown = "\n".join(visible_texts(widget))
+    for secret in secrets:
+        if secret and secret in shown:
+            raise RuntimeError("A secret is readable in a screenshot; refusing to save it.")
+
+
+def render(outdir: Path) -> list[Path]:
+    """Render every screenshot into ``outdir``; return the files written."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    outdir.mkdir(parents=True, exist_ok=True)
+    previous_keyring = keyring.get_keyring()
+    keyring.set_keyring(_MemoryKeyring())
+    try:
+        with isolated_folders() as root:
+            return _render(outdir, root)
+    finally:
+        keyring.set_keyring(previous_keyring)
+
+
+def _render(outdir: Path, root: Path) -> list[Path]:
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QWidget
+
+    from changeover.core import demo as demo_module
+    from changeover.core.errors import Conflict
+    from changeover.core.workspace import Workspace
+
+    from .app import application, open_window
+    from .dialogs import error_box
+
+    app = application([])
+    app.setStyle("Fusion")
+    written: list[Path] = []
+    workspace = Workspace.open()
+    demo = demo_module.create_demo(workspace)
+    secrets = demo.secrets
+
+    def wait_until(predicate: Callable[[], bool], timeout_ms: int = 15000) -> None:
+        """Run the event loop until ``predicate`` holds (a QEventLoop, not processEvents)."""
+        loop = QEventLoop()
+        poll = QTimer()
+        poll.setInterval(20)
+        poll.timeout.connect(lambda: loop.quit() if predicate() else None)
+        deadline = QTimer()
+        deadline.setSingleShot(True)
+        deadline.timeout.connect(loop.quit)
+        poll.start()
+        deadline.start(timeout_ms)
+        if not predicate():
+            loop.exec()
+        poll.stop()
+        if not predicate():
+            raise TimeoutError("the window did not get there in time")
+
+    def pause(ms: int) -> None:
+        loop = QEventLoop()
+        QTimer.singleShot(ms, loop.quit)
+        loop.exec()
+
+    def settle(window: object) -> None:
+        wait_until(lambda: window.controller.runner.running == 0)  # type: ignore[attr-defined]
+
+    def save(widget: QWidget, name: str) -> None:
+        check_no_secret(widget, secrets)
+        widget.adjustSize() if widget.isWindow() and widget is not main else None
+        path = outdir / f"{name}.png"
+        widget.grab().save(str(path))
+        written.append(path)
+
+    settings = QSettings(str(root / "settings.ini"), QSettings.Format.IniFormat)
+    main = open_window(workspace, settings)
+    main.resize(1280, 800)
+    wait_until(lambda: main.snapshot is not None and main.config_model.rowCount() > 0)
+    main.check_health()
+    wait_until(
+        lambda: (
+            all(v != "not checked" for v in main.attachments_model.health.values())
+            and bool(main.attachments_model.health)
+        )
+    )
+    main.select_resource(demo_module.DATABASE)
+    settle(main)
+    save(main, "main-window")
+
+    main.tabs.setCurrentIndex(1)
+    save(main, "main-window-activity")
+    main.tabs.setCurrentIndex(0)
+
+    dark = QPalette()
+    for role, color in (
+        (QPalette.ColorRole.Window, "#2b2b2b"), (QPalette.ColorRole.WindowText, "#e8e8e8"),
+        (QPalette.ColorRole.Base, "#1e1e1e"), (QPalette.ColorRole.AlternateBase, "#262626"),
+        (QPalette.ColorRole.Text, "#e8e8e8"), (QPalette.ColorRole.Button, "#353535"),
+        (QPalette.ColorRole.ButtonText, "#e8e8e8"), (QPalette.ColorRole.Highlight, "#2f65ca"),
+        (QPalette.ColorRole.HighlightedText, "#ffffff"), (QPalette.ColorRole.ToolTipBase, "#2b2b2b"),
+        (QPalette.ColorRole.ToolTipText, "#e8e8e8"), (QPalette.ColorRole.PlaceholderText, "#9a9a9a"),
+    ):  # fmt: skip
+        dark.setColor(role, QColor(color))
+    light = app.palette()
+    app.setPalette(dark)
+    pause(200)  # let the palette change reach every widget
+    save(main, "main-window-dark")
+    app.setPalette(light)
+    pause(200)
+
+    add = main.add_deploy()
+    add.name.setText("shop-staging")
+    add.env_file.setText("/srv/shop/staging/.env")
+    add.app.setText("shop")
+    add.environment.setText("staging")
+    add.restart_cmd.setText("systemctl --user restart shop-staging")
+    save(add, "dialog-add-deploy")
+    add.reject()
+
+    imported = main.import_deploy()
+    imported.name.setText("billing-prod")
+    imported.env_file.setText("/srv/billing/.env")
+    save(imported, "dialog-import-deploy")
+    imported.reject()
+
+    register = main.register_resource()
+    register.name.setText("shop-queue")
+    register.handle.setText("amqp://shop@127.0.0.1:5672/shop")
+    register.password.setText("never-shown-pa55")
+    register.test_button.click()
+    wait_until(lambda: register.test_result.text() not in ("", " ", "Testing…"))
+    save(register, "dialog-register-resource")
+    register.reject()
+
+    main.select_resource(demo_module.OLD_DATABASE)
+    attach = main.attach()
+    assert attach is not None
+    save(attach, "dialog-attach")
+    attach.reject()
+
+    main.select_resource(demo_module.CACHE)
+    detach = main.detach()
+    assert detach is not None
+    settle(main)
+    save(detach, "dialog-detach")
+    detach.reject()
+
+    refused = main.deprovision()
+    assert refused is not None
+    save(refused, "dialog-deprovision-refused")
+    refused.reject()
+
+    main.select_resource(demo_module.OLD_DATABASE)
+    deprovision = main.deprovision()
+    assert deprovision is not None
+    deprovision.confirm.setText(demo_module.OLD_DATABASE)
+    save(deprovision, "dialog-deprovision")
+    deprovision.reject()
+
+    credentials = main.show_credentials()
+    credentials.select(demo_module.CACHE)
+    credentials.resize(820, 340)
+    save(credentials, "dialog-credentials")
+    credentials.close()
+
+    error = error_box(main, Conflict.title, "'demo-shop-db' is attached to demo-shop as DATABASE_URL: detach it first.")
+    save(error, "dialog-error")
+
+    main.close()
+    settle(main)
+    workspace.close()
+    del app
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m changeover.gui.screenshots OUTDIR", file=sys.stderr)
+        return 2
+    for path in render(Path(args[0])):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
