@@ -369,7 +369,7 @@ def plan_upgrade(
     adaptations: tuple[str, ...] = ()
     not_carried: tuple[str, ...] = ()
     if cross:
-        report = _cross_report(source_url, to_handle, target_kind)
+        report = _cross_report(ws, source_url, to_handle, provision_on, target_kind)
         adaptations, not_carried = report
         if not_carried:
             warnings.append(f"{len(not_carried)} object(s) cannot be carried to {target_kind}; see the report.")
@@ -402,11 +402,27 @@ def plan_upgrade(
     )
 
 
-def _cross_report(source_url: URL, to_handle: str | None, target_kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _cross_report(
+    ws: Workspace, source_url: URL, to_handle: str | None, server: str | None, target_kind: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The cross-engine copy's report: adaptations, and what cannot be carried.
+
+    A database to be provisioned does not exist yet, so the report is made against the server itself
+    (its admin connection, or a throw-away in-memory SQLite), which gives the same type mapping.
+    """
     from ..transfer import crossengine
 
-    target_url = handles.parse(to_handle).sqlalchemy_url() if to_handle else None
-    report = crossengine.plan(source_url, target_url if target_url is not None else target_kind)
+    if to_handle is not None:
+        target: URL | str = handles.parse(to_handle).sqlalchemy_url()
+    elif target_kind == "sqlite":
+        target = "sqlite://"
+    else:
+        from ..provisioning import _server, provider_for
+
+        with ws._session() as session:
+            provider = provider_for(_server(session, server or ""))
+        target = provider.url  # type: ignore[attr-defined]
+    report = crossengine.plan(source_url, target)
     return tuple(str(a) for a in report.adaptations), tuple(str(n) for n in report.not_carried)
 
 
@@ -685,7 +701,7 @@ def _load(ctx: _Context, report: Progress) -> str:
         from ..transfer import crossengine
 
         copied = crossengine.copy(source_url, target_url, progress=report, cancel=ctx.cancel)
-        rows = int(getattr(copied, "rows", 0))
+        rows = copied.total_rows
     else:
         from ..transfer.load import LoadParams, load
 
