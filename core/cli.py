@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from sqlalchemy.engine import URL
+
 from . import __version__, handles
 from .errors import ChangeoverError, InvalidInput
 from .jobs import RateMeter, human_rate, human_seconds
@@ -260,8 +262,158 @@ def cmd_detach(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
 
 
 def cmd_deprovision(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
-    info = ws.deprovision(args.resource, args.confirm)
+    from . import provisioning
+
+    bar = _Bar(out, False)
+    info = provisioning.deprovision(
+        ws, args.resource, args.confirm, final_backup=not args.no_final_backup, progress=bar.progress
+    )
+    bar.clear()
     out.write(f"Deprovisioned {info.name}.\n")
+
+
+# -- servers, provisioning, backups, copies ---------------------------------------------------------
+
+
+def cmd_server_add(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from . import provisioning
+
+    info = provisioning.register_server(ws, args.name, read_handle(args.handle))
+    out.write(f"Registered {info.kind} server {info.name} ({info.version}): {info.handle}\n")
+
+
+def cmd_server_list(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from . import provisioning
+
+    servers = provisioning.list_servers(ws)
+    if args.json:
+        emit_json(servers, out)
+        return
+    _table(
+        [(s.name, s.kind, s.version, str(len(s.resources)), s.handle) for s in servers],
+        ("NAME", "KIND", "VERSION", "DATABASES", "HANDLE"),
+        out,
+    )
+
+
+def cmd_server_show(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from . import provisioning
+
+    info = provisioning.show_server(ws, args.name)
+    if args.json:
+        emit_json(info, out)
+        return
+    out.write(f"server     {info.name}\nkind       {info.kind} {info.version}\nhandle     {info.handle}\n")
+    out.write(f"plans      {'yes' if info.has_plans else 'no'}\ndatabases  {', '.join(info.resources) or '-'}\n")
+
+
+def cmd_server_remove(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from . import provisioning
+
+    provisioning.remove_server(ws, args.name)
+    out.write(f"Removed server {args.name} (nothing was dropped on it).\n")
+
+
+def cmd_provision(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from . import provisioning
+
+    info = provisioning.provision(ws, args.server, args.name, plan=args.plan)
+    out.write(f"Provisioned {info.name} on {info.server}: {info.handle}\n")
+
+
+def cmd_describe(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from . import provisioning
+
+    info = provisioning.describe_resource(ws, args.resource)
+    if args.json:
+        emit_json(info, out)
+        return
+    out.write(f"{info.engine} {info.server_version}, {info.size_bytes:,} bytes, ~{info.estimated_rows:,} rows\n")
+    _table([(t.name, f"{t.rows:,}", f"{t.size_bytes:,}") for t in info.tables], ("TABLE", "ROWS (EST.)", "BYTES"), out)
+
+
+def cmd_backup(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from . import provisioning
+
+    bar = _Bar(out, False)
+    result = provisioning.backup_resource(ws, args.resource, bar.progress)
+    bar.clear()
+    manifest = result.manifest
+    out.write(
+        f"Backed up {args.resource}: {manifest.format}, {manifest.size_bytes:,} bytes, {manifest.total_rows:,} rows\n"
+    )
+    out.write(f"in {result.folder}\n")
+
+
+def cmd_backups(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from . import provisioning
+
+    found = provisioning.list_backups(args.resource)
+    if args.json:
+        emit_json([{"folder": str(folder), **dataclasses.asdict(m)} for folder, m in found], out)
+        return
+    _table(
+        [(m.resource or "-", m.created_at[:19], m.format, f"{m.size_bytes:,}", str(folder)) for folder, m in found],
+        ("RESOURCE", "CREATED (UTC)", "FORMAT", "BYTES", "FOLDER"),
+        out,
+    )
+
+
+def cmd_load(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from pathlib import Path
+
+    from . import provisioning
+
+    bar = _Bar(out, False)
+    result = provisioning.load_into_resource(ws, Path(args.backup), args.resource, bar.progress)
+    bar.clear()
+    out.write(
+        f"Loaded {result.tables} tables, {result.rows:,} rows into {args.resource}"
+        + (" (verified against the backup)\n" if result.verified else "\n")
+    )
+
+
+def _database_urls(ws: Workspace, *names: str) -> list[URL]:
+    from .provisioning import _database_url
+
+    return [_database_url(ws, name)[1] for name in names]
+
+
+def cmd_copy(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from .transfer import crossengine
+
+    source, target = _database_urls(ws, args.source, args.target)
+    report = crossengine.plan(source, target)
+    out.write(
+        f"{report.source_engine} -> {report.target_engine}, {len(report.tables)} tables, "
+        f"~{report.estimated_rows:,} rows, by {report.bulk_path or 'bulk insert'}\n"
+    )
+    for adaptation in report.adaptations:
+        out.write(f"  adapted: {adaptation}\n")
+    for item in report.not_carried:
+        out.write(f"  NOT carried: {item}\n")
+    for blocker in report.blockers:
+        out.write(f"  blocked: {blocker}\n")
+    if args.report_only:
+        return
+    if report.blockers:
+        raise InvalidInput("The copy cannot start (see above); nothing was changed.")
+    bar = _Bar(out, False)
+    with ws._audited("copy", "resource", args.source) as details:
+        result = crossengine.copy(source, target, progress=bar.progress)
+        details.append(f"to {args.target}: {result.total_rows} rows")
+    bar.clear()
+    out.write(f"Copied {result.total_rows:,} rows in {result.seconds:.1f} s.\n")
+
+
+def cmd_verify(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from .transfer.verify import verify
+
+    source, target = _database_urls(ws, args.source, args.target)
+    bar = _Bar(out, False)
+    report = verify(source, target, progress=bar.progress)
+    bar.clear()
+    out.write(report.summary() + "\n")
 
 
 def cmd_import(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
@@ -315,6 +467,29 @@ class _Bar:
         self.meter = RateMeter()
         self.last = 0.0
 
+    def progress(self, done: int, total: int | None, unit: str, message: str) -> None:
+        """A job's progress callback: redraw the bar at most five times a second (terminals only)."""
+        if self.as_json:
+            record = {"done": done, "total": total, "unit": unit, "message": message}
+            self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            return
+        self.meter.update(done, total, unit)
+        now = time.monotonic()
+        if not self.tty or now - self.last < 0.2:
+            return
+        self.last = now
+        percent = self.meter.percent
+        bar = "#" * int((percent or 0) / 5)
+        shown = f"{percent:5.1f}%" if percent is not None else "  ... "
+        rate, eta = human_rate(self.meter.rate, unit), human_seconds(self.meter.eta)
+        line = f"    [{bar:<20}] {shown} {rate:>12} {('ETA ' + eta) if eta else '':>10}  {message[:50]}"
+        self.out.write("\r" + line[:150].ljust(150))
+        self.out.flush()
+
+    def clear(self) -> None:
+        if self.tty and not self.as_json:
+            self.out.write("\r" + " " * 150 + "\r")
+
     def __call__(self, event: RunEvent) -> None:
         if self.as_json:
             self.out.write(json.dumps(dataclasses.asdict(event), ensure_ascii=False) + "\n")
@@ -324,21 +499,9 @@ class _Bar:
             self.meter.reset()
             self.out.write(f"==> {TITLES[event.step]}\n")
         elif event.state == "progress":
-            self.meter.update(event.done, event.total, event.unit)
-            now = time.monotonic()
-            if not self.tty or now - self.last < 0.2:
-                return
-            self.last = now
-            percent = self.meter.percent
-            bar = "#" * int((percent or 0) / 5)
-            shown = f"{percent:5.1f}%" if percent is not None else "  ... "
-            rate, eta = human_rate(self.meter.rate, event.unit), human_seconds(self.meter.eta)
-            line = f"    [{bar:<20}] {shown} {rate:>12} {('ETA ' + eta) if eta else '':>10}  {event.message[:50]}"
-            self.out.write("\r" + line[:150].ljust(150))
-            self.out.flush()
+            self.progress(event.done, event.total, event.unit, event.message)
         else:
-            if self.tty:
-                self.out.write("\r" + " " * 150 + "\r")
+            self.clear()
             marker = {
                 "done": "ok",
                 "failed": "FAILED",
@@ -545,7 +708,55 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("deprovision", help="forget (or drop, if provider-made) a detached resource")
     p.add_argument("resource")
     p.add_argument("--confirm", required=True, metavar="NAME", help="the resource's name, typed again")
+    p.add_argument("--no-final-backup", action="store_true", help="drop a provider-made database without a backup")
     p.set_defaults(handler=cmd_deprovision)
+
+    server = commands.add_parser("server", help="database servers Changeover may provision on").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p = server.add_parser("add", help="register a server by its admin handle ('-' reads stdin) or a SQLite folder")
+    p.add_argument("name")
+    p.add_argument("handle", help="postgresql://admin:pw@host/postgres, mysql://root:pw@host/, a folder, or -")
+    p.set_defaults(handler=cmd_server_add)
+    p = server.add_parser("list", help="list servers")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_server_list)
+    p = server.add_parser("show", help="show a server")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_server_show)
+    p = server.add_parser("remove", help="forget a server (refused while it has live databases)")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_server_remove)
+    p = commands.add_parser("provision", help="create a database and its own user on a registered server")
+    p.add_argument("server")
+    p.add_argument("name", help="the new resource's name")
+    p.add_argument("--plan", help="size or plan, where the server has them")
+    p.set_defaults(handler=cmd_provision)
+    p = commands.add_parser("describe", help="a database resource's version, size and tables")
+    p.add_argument("resource")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_describe)
+    p = commands.add_parser("backup", help="back up a database resource into the backups folder")
+    p.add_argument("resource")
+    p.set_defaults(handler=cmd_backup)
+    p = commands.add_parser("backups", help="list backups, newest first")
+    p.add_argument("resource", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_backups)
+    p = commands.add_parser("load", help="load a backup into an empty database resource of the same engine")
+    p.add_argument("backup", help="the backup folder (holding manifest.json)")
+    p.add_argument("resource")
+    p.set_defaults(handler=cmd_load)
+    p = commands.add_parser("copy", help="copy a database resource into an empty one on another engine")
+    p.add_argument("source")
+    p.add_argument("target")
+    p.add_argument("--report-only", action="store_true", help="show the adaptations and what cannot carry, then stop")
+    p.set_defaults(handler=cmd_copy)
+    p = commands.add_parser("verify", help="compare two database resources: counts, checksums, sequences")
+    p.add_argument("source")
+    p.add_argument("target")
+    p.set_defaults(handler=cmd_verify)
     p = commands.add_parser("import", help="add a deploy from an existing .env and attach the resources it uses")
     p.add_argument("deploy")
     p.add_argument("--env-file", required=True)
