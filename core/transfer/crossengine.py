@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,7 +50,7 @@ from .typemap import (
     quote,
     reflect_tables,
 )
-from .verify import estimate_rows
+from .verify import estimate_rows, read_batches
 
 logger = logging.getLogger(__name__)
 
@@ -686,31 +686,35 @@ def _converter(col: ColumnInfo, source: Engine, target: Engine) -> Converter | N
     return both
 
 
-def _select_sql(engine: Engine, table: str, cols: list[ColumnInfo]) -> str:
+def _select_columns(engine: Engine, cols: list[ColumnInfo]) -> list[str]:
     parts = []
     for col in cols:
         q = quote(engine, col.name)
         text_kind = col.kind == "json" or (col.kind == "text" and not isinstance(col.type, sa.String))
         parts.append(f"{q}::text" if engine == "postgresql" and text_kind else q)
-    return f"SELECT {', '.join(parts)} FROM {quote(engine, table)}"
+    return parts
 
 
 def _batches(
-    conn: Connection, engine: Engine, st: Any, target: Engine, cancel: threading.Event | None, abort: threading.Event
-) -> Iterator[list[tuple[Any, ...]]]:
-    """The source table in converted batches, from a server-side cursor."""
+    conn: Connection,
+    engine: Engine,
+    st: _SourceTable,
+    target: Engine,
+    cancel: threading.Event | None,
+    abort: threading.Event,
+) -> Generator[list[tuple[Any, ...]], None, None]:
+    """The source table in converted batches (flat memory; cancel and abort checked before each)."""
     converters = [_converter(c, engine, target) for c in st.columns]
     active = [(i, f) for i, f in enumerate(converters) if f is not None]
-    result = conn.execution_options(stream_results=True, max_row_buffer=BATCH_ROWS).exec_driver_sql(
-        _select_sql(engine, st.name, st.columns)
-    )
-    while True:
+
+    def check() -> None:
         check_cancel(cancel, "The copy")
         if abort.is_set():
             raise Cancelled("Another table failed.")
-        rows = result.fetchmany(BATCH_ROWS)
-        if not rows:
-            return
+
+    for rows in read_batches(
+        conn, st.name, _select_columns(engine, st.columns), pk=st.pk, batch_rows=BATCH_ROWS, check=check
+    ):
         if not active:
             yield [tuple(r) for r in rows]
             continue
@@ -879,11 +883,14 @@ def _load_all(
             if source.engine == "postgresql":
                 conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             batches = _batches(conn, source.engine, st, target, cancel, abort)
-            if target == "postgresql":
-                return _write_postgres(raw, name, st.columns, batches, count)
-            if target == "mysql" and mysql_local:
-                return _write_mysql_load(raw, name, st.columns, batches, count)
-            return _write_insert(raw, target, name, st.columns, batches, count)
+            try:
+                if target == "postgresql":
+                    return _write_postgres(raw, name, st.columns, batches, count)
+                if target == "mysql" and mysql_local:
+                    return _write_mysql_load(raw, name, st.columns, batches, count)
+                return _write_insert(raw, target, name, st.columns, batches, count)
+            finally:
+                batches.close()  # a writer that failed leaves the source cursor open: close it while we can
 
     order = sorted(source.tables, key=lambda n: -source.tables[n].estimate)
     workers = 1 if target == "sqlite" else WORKERS

@@ -32,7 +32,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -403,22 +403,73 @@ def _sum_in_python(
     tick: Callable[[int], None],
     cancel: threading.Event | None,
 ) -> _Tally:
-    """Stream the rows (server-side cursor) and hash them here, in the same canonical form."""
+    """Stream the rows and hash them here, in the same canonical form."""
     tally = _Tally()
     kinds: list[Kind] = [c.kind for c in cols]
-    select = ", ".join(quote(engine, c.name) for c in cols)
-    result = conn.execution_options(stream_results=True, max_row_buffer=2000).exec_driver_sql(
-        f"SELECT {select} FROM {quote(engine, table)}"
+    batches = read_batches(
+        conn,
+        table,
+        [quote(engine, c.name) for c in cols],
+        pk=_pk_columns(conn, table),
+        batch_rows=2000,
+        check=partial(check_cancel, cancel, "Verification"),
     )
-    while True:
-        check_cancel(cancel, "Verification")
-        batch = result.fetchmany(2000)
-        if not batch:
-            return tally
+    for batch in batches:
         for row in batch:
             first, second = _row_digest(kinds, row)
             tally.add(1, first, second)
         tick(len(batch))
+    return tally
+
+
+def read_batches(
+    conn: Connection,
+    table: str,
+    columns: list[str],
+    *,
+    pk: list[str],
+    batch_rows: int,
+    check: Callable[[], None],
+) -> Iterator[list[Sequence[Any]]]:
+    """A table's rows in batches, with flat memory, that can be left half read at any point.
+
+    ``columns`` are select expressions. PostgreSQL and SQLite stream from one cursor. MySQL pages along
+    the primary key instead: a half-read MySQL stream blocks its connection until every row was read, so a
+    cancel would have to read the whole table first. (A MySQL table without a primary key is streamed.)
+    ``check`` runs before every batch (cancel points).
+    """
+    engine = engine_of(conn)
+    t = quote(engine, table)
+    if engine == "mysql" and pk:
+        keys = [quote(engine, c) for c in pk]
+        key_list = ", ".join(keys)
+        tuple_ = f"({key_list})" if len(pk) > 1 else key_list
+        marks = [f":k{i}" for i in range(len(pk))]
+        marker = f"({', '.join(marks)})" if len(pk) > 1 else marks[0]
+        select = f"SELECT {', '.join(columns)}, {key_list} FROM {t}"
+        last: Sequence[Any] | None = None
+        width = len(columns)
+        while True:
+            check()
+            where = f" WHERE {tuple_} > {marker}" if last is not None else ""
+            params = {f"k{i}": v for i, v in enumerate(last or ())}
+            rows = conn.execute(sa.text(f"{select}{where} ORDER BY {key_list} LIMIT {batch_rows}"), params).all()
+            if not rows:
+                return
+            last = rows[-1][width:]
+            yield [r[:width] for r in rows]
+    result = conn.execution_options(stream_results=True, max_row_buffer=batch_rows).exec_driver_sql(
+        f"SELECT {', '.join(columns)} FROM {t}"
+    )
+    try:
+        while True:
+            check()
+            rows = result.fetchmany(batch_rows)
+            if not rows:
+                return
+            yield list(rows)
+    finally:
+        result.close()
 
 
 def estimate_rows(conn: Connection, tables: list[str]) -> dict[str, int]:
