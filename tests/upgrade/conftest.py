@@ -1,0 +1,351 @@
+"""The example app as a real deploy, and the CLI as a real process, for end-to-end, crash and fault tests.
+
+The in-process workspace and every ``changeover`` child share one SQLite inventory and one file keyring
+(``tests.keyring_file.FileKeyring``), so a test can set things up through the core API, drive the upgrade
+through the CLI, kill it, and check the outcome through either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keyring
+import pytest
+import sqlalchemy as sa
+from dotenv import dotenv_values
+from sqlalchemy.engine import URL
+
+from changeover.core.inventory.db import Inventory
+from changeover.core.workspace import Workspace
+from tests.keyring_file import FileKeyring
+
+REPO = Path(__file__).parents[2]
+APP_DIR = REPO / "examples" / "twelve_factor_app"
+APPCTL = APP_DIR / "appctl.py"
+APP_PY = APP_DIR / "app.py"
+DEADLINE = 30.0
+
+
+def text(url: URL | str) -> str:
+    """A URL as a handle, password included."""
+    return url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(what: str, ready: Callable[[], object], deadline: float = DEADLINE) -> Any:
+    """Poll ``ready`` until it returns something truthy; fail naming ``what`` after ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    pause = threading.Event()
+    while True:
+        value = ready()
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {deadline:g} s waiting for {what}")
+        pause.wait(0.02)
+
+
+def items(url: URL | str) -> dict[int, str]:
+    """The rows of the app's table: id -> value."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            return {int(r[0]): str(r[1]) for r in conn.execute(sa.text("SELECT id, value FROM items"))}
+    finally:
+        engine.dispose()
+
+
+def seed(url: URL | str, rows: int, *, payload: int = 0) -> None:
+    """Create the app's table (as the app would) and fill it with ``rows`` rows (``payload`` bytes of extra text)."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.begin() as conn:
+            backend = conn.dialect.name
+            ident = {
+                "postgresql": "id SERIAL PRIMARY KEY",
+                "mysql": "id INT AUTO_INCREMENT PRIMARY KEY",
+                "sqlite": "id INTEGER PRIMARY KEY AUTOINCREMENT",
+            }[backend]
+            conn.execute(sa.text(f"CREATE TABLE items ({ident}, value VARCHAR(200) NOT NULL)"))
+            conn.execute(sa.text("INSERT INTO items (value) VALUES (:v)"), [{"v": f"seed {i}"} for i in range(rows)])
+            if payload:
+                # Bulk for slow-load cases; the app never reads it.
+                conn.execute(sa.text("CREATE TABLE ballast (id INT PRIMARY KEY, body TEXT NOT NULL)"))
+                chunk = 1000
+                body = "x" * 200
+                for start in range(0, payload // len(body), chunk):
+                    conn.execute(
+                        sa.text("INSERT INTO ballast (id, body) VALUES (:i, :b)"),
+                        [{"i": start + k, "b": body} for k in range(chunk)],
+                    )
+    finally:
+        engine.dispose()
+
+
+# -- the example app as a deploy --------------------------------------------------------------------
+
+
+class TwelveFactorApp:
+    """One deploy of the example app: its folder, .env, port, and its restart hook command."""
+
+    def __init__(self, folder: Path, database_url: str) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.env_file = folder / ".env"
+        self.port = free_port()
+        self.env_file.write_text(f"# the example app\nPORT={self.port}\nDATABASE_URL={database_url}\n")
+        self.env_file.chmod(0o600)
+        self.restart_cmd = f"{sys.executable} {APPCTL} restart"
+
+    # control
+
+    def ctl(self, action: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(APPCTL), action],
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def start(self) -> None:
+        done = self.ctl("start")
+        assert done.returncode == 0, done.stderr
+
+    def pids(self) -> list[int]:
+        """Every live process running the app for this folder (the pid file may be gone after a crash)."""
+        found = []
+        marker = str(self.env_file).encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                cmdline = (entry / "cmdline").read_bytes()
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if str(APP_PY).encode() in cmdline and marker in cmdline and state != "Z":
+                    found.append(int(entry.name))
+        return found
+
+    def kill(self) -> None:
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        wait_for("the app to be gone", lambda: not self.pids(), 10)
+
+    # config
+
+    def config(self) -> dict[str, str]:
+        return {k: v or "" for k, v in dotenv_values(self.env_file).items()}
+
+    # HTTP
+
+    def request(self, method: str, path: str, body: object = None, timeout: float = 5) -> tuple[int, Any]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if data else {}
+            connection.request(method, path, body=data, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+        finally:
+            connection.close()
+
+    def post(self, value: str) -> int:
+        status, body = self.request("POST", "/items", {"value": value})
+        assert status == 201, (status, body)
+        return int(body["id"])
+
+    def get_items(self) -> dict[int, str]:
+        status, body = self.request("GET", "/items")
+        assert status == 200, (status, body)
+        return {int(r["id"]): str(r["value"]) for r in body["items"]}
+
+    def serving(self) -> bool:
+        """True once the app answers out of maintenance."""
+        with contextlib.suppress(OSError):
+            status, body = self.request("GET", "/health", timeout=1)
+            return status == 200 and not body["maintenance"]
+        return False
+
+
+@dataclass
+class Writer:
+    """Writes to the app from a thread for as long as it runs, recording what was acknowledged."""
+
+    app: TwelveFactorApp
+    acked: dict[int, str] = field(default_factory=dict)  # id -> value, for each 2xx answer
+    unavailable: int = 0  # 503s: maintenance
+    failed: list[str] = field(default_factory=list)  # connection errors (restarts) and other answers
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def __enter__(self) -> Writer:
+        self.thread = threading.Thread(target=self._loop, name="app-writer", daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        assert self.thread is not None
+        self.thread.join(30)
+
+    def _loop(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            value = f"w{n}-{uuid.uuid4().hex[:6]}"
+            try:
+                status, body = self.app.request("POST", "/items", {"value": value})
+            except OSError as exc:  # refused or reset while the app restarts
+                self.failed.append(type(exc).__name__)
+                self.stop.wait(0.02)
+                continue
+            if 200 <= status < 300:
+                self.acked[int(body["id"])] = value
+            elif status == 503:
+                self.unavailable += 1
+                self.stop.wait(0.02)
+            else:
+                self.failed.append(f"HTTP {status}")
+            self.stop.wait(0.005)
+
+
+# -- the CLI as a process ---------------------------------------------------------------------------
+
+
+@dataclass
+class Kit:
+    """A workspace and a matching environment for ``changeover`` child processes."""
+
+    ws: Workspace
+    env: dict[str, str]
+    tmp: Path
+    apps: list[TwelveFactorApp] = field(default_factory=list)
+
+    def app(self, name: str, database_url: URL | str) -> TwelveFactorApp:
+        app = TwelveFactorApp(self.tmp / name, text(database_url))
+        self.apps.append(app)
+        return app
+
+    def deploy(self, app: TwelveFactorApp, name: str = "shop", resource: str = "shop-db", **hooks: Any) -> None:
+        """Register the app as a deploy whose DATABASE_URL is the resource ``resource``, and start it."""
+        options: dict[str, Any] = {
+            "restart_cmd": app.restart_cmd,
+            "maintenance_var": "MAINTENANCE_MODE",
+            "hook_timeout": 30,
+        }
+        options.update(hooks)
+        self.ws.add_deploy(name, str(app.env_file), **options)
+        self.ws.register_resource(resource, app.config()["DATABASE_URL"])
+        self.ws.attach(resource, name, "DATABASE_URL", replace=True)  # the restart hook starts the app
+        wait_for(f"{name} to serve", app.serving)
+
+    def cli(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "changeover.core.cli", *argv],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+            check=False,
+        )
+
+    def popen(self, *argv: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "changeover.core.cli", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+            start_new_session=True,
+        )
+
+
+def json_documents(stream: str) -> list[Any]:
+    """Every JSON value in ``stream`` (events are one per line; the plan and the final run are indented)."""
+    decoder = json.JSONDecoder()
+    found, index = [], 0
+    while True:
+        while index < len(stream) and stream[index].isspace():
+            index += 1
+        if index >= len(stream):
+            return found
+        value, index = decoder.raw_decode(stream, index)
+        found.append(value)
+
+
+def events_of(stream: str) -> list[dict[str, Any]]:
+    return [d for d in json_documents(stream) if isinstance(d, dict) and "run_id" in d and "state" in d]
+
+
+@pytest.fixture
+def kit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: object, postgres_admin: sa.Engine
+) -> Iterator[Kit]:
+    inventory = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
+    keyring_file = tmp_path / "keyring.json"
+    monkeypatch.setenv("CHANGEOVER_TEST_KEYRING_FILE", str(keyring_file))
+    previous = keyring.get_keyring()
+    keyring.set_keyring(FileKeyring())
+    env = {
+        **os.environ,
+        "CHANGEOVER_DATABASE_URL": inventory,
+        "PYTHON_KEYRING_BACKEND": "tests.keyring_file.FileKeyring",
+        "CHANGEOVER_TEST_KEYRING_FILE": str(keyring_file),
+        "PYTHONPATH": str(REPO),
+    }
+    ws = Workspace(Inventory(inventory), actor="tester@test")
+    made = Kit(ws, env, tmp_path)
+    try:
+        yield made
+    finally:
+        for app in made.apps:
+            app.kill()
+        try:
+            _drop_provisioned(ws)
+        finally:
+            ws.close()
+            keyring.set_keyring(previous)
+
+
+def _drop_provisioned(ws: Workspace) -> None:
+    """Drop every database (and user) a test provisioned on the shared servers, connected or not."""
+    from tests.conftest import MYSQL_URL, POSTGRES_URL
+
+    for resource in ws.list_resources("all"):
+        if resource.origin != "provisioned" or resource.kind not in ("postgresql", "mysql"):
+            continue
+        url = sa.engine.make_url(resource.handle.replace("•••", "x"))
+        admin = POSTGRES_URL if resource.kind == "postgresql" else MYSQL_URL
+        if (url.host, url.port) != (sa.engine.make_url(admin).host, sa.engine.make_url(admin).port):
+            continue  # a private server, stopped and removed by its own fixture
+        engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+        with engine.connect() as conn:
+            if resource.kind == "postgresql":
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+                conn.execute(sa.text(f'DROP ROLE IF EXISTS "{url.username}"'))
+            else:
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{url.database}`"))
+                conn.execute(sa.text(f"DROP USER IF EXISTS '{url.username}'@'%'"))
+        engine.dispose()
