@@ -10,10 +10,12 @@ def main(argv: list[str] | None = None) -> int:
     if args:
         from changeover.core.cli import main as cli_main
 
-        return cli_main(args)
+        code: int = cli_main(args)
+        return code
     from changeover.gui.app import run
 
-    return run()
+    status: int = run()
+    return status
 
 
 if __name__ == "__main__":

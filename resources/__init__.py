@@ -1,0 +1,1 @@
+"""Icons and other files the GUI ships (SVG icons in icons/)."""
