@@ -1,10 +1,10 @@
 """The demo workspace: a sample deploy to try Changeover on, made through the ordinary use cases.
 
 In the user data folder (``demo/``) it writes a SQLite database with sample data and a ``.env``, then
-adds the deploy ``demo-shop`` (restart hook ``true``), registers the database and a password-protected
-cache, attaches both, and leaves one older database detached and past its keep-until date, so the reminder shows. When
-the provisioning module offers ``register_server``, a SQLite server folder to upgrade into is
-registered too.
+adds the deploy ``demo-shop`` (restart hook ``true``, maintenance flag ``MAINTENANCE_MODE``), registers
+the database and a password-protected cache, attaches both, and leaves one older database detached and
+past its keep-until date, so the reminder shows. When the provisioning module offers
+``register_server``, a SQLite server folder to upgrade into is registered too.
 """
 
 from __future__ import annotations
@@ -58,7 +58,14 @@ def create_demo(workspace: Workspace, folder: Path | None = None) -> Demo:
         encoding="utf-8",
     )
     env_file.chmod(0o600)
-    workspace.add_deploy(DEPLOY, str(env_file), app="shop", environment="demo", restart_cmd="true")
+    workspace.add_deploy(
+        DEPLOY,
+        str(env_file),
+        app="shop",
+        environment="demo",
+        restart_cmd="true",
+        maintenance_var="MAINTENANCE_MODE",  # so the upgrade's pre-flight passes: writes stop during the copy
+    )
     workspace.register_resource(DATABASE, f"sqlite:///{database}")
     workspace.register_resource(OLD_DATABASE, f"sqlite:///{old_database}")
     workspace.register_resource(CACHE, f"redis://:{cache_password}@127.0.0.1:6379/0")

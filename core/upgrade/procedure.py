@@ -153,6 +153,7 @@ class RunInfo:
     error: str
     stats: dict[str, Any]
     steps: tuple[StepInfo, ...]
+    maintenance_started_at: datetime | None = None  # for a face that shows the window as it runs
 
     @property
     def switched(self) -> bool:
@@ -207,6 +208,7 @@ def _run_info(run: UpgradeRun) -> RunInfo:
             )
             for s in run.steps
         ),
+        maintenance_started_at=run.maintenance_started_at,
     )
 
 
