@@ -1,0 +1,197 @@
+"""kill -9 of the process running an upgrade, at every step boundary and in the middle of the load.
+
+The kill is driven by the CLI's own ``--json`` event stream: the test SIGKILLs the child when the event
+for its boundary arrives, reaps it (so its lease holder is dead), and resumes with ``--resume RUN`` or rolls
+back with ``--rollback RUN`` in a new process. Every case must end with the deploy attached to exactly one
+database, in its .env and in the inventory, that holds every committed row, and out of maintenance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from changeover.core import handles
+from changeover.core.upgrade import procedure
+from changeover.core.upgrade.procedure import STEPS
+from tests.conftest import unique_name
+
+from .conftest import Kit, TwelveFactorApp, Writer, items, seed, text, wait_for
+
+pytestmark = pytest.mark.servers
+
+SEED_ROWS = 200
+Event = dict[str, Any]
+
+#: (step, event state) after which the child is killed: before the first step, after each step but the last
+#: (the run is as good as done after it), and just past the point of no return, before any deploy switched.
+BOUNDARIES = [("preflight", "running")] + [(s, "done") for s in STEPS[:-1]] + [("switch", "switched")]
+
+
+def run_until_killed(kit: Kit, argv: list[str], kill_at: Callable[[Event], bool]) -> tuple[int, list[Event]]:
+    """Start ``changeover upgrade`` and SIGKILL it when ``kill_at`` accepts an event; return the run id."""
+    child = kit.popen("upgrade", *argv, "--yes", "--json")
+    seen: list[Event] = []
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if not line.startswith('{"run_id"'):
+                continue  # the plan, printed first, spans many lines
+            event = json.loads(line)
+            seen.append(event)
+            if kill_at(event):
+                os.kill(child.pid, signal.SIGKILL)
+                break
+        else:
+            pytest.fail(f"the upgrade ended before the kill point: {child.wait()} {child.stderr.read()}")  # type: ignore[union-attr]
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(30)  # reap it: a zombie still counts as a live lease holder
+        child.stdout.close()  # type: ignore[union-attr]
+        child.stderr.close()  # type: ignore[union-attr]
+    assert child.returncode == -signal.SIGKILL
+    return int(seen[0]["run_id"]), seen
+
+
+def assert_on_one_database(kit: Kit, app: TwelveFactorApp, expected: str, committed: dict[int, str]) -> URL:
+    """The deploy uses exactly one database (its .env and the inventory agree), holding ``committed``."""
+    config = app.config()
+    assert "MAINTENANCE_MODE" not in config, "the deploy was left in maintenance"
+    attached = [(r.name, a.env_var) for r in kit.ws.list_resources() for a in r.attachments if a.deploy == "shop"]
+    assert attached == [(expected, "DATABASE_URL")]
+    handle = kit.ws.full_handle(expected)
+    assert config["DATABASE_URL"] == handle
+    url = handles.parse(handle).sqlalchemy_url()
+    rows = items(url)
+    lost = {i: v for i, v in committed.items() if rows.get(i) != v}
+    assert not lost, f"{len(lost)} committed rows are missing: {list(lost.items())[:5]}"
+    wait_for("the app to serve again", app.serving)
+    assert app.get_items() == rows
+    return url
+
+
+def start_shop(kit: Kit, make_postgres_db: Callable[[str], URL]) -> tuple[TwelveFactorApp, URL, URL]:
+    source, target = make_postgres_db("co_crash_src"), make_postgres_db("co_crash_dst")
+    seed(source, SEED_ROWS)
+    app = kit.app("shop", source)
+    kit.deploy(app)
+    return app, source, target
+
+
+def committed_rows(source: URL, writer: Writer) -> dict[int, str]:
+    return {**{i: v for i, v in items(source).items() if v.startswith("seed ")}, **writer.acked}
+
+
+@pytest.mark.parametrize(("step", "state"), BOUNDARIES, ids=[f"{s}-{e}" for s, e in BOUNDARIES])
+def test_kill_at_a_step_boundary_then_resume(kit: Kit, make_postgres_db, step: str, state: str) -> None:  # type: ignore[no-untyped-def]
+    app, source, target = start_shop(kit, make_postgres_db)
+    name = unique_name("crash").replace("_", "-")
+    with Writer(app) as writer:
+        wait_for("a few writes", lambda: len(writer.acked) >= 5)
+        run_id, seen = run_until_killed(
+            kit,
+            ["shop-db", "--to", text(target), "--name", name],
+            lambda e: (e["step"], e["state"]) == (step, state),
+        )
+        killed = procedure.show_run(kit.ws, run_id)
+        assert killed.state == "running" and not killed.finished
+
+        resumed = kit.cli("upgrade", "--resume", str(run_id), "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        wait_for("the app out of maintenance", app.serving)
+        at_end = len(writer.acked)
+        wait_for("writes after the resume", lambda: len(writer.acked) >= at_end + 5)
+
+    run = procedure.show_run(kit.ws, run_id)
+    assert run.state == "done" and all(s.state == "done" for s in run.steps)
+    assert run.maintenance_seconds is not None and run.maintenance_seconds > 0
+    assert_on_one_database(kit, app, name, committed_rows(source, writer))
+    assert kit.ws.show_resource("shop-db").state == "detached"
+
+
+def test_kill_in_the_middle_of_the_load_then_resume(kit: Kit, make_postgres_db, postgres_admin: sa.Engine) -> None:  # type: ignore[no-untyped-def]
+    app, source, target = start_shop(kit, make_postgres_db)
+    with sa.create_engine(source, poolclass=sa.NullPool).begin() as conn:
+        # About 120 MB built inside the server: enough for the restore to take well over a second.
+        conn.execute(sa.text("CREATE TABLE ballast (id INT PRIMARY KEY, body TEXT NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO ballast SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 500000) g"))
+    name = unique_name("crash-load").replace("_", "-")
+    with Writer(app) as writer:
+        wait_for("a few writes", lambda: len(writer.acked) >= 5)
+        run_id, seen = run_until_killed(
+            kit,
+            ["shop-db", "--to", text(target), "--name", name],
+            lambda e: e["step"] == "load" and e["state"] == "progress" and int(e["done"]) > 0,
+        )
+        assert procedure.show_run(kit.ws, run_id).steps[STEPS.index("load")].state == "running"
+
+        resumed = kit.cli("upgrade", "--resume", str(run_id), "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        wait_for("the app out of maintenance", app.serving)
+
+    run = procedure.show_run(kit.ws, run_id)
+    assert run.state == "done"
+    load = run.steps[STEPS.index("load")]
+    assert load.attempts == 2 and float(run.stats["load_seconds"]) > 1.0, run.stats
+    assert any("Emptying the new database" in line for line in resumed.stdout.splitlines())
+    url = assert_on_one_database(kit, app, name, committed_rows(source, writer))
+    with sa.create_engine(url, poolclass=sa.NullPool).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM ballast")).scalar_one() == 500_000
+
+
+def test_rollback_after_a_kill_before_the_switch(kit: Kit, make_postgres_db) -> None:  # type: ignore[no-untyped-def]
+    app, source, target = start_shop(kit, make_postgres_db)
+    name = unique_name("crash-rb").replace("_", "-")
+    with Writer(app) as writer:
+        wait_for("a few writes", lambda: len(writer.acked) >= 5)
+        run_id, _ = run_until_killed(
+            kit,
+            ["shop-db", "--to", text(target), "--name", name],
+            lambda e: (e["step"], e["state"]) == ("load", "done"),
+        )
+        assert app.config().get("MAINTENANCE_MODE") == "1"
+
+        rolled = kit.cli("upgrade", "--rollback", str(run_id), "--json")
+        assert rolled.returncode == 0, rolled.stderr
+        wait_for("the app out of maintenance", app.serving)
+        at_end = len(writer.acked)
+        wait_for("writes after the rollback", lambda: len(writer.acked) >= at_end + 5)
+
+    run = procedure.show_run(kit.ws, run_id)
+    assert run.state == "rolled_back" and run.switched_at is None
+    assert_on_one_database(kit, app, "shop-db", committed_rows(source, writer))
+    assert kit.ws.show_resource(name).state == "failed"
+    assert kit.ws.show_resource("shop-db").state == "attached"
+    again = kit.cli("upgrade", "--resume", str(run_id))
+    assert again.returncode == 1 and "already rolled back" in again.stderr
+
+
+def test_a_live_lease_holder_is_not_taken_over(kit: Kit, make_postgres_db) -> None:  # type: ignore[no-untyped-def]
+    """The takeover above is only allowed because the holder is dead: a stopped (alive) holder keeps its run."""
+    app, source, target = start_shop(kit, make_postgres_db)
+    child = kit.popen("upgrade", "shop-db", "--to", text(target), "--yes", "--json")
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.startswith('{"run_id"') and json.loads(line)["state"] == "done":
+                os.kill(child.pid, signal.SIGSTOP)
+                run_id = int(json.loads(line)["run_id"])
+                break
+        other = kit.cli("upgrade", "--resume", str(run_id))
+        assert other.returncode == 1 and "is being driven by" in other.stderr, other.stderr
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(30)
+        child.stdout.close()  # type: ignore[union-attr]
+        child.stderr.close()  # type: ignore[union-attr]
+    taken = kit.cli("upgrade", "--resume", str(run_id))
+    assert taken.returncode == 0, taken.stderr
+    assert_on_one_database(kit, app, procedure.show_run(kit.ws, run_id).target, items(source))
