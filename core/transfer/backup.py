@@ -17,6 +17,7 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +29,8 @@ from .. import handles, paths
 from ..errors import Cancelled, ChangeoverError
 from ..jobs import Progress, check_cancel, no_progress
 from ..providers import base as providers
-from . import tools
-from .manifest import Manifest, TableEntry, sha256_file, stamp
+from . import mysqltsv, tools
+from .manifest import Manifest, TableEntry, digest_artifact, stamp
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ class BackupParams:
     resource: str | None = None  # names the folder under the backups folder
     folder: Path | None = None  # where to write; default backups_dir()/<resource>/<timestamp>/
     checksums: bool = True
+    #: MariaDB/MySQL only: "tsv" (schema + one tab-separated file per table, loaded with LOAD DATA: the
+    #: fast path) or "sql" (one mariadb-dump file, loaded by the mariadb client)
+    mysql_format: str = "tsv"
 
 
 @dataclass(frozen=True)
@@ -85,21 +89,34 @@ def backup(
         raise ChangeoverError(f"The backup folder {folder} is not empty.", title="Backup folder in use")
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
+    stop = threading.Event()  # set when the dump fails or the user cancels: the checksums stop too
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-checksums")
     try:
         check_cancel(cancel, "The backup")
+        # The content checksums are read while the dump runs: both are mostly the server's work.
+        sums = pool.submit(_table_entries, params.url, params.checksums, stop)
         if engine == "postgresql":
-            artifact, tool, version = _pg_dump(params.url, info, folder, progress, cancel)
+            artifact, tool, version, fmt = _pg_dump(params.url, info, folder, progress, cancel)
+        elif engine == "mysql" and params.mysql_format == "sql":
+            artifact, tool, version, fmt = _mysql_dump(params.url, info, folder, progress, cancel)
         elif engine == "mysql":
-            artifact, tool, version = _mysql_dump(params.url, info, folder, progress, cancel)
+            artifact, tool, version, fmt = _mysql_tsv(params.url, info, folder, progress, cancel)
         else:
-            artifact, tool, version = _sqlite_backup(params.url, folder, progress, cancel)
-        artifact.chmod(0o600)
+            artifact, tool, version, fmt = _sqlite_backup(params.url, folder, progress, cancel)
+        progress(0, None, "", "Finishing the content checksums of the source")
+        while not sums.done():
+            if cancel is not None and cancel.is_set():
+                stop.set()
+            wait([sums], timeout=tools.TICK)
+            progress(0, None, "", "Finishing the content checksums of the source")
+        tables = sums.result()
         check_cancel(cancel, "The backup")
-        tables = _table_entries(params.url, params.checksums, progress, cancel)
-        progress(0, artifact.stat().st_size, "bytes", "Computing the backup's checksum")
-        digest = sha256_file(artifact)
+        progress(0, None, "", "Computing the backup's checksum")
+        for item in [artifact, *artifact.rglob("*")]:
+            item.chmod(0o700 if item.is_dir() else 0o600)
+        digest, size = digest_artifact(artifact)
         manifest = Manifest(
-            format={"postgresql": "pg_dump-custom", "mysql": "mariadb-dump-sql", "sqlite": "sqlite-backup"}[engine],
+            format=fmt,
             engine=engine,
             tool=tool,
             tool_version=version,
@@ -107,13 +124,15 @@ def backup(
             source=masked(params.url),
             artifact=artifact.name,
             sha256=digest,
-            size_bytes=artifact.stat().st_size,
+            size_bytes=size,
             created_at=moment.isoformat(),
             tables=tables,
             resource=params.resource,
         )
         manifest.write(folder).chmod(0o600)
     except BaseException as exc:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(folder, ignore_errors=True)
         if isinstance(exc, Cancelled):
             raise Cancelled(
@@ -121,22 +140,20 @@ def backup(
                 "is untouched and the partial backup was removed.",
             ) from None
         raise
+    pool.shutdown(wait=True)
     progress(manifest.size_bytes, manifest.size_bytes, "bytes", f"Backup written to {folder}")
     logger.info("backup of %s written to %s (%d bytes)", manifest.source, folder, manifest.size_bytes)
     return BackupResult(folder, manifest)
 
 
-def _table_entries(
-    url: URL, checksums: bool, progress: Progress, cancel: threading.Event | None
-) -> tuple[TableEntry, ...]:
-    progress(0, None, "", "Counting rows and computing content checksums")
+def _table_entries(url: URL, checksums: bool, cancel: threading.Event | None) -> tuple[TableEntry, ...]:
     if checksums:
         try:
             from .verify import checksum_database
         except ImportError:
             logger.warning("no checksum support installed: the manifest records row counts only")
         else:
-            sums = checksum_database(url, progress=progress, cancel=cancel)
+            sums = checksum_database(url, cancel=cancel)
             return tuple(TableEntry(name, int(s.rows), str(s.checksum)) for name, s in sorted(sums.items()))
     return tuple(TableEntry(name, rows) for name, rows in sorted(exact_counts(url, cancel).items()))
 
@@ -172,7 +189,7 @@ def _ticker(path: Path, total: int, progress: Progress, message: str) -> Callabl
 
 def _pg_dump(
     url: URL, info: providers.DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
-) -> tuple[Path, str, str]:
+) -> tuple[Path, str, str, str]:
     major = int(info.server_version.split(".")[0])
     found = tools.postgres_tools(major)
     if found is None:
@@ -193,12 +210,12 @@ def _pg_dump(
         cancel=cancel,
         tick=_ticker(artifact, info.size_bytes, progress, message),
     )
-    return artifact, "pg_dump", dump.version_text
+    return artifact, "pg_dump", dump.version_text, "pg_dump-custom"
 
 
 def _mysql_dump(
     url: URL, info: providers.DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
-) -> tuple[Path, str, str]:
+) -> tuple[Path, str, str, str]:
     found = tools.mysql_tools()
     if found is None:
         raise tools.ToolMissing(
@@ -233,16 +250,33 @@ def _mysql_dump(
             cancel=cancel,
             tick=_ticker(artifact, info.size_bytes, progress, message),
         )
-    return artifact, dump.name, dump.version_text
+    return artifact, dump.name, dump.version_text, "mariadb-dump-sql"
 
 
-def _sqlite_backup(url: URL, folder: Path, progress: Progress, cancel: threading.Event | None) -> tuple[Path, str, str]:
+def _mysql_tsv(
+    url: URL, info: providers.DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
+) -> tuple[Path, str, str, str]:
+    found = tools.mysql_tools()
+    if found is None:
+        raise tools.ToolMissing(
+            "mariadb-dump (or mysqldump) and the mariadb client are needed to back up this server: install the "
+            "MariaDB client tools (Debian: mariadb-client).",
+        )
+    dump, client = found
+    artifact = folder / "database.tsv"
+    mysqltsv.export(url, info, artifact, dump, client, progress, cancel)
+    return artifact, f"{dump.name}+{client.name}", dump.version_text, mysqltsv.FORMAT
+
+
+def _sqlite_backup(
+    url: URL, folder: Path, progress: Progress, cancel: threading.Event | None
+) -> tuple[Path, str, str, str]:
     from ..providers.sqlite import path_of
 
     source_path = path_of(url)
     artifact = folder / "database.sqlite3"
     copy_sqlite(source_path, artifact, progress, cancel, what="The backup")
-    return artifact, "sqlite3-backup-api", sqlite3.sqlite_version
+    return artifact, "sqlite3-backup-api", sqlite3.sqlite_version, "sqlite-backup"
 
 
 def copy_sqlite(

@@ -28,7 +28,7 @@ from sqlalchemy.engine import URL
 from ..errors import Cancelled, ChangeoverError
 from ..jobs import Progress, check_cancel, no_progress
 from ..providers import base as providers
-from . import tools
+from . import mysqltsv, tools
 from .backup import copy_sqlite, exact_counts, masked
 from .manifest import BackupInvalid, Manifest, read, verify_artifact
 
@@ -221,15 +221,6 @@ class _CopyProgress:
 
 # -- MariaDB / MySQL --------------------------------------------------------------------------------
 
-_DEFINER = re.compile(rb"DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*`")
-_DATA_LINE = (b"INSERT INTO ", b"INSERT  INTO ")
-
-
-def _rewrite_definer(line: bytes) -> bytes:
-    if line.startswith(_DATA_LINE) or b"DEFINER=" not in line:
-        return line
-    return _DEFINER.sub(b"DEFINER=CURRENT_USER", line)
-
 
 def _mysql_load(
     params: LoadParams, manifest: Manifest, artifact: Path, progress: Progress, cancel: threading.Event | None
@@ -242,6 +233,9 @@ def _mysql_load(
         )
     _dump, client = found
     url = params.target
+    if manifest.format == mysqltsv.FORMAT:
+        mysqltsv.load(url, artifact, client, progress, cancel)
+        return
     total = artifact.stat().st_size
     message = f"Loading into {url.database} with {client.name} {client.version_text}"
     progress(0, total, "bytes", message)
@@ -264,7 +258,7 @@ def _mysql_load(
             secrets=providers.url_secrets(url),
             cancel=cancel,
             source=source,
-            transform=_rewrite_definer,
+            transform=mysqltsv.rewrite_definer,
             on_bytes=lambda n: progress(min(n, total), total, "bytes", message),
         )
 

@@ -35,7 +35,7 @@ class TableEntry:
 
 @dataclass(frozen=True)
 class Manifest:
-    format: str  # pg_dump-custom | mariadb-dump-sql | sqlite-backup
+    format: str  # pg_dump-custom | mariadb-tsv | mariadb-dump-sql | sqlite-backup
     engine: str  # postgresql | mysql | sqlite
     tool: str
     tool_version: str
@@ -99,12 +99,26 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def digest_artifact(path: Path) -> tuple[str, int]:
+    """(sha256, size in bytes) of an artifact: a file, or a folder of files (a digest over each file's)."""
+    if path.is_file():
+        return sha256_file(path), path.stat().st_size
+    lines = []
+    size = 0
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        lines.append(f"{item.relative_to(path).as_posix()}\0{sha256_file(item)}\n")
+        size += item.stat().st_size
+    return hashlib.sha256("".join(lines).encode()).hexdigest(), size
+
+
 def verify_artifact(folder: Path, manifest: Manifest) -> Path:
     """The artifact's path once its size and sha256 match the manifest; else :class:`BackupInvalid`."""
     artifact = folder / manifest.artifact
-    if not artifact.is_file():
+    if not artifact.exists():
         raise BackupInvalid(f"The backup's artifact {manifest.artifact} is missing from {folder}.")
-    if artifact.stat().st_size != manifest.size_bytes or sha256_file(artifact) != manifest.sha256:
+    if artifact.is_file() and artifact.stat().st_size != manifest.size_bytes:
+        raise BackupInvalid(f"The backup's artifact {manifest.artifact} is damaged: its size does not match.")
+    if digest_artifact(artifact) != (manifest.sha256, manifest.size_bytes):
         raise BackupInvalid(f"The backup's artifact {manifest.artifact} is damaged: its checksum does not match.")
     return artifact
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from sqlalchemy.engine import URL
 
@@ -170,6 +170,10 @@ def _option_value(value: str) -> str:
     return f'"{escaped}"'
 
 
+class Sink(Protocol):
+    def write(self, block: bytes, /) -> int: ...
+
+
 @dataclass
 class Child:
     """What a finished child left: its exit code and the tail of its stderr (secrets redacted)."""
@@ -186,7 +190,7 @@ def run(
     secrets: Iterable[str] = (),
     cancel: threading.Event | None = None,
     source: BinaryIO | None = None,
-    sink: BinaryIO | None = None,
+    sink: Sink | None = None,
     on_bytes: Callable[[int], None] | None = None,
     on_line: Callable[[str], None] | None = None,
     tick: Callable[[], None] | None = None,
