@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from changeover.core.errors import ChangeoverError
 from changeover.core.workspace import Workspace
 
-from . import errors
+from . import errors, wizard
 from .controller import MainController
 from .dialogs import error_box
 from .main_window import MainWindow
@@ -43,6 +43,7 @@ def open_window(workspace: Workspace, settings: QSettings | None = None) -> Main
     controller.setParent(window)
     window.show()
     controller.refresh()
+    wizard.install(window)  # "Upgrade database…", and an unfinished upgrade offered at start-up
     return window
 
 
