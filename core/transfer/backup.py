@@ -216,20 +216,11 @@ def _pg_dump(
 def _mysql_dump(
     url: URL, info: providers.DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
 ) -> tuple[Path, str, str, str]:
-    found = tools.mysql_tools()
-    if found is None:
-        raise tools.ToolMissing(
-            "mariadb-dump (or mysqldump) and the mariadb client are needed to back up this server: install the "
-            "MariaDB client tools (Debian: mariadb-client).",
-        )
-    dump, _client = found
+    dump, _client = tools.require_mysql_tools("back up this server")
     artifact = folder / "database.sql"
     message = f"Dumping {url.database} with {dump.name} {dump.version_text}"
     progress(0, info.size_bytes, "bytes", message)
-    socket = url.query.get("unix_socket")
-    with tools.mysql_option_file(
-        url.host, url.port, url.username, tools.url_password(url), socket if isinstance(socket, str) else None
-    ) as options:
+    with tools.mysql_options_for(url) as options:
         tools.run(
             [
                 dump.path,
@@ -256,13 +247,7 @@ def _mysql_dump(
 def _mysql_tsv(
     url: URL, info: providers.DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
 ) -> tuple[Path, str, str, str]:
-    found = tools.mysql_tools()
-    if found is None:
-        raise tools.ToolMissing(
-            "mariadb-dump (or mysqldump) and the mariadb client are needed to back up this server: install the "
-            "MariaDB client tools (Debian: mariadb-client).",
-        )
-    dump, client = found
+    dump, client = tools.require_mysql_tools("back up this server")
     artifact = folder / "database.tsv"
     mysqltsv.export(url, info, artifact, dump, client, progress, cancel)
     return artifact, f"{dump.name}+{client.name}", dump.version_text, mysqltsv.FORMAT

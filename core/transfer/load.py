@@ -225,13 +225,7 @@ class _CopyProgress:
 def _mysql_load(
     params: LoadParams, manifest: Manifest, artifact: Path, progress: Progress, cancel: threading.Event | None
 ) -> None:
-    found = tools.mysql_tools()
-    if found is None:
-        raise tools.ToolMissing(
-            "The mariadb (or mysql) client is needed to load this backup: install the MariaDB client tools "
-            "(Debian: mariadb-client).",
-        )
-    _dump, client = found
+    _dump, client = tools.require_mysql_tools("load this backup")
     url = params.target
     if manifest.format == mysqltsv.FORMAT:
         mysqltsv.load(url, artifact, client, progress, cancel)
@@ -239,13 +233,7 @@ def _mysql_load(
     total = artifact.stat().st_size
     message = f"Loading into {url.database} with {client.name} {client.version_text}"
     progress(0, total, "bytes", message)
-    socket = url.query.get("unix_socket")
-    with (
-        tools.mysql_option_file(
-            url.host, url.port, url.username, tools.url_password(url), socket if isinstance(socket, str) else None
-        ) as options,
-        artifact.open("rb") as source,
-    ):
+    with tools.mysql_options_for(url) as options, artifact.open("rb") as source:
         tools.run(
             [
                 client.path,

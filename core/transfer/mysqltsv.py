@@ -225,13 +225,10 @@ def export(
     script.append("COMMIT;")
     for spec in specs:  # tables with no rows still get their (empty) file
         (artifact / spec.file).touch()
-    socket = url.query.get("unix_socket")
     secrets_ = providers.url_secrets(url)
     total = max(1, info.size_bytes)
     message = f"Exporting {url.database} with {client.name} {client.version_text}"
-    with tools.mysql_option_file(
-        url.host, url.port, url.username, tools.url_password(url), socket if isinstance(socket, str) else None
-    ) as options:
+    with tools.mysql_options_for(url) as options:
         base = [
             dump.path,
             f"--defaults-extra-file={options}",
@@ -346,11 +343,8 @@ def load(
     specs = read_specs(artifact)
     sizes = [(artifact / s.file).stat().st_size for s in specs]
     total = max(1, sum(sizes))
-    socket = url.query.get("unix_socket")
     secrets_ = providers.url_secrets(url)
-    with tools.mysql_option_file(
-        url.host, url.port, url.username, tools.url_password(url), socket if isinstance(socket, str) else None
-    ) as options:
+    with tools.mysql_options_for(url) as options:
         argv = [
             client.path,
             f"--defaults-extra-file={options}",

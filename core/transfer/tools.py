@@ -110,6 +110,17 @@ def postgres_tools(server_major: int) -> tuple[Tool, Tool] | None:
     return dump, restore
 
 
+def require_mysql_tools(doing: str) -> tuple[Tool, Tool]:
+    """:func:`mysql_tools`, or :class:`ToolMissing` saying what to install to do ``doing``."""
+    found = mysql_tools()
+    if found is None:
+        raise ToolMissing(
+            f"mariadb-dump (or mysqldump) and the mariadb client are needed to {doing}: install the MariaDB "
+            "client tools (Debian: mariadb-client).",
+        )
+    return found
+
+
 def mysql_tools() -> tuple[Tool, Tool] | None:
     """mariadb-dump (or mysqldump) and the mariadb (or mysql) client, else None."""
     dump = find_tool("mariadb-dump") or find_tool("mysqldump")
@@ -163,6 +174,14 @@ def mysql_option_file(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def mysql_options_for(url: URL) -> contextlib.AbstractContextManager[str]:
+    """:func:`mysql_option_file` with the connection and credentials of ``url``."""
+    socket = url.query.get("unix_socket")
+    return mysql_option_file(
+        url.host, url.port, url.username, url_password(url), socket if isinstance(socket, str) else None
+    )
 
 
 def _option_value(value: str) -> str:
