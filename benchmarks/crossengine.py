@@ -31,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dataset  # noqa: E402
 
 TARGET = "co_bench_xtarget"
+#: our own copy of the dataset, so a same-engine benchmark running at the same time cannot drop it under us
+SOURCE = "co_xbench"
 
 
 def _child(source: str, target: str) -> None:
@@ -164,16 +166,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=3_000_000, help="dataset size (rows over all tables)")
     parser.add_argument("--repetitions", type=int, default=3)
-    parser.add_argument("--keep-dataset", action="store_true", help="reuse co_bench if it exists")
+    parser.add_argument("--keep-dataset", action="store_true", help=f"reuse {SOURCE} if it exists")
     args = parser.parse_args()
     urls = {}
     for engine in ("postgresql", "mysql"):
         if args.keep_dataset:
             admin = dataset.POSTGRES_ADMIN if engine == "postgresql" else dataset.MYSQL_ADMIN
-            urls[engine] = make_url(admin).set(database=dataset.DATABASE)
+            urls[engine] = make_url(admin).set(database=SOURCE)
         else:
             started = time.monotonic()
-            urls[engine] = dataset.create(engine, args.rows)
+            urls[engine] = dataset.create(engine, args.rows, name=SOURCE)
             print(f"dataset on {engine}: {args.rows} rows in {time.monotonic() - started:.1f} s", flush=True)
     print(format_rows(run(urls, args.repetitions)))
 

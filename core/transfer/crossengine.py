@@ -50,7 +50,7 @@ from .typemap import (
     quote,
     reflect_tables,
 )
-from .verify import estimate_rows, read_batches
+from .verify import error_reason, estimate_rows, read_batches
 
 logger = logging.getLogger(__name__)
 
@@ -493,9 +493,9 @@ def _prepare(source_url: URL, target_url: URL) -> tuple[_Source, _TargetSchema, 
         schema = _build_target(source, target)
         with tgt_engine.connect() as conn:
             present = _target_contents(conn)
-            mysql_local = target == "mysql" and bool(conn.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar())
+            mysql_local = target == "mysql" and _mysql_local_infile(conn)
     except sa.exc.SQLAlchemyError as exc:
-        raise CopyFailed(f"Could not read the databases to plan the copy: {_reason(exc)}") from None
+        raise CopyFailed(f"Could not read the databases to plan the copy: {error_reason(exc)}") from None
     finally:
         src_engine.dispose()
         tgt_engine.dispose()
@@ -508,6 +508,11 @@ def _prepare(source_url: URL, target_url: URL) -> tuple[_Source, _TargetSchema, 
             "or drop those first."
         )
     return source, schema, _make_report(source_url, target_url, source, schema, target, blockers, mysql_local)
+
+
+def _mysql_local_infile(conn: Connection) -> bool:
+    """Whether the MySQL server takes ``LOAD DATA LOCAL INFILE`` (its ``local_infile`` setting)."""
+    return bool(conn.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar())
 
 
 def plan(source_url: URL | str, target_url: URL | str) -> CopyReport:
@@ -585,7 +590,7 @@ def copy(
     except ChangeoverError as exc:
         raise CopyFailed(f"{exc.message} {partial}") from None
     except sa.exc.SQLAlchemyError as exc:
-        raise CopyFailed(f"The copy stopped: {_reason(exc)}. {partial}") from None
+        raise CopyFailed(f"The copy stopped: {error_reason(exc)}. {partial}") from None
     finally:
         tgt_engine.dispose()
     seconds = monotonic() - started
@@ -593,11 +598,6 @@ def copy(
     progress(total, total, "rows", f"Copied {len(rows)} tables, {total} rows in {seconds:.1f} s")
     logger.info("copied %s to %s: %d tables, %d rows, %.1f s", src, tgt, len(rows), total, seconds)
     return CopyResult(report, rows, seconds)
-
-
-def _reason(exc: sa.exc.SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    return (str(orig) if orig is not None else str(exc)).splitlines()[0][:300]
 
 
 # ------------------------------------------------------------------------------------------------ the data
@@ -631,6 +631,14 @@ def _to_bytes(value: Any) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bytes):  # MySQL BIT(1)
+        return any(value)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "t", "true", "y", "yes")
+    return bool(value)
+
+
 def _to_text(value: Any) -> str:
     return bytes(value).decode("utf-8") if isinstance(value, bytes | bytearray | memoryview) else str(value)
 
@@ -643,7 +651,7 @@ def _converter(col: ColumnInfo, source: Engine, target: Engine) -> Converter | N
     steps: list[Converter] = []
     kind = col.kind
     if kind == "bool" and source != "postgresql":
-        steps.append(bool)
+        steps.append(_to_bool)
     elif kind == "datetime_tz":
         steps.append(lambda v: _as_utc(_parse_dt(v)))
         if target == "mysql":

@@ -422,6 +422,24 @@ def _sum_in_python(
     return tally
 
 
+#: a batch read from a source holds about this much data, whatever the rows' width (blobs!)
+BATCH_BYTES = 32 * 1024 * 1024
+
+
+class _BatchSize:
+    """Rows per batch: up to ``most``, fewer when rows are wide, so a batch stays near :data:`BATCH_BYTES`."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.rows = min(most, 1000)  # start small until the width is known
+
+    def observe(self, rows: Sequence[Sequence[Any]]) -> None:
+        sample = rows[:200]
+        size = sum(len(v) if isinstance(v, str | bytes | bytearray | memoryview) else 8 for r in sample for v in r)
+        width = max(size / max(len(sample), 1), 1.0)
+        self.rows = max(1, min(self.most, int(BATCH_BYTES / width)))
+
+
 def read_batches(
     conn: Connection,
     table: str,
@@ -431,15 +449,16 @@ def read_batches(
     batch_rows: int,
     check: Callable[[], None],
 ) -> Iterator[list[Sequence[Any]]]:
-    """A table's rows in batches, with flat memory, that can be left half read at any point.
+    """A table's rows in batches of at most ``batch_rows`` and about :data:`BATCH_BYTES`, with flat memory.
 
-    ``columns`` are select expressions. PostgreSQL and SQLite stream from one cursor. MySQL pages along
-    the primary key instead: a half-read MySQL stream blocks its connection until every row was read, so a
-    cancel would have to read the whole table first. (A MySQL table without a primary key is streamed.)
-    ``check`` runs before every batch (cancel points).
+    ``columns`` are select expressions. PostgreSQL and SQLite stream from one (server-side) cursor. MySQL
+    pages along the primary key instead: a half-read MySQL stream blocks its connection until every row was
+    read, so a cancel would have to read the whole table first. (A MySQL table without a primary key is
+    streamed.) ``check`` runs before every batch: the cancel points. The generator can be closed at any time.
     """
     engine = engine_of(conn)
     t = quote(engine, table)
+    size = _BatchSize(batch_rows)
     if engine == "mysql" and pk:
         keys = [quote(engine, c) for c in pk]
         key_list = ", ".join(keys)
@@ -453,20 +472,24 @@ def read_batches(
             check()
             where = f" WHERE {tuple_} > {marker}" if last is not None else ""
             params = {f"k{i}": v for i, v in enumerate(last or ())}
-            rows = conn.execute(sa.text(f"{select}{where} ORDER BY {key_list} LIMIT {batch_rows}"), params).all()
+            rows = conn.execute(sa.text(f"{select}{where} ORDER BY {key_list} LIMIT {size.rows}"), params).all()
             if not rows:
                 return
             last = rows[-1][width:]
-            yield [r[:width] for r in rows]
-    result = conn.execution_options(stream_results=True, max_row_buffer=batch_rows).exec_driver_sql(
+            batch: list[Sequence[Any]] = [r[:width] for r in rows]
+            size.observe(batch)
+            yield batch
+    # a small driver-side buffer: fetchmany() below decides how many rows are held at once
+    result = conn.execution_options(stream_results=True, max_row_buffer=100).exec_driver_sql(
         f"SELECT {', '.join(columns)} FROM {t}"
     )
     try:
         while True:
             check()
-            rows = result.fetchmany(batch_rows)
+            rows = result.fetchmany(size.rows)
             if not rows:
                 return
+            size.observe(rows)
             yield list(rows)
     finally:
         result.close()
@@ -546,12 +569,13 @@ def checksum_database(
             conn.rollback()
             return sums
     except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(f"Could not read {where}: {_reason(exc)}") from None
+        raise DatabaseError(f"Could not read {where}: {error_reason(exc)}") from None
     finally:
         engine_.dispose()
 
 
-def _reason(exc: sa.exc.SQLAlchemyError) -> str:
+def error_reason(exc: sa.exc.SQLAlchemyError) -> str:
+    """The driver's first line about what went wrong (never the URL, so never a password)."""
     orig = getattr(exc, "orig", None)
     return (str(orig) if orig is not None else str(exc)).splitlines()[0][:300]
 
@@ -567,7 +591,7 @@ def sequence_positions(url: URL | str, *, tables: list[str] | None = None) -> di
         with engine_.connect() as conn:
             return _sequence_positions(conn, reflect_tables(conn, tables))
     except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(f"Could not read {display_url(url)}: {_reason(exc)}") from None
+        raise DatabaseError(f"Could not read {display_url(url)}: {error_reason(exc)}") from None
     finally:
         engine_.dispose()
 
