@@ -130,9 +130,18 @@ def _tree(name: str, headers: list[str]) -> QTreeWidget:
     tree.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
     tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     tree.setWordWrap(True)
-    tree.header().setStretchLastSection(True)
-    tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header = tree.header()
+    header.setStretchLastSection(False)
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(len(headers) - 1, QHeaderView.ResizeMode.Stretch)  # the long texts wrap here
     return tree
+
+
+def _row(*texts: str) -> QTreeWidgetItem:
+    """A list row; the last (long) text also as its tooltip."""
+    item = QTreeWidgetItem(list(texts))
+    item.setToolTip(len(texts) - 1, texts[-1])
+    return item
 
 
 class EventRelay(QObject):
@@ -148,19 +157,22 @@ class EventRelay(QObject):
     def __init__(self, interval: float = 0.1, hook: Callable[[RunEvent], None] | None = None) -> None:
         super().__init__()
         self.interval = interval
-        self.hook = hook  # called first, in the worker thread (tests and screenshots pause a run here)
+        self.hook = hook  # called after each event, in the worker thread (tests and screenshots pause a run here)
         self._last: dict[str, float] = {}
 
     def send(self, event: RunEvent) -> None:
+        if event.state != "progress" or self._due(event):
+            self.arrived.emit(event)
         if self.hook is not None:
             self.hook(event)
-        if event.state == "progress":
-            now = time.monotonic()
-            last_report = event.total is not None and event.done >= event.total
-            if now - self._last.get(event.step, 0.0) < self.interval and not last_report:
-                return
-            self._last[event.step] = now
-        self.arrived.emit(event)
+
+    def _due(self, event: RunEvent) -> bool:
+        now = time.monotonic()
+        last_report = event.total is not None and event.done >= event.total
+        if now - self._last.get(event.step, 0.0) < self.interval and not last_report:
+            return False
+        self._last[event.step] = now
+        return True
 
 
 class UpgradeWizard(QWizard):
@@ -210,7 +222,7 @@ class UpgradeWizard(QWizard):
         ):
             self.setPage(page_id, page)
         self.setStartId(PAGE_PROGRESS if run is not None else PAGE_DATABASE)
-        self.resize(860, 640)
+        self.resize(960, 680)
         # Step events arrive in bursts: reread the inventory once per burst.
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
@@ -324,8 +336,10 @@ class DatabasePage(QWizardPage):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(QLabel("Deploys that use it (their variable is switched to the new database):"))
-        layout.addWidget(self.deploys, 1)
+        layout.addWidget(self.deploys)
         layout.addWidget(self.status)
+        layout.addStretch(1)
+        self.deploys.setMaximumHeight(180)
         self.resource.currentTextChanged.connect(self._describe)
 
     def initializePage(self) -> None:  # noqa: N802
@@ -622,17 +636,17 @@ class PlanPage(QWizardPage):
         keep.addWidget(keep_label)
         keep.addWidget(self.keep_days)
         keep.addWidget(self.keep_until, 1)
-        lists = QHBoxLayout()
-        steps_box = QVBoxLayout()
-        steps_box.addWidget(QLabel("Steps, in order:"))
-        steps_box.addWidget(self.steps)
-        checks_box = QVBoxLayout()
-        checks_box.addWidget(QLabel("Pre-flight checks (they changed nothing):"))
-        checks_box.addWidget(self.checks)
-        lists.addLayout(steps_box, 2)
-        lists.addLayout(checks_box, 3)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
+        lists = QHBoxLayout()
+        for title, tree, stretch in (
+            ("Steps, in order:", self.steps, 1),
+            ("Pre-flight checks (they changed nothing):", self.checks, 2),
+        ):
+            column = QVBoxLayout()
+            column.addWidget(QLabel(title))
+            column.addWidget(tree)
+            lists.addLayout(column, stretch)
         layout.addLayout(lists, 1)
         layout.addWidget(self.estimate)
         layout.addLayout(keep)
@@ -707,9 +721,7 @@ class PlanPage(QWizardPage):
                 item.setFont(1, font)
             self.steps.addTopLevelItem(item)
         for check in plan.checks:
-            self.checks.addTopLevelItem(
-                QTreeWidgetItem([check.name, "✔ passed" if check.ok else "✘ failed", check.message])
-            )
+            self.checks.addTopLevelItem(_row(check.name, "✔ passed" if check.ok else "✘ failed", check.message))
         self.estimate.setText(
             f"Estimated maintenance window: <b>about {human_seconds(plan.estimate_seconds)}</b> "
             "(min:s): the deploys are in maintenance from step 3 until step 8."
@@ -800,8 +812,6 @@ class ProgressPage(QWizardPage):
         self.relay.arrived.connect(self.show_event)
 
         self.checklist = _tree("Steps", ["Step", "State", "Details"])
-        self.checklist.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.checklist.header().setStretchLastSection(False)
         self.items: dict[str, QTreeWidgetItem] = {}
         for name in procedure.STEPS:
             item = QTreeWidgetItem([procedure.TITLES[name], "", ""])
@@ -958,6 +968,9 @@ class ProgressPage(QWizardPage):
         self.rollback_button.setVisible(not self.switched)
         self.failure.show()
         self.status.setText("")
+        self.step_bar.setRange(0, 1000)
+        self.step_bar.setValue(0)
+        self.rate.setText("")
         self.wiz.setButtonText(QWizard.WizardButton.CancelButton, "&Close")
 
     # -- events ---------------------------------------------------------------------------------
@@ -992,7 +1005,8 @@ class ProgressPage(QWizardPage):
                 if event.step == "maintenance_off":
                     self._maintenance_over()
         title = procedure.TITLES.get(event.step, event.step.replace("_", " ").capitalize())
-        self._write(f"{title}: {STATES.get(event.state, ('', event.state))[1].lower()}. {event.message}".strip())
+        message = "" if event.message == title else event.message
+        self._write(f"{title}: {STATES.get(event.state, ('', event.state))[1].lower()}. {message}".strip())
         self._overall()
         self.wiz.changed()
 
@@ -1226,21 +1240,11 @@ class DonePage(QWizardPage):
         self.summary.setText("<br>".join(lines))
         self.durations.clear()
         for step in run.steps:
-            took = (
-                human_seconds((step.finished_at - step.started_at).total_seconds())
-                if step.started_at and step.finished_at
-                else "—"
-            )
-            seconds = (
-                f"{(step.finished_at - step.started_at).total_seconds():.1f} s"
-                if step.started_at and step.finished_at
-                else ""
-            )
-            self.durations.addTopLevelItem(
-                QTreeWidgetItem(
-                    [step.title, f"{took} ({seconds})" if seconds else took, str(step.attempts), step.message]
-                )
-            )
+            took = "—"
+            if step.started_at and step.finished_at:
+                seconds = (step.finished_at - step.started_at).total_seconds()
+                took = f"{seconds:.1f} s" if seconds < 60 else f"{human_seconds(seconds)} (min:s)"
+            self.durations.addTopLevelItem(_row(step.title, took, str(step.attempts), step.message))
 
 
 # -- opening the wizard from the main window -------------------------------------------------------
