@@ -28,6 +28,9 @@ sys.path.insert(0, str(HERE))
 import dataset  # noqa: E402
 import same_engine  # noqa: E402
 
+#: the dataset of a full run, apart from the one the single benchmarks make, so they can run side by side
+RUN_DATABASE = "co_bench_run"
+
 
 def _first_line(argv: list[str]) -> str:
     try:
@@ -118,10 +121,10 @@ def main() -> None:
     urls: dict[str, URL] = {}
     for engine, admin in (("postgresql", dataset.POSTGRES_ADMIN), ("mysql", dataset.MYSQL_ADMIN)):
         if args.keep_dataset:
-            urls[engine] = make_url(admin).set(database=dataset.DATABASE)
+            urls[engine] = make_url(admin).set(database=RUN_DATABASE)
         else:
             started = time.monotonic()
-            urls[engine] = dataset.create(engine, args.rows)
+            urls[engine] = dataset.create(engine, args.rows, RUN_DATABASE)
             print(f"dataset on {engine}: {args.rows} rows in {time.monotonic() - started:.1f} s", flush=True)
     summary = dataset_summary(urls)
     measures = same_engine.run(urls, args.repetitions)

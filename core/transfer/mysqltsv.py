@@ -359,6 +359,8 @@ def load(
             "SET SESSION sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '');",
             "SET SESSION foreign_key_checks = 0;",
             "SET SESSION unique_checks = 0;",
+            # One transaction into empty tables lets InnoDB bulk-load them (about a third faster here).
+            "SET SESSION autocommit = 0;",
         ]
         statements = [load_statement(artifact / s.file, s) for s, size in zip(specs, sizes, strict=True) if size]
         loaded = [size for size in sizes if size]
@@ -375,7 +377,7 @@ def load(
             what="The load",
             secrets=secrets_,
             cancel=cancel,
-            source=io.BytesIO("\n".join(preamble + statements).encode()),
+            source=io.BytesIO("\n".join([*preamble, *statements, "COMMIT;"]).encode()),
             sink=counter,
             tick=tick,
         )
