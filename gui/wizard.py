@@ -914,6 +914,7 @@ class ProgressPage(QWizardPage):
         self.meter.reset()
         if not self.timer.isActive():
             self.timer.start()
+        self._tick()
         self.job = self.wiz.runner.start(
             lambda _progress, cancel: procedure.execute(
                 ws, run.id, cancel=cancel, on_event=relay.send, on_failure="pause"
@@ -1000,6 +1001,7 @@ class ProgressPage(QWizardPage):
                 self.rate.setText("")
                 if event.step == "maintenance_on" and self.maintenance_started is None:
                     self.maintenance_started = datetime.now(UTC)
+                    self._tick()
             elif event.state == "done":
                 self.fraction = 1.0 if event.step == self.current else self.fraction
                 if event.step == "maintenance_off":

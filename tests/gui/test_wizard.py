@@ -185,11 +185,30 @@ def test_demo_sqlite_to_sqlite_from_the_main_window(
     assert "MAINTENANCE_MODE" not in env(demo.env_file)
     before = demo.database.read_bytes()
 
-    start(qtbot, wizard)
-    # The main window rereads the inventory while the run goes on: the new database shows up there.
+    gate = Gate("maintenance_off")  # hold the run just after the switch
+    wizard.progress_page.relay.hook = gate
+    try:
+        start(qtbot, wizard)
+        qtbot.waitUntil(gate.reached.is_set, timeout=WAIT)
+        progress = wizard.progress_page
+        qtbot.waitUntil(lambda: progress.states["maintenance_off"] == "running", timeout=WAIT)
+        # Past the point of no return: it says so, and Back and Cancel are gone.
+        assert progress.banner.isVisible() and "point of no return has passed" in progress.banner.text()
+        assert not wizard.button(QWizard.WizardButton.CancelButton).isVisible()
+        assert not can_go_back(wizard) and not progress.isComplete()
+        wizard.reject()  # Escape
+        assert wizard.isVisible() and "can only go forward" in wizard.message_box.text()  # type: ignore[union-attr]
+        wizard.message_box.accept()  # type: ignore[union-attr]
+        assert 0 < progress.overall_bar.value() < 1000
+        assert "so far" in progress.window_label.text()
+        # The main window rereads the inventory while the run goes on: the new database shows there, attached.
+        [run] = procedure.list_runs(workspace)
+        qtbot.waitUntil(lambda: run.target in window.resources_by_name, timeout=WAIT)
+        qtbot.waitUntil(lambda: window.resources_by_name[run.target].state == "attached", timeout=WAIT)
+    finally:
+        gate.open()
     finish(qtbot, wizard)
     [run] = procedure.list_runs(workspace)
-    qtbot.waitUntil(lambda: run.target in window.resources_by_name, timeout=WAIT)
     summary = wizard.done_page.summary.text()
     assert f"demo-shop uses <b>{run.target}</b>" in summary and "460 rows" in summary
     assert run.backup_path and run.backup_path in summary
@@ -223,7 +242,8 @@ def test_postgres_to_postgres_by_handle(
     sums = checksum_database(source)
     shop(workspace, env_file, source.render_as_string(hide_password=False))
     password = "trust-auth-ignores-this-pa55"  # the local server trusts; the handle still carries it
-    wizard = make_wizard(resource="shop-db")
+    gate = Gate("verify")
+    wizard = make_wizard(resource="shop-db", event_hook=gate)
     qtbot.waitUntil(wizard.database_page.isComplete, timeout=WAIT)
     assert "postgresql 15" in wizard.database_page.engine.text() or "postgresql" in wizard.database_page.engine.text()
     wizard.button(QWizard.WizardButton.NextButton).click()
@@ -247,6 +267,17 @@ def test_postgres_to_postgres_by_handle(
     }
     assert checks["target empty"] == "✔ passed" and checks["tools"] == "✔ passed"
     start(qtbot, wizard)
+    # Before the switch: no way back to the plan, Cancel offered, the maintenance window running.
+    qtbot.waitUntil(gate.reached.is_set, timeout=WAIT)
+    progress = wizard.progress_page
+    qtbot.waitUntil(lambda: progress.states["verify"] == "running", timeout=WAIT)
+    assert [progress.states[s] for s in procedure.STEPS[:5]] == ["done"] * 5
+    assert not can_go_back(wizard) and wizard.button(QWizard.WizardButton.CancelButton).isVisible()
+    assert not progress.banner.isVisible()
+    assert "so far" in progress.window_label.text()
+    assert 0 < progress.overall_bar.value() < 1000
+    assert env(env_file)["MAINTENANCE_MODE"] == "1"
+    gate.open()
     finish(qtbot, wizard)
     assert password not in shown(wizard)
 
