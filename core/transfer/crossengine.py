@@ -50,7 +50,7 @@ from .typemap import (
     quote,
     reflect_tables,
 )
-from .verify import error_reason, estimate_rows, read_batches
+from .verify import decimal_text, error_reason, estimate_rows, read_batches
 
 logger = logging.getLogger(__name__)
 
@@ -652,6 +652,8 @@ def _converter(col: ColumnInfo, source: Engine, target: Engine) -> Converter | N
     kind = col.kind
     if kind == "bool" and source != "postgresql":
         steps.append(_to_bool)
+    elif kind == "int" and target == "sqlite" and getattr(col.type, "unsigned", False):
+        steps.append(str)  # BIGINT UNSIGNED may not fit SQLite's integers: it goes as text (see typemap)
     elif kind == "datetime_tz":
         steps.append(lambda v: _as_utc(_parse_dt(v)))
         if target == "mysql":
@@ -677,7 +679,7 @@ def _converter(col: ColumnInfo, source: Engine, target: Engine) -> Converter | N
         if source == "sqlite":
             steps.append(_to_decimal)
         if target == "sqlite":
-            steps.append(lambda v: format(v, "f") if isinstance(v, Decimal) else v)
+            steps.append(lambda v: decimal_text(v) if isinstance(v, Decimal) else v)
     elif kind == "bytes":
         steps.append(_to_bytes)
     elif kind in ("json", "text"):

@@ -215,6 +215,8 @@ def _int_type(type_: TypeEngine[Any], target: Engine) -> tuple[TypeEngine[Any], 
     elif size in (1, 3):
         size = {1: 2, 3: 4}[size]
     why = "unsigned values need the next signed size" if unsigned else ""
+    if size == 16 and target == "sqlite":
+        return sa.String(20), "BIGINT UNSIGNED exceeds SQLite's 64-bit integers: stored as its decimal text"
     if size == 16:
         return sa.Numeric(20, 0), "BIGINT UNSIGNED exceeds every signed integer: stored as NUMERIC(20,0)"
     if target == "mysql" and not unsigned:
@@ -262,6 +264,8 @@ def map_column(
             new, why = sa.Numeric(65, 30), "unbounded NUMERIC: MySQL's widest DECIMAL(65,30)"
         elif precision is not None and precision > 65 and target == "mysql":
             new, why = sa.Numeric(65, min(scale or 0, 30)), "MySQL DECIMAL holds at most 65 digits"
+        elif target == "sqlite" and (precision is None or precision > 15):
+            new, why = sa.Text(), "more digits than SQLite's 8-byte floats keep: stored exactly, as decimal text"
         else:
             new = sa.Numeric(precision, scale)
             if target == "sqlite":

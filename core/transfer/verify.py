@@ -144,14 +144,16 @@ class VerifyReport:
 # --------------------------------------------------------------------------------------------- canonical text
 
 
-def _decimal_text(d: Decimal) -> str:
+def decimal_text(d: Decimal) -> str:
+    """A decimal without exponent or trailing zeros: ``1.50`` → ``1.5``, ``1E+2`` → ``100``."""
     if d.is_nan():
         return "NaN"
     if d.is_infinite():
         return "-Infinity" if d < 0 else "Infinity"
-    if d.is_zero():
-        return "0"
-    return format(d.normalize(), "f")
+    text = format(d, "f")  # not normalize(): it rounds to the context's 28 digits
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if d.is_zero() else text
 
 
 def _float_text(value: Any) -> str:
@@ -161,7 +163,7 @@ def _float_text(value: Any) -> str:
     if f in (float("inf"), float("-inf")):
         return "Infinity" if f > 0 else "-Infinity"
     # 15 significant digits first: what PostgreSQL keeps when it turns a float into a numeric.
-    return _decimal_text(Decimal(f"{f:.15g}").quantize(_MICRO, rounding=ROUND_HALF_UP))
+    return decimal_text(Decimal(f"{f:.15g}").quantize(_MICRO, rounding=ROUND_HALF_UP))
 
 
 def _pg_json_text(obj: Any) -> str:
@@ -240,9 +242,9 @@ def _bool_text(value: Any) -> str:
 
 def _decimal_value(value: Any) -> str:
     if isinstance(value, float):
-        return _decimal_text(Decimal(repr(value)))
+        return decimal_text(Decimal(repr(value)))
     try:
-        return _decimal_text(Decimal(str(value)))
+        return decimal_text(Decimal(str(value)))
     except InvalidOperation:
         return str(value)
 
@@ -285,7 +287,7 @@ def _checksum(first: int, second: int) -> str:
 def _pg_field(col: ColumnInfo) -> str:
     q = quote("postgresql", col.name)
     expr = {
-        "bool": f"CASE WHEN {q} THEN '1' ELSE '0' END",
+        "bool": f"CASE WHEN {q} THEN '1' WHEN NOT {q} THEN '0' END",  # NULL stays NULL
         "int": f"{q}::text",
         "decimal": f"trim_scale({q}::numeric)::text",
         "float": f"trim_scale(round({q}::numeric, 6))::text",
@@ -310,7 +312,7 @@ def _mysql_field(col: ColumnInfo) -> str:
     if col.scale:
         decimal = f"IF({q} = 0, '0', {trimmed(decimal)})"
     expr = {
-        "bool": f"IF({q}, '1', '0')",
+        "bool": f"CASE WHEN {q} THEN '1' WHEN NOT {q} THEN '0' END",  # NULL stays NULL
         "int": f"CAST({q} AS CHAR)",
         "decimal": decimal,
         "float": f"IF(ROUND({q}, 6) = 0, '0', {trimmed(f'CAST(CAST({q} AS DECIMAL(65,6)) AS CHAR)')})",

@@ -56,7 +56,7 @@ KINDS: dict[str, dict[str, Kind]] = {
     },
     "book_tags": {"book_id": "int", "tag": "text", "weight": "int"},
     "tag_votes": {"id": "int", "book_id": "int", "tag": "text", "voter": "text", "cast_at": "datetime_tz"},
-    "counters": {"name": "text", "hits": "int", "ratio": "float"},
+    "counters": {"name": "text", "hits": "int", "ratio": "float", "enabled": "bool"},
 }
 
 #: tables with an auto-numbered ``id``
@@ -204,9 +204,9 @@ ROWS: dict[str, list[dict[str, Any]]] = {
     "book_tags": _BOOK_TAGS,
     "tag_votes": _tag_votes(_BOOK_TAGS),
     "counters": [
-        dict(name="visits", hits=4_000_000_000, ratio=0.5),
-        dict(name="", hits=0, ratio=None),
-        dict(name="ünïcode", hits=None, ratio=-2.25),
+        dict(name="visits", hits=4_000_000_000, ratio=0.5, enabled=True),
+        dict(name="", hits=0, ratio=None, enabled=None),
+        dict(name="ünïcode", hits=None, ratio=-2.25, enabled=False),
     ],
 }
 
@@ -274,7 +274,7 @@ _DDL: dict[str, list[str]] = {
             cast_at timestamptz,
             FOREIGN KEY (book_id, tag) REFERENCES book_tags (book_id, tag)
         )""",
-        """CREATE TABLE counters (name varchar(50) PRIMARY KEY, hits bigint, ratio real)""",
+        """CREATE TABLE counters (name varchar(50) PRIMARY KEY, hits bigint, ratio real, enabled boolean)""",
     ],
     "mysql": [
         """CREATE TABLE authors (
@@ -323,7 +323,7 @@ _DDL: dict[str, list[str]] = {
             cast_at timestamp(6) NULL DEFAULT NULL,
             CONSTRAINT fk_tag_votes_tag FOREIGN KEY (book_id, tag) REFERENCES book_tags (book_id, tag)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
-        """CREATE TABLE counters (name varchar(50) PRIMARY KEY, hits int unsigned, ratio float)
+        """CREATE TABLE counters (name varchar(50) PRIMARY KEY, hits int unsigned, ratio float, enabled tinyint(1))
             ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
     ],
     "sqlite": [
@@ -369,7 +369,7 @@ _DDL: dict[str, list[str]] = {
             cast_at TIMESTAMP WITH TIME ZONE,
             FOREIGN KEY (book_id, tag) REFERENCES book_tags (book_id, tag)
         )""",
-        "CREATE TABLE counters (name VARCHAR(50) PRIMARY KEY, hits BIGINT, ratio REAL)",
+        "CREATE TABLE counters (name VARCHAR(50) PRIMARY KEY, hits BIGINT, ratio REAL, enabled BOOLEAN)",
     ],
 }
 
