@@ -21,6 +21,7 @@ from changeover.core.errors import ChangeoverError
 from changeover.core.workspace import ConfigVar, DeployInfo, EventInfo, ResourceInfo, Workspace
 
 from .jobs import Job, JobRunner
+from .models import EventsModel, ResourcesModel
 from .probe import ProbeResult, probe
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ class Snapshot:
     keyring: str
     location: str
     servers: list[Any] = field(default_factory=list)  # provisioning.ServerInfo, when that module is present
+    # the tables' cells, rendered off the GUI thread
+    resource_texts: list[tuple[str, ...]] | None = None
+    event_texts: list[tuple[str, ...]] | None = None
 
 
 def replaced_handle(full: str, new_secret: str) -> str:
@@ -74,7 +78,7 @@ class MainController(QObject):
     snapshot_loaded = Signal(object)  # Snapshot
     config_loaded = Signal(str, object)  # deploy name, list[ConfigVar]
     health_checked = Signal(object)  # dict[resource name, text]
-    events_loaded = Signal(object)  # list[EventInfo] for the activity filter
+    events_loaded = Signal(object, object)  # list[EventInfo] for the activity filter, their rendered cells
     changed = Signal(str)  # a short sentence for the status bar after a successful action
     failed = Signal(object)  # ChangeoverError or an unexpected exception
     busy_changed = Signal(bool)
@@ -128,13 +132,17 @@ class MainController(QObject):
         filter_text = self.event_filter
 
         def read() -> Snapshot:
+            deploys, resources = ws.overview()
+            events = ws.events(filter_text or None)
             return Snapshot(
-                deploys=ws.list_deploys(),
-                resources=ws.list_resources("all"),
-                events=ws.events(filter_text or None),
+                deploys=deploys,
+                resources=resources,
+                events=events,
                 keyring=keyring_secrets.describe(),
                 location=ws.inventory.location,
                 servers=list_servers(ws),
+                resource_texts=ResourcesModel.render(resources),
+                event_texts=EventsModel.render(events),
             )
 
         return self.run(read, name="load the inventory", on_finished=self.snapshot_loaded.emit)
@@ -147,11 +155,12 @@ class MainController(QObject):
 
     def load_events(self, object_name: str) -> Job:
         self.event_filter = object_name
-        return self.run(
-            lambda: self.workspace.events(object_name or None),
-            name="read the activity",
-            on_finished=self.events_loaded.emit,
-        )
+
+        def read() -> tuple[list[EventInfo], list[tuple[str, ...]]]:
+            events = self.workspace.events(object_name or None)
+            return events, EventsModel.render(events)
+
+        return self.run(read, name="read the activity", on_finished=lambda r: self.events_loaded.emit(*r))
 
     def check_health(self, resource_names: list[str]) -> Job:
         ws = self.workspace

@@ -36,7 +36,7 @@ from changeover.core import handles
 from changeover.core.workspace import DeployInfo, ResourceInfo
 
 from .icons import get_colored_icon
-from .models import PAYLOAD_ROLE, Credential, CredentialsModel, sorted_proxy
+from .models import PAYLOAD_ROLE, Credential, CredentialsModel, record_proxy
 from .probe import ProbeResult
 
 REVEAL_MS = 10_000
@@ -490,7 +490,7 @@ class CredentialsDialog(QDialog):
         self.setWindowTitle("Credentials in the keyring")
         self.setMinimumSize(820, 320)
         self.model = CredentialsModel(self)
-        self.proxy = sorted_proxy(self.model, self)
+        self.proxy = record_proxy(self.model, self)
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)

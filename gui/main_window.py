@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, Qt, Signal
+from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, QStringListModel, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QCompleter,
     QDialog,
     QDialogButtonBox,
     QFrame,
@@ -59,7 +60,8 @@ from .models import (
     ResourceFilterProxy,
     ResourcesModel,
     credentials_from,
-    sorted_proxy,
+    record_proxy,
+    tree_proxy,
 )
 
 logger = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ def _table(name: str, description: str) -> QTableView:
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     view.setWordWrap(False)
     view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+    view.horizontalHeader().setResizeContentsPrecision(100)  # size columns from 100 rows, not 10,000
     view.setAccessibleName(name)
     view.setAccessibleDescription(description)
     view.setObjectName(name.replace(" ", "_").lower())
@@ -198,7 +201,7 @@ class MainWindow(QMainWindow):
             toolbar.addAction(self.action(key))
 
     def _build_body(self) -> None:
-        # Deploys, grouped by app and environment, with a filter box.
+        # Deploys, grouped by app and environment, with a filter box (applied by the model).
         self.deploy_filter = QLineEdit()
         self.deploy_filter.setPlaceholderText("Filter deploys (Ctrl+F)")
         self.deploy_filter.setClearButtonEnabled(True)
@@ -208,7 +211,7 @@ class MainWindow(QMainWindow):
         filter_action.triggered.connect(lambda: self.deploy_filter.setFocus(Qt.FocusReason.ShortcutFocusReason))
         self.addAction(filter_action)
         self.deploy_model = DeployTreeModel(self)
-        self.deploy_proxy = sorted_proxy(self.deploy_model, self, recursive=True)
+        self.deploy_proxy = tree_proxy(self.deploy_model, self)
         self.deploy_view = QTreeView()
         self.deploy_view.setModel(self.deploy_proxy)
         self.deploy_view.setSortingEnabled(True)
@@ -218,7 +221,6 @@ class MainWindow(QMainWindow):
         self.deploy_view.setAccessibleDescription("Deploys grouped by app and environment")
         self.deploy_view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.deploy_view.header().setStretchLastSection(False)
-        self.deploy_view.setColumnHidden(2, True)
         self.welcome = QFrame()
         self.welcome.setFrameShape(QFrame.Shape.StyledPanel)
         welcome_text = QLabel(
@@ -245,11 +247,11 @@ class MainWindow(QMainWindow):
         self.deploy_title.setAccessibleName("Selected deploy")
         self.deploy_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.attachments_model = AttachmentsModel(self)
-        self.attachments_proxy = sorted_proxy(self.attachments_model, self)
+        self.attachments_proxy = record_proxy(self.attachments_model, self)
         self.attachments_view = _table("Attached resources", "Resources attached to the selected deploy")
         self.attachments_view.setModel(self.attachments_proxy)
         self.config_model = ConfigModel(self)
-        self.config_proxy = sorted_proxy(self.config_model, self)
+        self.config_proxy = record_proxy(self.config_model, self)
         self.config_view = _table("Config variables", "The selected deploy's other config variables, masked")
         self.config_view.setModel(self.config_proxy)
         right = QWidget()
@@ -297,18 +299,19 @@ class MainWindow(QMainWindow):
         resources_layout.addWidget(self.resources_view)
 
         # The activity pane: the audit trail, newest first, by object.
-        self.activity_filter = QComboBox()
-        self.activity_filter.setEditable(True)
-        self.activity_filter.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.activity_filter = QLineEdit()
+        self.activity_filter.setPlaceholderText("All objects (type a deploy, resource or server name)")
+        self.activity_filter.setClearButtonEnabled(True)
         self.activity_filter.setAccessibleName("Activity object filter")
-        activity_edit = self.activity_filter.lineEdit()
-        if activity_edit is not None:
-            activity_edit.setPlaceholderText("All objects")
-            activity_edit.setAccessibleName("Activity object filter text")
+        self.object_names = QStringListModel(self)
+        completer = QCompleter(self.object_names, self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.activity_filter.setCompleter(completer)
         activity_label = QLabel("&Object:")
         activity_label.setBuddy(self.activity_filter)
         self.events_model = EventsModel(self)
-        self.events_proxy = sorted_proxy(self.events_model, self)
+        self.events_proxy = record_proxy(self.events_model, self)
         self.events_view = _table("Activity", "The audit trail, newest first")
         self.events_view.setModel(self.events_proxy)
         self.events_view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
@@ -358,16 +361,15 @@ class MainWindow(QMainWindow):
         c.changed.connect(lambda text: self.statusBar().showMessage(text, 8000))
         c.failed.connect(self.show_error)
         c.busy_changed.connect(lambda busy: self.busy_label.setText("Working…" if busy else ""))
-        self.deploy_filter.textChanged.connect(self.deploy_proxy.setFilterFixedString)
-        self.deploy_filter.textChanged.connect(lambda _text: self.deploy_view.expandAll())
+        self.deploy_filter.textChanged.connect(self._filter_deploys)
         self.deploy_view.selectionModel().selectionChanged.connect(self._deploy_selected)
         self.state_filter.currentIndexChanged.connect(
             lambda _i: self.resources_proxy.set_state(str(self.state_filter.currentData()))
         )
-        self.resource_filter.textChanged.connect(self.resources_proxy.setFilterFixedString)
+        self.resource_filter.textChanged.connect(self.resources_proxy.set_text)
         self.resources_view.selectionModel().selectionChanged.connect(self._resource_selected)
         self.attachments_view.selectionModel().selectionChanged.connect(self._attachment_selected)
-        self.activity_filter.currentTextChanged.connect(self._activity_filter_changed)
+        self.activity_filter.textChanged.connect(self._activity_filter_changed)
         handlers = {
             "demo": c.open_demo,
             "refresh": c.refresh,
@@ -438,12 +440,12 @@ class MainWindow(QMainWindow):
         previous_resource = self._resource_choice
         self.snapshot = snapshot
         self.resources_by_name = {r.name: r for r in snapshot.resources}
-        self.deploy_model.set_deploys(snapshot.deploys)
-        self.deploy_view.expandAll()
+        if self.deploy_model.set_deploys(snapshot.deploys):
+            self.deploy_view.expandAll()
         self.attachments_model.set_context(self.resources_by_name)
-        self.resources_model.set_records(snapshot.resources)
-        self._show_events(snapshot.events)
-        self.resources_view.resizeColumnsToContents()
+        self.resources_model.set_records(snapshot.resources, snapshot.resource_texts)
+        self._show_events(snapshot.events, snapshot.event_texts)
+        self._size_columns(self.resources_view)
         empty = not snapshot.deploys and not snapshot.resources
         self.welcome.setVisible(empty)
         self.action("demo").setEnabled(empty)
@@ -454,14 +456,10 @@ class MainWindow(QMainWindow):
         font.setBold(not usable)
         self.keyring_label.setFont(font)
         self.inventory_label.setText(f"Inventory: {snapshot.location}")
-        names = sorted({d.name for d in snapshot.deploys} | set(self.resources_by_name))
-        current = self.activity_filter.currentText()
-        self.activity_filter.blockSignals(True)
-        self.activity_filter.clear()
-        self.activity_filter.addItem("")
-        self.activity_filter.addItems(names)
-        self.activity_filter.setEditText(current)
-        self.activity_filter.blockSignals(False)
+        servers = {s.name for s in snapshot.servers}
+        self.object_names.setStringList(
+            sorted({d.name for d in snapshot.deploys} | set(self.resources_by_name) | servers)
+        )
         if previous is not None:
             self.select_deploy(previous.name)
         elif snapshot.deploys and not self.deploy_view.selectionModel().hasSelection():
@@ -474,17 +472,25 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self.refreshed.emit()
 
-    def _show_events(self, events: list[Any]) -> None:
-        self.events_model.set_records(events)
-        for column in range(self.events_model.columnCount() - 1):
-            self.events_view.resizeColumnToContents(column)
+    def _show_events(self, events: list[Any], texts: list[tuple[str, ...]] | None = None) -> None:
+        self.events_model.set_records(events, texts)
+        self._size_columns(self.events_view)
+
+    def _size_columns(self, view: QTableView, *, again: bool = False) -> None:
+        """Fit the columns to their contents the first time rows arrive (or every time for small tables)."""
+        model = view.model()
+        if model is None or model.rowCount() == 0 or (view.property("sized") and not again):
+            return
+        view.setProperty("sized", True)
+        for column in range(model.columnCount() - 1):  # the last one stretches
+            view.resizeColumnToContents(column)
 
     def show_config(self, deploy: str, variables: list[Any]) -> None:
         current = self.selected_deploy()
         if current is not None and current.name == deploy:
             attached = {a.env_var for a in current.attachments}
             self.config_model.set_records([v for v in variables if v.name not in attached])
-            self.config_view.resizeColumnsToContents()
+            self._size_columns(self.config_view, again=True)
             self.config_shown.emit(deploy)
 
     def _show_deploy(self, deploy: DeployInfo | None) -> None:
@@ -498,7 +504,7 @@ class MainWindow(QMainWindow):
             f"<b>{deploy.name}</b> {('— ' + group) if group else ''}<br><small>{deploy.config_location}</small>"
         )
         self.attachments_model.set_records(list(deploy.attachments))
-        self.attachments_view.resizeColumnsToContents()
+        self._size_columns(self.attachments_view, again=True)
         self.controller.load_config(deploy.name)
 
     def show_error(self, error: BaseException) -> None:
@@ -555,6 +561,13 @@ class MainWindow(QMainWindow):
             self._update_actions()
             return True
         return False
+
+    def _filter_deploys(self, text: str) -> None:
+        previous = self.selected_deploy()
+        self.deploy_model.set_filter(text)
+        self.deploy_view.expandAll()
+        if previous is not None:
+            self.select_deploy(previous.name)
 
     def _deploy_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self.attachments_model.health.clear()

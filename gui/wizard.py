@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -202,6 +202,11 @@ class UpgradeWizard(QWizard):
         self.resumed = run is not None
         self.plan: UpgradePlan | None = None
         self.runner = runner or JobRunner(self)
+        # The run (execute, rollback) gets a thread of its own, so it never waits behind, nor holds up, the
+        # short reads of the wizard and the window, however few cores the machine has.
+        run_pool = QThreadPool(self)
+        run_pool.setMaxThreadCount(1)
+        self.run_runner = JobRunner(self, run_pool)
         self.confirm: Confirm = confirm or self._confirm_box
         self.inform: Inform = inform or self._inform_box
         self.event_hook = event_hook
@@ -238,17 +243,24 @@ class UpgradeWizard(QWizard):
         name: str,
         on_finished: Callable[[Any], None],
         on_failed: Callable[[BaseException], None],
+        run: bool = False,
     ) -> Job:
-        """One use-case call off the GUI thread; the callbacks run on the GUI thread."""
+        """One use-case call off the GUI thread (``run``: on the run's own thread); callbacks on the GUI thread."""
 
         def job(progress: Callable[[int, int | None, str, str], None], cancel: threading.Event) -> Any:
             progress(0, None, "", name)
             return call()
 
-        return self.runner.start(job, name=name, on_finished=on_finished, on_failed=on_failed)
+        runner = self.run_runner if run else self.runner
+        return runner.start(job, name=name, on_finished=on_finished, on_failed=on_failed)
 
     def changed(self) -> None:
         self._refresh_timer.start()
+
+    @property
+    def busy(self) -> bool:
+        """Any job of the wizard's runners is under way (tests and shutdown wait for none)."""
+        return bool(self.runner.running or self.run_runner.running)
 
     @property
     def active(self) -> bool:
@@ -915,7 +927,7 @@ class ProgressPage(QWizardPage):
         if not self.timer.isActive():
             self.timer.start()
         self._tick()
-        self.job = self.wiz.runner.start(
+        self.job = self.wiz.run_runner.start(
             lambda _progress, cancel: procedure.execute(
                 ws, run.id, cancel=cancel, on_event=relay.send, on_failure="pause"
             ),
@@ -957,6 +969,7 @@ class ProgressPage(QWizardPage):
             name=f"roll back upgrade run {run.id}",
             on_finished=self._rolled_back,
             on_failed=self._failed,
+            run=True,
         )
 
     def offer(self, text: str, retry: str | None) -> None:
@@ -1282,26 +1295,39 @@ class UpgradeLauncher(QObject):
     def _forget(self) -> None:
         self.wizard = None
 
-    def open_for_resource(self, resource: str) -> UpgradeWizard:
-        return self._open(resource=resource)
+    def open_for_resource(self, resource: str) -> Job:
+        """The wizard for ``resource``; on its unfinished run if it has one (to resume or roll back)."""
+
+        def found(runs: list[RunInfo]) -> None:
+            mine = [r for r in runs if r.source == resource]
+            if mine:
+                self.open_for_run(mine[0])
+            else:
+                self._open(resource=resource)
+
+        return self._unfinished(found)
 
     def open_for_run(self, run: RunInfo) -> UpgradeWizard:
         return self._open(run=run)
 
     def check_unfinished(self) -> Job:
-        """Look for an unfinished run (off the GUI thread); open the wizard on the newest one."""
-        workspace = self.window.controller.workspace
+        """At start-up: open the wizard on the newest unfinished run, if any, offering Resume or Roll back."""
 
         def found(runs: list[RunInfo]) -> None:
             if runs:
                 self.open_for_run(runs[0])
+
+        return self._unfinished(found)
+
+    def _unfinished(self, then: Callable[[list[RunInfo]], None]) -> Job:
+        workspace = self.window.controller.workspace
 
         def job(progress: Callable[[int, int | None, str, str], None], cancel: threading.Event) -> list[RunInfo]:
             runs: list[RunInfo] = procedure.list_runs(workspace, unfinished=True)
             return runs
 
         return self.window.controller.runner.start(
-            job, name="look for unfinished upgrades", on_finished=found, on_failed=self.window.show_error
+            job, name="look for unfinished upgrades", on_finished=then, on_failed=self.window.show_error
         )
 
 

@@ -181,7 +181,7 @@ def _render(outdir: Path) -> list[Path]:
     finally:
         hold.released.set()
         for made in wizards:
-            wait_until(lambda m=made: m.runner.running == 0)  # type: ignore[misc]
+            wait_until(lambda m=made: not m.busy)  # type: ignore[misc]
             made.close()
         workspace.close()
     return written

@@ -295,7 +295,7 @@ def test_deploy_filter_and_activity_filter(
     groups = [window.deploy_proxy.index(r, 0).data() for r in range(window.deploy_proxy.rowCount())]
     assert groups == ["beta / prod", "beta / stage"]
     with qtbot.waitSignal(window.controller.events_loaded, timeout=10000):
-        window.activity_filter.setEditText("alpha-prod")
+        window.activity_filter.setText("alpha-prod")
     assert [e.object_name for e in window.events_model.records()] == ["alpha-prod"]
 
 

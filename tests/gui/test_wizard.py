@@ -92,7 +92,7 @@ def make_wizard(qtbot: QtBot, workspace: Workspace) -> Iterator[Callable[..., Up
     for gate in gates:
         gate.open()
     for wizard in made:
-        qtbot.waitUntil(lambda w=wizard: w.runner.running == 0, timeout=WAIT)  # type: ignore[misc]
+        qtbot.waitUntil(lambda w=wizard: not w.busy, timeout=WAIT)  # type: ignore[misc]
 
 
 def plan_page_ready(qtbot: QtBot, wizard: UpgradeWizard) -> None:
@@ -158,8 +158,9 @@ def test_demo_sqlite_to_sqlite_from_the_main_window(
     settle(qtbot, window)
     assert window.select_resource(demo_module.DATABASE)
     window.action("upgrade").trigger()
+    qtbot.waitUntil(lambda: launcher.wizard is not None, timeout=WAIT)
     wizard = launcher.wizard
-    assert wizard is not None and wizard.isVisible()
+    assert wizard is not None and wizard.isVisible() and wizard.isModal()
     page = wizard.database_page
     qtbot.waitUntil(page.isComplete, timeout=WAIT)
     assert page.resource.currentText() == demo_module.DATABASE
