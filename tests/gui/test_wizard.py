@@ -472,3 +472,44 @@ def test_start_up_offers_to_resume_an_interrupted_run(
     wizard.button(QWizard.WizardButton.FinishButton).click()
     qtbot.waitUntil(lambda: window.controller.runner.running == 0, timeout=WAIT)
     window.close()
+
+
+def test_upgrading_a_database_with_an_unfinished_run_offers_that_run(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], workspace: Workspace, env_file: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "shop.db"
+    fill(f"sqlite:///{source}", 80)
+    shop(workspace, env_file, f"sqlite:///{source}")
+    config = env_file.read_text()
+    plan = procedure.plan_upgrade(workspace, "shop-db", to_handle=f"sqlite:///{tmp_path / 'new.db'}")
+    run = procedure.start_upgrade(workspace, plan)
+
+    def crash(event: RunEvent) -> None:
+        if event.step == "backup" and event.state == "running":
+            raise Crash
+
+    with pytest.raises(Crash):
+        procedure.execute(workspace, run.id, on_event=crash)
+
+    window = make_window()
+    launcher = wizard_module.UpgradeLauncher(window)  # without the start-up look, to go through the action
+    assert window.select_resource("shop-db")
+    window.action("upgrade").trigger()
+    qtbot.waitUntil(lambda: launcher.wizard is not None, timeout=WAIT)
+    wizard = launcher.wizard
+    assert wizard is not None and wizard.currentId() == PAGE_PROGRESS and wizard.run_info is not None
+    assert wizard.run_info.id == run.id
+    page = wizard.progress_page
+    qtbot.waitUntil(lambda: page.failure.isVisible(), timeout=WAIT)
+    assert "stopped at 'Back up the current database'" in page.failure_text.text()
+    assert page.retry_button.isVisible() and page.rollback_button.isVisible()
+    wizard.confirm = lambda title, text, on_yes: on_yes()  # the confirmation, injected
+    page.rollback_button.click()
+    qtbot.waitUntil(lambda: page.status.text().startswith("<b>Rolled back"), timeout=WAIT)
+    assert page.states["maintenance_on"] == "rolled_back" and page.states["backup"] == "failed"
+    assert procedure.show_run(workspace, run.id).state == "rolled_back"
+    assert env_file.read_text() == config
+    assert workspace.show_resource("shop-db").state == "attached"
+    qtbot.waitUntil(lambda: not wizard.busy, timeout=WAIT)
+    wizard.button(QWizard.WizardButton.CancelButton).click()  # "Close"
+    qtbot.waitUntil(lambda: launcher.wizard is None, timeout=WAIT)
