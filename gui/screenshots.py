@@ -23,10 +23,10 @@ import keyring.errors
 class _MemoryKeyring(keyring.backend.KeyringBackend):
     """Secrets for the screenshots' demo only; gone when the script ends."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.items: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:
@@ -40,7 +40,7 @@ class _MemoryKeyring(keyring.backend.KeyringBackend):
             raise keyring.errors.PasswordDeleteError(username)
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return "the demo's in-memory keyring"
 
 
@@ -165,29 +165,30 @@ def _render(outdir: Path, root: Path) -> list[Path]:
 
     def save(widget: QWidget, name: str) -> None:
         check_no_secret(widget, secrets)
-        widget.adjustSize() if widget.isWindow() and widget is not main else None
+        if widget is not window:
+            widget.adjustSize()
         path = outdir / f"{name}.png"
         widget.grab().save(str(path))
         written.append(path)
 
     settings = QSettings(str(root / "settings.ini"), QSettings.Format.IniFormat)
-    main = open_window(workspace, settings)
-    main.resize(1280, 800)
-    wait_until(lambda: main.snapshot is not None and main.config_model.rowCount() > 0)
-    main.check_health()
+    window = open_window(workspace, settings)
+    window.resize(1280, 800)
+    wait_until(lambda: window.snapshot is not None and window.config_model.rowCount() > 0)
+    window.check_health()
     wait_until(
         lambda: (
-            all(v != "not checked" for v in main.attachments_model.health.values())
-            and bool(main.attachments_model.health)
+            all(v != "not checked" for v in window.attachments_model.health.values())
+            and bool(window.attachments_model.health)
         )
     )
-    main.select_resource(demo_module.DATABASE)
-    settle(main)
-    save(main, "main-window")
+    window.select_resource(demo_module.DATABASE)
+    settle(window)
+    save(window, "main-window")
 
-    main.tabs.setCurrentIndex(1)
-    save(main, "main-window-activity")
-    main.tabs.setCurrentIndex(0)
+    window.tabs.setCurrentIndex(1)
+    save(window, "main-window-activity")
+    window.tabs.setCurrentIndex(0)
 
     dark = QPalette()
     for role, color in (
@@ -202,11 +203,11 @@ def _render(outdir: Path, root: Path) -> list[Path]:
     light = app.palette()
     app.setPalette(dark)
     pause(200)  # let the palette change reach every widget
-    save(main, "main-window-dark")
+    save(window, "main-window-dark")
     app.setPalette(light)
     pause(200)
 
-    add = main.add_deploy()
+    add = window.add_deploy()
     add.name.setText("shop-staging")
     add.env_file.setText("/srv/shop/staging/.env")
     add.app.setText("shop")
@@ -215,13 +216,13 @@ def _render(outdir: Path, root: Path) -> list[Path]:
     save(add, "dialog-add-deploy")
     add.reject()
 
-    imported = main.import_deploy()
+    imported = window.import_deploy()
     imported.name.setText("billing-prod")
     imported.env_file.setText("/srv/billing/.env")
     save(imported, "dialog-import-deploy")
     imported.reject()
 
-    register = main.register_resource()
+    register = window.register_resource()
     register.name.setText("shop-queue")
     register.handle.setText("amqp://shop@127.0.0.1:5672/shop")
     register.password.setText("never-shown-pa55")
@@ -230,42 +231,43 @@ def _render(outdir: Path, root: Path) -> list[Path]:
     save(register, "dialog-register-resource")
     register.reject()
 
-    main.select_resource(demo_module.OLD_DATABASE)
-    attach = main.attach()
+    window.select_resource(demo_module.OLD_DATABASE)
+    attach = window.attach()
     assert attach is not None
     save(attach, "dialog-attach")
     attach.reject()
 
-    main.select_resource(demo_module.CACHE)
-    detach = main.detach()
+    window.select_resource(demo_module.CACHE)
+    detach = window.detach()
     assert detach is not None
-    settle(main)
+    settle(window)
     save(detach, "dialog-detach")
     detach.reject()
 
-    refused = main.deprovision()
+    refused = window.deprovision()
     assert refused is not None
     save(refused, "dialog-deprovision-refused")
     refused.reject()
 
-    main.select_resource(demo_module.OLD_DATABASE)
-    deprovision = main.deprovision()
+    window.select_resource(demo_module.OLD_DATABASE)
+    deprovision = window.deprovision()
     assert deprovision is not None
     deprovision.confirm.setText(demo_module.OLD_DATABASE)
     save(deprovision, "dialog-deprovision")
     deprovision.reject()
 
-    credentials = main.show_credentials()
+    credentials = window.show_credentials()
     credentials.select(demo_module.CACHE)
     credentials.resize(820, 340)
     save(credentials, "dialog-credentials")
     credentials.close()
 
-    error = error_box(main, Conflict.title, "'demo-shop-db' is attached to demo-shop as DATABASE_URL: detach it first.")
+    reason = "'demo-shop-db' is attached to demo-shop as DATABASE_URL: detach it first."
+    error = error_box(window, Conflict.title, reason)
     save(error, "dialog-error")
 
-    main.close()
-    settle(main)
+    window.close()
+    settle(window)
     workspace.close()
     del app
     return written

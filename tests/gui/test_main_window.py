@@ -396,3 +396,25 @@ def test_provider_made_database_shows_server_and_size_and_deprovisions(
     settle(qtbot, window)
     assert workspace.show_resource("made-db").state == "deprovisioned"
     assert list(folder.glob("*.sqlite3")) == []
+
+
+def test_icons_follow_a_dark_palette(qtbot: QtBot, window: MainWindow) -> None:
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    def center_lightness() -> int:
+        return window.action("add_deploy").icon().pixmap(24, 24).toImage().pixelColor(12, 12).lightness()
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    light = app.palette()
+    assert center_lightness() < 128
+    dark = QPalette(light)
+    dark.setColor(QPalette.ColorRole.Window, QColor("#202020"))
+    dark.setColor(QPalette.ColorRole.WindowText, QColor("#f0f0f0"))
+    app.setPalette(dark)
+    try:
+        qtbot.waitUntil(lambda: center_lightness() > 200, timeout=3000)
+    finally:
+        app.setPalette(light)
+    qtbot.waitUntil(lambda: center_lightness() < 128, timeout=3000)
