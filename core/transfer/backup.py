@@ -247,8 +247,15 @@ def _mysql_dump(
 def _mysql_tsv(
     url: URL, info: providers.DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
 ) -> tuple[Path, str, str, str]:
-    dump, client = tools.require_mysql_tools("back up this server")
     artifact = folder / "database.tsv"
+    found = tools.mysql_tools()
+    if found is None:
+        logger.info("no mariadb-dump/mariadb client: backing up through PyMySQL")
+        mysqltsv.export_python(url, info, artifact, progress, cancel)
+        import pymysql
+
+        return artifact, "pymysql", str(pymysql.__version__), mysqltsv.FORMAT
+    dump, client = found
     mysqltsv.export(url, info, artifact, dump, client, progress, cancel)
     return artifact, f"{dump.name}+{client.name}", dump.version_text, mysqltsv.FORMAT
 

@@ -225,11 +225,15 @@ class _CopyProgress:
 def _mysql_load(
     params: LoadParams, manifest: Manifest, artifact: Path, progress: Progress, cancel: threading.Event | None
 ) -> None:
-    _dump, client = tools.require_mysql_tools("load this backup")
     url = params.target
     if manifest.format == mysqltsv.FORMAT:
-        mysqltsv.load(url, artifact, client, progress, cancel)
+        found = tools.mysql_tools()
+        if found is None or (artifact / mysqltsv.SCHEMA_JSON).exists():
+            mysqltsv.load_python(url, artifact, progress, cancel)
+        else:
+            mysqltsv.load(url, artifact, found[1], progress, cancel)
         return
+    _dump, client = tools.require_mysql_tools("load this backup")
     total = artifact.stat().st_size
     message = f"Loading into {url.database} with {client.name} {client.version_text}"
     progress(0, total, "bytes", message)

@@ -26,12 +26,13 @@ import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from ..jobs import Progress
+from ..hooks import redact
+from ..jobs import Progress, check_cancel
 from ..providers import base as providers
 from ..providers.mysql import connect
 from . import tools
@@ -290,14 +291,7 @@ def export(
             )
         finally:
             splitter.close()
-    (artifact / COLUMNS_FILE).write_text(
-        json.dumps(
-            [{"table": s.table, "file": s.file, "columns": [[c.name, c.how] for c in s.columns]} for s in specs],
-            indent=1,
-            ensure_ascii=False,
-        ),
-        encoding="utf-8",
-    )
+    _write_specs(artifact, specs)
 
 
 def read_specs(artifact: Path) -> list[TableFile]:
@@ -384,3 +378,184 @@ def load(
         progress(total, total, "bytes", f"Creating triggers, routines and events in {url.database}")
         with (artifact / "post.sql").open("rb") as post:
             tools.run(argv, what="The load", secrets=secrets_, cancel=cancel, source=post, transform=rewrite_definer)
+
+
+# -- without the native tools: the same format through PyMySQL ---------------------------------------
+
+SCHEMA_JSON = "schema.json"
+POST_JSON = "post.json"
+FETCH = 5000
+
+
+def _raw_connection(url: URL, *, local_infile: bool = False) -> Any:
+    """A PyMySQL connection that hands back every value as the text the server sent (no conversion)."""
+    import pymysql
+    import pymysql.converters
+
+    socket = url.query.get("unix_socket")
+    try:
+        return pymysql.connect(
+            host=url.host or "localhost",
+            port=url.port or 3306,
+            user=url.username or "",
+            password=tools.url_password(url) or "",
+            database=url.database,
+            unix_socket=socket if isinstance(socket, str) else None,
+            charset="utf8mb4",
+            # Encoders only (keyed by Python type), no decoders (keyed by field type): values stay text.
+            conv={k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)},
+            local_infile=local_infile,
+            connect_timeout=15,
+        )
+    except pymysql.MySQLError as exc:
+        raise tools.TransferError(
+            f"MariaDB/MySQL could not be reached: {redact(providers.driver_message(exc), providers.url_secrets(url))}"
+        ) from None
+
+
+def _definer(statement: str) -> str:
+    return rewrite_definer(statement.encode()).decode()
+
+
+def export_python(
+    url: URL, info: providers.DatabaseInfo, artifact: Path, progress: Progress, cancel: threading.Event | None
+) -> None:
+    """The artifact folder written through PyMySQL alone (slower; for machines without the client tools)."""
+    import pymysql.cursors
+
+    (artifact / "data").mkdir(parents=True)
+    columns = read_columns(url)
+    specs = [TableFile(table, f"data/{i:04d}.tsv", cols) for i, (table, cols) in enumerate(sorted(columns.items()))]
+    conn = _raw_connection(url)
+    total = max(1, info.estimated_rows)
+    done = 0
+    try:
+        cur = conn.cursor()  # buffered, for the catalog; rows come through an unbuffered cursor
+        rows_cur = conn.cursor(pymysql.cursors.SSCursor)
+        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        schema: list[str] = []
+        post: list[str] = []
+        cur.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = DATABASE() "
+            "ORDER BY table_type, table_name"
+        )
+        for name, kind in list(cur.fetchall()):
+            what = "VIEW" if kind == "VIEW" else "TABLE"
+            cur.execute(f"SHOW CREATE {what} {_q(name)}")
+            schema.append(_definer(str(cur.fetchone()[1])))
+        for query, show, index in (
+            ("SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE()", "TRIGGER", 2),
+            (
+                "SELECT routine_name FROM information_schema.routines WHERE routine_schema = DATABASE() "
+                "AND routine_type = 'PROCEDURE'",
+                "PROCEDURE",
+                2,
+            ),
+            (
+                "SELECT routine_name FROM information_schema.routines WHERE routine_schema = DATABASE() "
+                "AND routine_type = 'FUNCTION'",
+                "FUNCTION",
+                2,
+            ),
+            ("SELECT event_name FROM information_schema.events WHERE event_schema = DATABASE()", "EVENT", 3),
+        ):
+            cur.execute(query)
+            for (name,) in list(cur.fetchall()):
+                cur.execute(f"SHOW CREATE {show} {_q(name)}")
+                post.append(_definer(str(cur.fetchone()[index])))
+        for spec in specs:
+            check_cancel(cancel, "The backup")
+            message = f"Exporting {spec.table} (built-in, no mariadb client)"
+            rows_cur.execute(f"SELECT {', '.join(select_expression(c) for c in spec.columns)} FROM {_q(spec.table)}")
+            with (artifact / spec.file).open("w", encoding="utf-8", newline="\n") as out:
+                while rows := rows_cur.fetchmany(FETCH):
+                    out.writelines("\t".join("NULL" if v is None else v for v in row) + "\n" for row in rows)
+                    done += len(rows)
+                    progress(min(done, total), max(done, total), "rows", message)
+                    check_cancel(cancel, "The backup")
+        cur.execute("COMMIT")
+    except pymysql.MySQLError as exc:
+        raise tools.TransferError(
+            f"The backup failed: {redact(providers.driver_message(exc), providers.url_secrets(url))}"
+        ) from None
+    finally:
+        conn.close()
+    (artifact / SCHEMA_JSON).write_text(json.dumps(schema, ensure_ascii=False, indent=1), encoding="utf-8")
+    (artifact / POST_JSON).write_text(json.dumps(post, ensure_ascii=False, indent=1), encoding="utf-8")
+    _write_specs(artifact, specs)
+
+
+def _write_specs(artifact: Path, specs: list[TableFile]) -> None:
+    (artifact / COLUMNS_FILE).write_text(
+        json.dumps(
+            [{"table": s.table, "file": s.file, "columns": [[c.name, c.how] for c in s.columns]} for s in specs],
+            indent=1,
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+
+
+def load_python(url: URL, artifact: Path, progress: Progress, cancel: threading.Event | None) -> None:
+    """Load an artifact folder through PyMySQL alone (``LOAD DATA LOCAL`` still does the data)."""
+    import pymysql
+
+    if not (artifact / SCHEMA_JSON).exists():
+        raise tools.ToolMissing(
+            "This backup was made by mariadb-dump and needs the mariadb client to load: install the MariaDB client "
+            "tools (Debian: mariadb-client).",
+        )
+    schema: list[str] = json.loads((artifact / SCHEMA_JSON).read_text(encoding="utf-8"))
+    post: list[str] = json.loads((artifact / POST_JSON).read_text(encoding="utf-8"))
+    specs = read_specs(artifact)
+    sizes = [(artifact / s.file).stat().st_size for s in specs]
+    total = max(1, sum(sizes))
+    conn = _raw_connection(url, local_infile=True)
+    try:
+        cur = conn.cursor()
+        for statement in (
+            "SET SESSION sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
+            "SET SESSION foreign_key_checks = 0",
+            "SET SESSION unique_checks = 0",
+        ):
+            cur.execute(statement)
+        progress(0, total, "bytes", f"Creating the tables of {url.database}")
+        _run_in_order(cur, schema)
+        conn.begin()
+        done = 0
+        for spec, size in zip(specs, sizes, strict=True):
+            check_cancel(cancel, "The load")
+            progress(done, total, "bytes", f"Loading {spec.table} with LOAD DATA (built-in, no mariadb client)")
+            if size:
+                cur.execute(load_statement(artifact / spec.file, spec).rstrip(";"))
+            done += size
+        conn.commit()
+        progress(total, total, "bytes", f"Creating triggers, routines and events in {url.database}")
+        _run_in_order(cur, post)
+    except pymysql.MySQLError as exc:
+        raise tools.TransferError(
+            f"The load failed: {redact(providers.driver_message(exc), providers.url_secrets(url))}"
+        ) from None
+    finally:
+        conn.close()
+
+
+def _run_in_order(cur: Any, statements: list[str]) -> None:
+    """Run DDL statements; a view that needs a later one is retried after the others."""
+    import pymysql
+
+    pending = list(statements)
+    while pending:
+        failed: list[str] = []
+        error: Exception | None = None
+        for statement in pending:
+            try:
+                cur.execute(statement)
+            except pymysql.MySQLError as exc:
+                failed.append(statement)
+                error = exc
+        if len(failed) == len(pending):
+            assert error is not None
+            raise error
+        pending = failed

@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL
 from changeover.core import paths
 from changeover.core.errors import Cancelled
 from changeover.core.providers.base import TargetNotEmpty, check_empty
+from changeover.core.transfer import tools
 from changeover.core.transfer.backup import BackupParams, backup
 from changeover.core.transfer.load import LoadParams, load
 from changeover.core.transfer.manifest import BackupInvalid, digest_artifact, read
@@ -260,3 +261,38 @@ def test_manifest_and_logs_hold_no_secret(engine: str, make_db: Maker, caplog: p
     if engine == "postgresql":
         assert "•••" in data["source"]
     assert data["created_at"] and data["sha256"] and data["tool"]
+
+
+@pytest.fixture
+def no_native_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a machine without the client tools: discovery finds none (the servers are real)."""
+    monkeypatch.setattr(tools, "find_tool", lambda name: None)
+
+
+@pytest.mark.parametrize("engine", ["mysql"], indirect=True)
+def test_mariadb_round_trip_without_the_client_tools(engine: str, make_db: Maker, no_native_tools: None) -> None:
+    source = rich_source(engine, make_db)
+    before = checksum_database(source)
+
+    result = backup(BackupParams(source, resource="rich"))
+    target = make_db()
+    loaded = load(LoadParams(result.folder, target))
+
+    assert result.manifest.tool == "pymysql" and result.manifest.format == "mariadb-tsv"
+    assert loaded.verified and checksum_database(target) == before
+    assert schema_of(target) == schema_of(source)
+    assert scalar(target, "SELECT add_one(1)") == 2
+    scalar(target, "INSERT INTO authors (name, active) VALUES ('new author', 1)")
+    assert scalar(target, "SELECT id FROM authors WHERE name = 'new author'") > scalar(
+        source, "SELECT max(id) FROM authors"
+    )
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_postgres_without_pg_dump_says_what_to_install(engine: str, make_db: Maker, no_native_tools: None) -> None:
+    source = rich_source(engine, make_db)
+
+    with pytest.raises(tools.ToolMissing, match="postgresql-client"):
+        backup(BackupParams(source, resource="rich"))
+
+    assert not (paths.backups_dir() / "rich").exists() or not any((paths.backups_dir() / "rich").iterdir())
