@@ -115,6 +115,7 @@ def main() -> None:
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--keep-dataset", action="store_true", help="reuse co_bench if it is there")
     parser.add_argument("--no-crossengine", action="store_true")
+    parser.add_argument("--crossengine-repetitions", type=int, help="default: --repetitions")
     parser.add_argument("--output", type=Path, default=HERE.parent / "docs" / "benchmarks.md")
     args = parser.parse_args()
 
@@ -128,7 +129,9 @@ def main() -> None:
             print(f"dataset on {engine}: {args.rows} rows in {time.monotonic() - started:.1f} s", flush=True)
     summary = dataset_summary(urls)
     measures = same_engine.run(urls, args.repetitions)
-    cross, cross_text = ([], "") if args.no_crossengine else crossengine_rows(urls, args.repetitions)
+    cross, cross_text = (
+        ([], "") if args.no_crossengine else crossengine_rows(urls, args.crossengine_repetitions or args.repetitions)
+    )
 
     ratios = ratio_lines(measures)
     print("\nours / baseline (median seconds; below 1 means we are faster)")

@@ -7,11 +7,13 @@ must be identical afterwards (content checksums computed inside the databases), 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -130,9 +132,12 @@ def round_trip(engine: str, make_db: Maker, **options: Any) -> str:
     assert reports and all(total is None or done <= total for done, total, _unit, _msg in reports)
 
     target = make_db()
-    loaded = load(LoadParams(result.folder, target))
+    stamps: list[float] = [time.monotonic()]
+    loaded = load(LoadParams(result.folder, target), lambda *a: stamps.append(time.monotonic()))
+    stamps.append(time.monotonic())
 
     assert loaded.verified and loaded.rows == sum(len(rows) for rows in ROWS.values())
+    assert max(b - a for a, b in itertools.pairwise(stamps)) < 1.5  # reported at least about once a second
     assert checksum_database(target) == before
     assert schema_of(target) == schema_of(source)
     # Sequences / AUTO_INCREMENT carried: a new row without an explicit id gets a fresh one.
