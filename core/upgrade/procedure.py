@@ -580,8 +580,17 @@ def _after_failure(ctx: _Context, index: int, name: str, exc: ChangeoverError, o
             f"`changeover upgrade --resume {ctx.run_id}`.",
         ) from None
     if isinstance(exc, Cancelled) or on_failure == "rollback":
-        rollback(ctx.ws, ctx.run_id, ctx.progress, on_event=ctx.emit, reason=exc.message)
         what = "was cancelled" if isinstance(exc, Cancelled) else f"failed at '{TITLES[name]}'"
+        try:
+            rollback(ctx.ws, ctx.run_id, ctx.progress, on_event=ctx.emit, reason=exc.message)
+        except ChangeoverError as undo:
+            # Keep the first failure in the message: the rollback's own error alone hides why the run stopped.
+            journal.update_run(ctx.ws, ctx.run_id, error=f"{exc.message} Rollback: {undo.message}")
+            ctx.ws.audit("upgrade rollback", "resource", source, "failed", f"run {ctx.run_id}: {undo.message}")
+            raise UpgradeFailed(
+                f"Upgrade run {ctx.run_id} {what}: {exc.message} Rolling it back did not finish: {undo.message} "
+                f"Fix that and run `changeover upgrade --rollback {ctx.run_id}`; '{source}' was not changed.",
+            ) from None
         text = (
             f"Upgrade run {ctx.run_id} {what}: {exc.message} It was rolled back: the deploys are out of "
             f"maintenance on '{source}', which was not changed; the new database is marked failed."
