@@ -135,7 +135,8 @@ def _server_info(session: Session, server: Server) -> ServerInfo:
 def _parse_server(text: str) -> tuple[str, handles.Handle | Path]:
     text = text.strip()
     if text.startswith(("/", "~")) or text.startswith("sqlite:"):
-        folder = Path(make_url(text).database or "" if text.startswith("sqlite:") else text).expanduser()
+        where = (make_url(text).database or "") if text.startswith("sqlite:") else text
+        folder = Path(where).expanduser()
         if not folder.is_absolute():
             raise InvalidInput("Give the SQLite folder as an absolute path, for example /srv/sqlite.")
         if not folder.is_dir():

@@ -318,3 +318,31 @@ def test_describe_and_check_empty_on_mysql(make_mysql_db: object) -> None:
     assert describe(url).tables == ()
     with pytest.raises(TargetNotEmpty, match="routine p"):
         check_empty(url)
+
+
+def test_sqlite_folder_given_as_a_url_and_bad_folders_refused(workspace: Workspace, tmp_path: Path) -> None:
+    info = provisioning.register_server(workspace, "files", f"sqlite:///{tmp_path}")
+    assert info.handle == str(tmp_path) and info.kind == "sqlite"
+
+    with pytest.raises(InvalidInput, match="does not exist"):
+        provisioning.register_server(workspace, "gone", str(tmp_path / "missing"))
+    with pytest.raises(InvalidInput, match="not a database server"):
+        provisioning.register_server(workspace, "cache", "redis://127.0.0.1:6379/0")
+    with pytest.raises(Conflict, match="already exists"):
+        provisioning.register_server(workspace, "files", str(tmp_path))
+    assert [s.name for s in provisioning.list_servers(workspace)] == ["files"]
+
+
+def test_a_server_carrying_resources_cannot_be_removed(workspace: Workspace, tmp_path: Path) -> None:
+    provisioning.register_server(workspace, "files", str(tmp_path))
+    provisioning.provision(workspace, "files", "kept")
+
+    with pytest.raises(Conflict, match="kept"):
+        provisioning.remove_server(workspace, "files")
+    provisioning.deprovision(workspace, "kept", "kept", final_backup=False)
+    with pytest.raises(Conflict, match="history"):
+        provisioning.remove_server(workspace, "files")
+
+    provisioning.register_server(workspace, "spare", str(tmp_path))
+    provisioning.remove_server(workspace, "spare")
+    assert [s.name for s in provisioning.list_servers(workspace)] == ["files"]
