@@ -743,7 +743,7 @@ def _batches(
         conn, st.name, _select_columns(engine, st.columns), pk=st.pk, batch_rows=BATCH_ROWS, check=check
     ):
         if not active:
-            yield [tuple(r) for r in rows]
+            yield rows  # type: ignore[misc]  # tuples from the driver
             continue
         batch = []
         for r in rows:

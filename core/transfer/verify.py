@@ -481,20 +481,22 @@ def read_batches(
             batch: list[Sequence[Any]] = [r[:width] for r in rows]
             size.observe(batch)
             yield batch
-    # a small driver-side buffer: fetchmany() below decides how many rows are held at once
-    result = conn.execution_options(stream_results=True, max_row_buffer=100).exec_driver_sql(
-        f"SELECT {', '.join(columns)} FROM {t}"
-    )
+    # The driver's own cursor (plain tuples, no Row objects: this is the hot loop). PostgreSQL: a named,
+    # server-side cursor inside the connection's transaction; SQLite reads lazily anyway.
+    assert conn.connection.driver_connection is not None
+    raw = conn.connection.driver_connection
+    cursor = raw.cursor(name="changeover_read") if engine == "postgresql" else raw.cursor()
     try:
+        cursor.execute(f"SELECT {', '.join(columns)} FROM {t}")
         while True:
             check()
-            rows = result.fetchmany(size.rows)
+            rows = cursor.fetchmany(size.rows)
             if not rows:
                 return
             size.observe(rows)
-            yield list(rows)
+            yield rows
     finally:
-        result.close()
+        cursor.close()
 
 
 def estimate_rows(conn: Connection, tables: list[str]) -> dict[str, int]:
