@@ -292,6 +292,7 @@ class AttachDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Attach a resource")
         self.kinds = {r.name: r.kind for r in resources}
+        self.holders = {(a.deploy, a.env_var): a.resource for d in deploys for a in d.attachments}
         self.resource = QComboBox()
         for info in resources:
             if info.state not in ("deprovisioned", "failed"):
@@ -309,12 +310,17 @@ class AttachDialog(QDialog):
         form.addRow("&Deploy:", self.deploy)
         form.addRow("&As variable:", self.env_var)
         form.addRow("", self.replace)
+        self.hint = QLabel("")
+        self.hint.setWordWrap(True)
+        _named(self.hint, "Attach hint")
+        form.addRow("", self.hint)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         self.buttons = _buttons(self, "A&ttach")
         layout.addWidget(self.buttons)
         self.resource.currentIndexChanged.connect(self._suggest)
         self.env_var.textChanged.connect(self._update)
+        self.deploy.currentIndexChanged.connect(self._update)
         if resource and self.resource.findData(resource) >= 0:
             self.resource.setCurrentIndex(self.resource.findData(resource))
         if deploy and self.deploy.findData(deploy) >= 0:
@@ -330,6 +336,12 @@ class AttachDialog(QDialog):
     def _update(self) -> None:
         ok = self.resource.currentIndex() >= 0 and self.deploy.currentIndex() >= 0
         ok = ok and bool(handles.ENV_VAR_NAME.match(self.env_var.text()))
+        holder = self.holders.get((str(self.deploy.currentData()), self.env_var.text().strip()))
+        self.hint.setText(
+            f"{self.env_var.text().strip()} now holds {holder}: tick Replace to swap it (the deploy restarts once)."
+            if holder and holder != self.resource.currentData()
+            else ""
+        )
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
 
     def values(self) -> tuple[str, str, str, bool]:
@@ -635,6 +647,8 @@ def error_box(parent: QWidget | None, title: str, message: str, log_path: str | 
     box.setInformativeText(text)
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     box.setAccessibleName("Error")
+    # Room for the message (the text labels only; no colours, so any palette works).
+    box.setStyleSheet("QLabel#qt_msgbox_label, QLabel#qt_msgbox_informativelabel { min-width: 360px; }")
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
     return box

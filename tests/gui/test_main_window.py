@@ -418,3 +418,23 @@ def test_icons_follow_a_dark_palette(qtbot: QtBot, window: MainWindow) -> None:
     finally:
         app.setPalette(light)
     qtbot.waitUntil(lambda: center_lightness() < 128, timeout=3000)
+
+
+def test_attach_over_a_held_variable_needs_replace(qtbot: QtBot, window: MainWindow, workspace: Workspace) -> None:
+    from changeover.core.demo import DATABASE, DEPLOY, OLD_DATABASE, create_demo
+
+    demo = create_demo(workspace)
+    with qtbot.waitSignal(window.refreshed, timeout=10000):
+        window.controller.refresh()
+    window.select_resource(OLD_DATABASE)
+    attach = window.attach()
+    assert attach is not None
+    assert attach.values() == (OLD_DATABASE, DEPLOY, "DATABASE_URL", False)
+    assert f"DATABASE_URL now holds {DATABASE}" in attach.hint.text()
+    attach.replace.setChecked(True)
+    with qtbot.waitSignal(window.refreshed, timeout=10000):
+        attach.accept()
+    settle(qtbot, window)
+    assert _env(demo.env_file)["DATABASE_URL"].endswith("shop-2024.sqlite3")
+    assert workspace.show_resource(DATABASE).state == "detached"
+    assert workspace.show_resource(OLD_DATABASE).state == "attached"
