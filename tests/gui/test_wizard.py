@@ -17,7 +17,7 @@ from changeover.core import demo as demo_module
 from changeover.core import provisioning
 from changeover.core.transfer.verify import checksum_database
 from changeover.core.upgrade import procedure
-from changeover.core.upgrade.procedure import RunEvent
+from changeover.core.upgrade.procedure import RunEvent, RunInfo
 from changeover.core.workspace import Workspace
 from changeover.gui import wizard as wizard_module
 from changeover.gui.app import open_window
@@ -428,22 +428,28 @@ class Crash(BaseException):
     """Stands for Changeover being killed mid-run: not an error the procedure handles."""
 
 
-def test_start_up_offers_to_resume_an_interrupted_run(
-    qtbot: QtBot, workspace: Workspace, env_file: Path, tmp_path: Path, settings: QSettings
-) -> None:
+def interrupted_run(workspace: Workspace, env_file: Path, tmp_path: Path, rows: int, at_step: str) -> RunInfo:
+    """A run of shop-db started through the core API and killed when ``at_step`` starts: left 'running'."""
     source = tmp_path / "shop.db"
-    fill(f"sqlite:///{source}", 300)
+    fill(f"sqlite:///{source}", rows)
     shop(workspace, env_file, f"sqlite:///{source}")
     plan = procedure.plan_upgrade(workspace, "shop-db", to_handle=f"sqlite:///{tmp_path / 'new.db'}")
     run = procedure.start_upgrade(workspace, plan)
 
     def crash(event: RunEvent) -> None:
-        if event.step == "verify" and event.state == "running":
+        if event.step == at_step and event.state == "running":
             raise Crash
 
     with pytest.raises(Crash):
         procedure.execute(workspace, run.id, on_event=crash)
     assert procedure.show_run(workspace, run.id).state == "running"
+    return run
+
+
+def test_start_up_offers_to_resume_an_interrupted_run(
+    qtbot: QtBot, workspace: Workspace, env_file: Path, tmp_path: Path, settings: QSettings
+) -> None:
+    run = interrupted_run(workspace, env_file, tmp_path, 300, "verify")
     assert env(env_file)["MAINTENANCE_MODE"] == "1"
 
     window = open_window(workspace, settings)
@@ -477,19 +483,8 @@ def test_start_up_offers_to_resume_an_interrupted_run(
 def test_upgrading_a_database_with_an_unfinished_run_offers_that_run(
     qtbot: QtBot, make_window: Callable[[], MainWindow], workspace: Workspace, env_file: Path, tmp_path: Path
 ) -> None:
-    source = tmp_path / "shop.db"
-    fill(f"sqlite:///{source}", 80)
-    shop(workspace, env_file, f"sqlite:///{source}")
-    config = env_file.read_text()
-    plan = procedure.plan_upgrade(workspace, "shop-db", to_handle=f"sqlite:///{tmp_path / 'new.db'}")
-    run = procedure.start_upgrade(workspace, plan)
-
-    def crash(event: RunEvent) -> None:
-        if event.step == "backup" and event.state == "running":
-            raise Crash
-
-    with pytest.raises(Crash):
-        procedure.execute(workspace, run.id, on_event=crash)
+    run = interrupted_run(workspace, env_file, tmp_path, 80, "backup")
+    assert env(env_file)["MAINTENANCE_MODE"] == "1"
 
     window = make_window()
     launcher = wizard_module.UpgradeLauncher(window)  # without the start-up look, to go through the action
@@ -508,8 +503,9 @@ def test_upgrading_a_database_with_an_unfinished_run_offers_that_run(
     qtbot.waitUntil(lambda: page.status.text().startswith("<b>Rolled back"), timeout=WAIT)
     assert page.states["maintenance_on"] == "rolled_back" and page.states["backup"] == "failed"
     assert procedure.show_run(workspace, run.id).state == "rolled_back"
-    assert env_file.read_text() == config
+    assert env(env_file) == {"DEBUG": "0", "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"}
     assert workspace.show_resource("shop-db").state == "attached"
     qtbot.waitUntil(lambda: not wizard.busy, timeout=WAIT)
     wizard.button(QWizard.WizardButton.CancelButton).click()  # "Close"
     qtbot.waitUntil(lambda: launcher.wizard is None, timeout=WAIT)
+    settle(qtbot, window)  # the window rereads the inventory after the wizard closed
