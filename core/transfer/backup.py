@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
@@ -29,7 +30,7 @@ from .. import handles, paths
 from ..errors import Cancelled, ChangeoverError
 from ..jobs import Progress, check_cancel, no_progress
 from ..providers import base as providers
-from . import mysqltsv, tools
+from . import mysqltsv, pgpython, tools
 from .manifest import Manifest, TableEntry, digest_artifact, stamp
 
 logger = logging.getLogger(__name__)
@@ -193,10 +194,10 @@ def _pg_dump(
     major = int(info.server_version.split(".")[0])
     found = tools.postgres_tools(major)
     if found is None:
-        raise tools.ToolMissing(
-            f"pg_dump and pg_restore {major} or newer are needed to back up this PostgreSQL {info.server_version} "
-            "server: install the PostgreSQL client tools (Debian: postgresql-client).",
-        )
+        logger.info("no pg_dump %d or newer: backing up through psycopg", major)
+        artifact = folder / "database.copy"
+        pgpython.export(url, info, artifact, progress, cancel)
+        return artifact, "psycopg", psycopg.__version__, pgpython.FORMAT
     dump, _restore = found
     artifact = folder / "database.pgdump"
     env = tools.postgres_env(url.host, url.port, url.username, tools.url_password(url), url.database or "")

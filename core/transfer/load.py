@@ -28,7 +28,7 @@ from sqlalchemy.engine import URL
 from ..errors import Cancelled, ChangeoverError
 from ..jobs import Progress, check_cancel, no_progress
 from ..providers import base as providers
-from . import mysqltsv, tools
+from . import mysqltsv, pgpython, tools
 from .backup import copy_sqlite, exact_counts, masked
 from .manifest import BackupInvalid, Manifest, read, verify_artifact
 
@@ -74,7 +74,9 @@ def load(params: LoadParams, progress: Progress = no_progress, cancel: threading
     providers.check_empty(params.target)
     check_cancel(cancel, "The load")
     try:
-        if engine == "postgresql":
+        if manifest.format == pgpython.FORMAT:
+            pgpython.load(params.target, artifact, progress, cancel)
+        elif engine == "postgresql":
             _pg_restore(params, manifest, artifact, progress, cancel)
         elif engine == "mysql":
             _mysql_load(params, manifest, artifact, progress, cancel)

@@ -294,10 +294,35 @@ def test_mariadb_round_trip_without_the_client_tools(engine: str, make_db: Maker
 
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
-def test_postgres_without_pg_dump_says_what_to_install(engine: str, make_db: Maker, no_native_tools: None) -> None:
+def test_postgres_round_trip_without_pg_dump(engine: str, make_db: Maker, no_native_tools: None) -> None:
     source = rich_source(engine, make_db)
+    before = checksum_database(source)
+
+    result = backup(BackupParams(source, resource="rich"))
+    target = make_db()
+    loaded = load(LoadParams(result.folder, target))
+
+    assert (result.manifest.tool, result.manifest.format) == ("psycopg", "postgres-copy")
+    assert loaded.verified and checksum_database(target) == before
+    assert schema_of(target) == schema_of(source)
+    assert scalar(target, "SELECT add_one(1)") == 2
+    scalar(target, "INSERT INTO authors (name, active) VALUES ('new author', true)")
+    assert scalar(target, "SELECT id FROM authors WHERE name = 'new author'") > scalar(
+        source, "SELECT max(id) FROM authors"
+    )
+    scalar(target, "INSERT INTO books (author_id, title, pages) VALUES (1, '  padded  ', 1)")
+    assert scalar(target, "SELECT count(*) FROM books WHERE title = 'padded'") == 1
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_a_pg_dump_backup_without_pg_restore_says_what_to_install(
+    engine: str, make_db: Maker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = backup(BackupParams(rich_source(engine, make_db), resource="rich"))
+    monkeypatch.setattr(tools, "find_tool", lambda name: None)
+    target = make_db()
 
     with pytest.raises(tools.ToolMissing, match="postgresql-client"):
-        backup(BackupParams(source, resource="rich"))
+        load(LoadParams(result.folder, target))
 
-    assert not (paths.backups_dir() / "rich").exists() or not any((paths.backups_dir() / "rich").iterdir())
+    check_empty(target)
