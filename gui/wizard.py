@@ -76,6 +76,7 @@ STATES = {
     "failed": ("✘", "Failed"),
     "rolled_back": ("↶", "Rolled back"),
     "skipped": ("–", "Skipped"),
+    "interrupted": ("■", "Interrupted"),  # journaled as running, but nothing runs it: Changeover was stopped
 }
 TOTAL_WEIGHT = sum(procedure.WEIGHTS.values())
 
@@ -271,8 +272,8 @@ class UpgradeWizard(QWizard):
 
     def _confirm_box(self, title: str, text: str, on_yes: Callable[[], None]) -> None:
         box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, self)
-        yes = box.addButton("&Yes, stop and roll back", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("&Keep going", QMessageBox.ButtonRole.RejectRole)
+        yes = box.addButton("&Roll back", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("&Not now", QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(yes)
         box.accepted.connect(on_yes)
         self.message_box = box
@@ -291,7 +292,7 @@ class UpgradeWizard(QWizard):
         if page.job is None:
             super().reject()
         elif page.rolling_back:
-            self.inform("Rolling back", "The upgrade is being rolled back; the wizard closes when you like after that.")
+            self.inform("Rolling back", "The upgrade is being rolled back: wait until that is done, then Close.")
         elif page.switched:
             self.inform(
                 "The upgrade cannot be cancelled",
@@ -901,6 +902,9 @@ class ProgressPage(QWizardPage):
 
     def _offer_resume(self, run: RunInfo) -> None:
         self.sync(run)
+        for name, state in list(self.states.items()):
+            if state in ("running", "retrying"):
+                self._set_state(name, "interrupted")
         self._write(f"Upgrade run {run.id} of {run.source} to {run.target}, started {run.created_at:%Y-%m-%d %H:%M}")
         if run.finished:
             self.status.setText(f"Upgrade run {run.id} is already {run.state.replace('_', ' ')}.")
@@ -1000,7 +1004,7 @@ class ProgressPage(QWizardPage):
             for name, state in self.states.items():
                 if state == "done":
                     self._set_state(name, "rolled_back")
-                elif state in ("running", "retrying"):
+                elif state in ("running", "retrying", "interrupted"):
                     self._set_state(name, "failed")
             self._maintenance_over()
         elif event.step in self.items:

@@ -463,7 +463,8 @@ def test_start_up_offers_to_resume_an_interrupted_run(
     qtbot.waitUntil(lambda: page.failure.isVisible(), timeout=WAIT)
     assert f"Upgrade run {run.id} did not finish: it stopped at 'Verify the copy'" in page.failure_text.text()
     assert page.retry_button.text() == "&Resume" and page.rollback_button.isVisible()
-    assert [page.states[s] for s in procedure.STEPS[:6]] == ["done"] * 5 + ["running"]
+    assert [page.states[s] for s in procedure.STEPS[:6]] == ["done"] * 5 + ["interrupted"]
+    assert page.items["verify"].text(1) == "■ Interrupted"
     assert "so far" in page.window_label.text()  # the maintenance window is still open
     assert not can_go_back(wizard)
 
@@ -501,7 +502,7 @@ def test_upgrading_a_database_with_an_unfinished_run_offers_that_run(
     wizard.confirm = lambda title, text, on_yes: on_yes()  # the confirmation, injected
     page.rollback_button.click()
     qtbot.waitUntil(lambda: page.status.text().startswith("<b>Rolled back"), timeout=WAIT)
-    assert page.states["maintenance_on"] == "rolled_back" and page.states["backup"] == "failed"
+    assert page.states["maintenance_on"] == "rolled_back" and page.states["backup"] == "failed", page.states
     assert procedure.show_run(workspace, run.id).state == "rolled_back"
     assert env(env_file) == {"DEBUG": "0", "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"}
     assert workspace.show_resource("shop-db").state == "attached"
