@@ -521,7 +521,7 @@ def load_python(url: URL, artifact: Path, progress: Progress, cancel: threading.
         ):
             cur.execute(statement)
         progress(0, total, "bytes", f"Creating the tables of {url.database}")
-        _run_in_order(cur, schema)
+        tools.run_in_order(cur.execute, schema, (pymysql.MySQLError,))
         conn.begin()
         done = 0
         for spec, size in zip(specs, sizes, strict=True):
@@ -532,30 +532,10 @@ def load_python(url: URL, artifact: Path, progress: Progress, cancel: threading.
             done += size
         conn.commit()
         progress(total, total, "bytes", f"Creating triggers, routines and events in {url.database}")
-        _run_in_order(cur, post)
+        tools.run_in_order(cur.execute, post, (pymysql.MySQLError,))
     except pymysql.MySQLError as exc:
         raise tools.TransferError(
             f"The load failed: {redact(providers.driver_message(exc), providers.url_secrets(url))}"
         ) from None
     finally:
         conn.close()
-
-
-def _run_in_order(cur: Any, statements: list[str]) -> None:
-    """Run DDL statements; a view that needs a later one is retried after the others."""
-    import pymysql
-
-    pending = list(statements)
-    while pending:
-        failed: list[str] = []
-        error: Exception | None = None
-        for statement in pending:
-            try:
-                cur.execute(statement)
-            except pymysql.MySQLError as exc:
-                failed.append(statement)
-                error = exc
-        if len(failed) == len(pending):
-            assert error is not None
-            raise error
-        pending = failed

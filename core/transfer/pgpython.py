@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +227,7 @@ def load(url: URL, artifact: Path, progress: Progress, cancel: threading.Event |
             with conn.cursor() as cur:
                 cur.execute("SET check_function_bodies = off")
                 progress(0, total, "bytes", f"Creating the tables of {url.database}")
-                _run_in_order(conn, schema["pre"])
+                tools.run_in_order(_in_savepoint(conn), schema["pre"], (psycopg.Error,))
                 for table in tables:
                     check_cancel(cancel, "The load")
                     columns = ", ".join(_ident(c) for c in table["columns"])
@@ -241,25 +242,14 @@ def load(url: URL, artifact: Path, progress: Progress, cancel: threading.Event |
                             progress(min(done, total), total, "bytes", message)
                             check_cancel(cancel, "The load")
                 progress(total, total, "bytes", f"Creating keys, indexes, views and triggers in {url.database}")
-                _run_in_order(conn, schema["post"])
+                tools.run_in_order(_in_savepoint(conn), schema["post"], (psycopg.Error,))
         except psycopg.Error as exc:
             raise _failure(exc, url, "load the backup") from None
 
 
-def _run_in_order(conn: psycopg.Connection[Any], statements: list[str]) -> None:
-    """Run DDL; a statement that needs a later one (a view on a view) is retried after the others."""
-    pending = list(statements)
-    while pending:
-        failed: list[str] = []
-        error: Exception | None = None
-        for statement in pending:
-            try:
-                with conn.transaction(), conn.cursor() as cur:
-                    cur.execute(statement)
-            except psycopg.Error as exc:
-                failed.append(statement)
-                error = exc
-        if len(failed) == len(pending):
-            assert error is not None
-            raise error
-        pending = failed
+def _in_savepoint(conn: psycopg.Connection[Any]) -> Callable[[str], None]:
+    def execute(statement: str) -> None:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(statement)
+
+    return execute

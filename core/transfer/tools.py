@@ -339,3 +339,21 @@ def run(
 def _last_error(tail: list[str]) -> str:
     errors = [line for line in tail if "error" in line.lower()] or tail
     return f": {errors[-1][:300]}" if errors else "."
+
+
+def run_in_order(execute: Callable[[str], object], statements: list[str], errors: tuple[type[Exception], ...]) -> None:
+    """Run DDL statements; one that needs a later one (a view on a view) is retried after the others."""
+    pending = list(statements)
+    while pending:
+        failed: list[str] = []
+        error: Exception | None = None
+        for statement in pending:
+            try:
+                execute(statement)
+            except errors as exc:
+                failed.append(statement)
+                error = exc
+        if len(failed) == len(pending):
+            assert error is not None
+            raise error
+        pending = failed
