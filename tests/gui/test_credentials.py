@@ -42,10 +42,10 @@ def test_reveal_is_explicit_and_temporary(
     assert "not in this version yet" in dialog.rotate_button.toolTip()
     assert PASSWORD not in _texts(dialog)
     dialog.select("shop-db")
-    dialog.hide_timer.setInterval(200)
     dialog.reveal_button.click()
     qtbot.waitUntil(lambda: PASSWORD in _texts(dialog), timeout=10000)
-    assert dialog.hide_timer.isActive()
+    assert dialog.hide_timer.isActive() and dialog.hide_timer.interval() == 10_000
+    dialog.hide_timer.start(100)  # rather than wait the full 10 s
     qtbot.waitUntil(lambda: PASSWORD not in _texts(dialog), timeout=5000)
     assert "•••" in _texts(dialog)
     settle(qtbot, window)
@@ -56,12 +56,13 @@ def test_copy_clears_the_clipboard_later(
 ) -> None:
     dialog = _open(qtbot, window, workspace, env_file)
     dialog.select("shop-db")
-    dialog.clipboard_timer.setInterval(200)
     clipboard = QGuiApplication.clipboard()
     clipboard.setText("something else")
     dialog.copy_button.click()
     qtbot.waitUntil(lambda: clipboard.text() == PASSWORD, timeout=10000)
     assert PASSWORD not in _texts(dialog)  # copying does not reveal
+    assert dialog.clipboard_timer.isActive() and dialog.clipboard_timer.interval() == 30_000
+    dialog.clipboard_timer.start(100)  # rather than wait the full 30 s
     qtbot.waitUntil(lambda: clipboard.text() == "", timeout=5000)
     settle(qtbot, window)
 

@@ -130,9 +130,10 @@ def test_register_attach_detach_deprovision(
     assert not refused.confirm.isEnabled() and not _ok(refused)
     refused.reject()
 
+    workspace.set_setting("retention_days", "5")
     detach = window.detach()
     assert detach is not None
-    qtbot.waitUntil(lambda: detach.keep_days.value() == 7)
+    qtbot.waitUntil(lambda: detach.keep_days.value() == 5)  # the inventory's retention setting
     detach.keep_days.setValue(3)
     assert detach.values() == ("shop-cache", "shop-prod", 3)
     with qtbot.waitSignal(window.refreshed, timeout=10000):
