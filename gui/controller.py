@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from changeover.core import demo, handles
 from changeover.core import secrets as keyring_secrets
 from changeover.core.errors import ChangeoverError
-from changeover.core.workspace import ConfigVar, DeployInfo, EventInfo, ResourceInfo, Workspace
+from changeover.core.workspace import ConfigVar, DeployInfo, EventInfo, ImportResult, ResourceInfo, Workspace
 
 from .jobs import Job, JobRunner
 from .models import EventsModel, ResourcesModel
@@ -110,11 +110,17 @@ class MainController(QObject):
 
         return self.runner.start(job, name=name, on_finished=on_finished, on_failed=on_failed or self.failed.emit)
 
-    def _action(self, name: str, call: Callable[[], Any], done: str, then: Callable[[Any], None] | None = None) -> Job:
-        """A change: on success report ``done``, reload everything, then call ``then``."""
+    def _action(
+        self,
+        name: str,
+        call: Callable[[], Any],
+        done: str | Callable[[Any], str],
+        then: Callable[[Any], None] | None = None,
+    ) -> Job:
+        """A change: on success report ``done`` (or ``done(result)``), reload everything, then call ``then``."""
 
         def finished(result: Any) -> None:
-            self.changed.emit(done)
+            self.changed.emit(done(result) if callable(done) else done)
             self.refresh()
             if then is not None:
                 then(result)
@@ -196,9 +202,12 @@ class MainController(QObject):
     def import_deploy(self, values: dict[str, Any]) -> Job:
         name, env_file = values.pop("name"), values.pop("env_file")
 
-        return self._action(
-            "import deploy", lambda: self.workspace.import_deploy(name, env_file, **values), f"Imported {name}."
-        )
+        def summary(result: ImportResult) -> str:
+            attached = ", ".join(f"{var} as {resource}" for var, resource in result.attached)
+            found = f"registered and attached {attached}." if attached else "no resources found."
+            return f"Imported {name}: {found}"
+
+        return self._action("import deploy", lambda: self.workspace.import_deploy(name, env_file, **values), summary)
 
     def edit_deploy(self, name: str, changes: dict[str, Any]) -> Job:
         return self._action("edit deploy", lambda: self.workspace.edit_deploy(name, **changes), f"Saved {name}.")

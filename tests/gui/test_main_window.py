@@ -171,10 +171,11 @@ def test_import_deploy(qtbot: QtBot, window: MainWindow, workspace: Workspace, t
     dialog = window.import_deploy()
     dialog.name.setText("legacy")
     dialog.env_file.setText(str(env))
-    with qtbot.waitSignal(window.refreshed, timeout=10000):
+    with qtbot.waitSignal(window.controller.changed, timeout=10000) as done:
         dialog.accept()
     settle(qtbot, window)
     [resource] = workspace.list_resources()
+    assert done.args == [f"Imported legacy: registered and attached DATABASE_URL as {resource.name}."]
     assert resource.state == "attached" and resource.handle == "postgresql://shop:•••@db.internal:5432/shop"
     assert workspace.show_deploy("legacy").attachments[0].env_var == "DATABASE_URL"
     assert env.read_text(encoding="utf-8").startswith("DATABASE_URL=postgresql://shop:pw-123@")
