@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from changeover.core.inventory.db import Inventory
 class FirstPaint(QObject):
     def eventFilter(self, obj, event):
         if event.type() == QEvent.Type.Paint:
-            print(f"{time.time() - started:.4f}", flush=True)
+            print(f"{time.time() - started:.4f} {time.process_time():.4f}", flush=True)
             app.quit()
         return False
 
@@ -54,7 +55,8 @@ controller.runner.wait()
 """
 
 
-def bench_first_window(folder: Path) -> float:
+def bench_first_window(folder: Path) -> tuple[float, float]:
+    """Wall time from spawning the process to the first paint, and the CPU time the process used by then."""
     env = dict(os.environ, HOME=str(folder), XDG_DATA_HOME=str(folder / "data"), XDG_CONFIG_HOME=str(folder / "cfg"))
     env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
     samples = []
@@ -68,7 +70,8 @@ def bench_first_window(folder: Path) -> float:
             [sys.executable, "-c", CHILD, repr(started), url, str(folder / "settings.ini")],
             check=True, capture_output=True, text=True, env=env,
         )  # fmt: skip
-        samples.append(float(out.stdout.strip().splitlines()[-1]))
+        wall, cpu = out.stdout.strip().splitlines()[-1].split()
+        samples.append((float(wall), float(cpu)))
     return min(samples)
 
 
@@ -114,7 +117,7 @@ def fill_inventory(url: str, deploys: int, resources: int, folder: Path) -> None
     inventory.close()
 
 
-def bench_large(folder: Path) -> dict[str, float]:
+def bench_large(folder: Path) -> dict[str, float | tuple[float, float]]:
     import keyring
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
 
@@ -132,7 +135,7 @@ def bench_large(folder: Path) -> dict[str, float]:
     print(f"  (filled the inventory in {time.perf_counter() - t:.1f} s)")
     app = application([])
     workspace = Workspace(Inventory(url))
-    results: dict[str, float] = {}
+    results: dict[str, float | tuple[float, float]] = {}
 
     def wait_for(signal: object, timeout_ms: int = 120000) -> None:
         loop = QEventLoop()
@@ -152,22 +155,22 @@ def bench_large(folder: Path) -> dict[str, float]:
     assert window.resources_model.rowCount() == 10000, window.resources_model.rowCount()
 
     # Filters: applied synchronously by the proxies; measured to the end of the call.
-    samples = []
-    for text in ("deploy-01", "app042", "deploy-0199", ""):
-        t = time.perf_counter()
-        window.deploy_filter.setText(text)
-        samples.append(time.perf_counter() - t)
-    results["deploy filter, worst of 4 (ms)"] = max(samples) * 1000
-    samples = []
-    for text in ("res-09", "cache7", "res-0999", ""):
-        t = time.perf_counter()
-        window.resource_filter.setText(text)
-        samples.append(time.perf_counter() - t)
-    for state in ("attached", "detached", "all"):
-        t = time.perf_counter()
-        window.state_filter.setCurrentIndex(window.state_filter.findData(state))
-        samples.append(time.perf_counter() - t)
-    results["resource filter + state filter, worst of 7 (ms)"] = max(samples) * 1000
+    def timed(change: Callable[[], object]) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        change()
+        return (time.perf_counter() - wall) * 1000, (time.thread_time() - cpu) * 1000
+
+    samples = [
+        timed(lambda t=text: window.deploy_filter.setText(t)) for text in ("deploy-01", "app042", "deploy-0199", "")
+    ]
+    results["deploy filter, worst of 4 (ms)"] = max(samples)
+    resource_texts = ("res-09", "cache7", "res-0999", "")
+    samples = [timed(lambda t=text: window.resource_filter.setText(t)) for text in resource_texts]
+    samples += [
+        timed(lambda s=state: window.state_filter.setCurrentIndex(window.state_filter.findData(s)))
+        for state in ("attached", "detached", "all")
+    ]
+    results["resource filter + state filter, worst of 7 (ms)"] = max(samples)
 
     # Responsiveness while long jobs run on the pool.
     gaps: list[float] = []
@@ -214,9 +217,9 @@ def bench_large(folder: Path) -> dict[str, float]:
     # The one-time cost of filling empty tables with 12,000 rows, on the GUI thread, at start-up.
     fresh = MainWindow(MainController(workspace), QSettings(str(folder / "s2.ini"), QSettings.Format.IniFormat))
     fresh.show()
-    t = time.perf_counter()
-    fresh.show_snapshot(window.snapshot)  # type: ignore[arg-type]
-    results["first fill of the empty tables, once at start (ms)"] = (time.perf_counter() - t) * 1000
+    results["first fill of the empty tables, once at start (ms)"] = timed(
+        lambda: fresh.show_snapshot(window.snapshot)  # type: ignore[arg-type]
+    )
     fresh.controller.runner.wait()
     fresh.close()
     controller.runner.wait()
@@ -236,10 +239,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="changeover-bench-") as base:
         folder = Path(base)
         os.environ.update(HOME=str(folder), XDG_DATA_HOME=str(folder / "data"), XDG_CONFIG_HOME=str(folder / "cfg"))
-        first = bench_first_window(folder)
-        print(f"launch to first painted window (s): {first:.3f}   target < 1 s")
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times grow with load)")
+        wall, cpu = bench_first_window(folder)
+        print(f"launch to first painted window (s): {wall:.3f} wall, {cpu:.3f} CPU   target < 1 s")
         for name, value in bench_large(folder).items():
-            print(f"{name}: {value:.3f}" if "(s)" in name else f"{name}: {value:.1f}")
+            if isinstance(value, tuple):
+                print(f"{name}: {value[0]:.1f} wall, {value[1]:.1f} CPU")
+            else:
+                print(f"{name}: {value:.3f}" if "(s)" in name else f"{name}: {value:.1f}")
     print("targets: filter < 100 ms, no stall > 50 ms")
     return 0
 
