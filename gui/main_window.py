@@ -549,13 +549,12 @@ class MainWindow(QMainWindow):
         return self.resources_by_name.get(self._resource_choice)
 
     def select_resource(self, name: str) -> bool:
-        for row in range(self.resources_proxy.rowCount()):
-            index = self.resources_proxy.index(row, 0)
-            if index.data() == name:
-                self.resources_view.selectRow(row)
-                self._resource_choice = name
-                self._update_actions()
-                return True
+        """Make ``name`` the resource the actions work on, and select its row if the filter shows it."""
+        row = self.resources_model.row_of(name)
+        if row is not None:
+            index = self.resources_proxy.mapFromSource(self.resources_model.index(row, 0))
+            if index.isValid():
+                self.resources_view.selectRow(index.row())
         if name in self.resources_by_name:
             self._resource_choice = name
             self._update_actions()

@@ -120,6 +120,13 @@ class RecordTableModel(QAbstractTableModel, Generic[R]):
     def record(self, row: int) -> R:
         return self._records[row]
 
+    def row_of(self, key: Any) -> int | None:
+        """The row of the record whose ``key`` is ``key`` (None when absent or the model has no key)."""
+        get = type(self).key
+        if get is None:
+            return None
+        return next((row for row, record in enumerate(self._records) if get(record) == key), None)
+
     def text(self, row: int, column: int) -> str:
         if self._texts is not None:
             return self._texts[row][column]
