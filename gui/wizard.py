@@ -1077,6 +1077,9 @@ class ProgressPage(QWizardPage):
             "goes forward from here; it can no longer be cancelled or rolled back."
         )
         self.banner.show()
+        if self.job is not None and self.job.cancel_event.is_set():
+            self.status.setText("The cancel came too late: the switch had begun, so the upgrade goes forward.")
+            self._write("The cancel came too late: the switch had begun, so the upgrade goes forward.")
         self.wiz.setOption(QWizard.WizardOption.NoCancelButton, True)
         self.rollback_button.hide()
 
