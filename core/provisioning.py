@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from . import handles, paths
 from . import secrets as keyring_secrets
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import ChangeoverError, Conflict, HookError, InvalidInput, NotFound
 from .inventory.models import Origin, Resource, ResourceState, Server
 from .jobs import Progress, no_progress
 from .providers.base import DatabaseInfo, Provider, describe
@@ -390,3 +390,75 @@ def list_backups(resource_name: str | None = None) -> list[tuple[Path, Manifest]
             except BackupInvalid:
                 continue
     return sorted(found, key=lambda item: item[1].created_at, reverse=True)
+
+
+# -- rotation ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    resource: ResourceInfo
+    deploys: tuple[str, ...]  # deploys whose config now holds the new password and restarted
+    failed: tuple[str, ...] = ()  # deploys whose restart failed after their config was rewritten
+
+
+def rotate(ws: Workspace, resource_name: str) -> RotationResult:
+    """Give a provider-made database user a new password, everywhere at once.
+
+    The new password is set on the server, stored in the keyring, written into the config of every deploy
+    the database is attached to, and each of those deploys is restarted: one action in the audit trail.
+    Everything that could refuse (keyring, config files) is checked before the server is touched; if the
+    keyring then refuses the new password, the server gets the old one back, so nothing changed.
+    A restart that fails afterwards is reported (the deploy's config already holds the new password, the
+    only one that works now), and the other deploys are still rewritten and restarted.
+    """
+    from .configstores import open_store
+
+    with ws._audited("rotate password", "resource", resource_name) as details, ws._session() as session:
+        resource = ws._resource(session, resource_name)
+        if resource.origin != Origin.PROVISIONED or resource.server is None:
+            raise Conflict(
+                f"'{resource.name}' was registered by hand, so Changeover cannot change its password on the "
+                "server: change it there, then replace it here (`changeover resource secret`).",
+            )
+        if resource.state == ResourceState.DEPROVISIONED:
+            raise Conflict(f"'{resource.name}' is deprovisioned.")
+        provider = provider_for(resource.server)
+        _, user = _database_and_user(resource)
+        if not user:
+            raise Conflict(f"'{resource.name}' has no database user: there is nothing to rotate.")
+        old = ws._full_handle(resource)
+        active = [a for a in resource.attachments if a.detached_at is None]
+        stores = [(a, open_store(a.deploy.config_kind, a.deploy.config_location)) for a in active]
+        for _, store in stores:
+            store.check_writable()
+        password = _random.token_urlsafe(PASSWORD_BYTES)
+        provider.set_password(user, password)
+        new = old.with_secrets({**old.secrets, "password": password})
+        try:
+            keyring_secrets.store(resource.secret_ref or "", new.secrets)
+        except BaseException:
+            provider.set_password(user, old.secrets["password"])
+            raise
+        details.append(f"new password for {user} on {resource.server.name}, stored in the keyring")
+        resource.updated_at = ws.clock()
+        session.commit()
+        rewritten: list[str] = []
+        failed: list[str] = []
+        for attachment, store in stores:
+            store.apply({attachment.env_var: new.full()})
+            try:
+                ws._run_hook(attachment.deploy, "restart", details, (password, old.secrets["password"]))
+            except ChangeoverError as exc:
+                failed.append(attachment.deploy.name)
+                details.append(f"{attachment.deploy.name}: config rewritten, but {exc.message}")
+                continue
+            rewritten.append(attachment.deploy.name)
+            details.append(f"{attachment.deploy.name}: {attachment.env_var} rewritten and restarted")
+        result = RotationResult(_resource_info(resource), tuple(rewritten), tuple(failed))
+        if failed:
+            raise HookError(
+                f"The password of '{resource.name}' was rotated and every config rewritten, but the restart of "
+                f"{', '.join(failed)} failed: restart {'it' if len(failed) == 1 else 'them'} by hand.",
+            )
+        return result

@@ -271,6 +271,16 @@ class MainController(QObject):
 
         return self._action("replace secret", replace, f"Replaced the secret of {resource}.")
 
+    def rotate(self, resource: str) -> Job:
+        """A new password for a provider-made database user: server, keyring, attached deploys, restarts."""
+        from changeover.core import provisioning
+
+        def summary(result: Any) -> str:
+            deploys = ", ".join(result.deploys) or "no deploy"
+            return f"Rotated the password of {resource}; rewrote and restarted {deploys}."
+
+        return self._action("rotate password", lambda: provisioning.rotate(self.workspace, resource), summary)
+
     def request_upgrade(self, resource: str) -> None:
         """Ask for the upgrade wizard on a database resource (the wizard connects ``upgrade_requested``)."""
         self.upgrade_requested.emit(resource)

@@ -491,11 +491,41 @@ class ReplaceSecretDialog(QDialog):
         return self.credential.owner, self.secret.text()
 
 
+class RotateDialog(QDialog):
+    """Confirm a password rotation: what will happen, in the order it happens."""
+
+    def __init__(self, credential: Credential, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.credential = credential
+        self.setWindowTitle(f"Rotate the password of {credential.owner}")
+        note = QLabel(
+            f"A new password is set for the database user of {credential.owner} on {credential.server}, stored in "
+            "the keyring, and written into the config of every deploy the database is attached to; each of those "
+            "deploys is then restarted. The old password stops working at once."
+        )
+        note.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(note)
+        self.buttons = _buttons(self, "R&otate")
+        layout.addWidget(self.buttons)
+
+
+def can_rotate(credential: Credential | None) -> bool:
+    """Only a user Changeover made on a PostgreSQL or MariaDB server can be given a new password by it."""
+    return (
+        credential is not None
+        and credential.owner_type == "resource"
+        and credential.origin == "provisioned"
+        and credential.kind in ("postgresql", "mysql")
+    )
+
+
 class CredentialsDialog(QDialog):
     """Every secret Changeover keeps in the keyring, by resource: reveal briefly, copy, replace."""
 
     reveal_requested = Signal(str)  # resource name; the window answers with show_revealed()
     replace_requested = Signal(str, str)  # resource name, new secret
+    rotate_requested = Signal(str)  # resource name
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -516,12 +546,7 @@ class CredentialsDialog(QDialog):
         self.reveal_button = QPushButton(get_colored_icon("reveal"), "Re&veal")
         self.copy_button = QPushButton(get_colored_icon("copy"), "&Copy secret")
         self.replace_button = QPushButton(get_colored_icon("edit"), "&Replace…")
-        self.rotate_button = QPushButton(get_colored_icon("refresh"), "R&otate")
-        self.rotate_button.setEnabled(False)
-        self.rotate_button.setToolTip(
-            "Rotating the password of a database user Changeover provisioned is not in this version yet; "
-            "it will work here for provider-made databases."
-        )
+        self.rotate_button = QPushButton(get_colored_icon("refresh"), "R&otate…")
         for button, name in (
             (self.reveal_button, "Reveal secret"),
             (self.copy_button, "Copy secret"),
@@ -560,6 +585,7 @@ class CredentialsDialog(QDialog):
         self.reveal_button.clicked.connect(self.reveal_selected)
         self.copy_button.clicked.connect(self.copy_selected)
         self.replace_button.clicked.connect(self.replace_selected)
+        self.rotate_button.clicked.connect(self.rotate_selected)
         self.table.selectionModel().selectionChanged.connect(self._update)
         self.finished.connect(lambda _result: self.model.hide())
         self._update()
@@ -595,6 +621,14 @@ class CredentialsDialog(QDialog):
                 if usable or credential is None
                 else "A server's admin secret is shown and replaced by registering the server again."
             )
+        rotatable = can_rotate(credential)
+        self.rotate_button.setEnabled(rotatable)
+        self.rotate_button.setToolTip(
+            "Set a new password on the server, in the keyring and in every attached deploy's config"
+            if rotatable
+            else "Only the user of a database Changeover provisioned on a PostgreSQL or MariaDB server can be "
+            "rotated here; change other passwords where they live, then Replace."
+        )
 
     def reveal_selected(self) -> None:
         credential = self.selected()
@@ -634,6 +668,16 @@ class CredentialsDialog(QDialog):
         dialog = ReplaceSecretDialog(credential, self)
         dialog.accepted.connect(lambda: self.replace_requested.emit(*dialog.values()))
         self.replace_dialog = dialog
+        dialog.open()
+
+    def rotate_selected(self) -> None:
+        credential = self.selected()
+        if not can_rotate(credential):
+            return
+        assert credential is not None
+        dialog = RotateDialog(credential, self)
+        dialog.accepted.connect(lambda: self.rotate_requested.emit(credential.owner))
+        self.rotate_dialog = dialog
         dialog.open()
 
 

@@ -726,6 +726,7 @@ class MainWindow(QMainWindow):
                 lambda name: self.controller.reveal(name, lambda full: dialog.show_revealed(name, full))
             )
             dialog.replace_requested.connect(self.controller.replace_secret)
+            dialog.rotate_requested.connect(self.controller.rotate)
             self.credentials_dialog = dialog
         dialog = self.credentials_dialog
         snapshot = self.snapshot

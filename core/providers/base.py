@@ -91,6 +91,10 @@ class Provider(Protocol):
         """Drop ``database`` and its ``user``; what is already gone is not an error."""
         ...
 
+    def set_password(self, user: str, password: str) -> None:
+        """Give ``user`` a new password (rotation); a server without users raises :class:`ProviderError`."""
+        ...
+
 
 def driver_message(exc: Exception) -> str:
     """The first line of a driver error's own text: never the SQL statement or its parameters."""

@@ -111,6 +111,10 @@ class MySQLProvider(base.ServerProvider):
             ).all()
         return [Connection(str(u), str(h).rsplit(":", 1)[0], "") for u, h, _c in rows]
 
+    def set_password(self, user: str, password: str) -> None:
+        with self._admin(f"set a new password for '{user}'", password) as conn:
+            conn.execute(sa.text("ALTER USER :u@'%' IDENTIFIED BY :p"), {"u": user, "p": password})
+
     def deprovision(self, database: str, user: str | None) -> None:
         with self._admin(f"drop the database '{database}'") as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {_ident(database)}"))

@@ -130,6 +130,13 @@ class PostgresProvider(base.ServerProvider):
             ).all()
         return [Connection(str(u), str(c), str(a)) for u, c, a in rows]
 
+    def set_password(self, user: str, password: str) -> None:
+        if not password.replace("-", "").replace("_", "").isalnum():
+            raise ProviderError("Refusing a generated password with unexpected characters.")
+        with self._admin(f"set a new password for '{user}'", password) as conn:
+            # ALTER ROLE takes no parameters; the alphabet checked above is safe inside a literal.
+            conn.execute(sa.text(f"ALTER ROLE {_ident(user)} PASSWORD '{password}'"))
+
     def deprovision(self, database: str, user: str | None) -> None:
         with self._admin(f"drop the database '{database}'") as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {_ident(database)}"))

@@ -124,6 +124,9 @@ class SQLiteFolderProvider:
             conn.close()
         return []
 
+    def set_password(self, user: str, password: str) -> None:
+        raise ProviderError("SQLite databases have no users or passwords: there is nothing to rotate.")
+
     def deprovision(self, database: str, user: str | None) -> None:
         path = self._path(database)
         for extra in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):

@@ -38,8 +38,8 @@ def test_reveal_is_explicit_and_temporary(
 ) -> None:
     dialog = _open(qtbot, window, workspace, env_file)
     assert [c.owner for c in dialog.model.records()] == ["shop-db"]  # only resources with a secret
-    assert dialog.rotate_button.isEnabled() is False
-    assert "not in this version yet" in dialog.rotate_button.toolTip()
+    assert dialog.rotate_button.isEnabled() is False  # registered by hand: rotated where it lives
+    assert "Only the user of a database Changeover provisioned" in dialog.rotate_button.toolTip()
     assert PASSWORD not in _texts(dialog)
     dialog.select("shop-db")
     dialog.reveal_button.click()
@@ -83,3 +83,39 @@ def test_replace_the_secret(qtbot: QtBot, window: MainWindow, workspace: Workspa
     assert PASSWORD in env_file.read_text(encoding="utf-8")
     assert workspace.events("shop-db")[0].action == "replace secret"
     assert NEW_PASSWORD not in _texts(dialog)
+
+
+def test_rotate_a_provisioned_database_user(
+    qtbot: QtBot, window: MainWindow, workspace: Workspace, env_file: Path, postgres_admin: object
+) -> None:
+    from dotenv import dotenv_values
+
+    from changeover.core import provisioning
+
+    from ..conftest import POSTGRES_URL, unique_name
+
+    name = unique_name("gui-rot").replace("_", "-")
+    provisioning.register_server(workspace, "pg", POSTGRES_URL)
+    provisioning.provision(workspace, "pg", name)
+    try:
+        workspace.add_deploy("shop", str(env_file), restart_cmd="true")
+        workspace.attach(name, "shop")
+        before = dotenv_values(env_file)["DATABASE_URL"]
+        with qtbot.waitSignal(window.refreshed, timeout=10000):
+            window.controller.refresh()
+        dialog = window.show_credentials()
+        qtbot.addWidget(dialog)
+        dialog.select(name)
+        assert dialog.rotate_button.isEnabled()
+        dialog.rotate_button.click()
+        with qtbot.waitSignal(window.refreshed, timeout=20000):
+            dialog.rotate_dialog.accept()
+        settle(qtbot, window)
+        after = dotenv_values(env_file)["DATABASE_URL"]
+        assert after and before and after != before
+        assert workspace.full_handle(name) == after
+        assert [e.result for e in workspace.events(name) if e.action == "rotate password"] == ["ok"]
+    finally:
+        for attachment in workspace.show_resource(name).attachments:
+            workspace.detach(name, attachment.deploy)
+        provisioning.deprovision(workspace, name, name, final_backup=False)
