@@ -240,6 +240,15 @@ def cmd_resource_secret(ws: Workspace, args: argparse.Namespace, out: TextIO) ->
         out.write("Attached deploys still hold the old handle: detach and attach again to rewrite them.\n")
 
 
+def cmd_resource_rotate(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from . import provisioning
+
+    result = provisioning.rotate(ws, args.name)
+    out.write(
+        f"Rotated the password of {args.name}; rewrote and restarted: {', '.join(result.deploys) or 'no deploy'}.\n"
+    )
+
+
 def cmd_resource_keep(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
     try:
         until = datetime.fromisoformat(args.until)
@@ -689,6 +698,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("handle")
     p.set_defaults(handler=cmd_resource_secret)
+    p = resource.add_parser("rotate", help="a new password for a provider-made database user, everywhere at once")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_resource_rotate)
     p = resource.add_parser("keep", help="change how long a detached resource is kept")
     p.add_argument("name")
     p.add_argument("--until", required=True, metavar="YYYY-MM-DD")

@@ -102,6 +102,23 @@ def test_rotate_changes_the_password_everywhere(
     assert new_password and new_password not in event.detail
 
 
+def test_rotate_from_the_cli(
+    workspace: Workspace, provisioned: tuple[str, list[Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from changeover.core.cli import main
+
+    name, envs = provisioned
+    before = dotenv_values(envs[0])["DATABASE_URL"]
+    monkeypatch.setenv("CHANGEOVER_DATABASE_URL", workspace.inventory.url.render_as_string(hide_password=False))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["resource", "rotate", name], out, err) == 0, err.getvalue()
+    assert "rewrote and restarted: web, worker" in out.getvalue()
+    after = dotenv_values(envs[0])["DATABASE_URL"]
+    assert after and after != before and make_url(after).password not in out.getvalue()
+
+
 def test_rotate_refuses_before_touching_the_server(workspace: Workspace, provisioned: tuple[str, list[Path]]) -> None:
     name, envs = provisioned
     old = dotenv_values(envs[0])["DATABASE_URL"]
