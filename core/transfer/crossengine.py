@@ -524,6 +524,27 @@ def plan(source_url: URL | str, target_url: URL | str) -> CopyReport:
     return _prepare(sa.engine.make_url(source_url), sa.engine.make_url(target_url))[2]
 
 
+@contextmanager
+def _heartbeat(progress: Progress, done: int, total: int, message: str) -> Iterator[None]:
+    """Report ``message`` now and every half second until the block ends (one long statement: an index
+    build, a foreign key check), so a progress display never looks frozen."""
+    stop = threading.Event()
+    started = monotonic()
+
+    def beat() -> None:
+        while not stop.wait(0.5):
+            progress(done, total, "steps", f"{message} ({monotonic() - started:.0f} s)")
+
+    progress(done, total, "steps", message)
+    thread = threading.Thread(target=beat, name="copy-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 class _Tracker:
     """Progress shared by the loading threads: rows against the catalog's estimate, a few times a second."""
 
@@ -576,15 +597,16 @@ def copy(
             steps = len(schema.indexes) + (len(schema.fks) if target != "sqlite" else 0)
             done = 0
             for index in schema.indexes:
-                progress(done, steps, "steps", f"Creating index {index.name}")
-                conn.execute(CreateIndex(index))
+                check_cancel(cancel, "The copy")
+                with _heartbeat(progress, done, steps, f"Creating index {index.name}"):
+                    conn.execute(CreateIndex(index))
                 done += 1
             if target != "sqlite":
                 for table_name, fk in schema.fks:
                     check_cancel(cancel, "The copy")
-                    progress(done, steps, "steps", f"Adding a foreign key on {table_name}")
-                    schema.tables[table_name].append_constraint(fk)
-                    conn.execute(AddConstraint(fk))
+                    with _heartbeat(progress, done, steps, f"Adding a foreign key on {table_name}"):
+                        schema.tables[table_name].append_constraint(fk)
+                        conn.execute(AddConstraint(fk))
                     done += 1
             _move_sequences(conn, target, source, progress)
     except Cancelled:

@@ -32,7 +32,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -158,6 +158,8 @@ def decimal_text(d: Decimal) -> str:
 
 def _float_text(value: Any) -> str:
     f = float(value)
+    if f.is_integer() and abs(f) < 1e15:
+        return str(int(f))
     if f != f:
         return "NaN"
     if f in (float("inf"), float("-inf")):
@@ -271,10 +273,36 @@ def canonical_value(kind: Kind, value: Any) -> str:
     return "+" + _RENDER[kind](value)
 
 
-def _row_digest(kinds: list[Kind], row: Iterable[Any]) -> tuple[int, int]:
-    text = SEP.join(canonical_value(k, v) for k, v in zip(kinds, row, strict=True))
-    digest = hashlib.md5(text.encode("utf-8", errors="surrogatepass"), usedforsecurity=False).hexdigest()
-    return int(digest[:15], 16), int(digest[15:30], 16)
+def field_renderer(kind: Kind) -> Callable[[Any], str]:
+    """:func:`canonical_value` for one kind, with shortcuts for the values that are already canonical
+    (this runs for every value of every row hashed in Python)."""
+    render = _RENDER[kind]
+
+    def general(v: Any) -> str:
+        return "-" if v is None else "+" + render(v)
+
+    def text(v: Any) -> str:
+        if type(v) is str:
+            return "+" + v
+        return general(v)
+
+    def integer(v: Any) -> str:
+        if type(v) is int:
+            return "+" + str(v)
+        return general(v)
+
+    def stamp(v: Any) -> str:  # SQLite's own text form is already the canonical one
+        if type(v) is str and len(v) == 26 and v[10] == " " and v[19] == ".":
+            return "+" + v
+        return general(v)
+
+    return {"text": text, "int": integer, "datetime": stamp, "datetime_tz": stamp}.get(kind, general)
+
+
+def _digest(text: str) -> tuple[int, int]:
+    """The row's MD5 as two 60-bit integers: its hex digits 1-15 and 16-30 (what the SQL side sums)."""
+    d = hashlib.md5(text.encode("utf-8", errors="surrogatepass"), usedforsecurity=False).digest()
+    return int.from_bytes(d[:8], "big") >> 4, (int.from_bytes(d[7:16], "big") >> 8) & _MASK60
 
 
 def _checksum(first: int, second: int) -> str:
@@ -407,7 +435,7 @@ def _sum_in_python(
 ) -> _Tally:
     """Stream the rows and hash them here, in the same canonical form."""
     tally = _Tally()
-    kinds: list[Kind] = [c.kind for c in cols]
+    renderers = [field_renderer(c.kind) for c in cols]
     batches = read_batches(
         conn,
         table,
@@ -416,10 +444,14 @@ def _sum_in_python(
         batch_rows=2000,
         check=partial(check_cancel, cancel, "Verification"),
     )
+    join, digest = SEP.join, _digest
     for batch in batches:
+        first = second = 0
         for row in batch:
-            first, second = _row_digest(kinds, row)
-            tally.add(1, first, second)
+            a, b = digest(join([f(v) for f, v in zip(renderers, row, strict=True)]))
+            first += a
+            second += b
+        tally.add(len(batch), first, second)
         tick(len(batch))
     return tally
 

@@ -20,6 +20,7 @@ from changeover.core.transfer.verify import (
     VerificationFailed,
     canonical_value,
     checksum_database,
+    field_renderer,
     sequence_positions,
     verify,
 )
@@ -156,3 +157,18 @@ def test_equal_values_render_alike(kind: Any, values: list[Any]) -> None:
 def test_null_and_empty_text_differ() -> None:
     assert canonical_value("text", None) != canonical_value("text", "")
     assert canonical_value("json", '{"a": 1.50}') != canonical_value("json", '{"a": 1.5}')  # jsonb keeps the scale
+
+
+@pytest.mark.parametrize(
+    ("kind", "values"),
+    [
+        ("text", ["", "é😀", None, 12, b"bytes"]),
+        ("int", [0, -5, 2**70, None, True, "7"]),
+        ("datetime", ["2024-01-01 10:00:00.000000", "2024-01-01 10:00:00", "2024-01-01 10:00:00.000000+02:00"]),
+        ("datetime_tz", ["2024-01-01 10:00:00.123456", "2024-01-01T10:00:00Z", None]),
+        ("float", [2.0, -0.0, 1e15, 1e16, 0.1, None]),
+    ],
+)
+def test_shortcut_renderers_agree_with_the_canonical_form(kind: Any, values: list[Any]) -> None:
+    render = field_renderer(kind)
+    assert [render(v) for v in values] == [canonical_value(kind, v) for v in values]
