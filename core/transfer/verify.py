@@ -292,11 +292,24 @@ def field_renderer(kind: Kind) -> Callable[[Any], str]:
         return general(v)
 
     def stamp(v: Any) -> str:  # SQLite's own text form is already the canonical one
-        if type(v) is str and len(v) == 26 and v[10] == " " and v[19] == ".":
-            return "+" + v
+        if type(v) is str and v[10:11] == " " and v[19:20] == ".":
+            if len(v) == 26:
+                return "+" + v
+            if len(v) == 32 and v.endswith("+00:00"):
+                return "+" + v[:26]
         return general(v)
 
-    return {"text": text, "int": integer, "datetime": stamp, "datetime_tz": stamp}.get(kind, general)
+    def decimal(v: Any) -> str:  # SQLite hands decimals over as floats: their repr is already minimal
+        if type(v) is float and v:
+            r = repr(v)
+            if "e" not in r and "n" not in r:
+                return "+" + (r[:-2] if r.endswith(".0") else r)
+        if type(v) is int:
+            return "+" + str(v)
+        return general(v)
+
+    shortcuts = {"text": text, "int": integer, "datetime": stamp, "datetime_tz": stamp, "decimal": decimal}
+    return shortcuts.get(kind, general)
 
 
 def _digest(text: str) -> tuple[int, int]:

@@ -167,6 +167,8 @@ def test_null_and_empty_text_differ() -> None:
         ("datetime", ["2024-01-01 10:00:00.000000", "2024-01-01 10:00:00", "2024-01-01 10:00:00.000000+02:00"]),
         ("datetime_tz", ["2024-01-01 10:00:00.123456", "2024-01-01T10:00:00Z", None]),
         ("float", [2.0, -0.0, 1e15, 1e16, 0.1, None]),
+        ("decimal", [4.5, 12.0, -0.0, 0.0, 1e-07, 1e22, 123456789.125, 7, "1.50", float("inf"), float("nan")]),
+        ("datetime_tz", ["2024-01-01 10:00:00.123456+00:00", "2024-01-01 10:00:00.123456+01:00"]),
     ],
 )
 def test_shortcut_renderers_agree_with_the_canonical_form(kind: Any, values: list[Any]) -> None:
