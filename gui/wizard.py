@@ -926,6 +926,7 @@ class ProgressPage(QWizardPage):
         self.failure.hide()
         self.status.setText(f"Upgrading {run.source} to {run.target}…")
         self.wiz.setButtonText(QWizard.WizardButton.CancelButton, "Cancel")
+        self.wiz.setOption(QWizard.WizardOption.NoCancelButton, self.switched)  # no Cancel after the switch
         ws, relay = self.wiz.workspace, self.relay
         self.meter.reset()
         if not self.timer.isActive():
@@ -989,6 +990,8 @@ class ProgressPage(QWizardPage):
         self.step_bar.setRange(0, 1000)
         self.step_bar.setValue(0)
         self.rate.setText("")
+        # Nothing runs now: the wizard may close (the run stays unfinished, offered again at start-up).
+        self.wiz.setOption(QWizard.WizardOption.NoCancelButton, False)
         self.wiz.setButtonText(QWizard.WizardButton.CancelButton, "&Close")
 
     # -- events ---------------------------------------------------------------------------------

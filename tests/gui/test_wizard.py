@@ -424,6 +424,49 @@ def test_a_failure_then_roll_back(
     assert count(f"sqlite:///{source}") == 50
 
 
+def test_a_failure_after_the_switch_offers_only_retry(
+    qtbot: QtBot,
+    make_wizard: Callable[..., UpgradeWizard],
+    workspace: Workspace,
+    env_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(procedure, "FORWARD_RETRIES", 1)  # fail at once instead of retrying with back-off
+    source, new = tmp_path / "shop.db", tmp_path / "new.db"
+    fill(f"sqlite:///{source}", 40)
+    ok = tmp_path / "proxy-up"
+    shop(
+        workspace,
+        env_file,
+        f"sqlite:///{source}",
+        maintenance_var="",
+        maintenance_on_cmd="true",
+        maintenance_off_cmd=f"test -e {ok} || {{ echo 'the proxy is down' >&2; exit 5; }}",
+    )
+    wizard = make_wizard(resource="shop-db")
+    qtbot.waitUntil(wizard.database_page.isComplete, timeout=WAIT)
+    wizard.button(QWizard.WizardButton.NextButton).click()
+    qtbot.waitUntil(lambda: wizard.target_page.loaded, timeout=WAIT)
+    wizard.target_page.handle.setText(f"sqlite:///{new}")
+    wizard.button(QWizard.WizardButton.NextButton).click()
+    start(qtbot, wizard)
+    page = wizard.progress_page
+    qtbot.waitUntil(lambda: page.failure.isVisible(), timeout=WAIT)
+    assert "the proxy is down" in page.failure_text.text()
+    assert page.retry_button.isVisible() and not page.rollback_button.isVisible()
+    assert page.banner.isVisible()
+    close = wizard.button(QWizard.WizardButton.CancelButton)  # nothing runs: the wizard may close, no Cancel
+    assert close.isVisible() and close.text() == "&Close"
+    assert env(env_file)["DATABASE_URL"] == f"sqlite:///{new}"  # switched: the deploy already uses it
+    ok.write_text("")
+    page.retry_button.click()
+    assert not wizard.button(QWizard.WizardButton.CancelButton).isVisible()  # running again, past the switch
+    finish(qtbot, wizard)
+    assert procedure.list_runs(workspace)[0].state == "done"
+    assert workspace.show_resource("shop-db").state == "detached"
+
+
 class Crash(BaseException):
     """Stands for Changeover being killed mid-run: not an error the procedure handles."""
 
