@@ -74,29 +74,32 @@ def items(url: URL | str) -> dict[int, str]:
         engine.dispose()
 
 
-def seed(url: URL | str, rows: int, *, payload: int = 0) -> None:
-    """Create the app's table (as the app would) and fill it with ``rows`` rows (``payload`` bytes of extra text)."""
+def seed(url: URL | str, rows: int) -> None:
+    """Create the app's table (as the app would) and fill it with ``rows`` rows."""
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     try:
         with engine.begin() as conn:
-            backend = conn.dialect.name
             ident = {
                 "postgresql": "id SERIAL PRIMARY KEY",
                 "mysql": "id INT AUTO_INCREMENT PRIMARY KEY",
                 "sqlite": "id INTEGER PRIMARY KEY AUTOINCREMENT",
-            }[backend]
+            }[conn.dialect.name]
             conn.execute(sa.text(f"CREATE TABLE items ({ident}, value VARCHAR(200) NOT NULL)"))
             conn.execute(sa.text("INSERT INTO items (value) VALUES (:v)"), [{"v": f"seed {i}"} for i in range(rows)])
-            if payload:
-                # Bulk for slow-load cases; the app never reads it.
-                conn.execute(sa.text("CREATE TABLE ballast (id INT PRIMARY KEY, body TEXT NOT NULL)"))
-                chunk = 1000
-                body = "x" * 200
-                for start in range(0, payload // len(body), chunk):
-                    conn.execute(
-                        sa.text("INSERT INTO ballast (id, body) VALUES (:i, :b)"),
-                        [{"i": start + k, "b": body} for k in range(chunk)],
-                    )
+    finally:
+        engine.dispose()
+
+
+def ballast(url: URL, rows: int, width: int = 6) -> None:
+    """A PostgreSQL table the app never reads, built inside the server: ``rows`` rows of ``32 * width`` bytes."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE ballast (id INT PRIMARY KEY, body TEXT NOT NULL)"))
+            conn.execute(
+                sa.text("INSERT INTO ballast SELECT g, repeat(md5(g::text), :w) FROM generate_series(1, :n) g"),
+                {"w": width, "n": rows},
+            )
     finally:
         engine.dispose()
 

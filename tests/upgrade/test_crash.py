@@ -23,7 +23,7 @@ from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import STEPS
 from tests.conftest import unique_name
 
-from .conftest import Kit, TwelveFactorApp, Writer, items, seed, text, wait_for
+from .conftest import Kit, TwelveFactorApp, Writer, ballast, items, seed, text, wait_for
 
 pytestmark = pytest.mark.servers
 
@@ -35,7 +35,7 @@ Event = dict[str, Any]
 BOUNDARIES = [("preflight", "running")] + [(s, "done") for s in STEPS[:-1]] + [("switch", "switched")]
 
 
-def run_until_killed(kit: Kit, argv: list[str], kill_at: Callable[[Event], bool]) -> tuple[int, list[Event]]:
+def run_until_killed(kit: Kit, argv: list[str], kill_at: Callable[[Event], bool]) -> int:
     """Start ``changeover upgrade`` and SIGKILL it when ``kill_at`` accepts an event; return the run id."""
     child = kit.popen("upgrade", *argv, "--yes", "--json")
     seen: list[Event] = []
@@ -58,7 +58,7 @@ def run_until_killed(kit: Kit, argv: list[str], kill_at: Callable[[Event], bool]
         child.stdout.close()  # type: ignore[union-attr]
         child.stderr.close()  # type: ignore[union-attr]
     assert child.returncode == -signal.SIGKILL
-    return int(seen[0]["run_id"]), seen
+    return int(seen[0]["run_id"])
 
 
 def assert_on_one_database(kit: Kit, app: TwelveFactorApp, expected: str, committed: dict[int, str]) -> URL:
@@ -90,25 +90,42 @@ def committed_rows(source: URL, writer: Writer) -> dict[int, str]:
     return {**{i: v for i, v in items(source).items() if v.startswith("seed ")}, **writer.acked}
 
 
-@pytest.mark.parametrize(("step", "state"), BOUNDARIES, ids=[f"{s}-{e}" for s, e in BOUNDARIES])
-def test_kill_at_a_step_boundary_then_resume(kit: Kit, make_postgres_db, step: str, state: str) -> None:  # type: ignore[no-untyped-def]
-    app, source, target = start_shop(kit, make_postgres_db)
+def crash_then(
+    kit: Kit,
+    app: TwelveFactorApp,
+    target: URL,
+    kill_at: Callable[[Event], bool],
+    recover: str,
+    between: Callable[[int], None] = lambda run_id: None,
+) -> tuple[str, int, Writer, str]:
+    """Upgrade while writing, SIGKILL at ``kill_at``, check ``between``, then ``--resume`` or ``--rollback``.
+
+    Returns the new database's name, the run, the writer and the recovering process's output.
+    """
     name = unique_name("crash").replace("_", "-")
     with Writer(app) as writer:
         wait_for("a few writes", lambda: len(writer.acked) >= 5)
-        run_id, seen = run_until_killed(
-            kit,
-            ["shop-db", "--to", text(target), "--name", name],
-            lambda e: (e["step"], e["state"]) == (step, state),
-        )
+        run_id = run_until_killed(kit, ["shop-db", "--to", text(target), "--name", name], kill_at)
+        between(run_id)
+        recovered = kit.cli("upgrade", recover, str(run_id), "--json")
+        assert recovered.returncode == 0, recovered.stderr
+        wait_for("the app out of maintenance", app.serving)
+        at_end = len(writer.acked)
+        wait_for("writes after the recovery", lambda: len(writer.acked) >= at_end + 5)
+    return name, run_id, writer, recovered.stdout
+
+
+@pytest.mark.parametrize(("step", "state"), BOUNDARIES, ids=[f"{s}-{e}" for s, e in BOUNDARIES])
+def test_kill_at_a_step_boundary_then_resume(kit: Kit, make_postgres_db, step: str, state: str) -> None:  # type: ignore[no-untyped-def]
+    app, source, target = start_shop(kit, make_postgres_db)
+
+    def still_running(run_id: int) -> None:
         killed = procedure.show_run(kit.ws, run_id)
         assert killed.state == "running" and not killed.finished
 
-        resumed = kit.cli("upgrade", "--resume", str(run_id), "--json")
-        assert resumed.returncode == 0, resumed.stderr
-        wait_for("the app out of maintenance", app.serving)
-        at_end = len(writer.acked)
-        wait_for("writes after the resume", lambda: len(writer.acked) >= at_end + 5)
+    name, run_id, writer, _ = crash_then(
+        kit, app, target, lambda e: (e["step"], e["state"]) == (step, state), "--resume", still_running
+    )
 
     run = procedure.show_run(kit.ws, run_id)
     assert run.state == "done" and all(s.state == "done" for s in run.steps)
@@ -117,31 +134,27 @@ def test_kill_at_a_step_boundary_then_resume(kit: Kit, make_postgres_db, step: s
     assert kit.ws.show_resource("shop-db").state == "detached"
 
 
-def test_kill_in_the_middle_of_the_load_then_resume(kit: Kit, make_postgres_db, postgres_admin: sa.Engine) -> None:  # type: ignore[no-untyped-def]
+def test_kill_in_the_middle_of_the_load_then_resume(kit: Kit, make_postgres_db) -> None:  # type: ignore[no-untyped-def]
     app, source, target = start_shop(kit, make_postgres_db)
-    with sa.create_engine(source, poolclass=sa.NullPool).begin() as conn:
-        # About 120 MB built inside the server: enough for the restore to take well over a second.
-        conn.execute(sa.text("CREATE TABLE ballast (id INT PRIMARY KEY, body TEXT NOT NULL)"))
-        conn.execute(sa.text("INSERT INTO ballast SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 500000) g"))
-    name = unique_name("crash-load").replace("_", "-")
-    with Writer(app) as writer:
-        wait_for("a few writes", lambda: len(writer.acked) >= 5)
-        run_id, seen = run_until_killed(
-            kit,
-            ["shop-db", "--to", text(target), "--name", name],
-            lambda e: e["step"] == "load" and e["state"] == "progress" and int(e["done"]) > 0,
-        )
+    ballast(source, 500_000)  # about 100 MB: the restore takes well over a second
+
+    def loading(run_id: int) -> None:
         assert procedure.show_run(kit.ws, run_id).steps[STEPS.index("load")].state == "running"
 
-        resumed = kit.cli("upgrade", "--resume", str(run_id), "--json")
-        assert resumed.returncode == 0, resumed.stderr
-        wait_for("the app out of maintenance", app.serving)
+    name, run_id, writer, output = crash_then(
+        kit,
+        app,
+        target,
+        lambda e: e["step"] == "load" and e["state"] == "progress" and int(e["done"]) > 0,
+        "--resume",
+        loading,
+    )
 
     run = procedure.show_run(kit.ws, run_id)
     assert run.state == "done"
     load = run.steps[STEPS.index("load")]
     assert load.attempts == 2 and float(run.stats["load_seconds"]) > 1.0, run.stats
-    assert any("Emptying the new database" in line for line in resumed.stdout.splitlines())
+    assert "Emptying the new database" in output
     url = assert_on_one_database(kit, app, name, committed_rows(source, writer))
     with sa.create_engine(url, poolclass=sa.NullPool).connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM ballast")).scalar_one() == 500_000
@@ -149,21 +162,13 @@ def test_kill_in_the_middle_of_the_load_then_resume(kit: Kit, make_postgres_db, 
 
 def test_rollback_after_a_kill_before_the_switch(kit: Kit, make_postgres_db) -> None:  # type: ignore[no-untyped-def]
     app, source, target = start_shop(kit, make_postgres_db)
-    name = unique_name("crash-rb").replace("_", "-")
-    with Writer(app) as writer:
-        wait_for("a few writes", lambda: len(writer.acked) >= 5)
-        run_id, _ = run_until_killed(
-            kit,
-            ["shop-db", "--to", text(target), "--name", name],
-            lambda e: (e["step"], e["state"]) == ("load", "done"),
-        )
+
+    def in_maintenance(run_id: int) -> None:
         assert app.config().get("MAINTENANCE_MODE") == "1"
 
-        rolled = kit.cli("upgrade", "--rollback", str(run_id), "--json")
-        assert rolled.returncode == 0, rolled.stderr
-        wait_for("the app out of maintenance", app.serving)
-        at_end = len(writer.acked)
-        wait_for("writes after the rollback", lambda: len(writer.acked) >= at_end + 5)
+    name, run_id, writer, _ = crash_then(
+        kit, app, target, lambda e: (e["step"], e["state"]) == ("load", "done"), "--rollback", in_maintenance
+    )
 
     run = procedure.show_run(kit.ws, run_id)
     assert run.state == "rolled_back" and run.switched_at is None
@@ -175,7 +180,7 @@ def test_rollback_after_a_kill_before_the_switch(kit: Kit, make_postgres_db) -> 
 
 
 def test_a_live_lease_holder_is_not_taken_over(kit: Kit, make_postgres_db) -> None:  # type: ignore[no-untyped-def]
-    """The takeover above is only allowed because the holder is dead: a stopped (alive) holder keeps its run."""
+    """The takeovers above are allowed because the holder is dead: a stopped (alive) holder keeps its run."""
     app, source, target = start_shop(kit, make_postgres_db)
     child = kit.popen("upgrade", "shop-db", "--to", text(target), "--yes", "--json")
     try:
@@ -185,13 +190,15 @@ def test_a_live_lease_holder_is_not_taken_over(kit: Kit, make_postgres_db) -> No
                 os.kill(child.pid, signal.SIGSTOP)
                 run_id = int(json.loads(line)["run_id"])
                 break
-        other = kit.cli("upgrade", "--resume", str(run_id))
-        assert other.returncode == 1 and "is being driven by" in other.stderr, other.stderr
+        for verb in ("--resume", "--rollback"):
+            other = kit.cli("upgrade", verb, str(run_id))
+            assert other.returncode == 1 and "is being driven by" in other.stderr, other.stderr
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait(30)
         child.stdout.close()  # type: ignore[union-attr]
         child.stderr.close()  # type: ignore[union-attr]
-    taken = kit.cli("upgrade", "--resume", str(run_id))
+    taken = kit.cli("upgrade", "--rollback", str(run_id))
     assert taken.returncode == 0, taken.stderr
-    assert_on_one_database(kit, app, procedure.show_run(kit.ws, run_id).target, items(source))
+    assert procedure.show_run(kit.ws, run_id).state == "rolled_back"
+    assert_on_one_database(kit, app, "shop-db", items(source))

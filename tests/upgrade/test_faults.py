@@ -31,7 +31,7 @@ from changeover.core.upgrade.procedure import RunEvent, RunInfo, UpgradeFailed
 from tests.conftest import POSTGRES_URL, unique_name
 from tests.keyring_file import FileKeyring
 
-from .conftest import Kit, TwelveFactorApp, free_port, items, seed, text, wait_for
+from .conftest import Kit, TwelveFactorApp, ballast, free_port, items, seed, text, wait_for
 
 pytestmark = pytest.mark.servers
 
@@ -136,9 +136,7 @@ def test_target_server_stops_in_the_middle_of_the_load(kit: Kit, make_postgres_d
     server_url, crash = private_postgres
     source = make_postgres_db("co_fault_src")
     app = shop_on(kit, source)
-    with sa.create_engine(source, poolclass=sa.NullPool).begin() as conn:
-        conn.execute(sa.text("CREATE TABLE ballast (id INT PRIMARY KEY, body TEXT NOT NULL)"))
-        conn.execute(sa.text("INSERT INTO ballast SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 150000) g"))
+    ballast(source, 150_000)
     before = sums(source)
     provisioning.register_server(kit.ws, "private", text(server_url))
     copied: list[int] = []
@@ -211,9 +209,7 @@ def tiny_backups_folder() -> Iterator[Callable[[], None]]:
 def test_backup_folder_out_of_space_mid_run(kit: Kit, make_postgres_db, tiny_backups_folder) -> None:  # type: ignore[no-untyped-def]
     source, target = make_postgres_db("co_fault_src"), make_postgres_db("co_fault_dst")
     app = shop_on(kit, source)
-    with sa.create_engine(source, poolclass=sa.NullPool).begin() as conn:  # a few MB: more than the 1 MB folder
-        conn.execute(sa.text("CREATE TABLE ballast (id INT PRIMARY KEY, body TEXT NOT NULL)"))
-        conn.execute(sa.text("INSERT INTO ballast SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 30000) g"))
+    ballast(source, 30_000, width=4)  # about 4 MB: more than the 1 MB folder holds
     before = sums(source)
 
     with pytest.raises(UpgradeFailed) as failed:
