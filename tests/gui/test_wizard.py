@@ -99,14 +99,22 @@ def plan_page_ready(qtbot: QtBot, wizard: UpgradeWizard) -> None:
     qtbot.waitUntil(lambda: wizard.currentId() == PAGE_PLAN and wizard.plan_page.plan is not None, timeout=WAIT)
 
 
-def choose_database(qtbot: QtBot, wizard: UpgradeWizard, name: str) -> None:
-    page = wizard.database_page
-    qtbot.waitUntil(lambda: page.loaded, timeout=WAIT)
-    page.resource.setCurrentText(name)
-    qtbot.waitUntil(page.isComplete, timeout=WAIT)
+def to_target(qtbot: QtBot, wizard: UpgradeWizard) -> None:
+    """From the database page (once it has read the database) to the target page (once it has the servers)."""
+    qtbot.waitUntil(wizard.database_page.isComplete, timeout=WAIT)
     wizard.button(QWizard.WizardButton.NextButton).click()
     assert wizard.currentId() == PAGE_TARGET
     qtbot.waitUntil(lambda: wizard.target_page.loaded, timeout=WAIT)
+
+
+def to_plan(qtbot: QtBot, wizard: UpgradeWizard, handle: str | None = None) -> None:
+    """On to the plan: into the existing database ``handle``, else provisioned on the first server."""
+    to_target(qtbot, wizard)
+    if handle is not None:
+        wizard.target_page.existing.setChecked(True)
+        wizard.target_page.handle.setText(handle)
+    wizard.button(QWizard.WizardButton.NextButton).click()
+    plan_page_ready(qtbot, wizard)
 
 
 def start(qtbot: QtBot, wizard: UpgradeWizard) -> None:
@@ -246,10 +254,9 @@ def test_postgres_to_postgres_by_handle(
     gate = Gate("verify")
     wizard = make_wizard(resource="shop-db", event_hook=gate)
     qtbot.waitUntil(wizard.database_page.isComplete, timeout=WAIT)
-    assert "postgresql 15" in wizard.database_page.engine.text() or "postgresql" in wizard.database_page.engine.text()
-    wizard.button(QWizard.WizardButton.NextButton).click()
+    assert wizard.database_page.engine.text().startswith("postgresql ")
+    to_target(qtbot, wizard)
     page = wizard.target_page
-    qtbot.waitUntil(lambda: page.loaded, timeout=WAIT)
     assert not page.provision.isEnabled() and page.existing.isChecked()  # no server registered
     assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
     qtbot.keyClicks(page.handle, target.render_as_string(hide_password=False))
@@ -308,12 +315,7 @@ def test_cancel_asks_then_rolls_back_and_closing_is_refused_while_running(
     config = env_file.read_text()
     gate = Gate("backup")
     wizard = make_wizard(resource="shop-db", event_hook=gate)
-    qtbot.waitUntil(wizard.database_page.isComplete, timeout=WAIT)
-    wizard.button(QWizard.WizardButton.NextButton).click()
-    page = wizard.target_page
-    qtbot.waitUntil(lambda: page.loaded, timeout=WAIT)
-    page.handle.setText(f"sqlite:///{tmp_path / 'new.db'}")
-    wizard.button(QWizard.WizardButton.NextButton).click()
+    to_plan(qtbot, wizard, f"sqlite:///{tmp_path / 'new.db'}")
     start(qtbot, wizard)
     qtbot.waitUntil(gate.reached.is_set, timeout=WAIT)
     qtbot.waitUntil(lambda: wizard.progress_page.states["maintenance_on"] == "done", timeout=WAIT)
@@ -367,10 +369,7 @@ def test_a_failure_pauses_then_retry_completes(
     (tmp_path / "dbs").mkdir()
     provisioning.register_server(workspace, "local-files", str(tmp_path / "dbs"))
     wizard = make_wizard(resource="shop-db")
-    qtbot.waitUntil(wizard.database_page.isComplete, timeout=WAIT)
-    wizard.button(QWizard.WizardButton.NextButton).click()
-    qtbot.waitUntil(lambda: wizard.target_page.loaded, timeout=WAIT)
-    wizard.button(QWizard.WizardButton.NextButton).click()
+    to_plan(qtbot, wizard)
     start(qtbot, wizard)
     page = wizard.progress_page
     qtbot.waitUntil(lambda: page.failure.isVisible(), timeout=WAIT)
@@ -403,11 +402,7 @@ def test_a_failure_then_roll_back(
     )
     config = env_file.read_text()
     wizard = make_wizard(resource="shop-db")
-    qtbot.waitUntil(wizard.database_page.isComplete, timeout=WAIT)
-    wizard.button(QWizard.WizardButton.NextButton).click()
-    qtbot.waitUntil(lambda: wizard.target_page.loaded, timeout=WAIT)
-    wizard.target_page.handle.setText(f"sqlite:///{tmp_path / 'new.db'}")
-    wizard.button(QWizard.WizardButton.NextButton).click()
+    to_plan(qtbot, wizard, f"sqlite:///{tmp_path / 'new.db'}")
     start(qtbot, wizard)
     page = wizard.progress_page
     qtbot.waitUntil(lambda: page.failure.isVisible(), timeout=WAIT)
@@ -445,11 +440,7 @@ def test_a_failure_after_the_switch_offers_only_retry(
         maintenance_off_cmd=f"test -e {ok} || {{ echo 'the proxy is down' >&2; exit 5; }}",
     )
     wizard = make_wizard(resource="shop-db")
-    qtbot.waitUntil(wizard.database_page.isComplete, timeout=WAIT)
-    wizard.button(QWizard.WizardButton.NextButton).click()
-    qtbot.waitUntil(lambda: wizard.target_page.loaded, timeout=WAIT)
-    wizard.target_page.handle.setText(f"sqlite:///{new}")
-    wizard.button(QWizard.WizardButton.NextButton).click()
+    to_plan(qtbot, wizard, f"sqlite:///{new}")
     start(qtbot, wizard)
     page = wizard.progress_page
     qtbot.waitUntil(lambda: page.failure.isVisible(), timeout=WAIT)
