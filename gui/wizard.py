@@ -1104,6 +1104,8 @@ class ProgressPage(QWizardPage):
 
     def _write(self, line: str) -> None:
         self.log.appendPlainText(f"{datetime.now():%H:%M:%S}  {line}")
+        bar = self.log.verticalScrollBar()
+        bar.setValue(bar.maximum())  # follow the newest line
 
     def sync(self, run: RunInfo) -> None:
         """Show the journal's view of the run (after a job, or when opened on an unfinished run)."""
