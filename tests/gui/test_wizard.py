@@ -24,6 +24,7 @@ from changeover.gui.app import open_window
 from changeover.gui.main_window import MainWindow
 from changeover.gui.screenshots import visible_texts
 from changeover.gui.wizard import PAGE_DONE, PAGE_PLAN, PAGE_PROGRESS, PAGE_TARGET, UpgradeWizard
+from tests.conftest import POSTGRES_URL
 from tests.upgrade.test_procedure import ROWS, count, fill
 
 from .helpers import settle
@@ -301,6 +302,27 @@ def test_postgres_to_postgres_by_handle(
     assert password not in workspace.show_resource("shop-db-15").handle
     assert workspace.show_resource("shop-db").state == "detached"
     assert count(target) == ROWS
+
+
+def test_a_cross_engine_plan_shows_the_full_report(
+    qtbot: QtBot, make_wizard: Callable[..., UpgradeWizard], workspace: Workspace, postgres_admin: object
+) -> None:
+    demo_module.create_demo(workspace)
+    provisioning.register_server(workspace, "pg", POSTGRES_URL)
+    wizard = make_wizard(resource=demo_module.DATABASE)
+    to_target(qtbot, wizard)
+    wizard.target_page.server.setCurrentText("pg")
+    assert "cross-engine move</b> from sqlite to postgresql" in wizard.target_page.engine_note.text()
+    wizard.button(QWizard.WizardButton.NextButton).click()
+    plan_page_ready(qtbot, wizard)
+    page = wizard.plan_page
+    assert page.plan is not None and page.plan.cross_engine and page.plan.ok
+    assert page.report.isVisible() and page.report.toPlainText().startswith("From sqlite to postgresql.")
+    assert "Adapted:" in page.report.toPlainText() and "Cannot carry" in page.report.toPlainText()
+    wizard.button(QWizard.WizardButton.CancelButton).click()  # nothing started: Cancel just closes
+    assert not wizard.isVisible()
+    assert procedure.list_runs(workspace) == []
+    assert [s.resources for s in provisioning.list_servers(workspace) if s.name == "pg"] == [()]
 
 
 # -- cancel, failure, resume -----------------------------------------------------------------------
