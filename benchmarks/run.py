@@ -129,10 +129,22 @@ def main() -> None:
             print(f"dataset on {engine}: {args.rows} rows in {time.monotonic() - started:.1f} s", flush=True)
     summary = dataset_summary(urls)
     measures = same_engine.run(urls, args.repetitions)
-    cross, cross_text = (
-        ([], "") if args.no_crossengine else crossengine_rows(urls, args.crossengine_repetitions or args.repetitions)
-    )
+    write(args, summary, measures, [], "")  # the same-engine numbers are kept even if what follows fails
+    if not args.no_crossengine:
+        try:
+            cross, cross_text = crossengine_rows(urls, args.crossengine_repetitions or args.repetitions)
+        except Exception as exc:  # a failing benchmark must not lose the others' numbers
+            cross, cross_text = [], f"The cross-engine benchmark failed: {type(exc).__name__}: {exc}"
+        write(args, summary, measures, cross, cross_text)
 
+
+def write(
+    args: argparse.Namespace,
+    summary: list[tuple[str, str, int, int]],
+    measures: list[same_engine.Measure],
+    cross: list[dict[str, Any]],
+    cross_text: str,
+) -> None:
     ratios = ratio_lines(measures)
     print("\nours / baseline (median seconds; below 1 means we are faster)")
     for line in ratios:
@@ -180,6 +192,8 @@ def main() -> None:
         "| --- | --- | --- | ---: |",
         *ratios,
     ]
+    if cross_text and not cross:
+        out += ["", "## Cross-engine copy (benchmarks/crossengine.py)", "", cross_text]
     if cross:
         keys = list(cross[0].keys())
         out += [
