@@ -104,6 +104,20 @@ def ballast(url: URL, rows: int, width: int = 6) -> None:
         engine.dispose()
 
 
+def processes_with(*needles: bytes) -> list[int]:
+    """The live (not zombie) processes whose command line contains every one of ``needles``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state != "Z" and all(n in cmdline for n in needles):
+                found.append(int(entry.name))
+    return found
+
+
 # -- the example app as a deploy --------------------------------------------------------------------
 
 
@@ -137,17 +151,7 @@ class TwelveFactorApp:
 
     def pids(self) -> list[int]:
         """Every live process running the app for this folder (the pid file may be gone after a crash)."""
-        found = []
-        marker = str(self.env_file).encode()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            with contextlib.suppress(OSError):
-                cmdline = (entry / "cmdline").read_bytes()
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if str(APP_PY).encode() in cmdline and marker in cmdline and state != "Z":
-                    found.append(int(entry.name))
-        return found
+        return processes_with(str(APP_PY).encode(), str(self.env_file).encode())
 
     def kill(self) -> None:
         for pid in self.pids():

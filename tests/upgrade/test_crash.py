@@ -23,7 +23,7 @@ from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import STEPS
 from tests.conftest import unique_name
 
-from .conftest import Kit, TwelveFactorApp, Writer, ballast, items, seed, text, wait_for
+from .conftest import Kit, TwelveFactorApp, Writer, ballast, items, processes_with, seed, text, wait_for
 
 pytestmark = pytest.mark.servers
 
@@ -155,6 +155,8 @@ def test_kill_in_the_middle_of_the_load_then_resume(kit: Kit, make_postgres_db) 
     load = run.steps[STEPS.index("load")]
     assert load.attempts == 2 and float(run.stats["load_seconds"]) > 1.0, run.stats
     assert "Emptying the new database" in output
+    # The killed run's pg_restore (its own process group) did not outlive it to write into the reloaded copy.
+    assert not processes_with(b"pg_restore", str(target.database).encode())
     url = assert_on_one_database(kit, app, name, committed_rows(source, writer))
     with sa.create_engine(url, poolclass=sa.NullPool).connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM ballast")).scalar_one() == 500_000
