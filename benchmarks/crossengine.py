@@ -30,7 +30,8 @@ from sqlalchemy.engine import URL, make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dataset  # noqa: E402
 
-TARGET = "co_bench_xtarget"
+#: per process, so runs side by side (benchmarks/run.py and this file) never drop each other's target
+TARGET = f"co_bench_xtarget_{os.getpid()}"
 #: our own copy of the dataset, so a same-engine benchmark running at the same time cannot drop it under us
 SOURCE = "co_xbench"
 

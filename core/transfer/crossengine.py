@@ -44,6 +44,7 @@ from .typemap import (
     Adaptation,
     ColumnInfo,
     Engine,
+    dialect_for,
     display_url,
     engine_of,
     map_column,
@@ -458,7 +459,7 @@ def _make_report(
     blockers: list[str],
     mysql_local: bool,
 ) -> CopyReport:
-    dialect = _dialect(target)
+    dialect = dialect_for(target)
     tables = tuple(
         TableCopy(name, source.tables[name].estimate, str(CreateTable(t).compile(dialect=dialect)).strip())
         for name, t in schema.tables.items()
@@ -475,12 +476,6 @@ def _make_report(
         blockers=tuple(blockers),
         bulk_path=path,
     )
-
-
-def _dialect(engine: Engine) -> sa.engine.Dialect:
-    return sa.create_engine(
-        f"{ {'postgresql': 'postgresql+psycopg', 'mysql': 'mysql+pymysql', 'sqlite': 'sqlite'}[engine] }://"
-    ).dialect
 
 
 def _prepare(source_url: URL, target_url: URL) -> tuple[_Source, _TargetSchema, CopyReport]:
@@ -741,11 +736,15 @@ def _select_columns(engine: Engine, cols: list[ColumnInfo]) -> list[str]:
     return parts
 
 
+class _Aborted(Cancelled):
+    """A loading thread stops because another one failed (that failure is what gets reported)."""
+
+
 def _check(cancel: threading.Event | None, abort: threading.Event) -> None:
     """A cancel point in a loading thread: the user's cancel, or another table's failure."""
     check_cancel(cancel, "The copy")
     if abort.is_set():
-        raise Cancelled("Another table failed.")
+        raise _Aborted("Another table failed.")
 
 
 def _batches(
@@ -1033,10 +1032,8 @@ def _load_all(
                 for f in futures:
                     f.cancel()
                 wait(futures)
-                errors = [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
-                first = next((e for e in errors if not (isinstance(e, Cancelled) and "Another" in str(e))), errors[0])
-                assert first is not None
-                raise first
+                errors = [e for f in futures if not f.cancelled() and (e := f.exception()) is not None]
+                raise next((e for e in errors if not isinstance(e, _Aborted)), errors[0])
             return {futures[f]: f.result() for f in futures}
     finally:
         src_engine.dispose()

@@ -86,14 +86,18 @@ class Adaptation:
         return f"{where}: {self.from_type} → {self.to_type} ({self.why})"
 
 
+def dialect_for(engine: Engine) -> sa.engine.Dialect:
+    """The SQLAlchemy dialect that renders DDL for ``engine`` (no connection needed)."""
+    if engine == "postgresql":
+        return postgresql.dialect()  # type: ignore[no-untyped-call]
+    if engine == "mysql":
+        return mysql.dialect()
+    return sqlite.dialect()
+
+
 def _declared(type_: TypeEngine[Any], engine: Engine) -> str:
-    dialect = {
-        "postgresql": postgresql.dialect(),  # type: ignore[no-untyped-call]
-        "mysql": mysql.dialect(),
-        "sqlite": sqlite.dialect(),
-    }
     try:
-        return str(type_.compile(dialect=dialect[engine]))
+        return str(type_.compile(dialect=dialect_for(engine)))
     except Exception:  # noqa: BLE001 - a type the dialect cannot render (NullType): show its class
         return type(type_).__name__
 
