@@ -51,15 +51,21 @@ from .typemap import ColumnInfo, Engine, Kind, display_url, engine_of, open_engi
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "TableSum",
+    "DatabaseError",
     "SequencePosition",
     "TableComparison",
-    "VerifyReport",
+    "TableSum",
     "VerificationFailed",
+    "VerifyReport",
+    "canonical_value",
     "checksum_database",
+    "decimal_text",
+    "error_reason",
+    "estimate_rows",
+    "field_renderer",
+    "read_batches",
     "sequence_positions",
     "verify",
-    "canonical_value",
 ]
 
 SEP = "\x1e"
