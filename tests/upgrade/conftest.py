@@ -256,7 +256,7 @@ class Kit:
         return app
 
     def deploy(self, app: TwelveFactorApp, name: str = "shop", resource: str = "shop-db", **hooks: Any) -> None:
-        """Register the app as a deploy whose DATABASE_URL is the resource ``resource``, and start it."""
+        """Add the app as a deploy whose DATABASE_URL is the resource (registered if new), and start it."""
         options: dict[str, Any] = {
             "restart_cmd": app.restart_cmd,
             "maintenance_var": "MAINTENANCE_MODE",
@@ -264,7 +264,8 @@ class Kit:
         }
         options.update(hooks)
         self.ws.add_deploy(name, str(app.env_file), **options)
-        self.ws.register_resource(resource, app.config()["DATABASE_URL"])
+        if resource not in [r.name for r in self.ws.list_resources()]:
+            self.ws.register_resource(resource, app.config()["DATABASE_URL"])
         self.ws.attach(resource, name, "DATABASE_URL", replace=True)  # the restart hook starts the app
         wait_for(f"{name} to serve", app.serving)
 

@@ -61,11 +61,13 @@ def run_until_killed(kit: Kit, argv: list[str], kill_at: Callable[[Event], bool]
     return int(seen[0]["run_id"])
 
 
-def assert_on_one_database(kit: Kit, app: TwelveFactorApp, expected: str, committed: dict[int, str]) -> URL:
+def assert_on_one_database(
+    kit: Kit, app: TwelveFactorApp, expected: str, committed: dict[int, str], deploy: str = "shop"
+) -> URL:
     """The deploy uses exactly one database (its .env and the inventory agree), holding ``committed``."""
     config = app.config()
-    assert "MAINTENANCE_MODE" not in config, "the deploy was left in maintenance"
-    attached = [(r.name, a.env_var) for r in kit.ws.list_resources() for a in r.attachments if a.deploy == "shop"]
+    assert "MAINTENANCE_MODE" not in config, f"{deploy} was left in maintenance"
+    attached = [(r.name, a.env_var) for r in kit.ws.list_resources() for a in r.attachments if a.deploy == deploy]
     assert attached == [(expected, "DATABASE_URL")]
     handle = kit.ws.full_handle(expected)
     assert config["DATABASE_URL"] == handle
@@ -179,6 +181,34 @@ def test_rollback_after_a_kill_before_the_switch(kit: Kit, make_postgres_db) -> 
     assert kit.ws.show_resource("shop-db").state == "attached"
     again = kit.cli("upgrade", "--resume", str(run_id))
     assert again.returncode == 1 and "already rolled back" in again.stderr
+
+
+def test_kill_between_two_deploys_switches_then_resume(kit: Kit, make_postgres_db) -> None:  # type: ignore[no-untyped-def]
+    """Two deploys share the database; the kill lands after the first switched and before the second did."""
+    app, source, target = start_shop(kit, make_postgres_db)
+    worker = kit.app("worker", source)
+    kit.deploy(worker, "worker")
+
+    def half_switched(run_id: int) -> None:
+        run = procedure.show_run(kit.ws, run_id)
+        switched = run.steps[STEPS.index("switch")].data["deploys"]
+        assert switched["shop"] == "restarted" and switched.get("worker") != "restarted"
+        assert app.config()["DATABASE_URL"] == kit.ws.full_handle(run.target)
+
+    name, run_id, writer, _ = crash_then(
+        kit,
+        app,
+        target,
+        lambda e: (e["step"], e["state"], e["message"]) == ("switch", "progress", "Switching worker"),
+        "--resume",
+        half_switched,
+    )
+
+    assert procedure.show_run(kit.ws, run_id).state == "done"
+    committed = committed_rows(source, writer)
+    assert_on_one_database(kit, app, name, committed)
+    assert_on_one_database(kit, worker, name, committed, deploy="worker")
+    assert kit.ws.show_resource("shop-db").state == "detached"
 
 
 def test_a_live_lease_holder_is_not_taken_over(kit: Kit, make_postgres_db) -> None:  # type: ignore[no-untyped-def]
