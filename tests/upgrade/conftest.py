@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from dotenv import dotenv_values
 from sqlalchemy.engine import URL
 
+from changeover.core import handles
 from changeover.core.inventory.db import Inventory
 from changeover.core.workspace import Workspace
 from tests.keyring_file import FileKeyring
@@ -194,6 +195,30 @@ class TwelveFactorApp:
             status, body = self.request("GET", "/health", timeout=1)
             return status == 200 and not body["maintenance"]
         return False
+
+
+def on_one_database(
+    kit: Kit, app: TwelveFactorApp, resource: str, committed: dict[int, str] | None = None, deploy: str = "shop"
+) -> URL:
+    """The deploy is on exactly one database, ``resource``, and serves from it, out of maintenance.
+
+    Its .env and the inventory agree, the database holds every ``committed`` row, the app lists exactly
+    the database's rows, and a new write through the app lands there. Returns the database's URL.
+    """
+    config = app.config()
+    assert "MAINTENANCE_MODE" not in config, f"{deploy} was left in maintenance"
+    attached = [(r.name, a.env_var) for r in kit.ws.list_resources() for a in r.attachments if a.deploy == deploy]
+    assert attached == [(resource, "DATABASE_URL")]
+    assert config["DATABASE_URL"] == kit.ws.full_handle(resource)
+    url = handles.parse(config["DATABASE_URL"]).sqlalchemy_url()
+    rows = items(url)
+    lost = {i: v for i, v in (committed or {}).items() if rows.get(i) != v}
+    assert not lost, f"{len(lost)} committed rows are missing: {list(lost.items())[:5]}"
+    wait_for(f"{deploy} to serve", app.serving)
+    assert app.get_items() == rows
+    new_id = app.post(f"after, through {deploy}")
+    assert items(url)[new_id] == f"after, through {deploy}"
+    return url
 
 
 @dataclass

@@ -18,12 +18,22 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from changeover.core import handles
 from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import STEPS
 from tests.conftest import unique_name
 
-from .conftest import Kit, TwelveFactorApp, Writer, ballast, items, processes_with, seed, text, wait_for
+from .conftest import (
+    Kit,
+    TwelveFactorApp,
+    Writer,
+    ballast,
+    items,
+    on_one_database,
+    processes_with,
+    seed,
+    text,
+    wait_for,
+)
 
 pytestmark = pytest.mark.servers
 
@@ -59,25 +69,6 @@ def run_until_killed(kit: Kit, argv: list[str], kill_at: Callable[[Event], bool]
         child.stderr.close()  # type: ignore[union-attr]
     assert child.returncode == -signal.SIGKILL
     return int(seen[0]["run_id"])
-
-
-def assert_on_one_database(
-    kit: Kit, app: TwelveFactorApp, expected: str, committed: dict[int, str], deploy: str = "shop"
-) -> URL:
-    """The deploy uses exactly one database (its .env and the inventory agree), holding ``committed``."""
-    config = app.config()
-    assert "MAINTENANCE_MODE" not in config, f"{deploy} was left in maintenance"
-    attached = [(r.name, a.env_var) for r in kit.ws.list_resources() for a in r.attachments if a.deploy == deploy]
-    assert attached == [(expected, "DATABASE_URL")]
-    handle = kit.ws.full_handle(expected)
-    assert config["DATABASE_URL"] == handle
-    url = handles.parse(handle).sqlalchemy_url()
-    rows = items(url)
-    lost = {i: v for i, v in committed.items() if rows.get(i) != v}
-    assert not lost, f"{len(lost)} committed rows are missing: {list(lost.items())[:5]}"
-    wait_for("the app to serve again", app.serving)
-    assert app.get_items() == rows
-    return url
 
 
 def start_shop(kit: Kit, make_postgres_db: Callable[[str], URL]) -> tuple[TwelveFactorApp, URL, URL]:
@@ -132,7 +123,7 @@ def test_kill_at_a_step_boundary_then_resume(kit: Kit, make_postgres_db, step: s
     run = procedure.show_run(kit.ws, run_id)
     assert run.state == "done" and all(s.state == "done" for s in run.steps)
     assert run.maintenance_seconds is not None and run.maintenance_seconds > 0
-    assert_on_one_database(kit, app, name, committed_rows(source, writer))
+    on_one_database(kit, app, name, committed_rows(source, writer))
     assert kit.ws.show_resource("shop-db").state == "detached"
 
 
@@ -159,7 +150,7 @@ def test_kill_in_the_middle_of_the_load_then_resume(kit: Kit, make_postgres_db) 
     assert "Emptying the new database" in output
     # The killed run's pg_restore (its own process group) did not outlive it to write into the reloaded copy.
     assert not processes_with(b"pg_restore", str(target.database).encode())
-    url = assert_on_one_database(kit, app, name, committed_rows(source, writer))
+    url = on_one_database(kit, app, name, committed_rows(source, writer))
     with sa.create_engine(url, poolclass=sa.NullPool).connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM ballast")).scalar_one() == 500_000
 
@@ -176,7 +167,7 @@ def test_rollback_after_a_kill_before_the_switch(kit: Kit, make_postgres_db) -> 
 
     run = procedure.show_run(kit.ws, run_id)
     assert run.state == "rolled_back" and run.switched_at is None
-    assert_on_one_database(kit, app, "shop-db", committed_rows(source, writer))
+    on_one_database(kit, app, "shop-db", committed_rows(source, writer))
     assert kit.ws.show_resource(name).state == "failed"
     assert kit.ws.show_resource("shop-db").state == "attached"
     again = kit.cli("upgrade", "--resume", str(run_id))
@@ -206,8 +197,8 @@ def test_kill_between_two_deploys_switches_then_resume(kit: Kit, make_postgres_d
 
     assert procedure.show_run(kit.ws, run_id).state == "done"
     committed = committed_rows(source, writer)
-    assert_on_one_database(kit, app, name, committed)
-    assert_on_one_database(kit, worker, name, committed, deploy="worker")
+    on_one_database(kit, app, name, committed)
+    on_one_database(kit, worker, name, committed, deploy="worker")
     assert kit.ws.show_resource("shop-db").state == "detached"
 
 
@@ -233,4 +224,4 @@ def test_a_live_lease_holder_is_not_taken_over(kit: Kit, make_postgres_db) -> No
     taken = kit.cli("upgrade", "--rollback", str(run_id))
     assert taken.returncode == 0, taken.stderr
     assert procedure.show_run(kit.ws, run_id).state == "rolled_back"
-    assert_on_one_database(kit, app, "shop-db", items(source))
+    on_one_database(kit, app, "shop-db", items(source))
