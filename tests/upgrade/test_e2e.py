@@ -7,6 +7,7 @@ unchanged since the backup, and the maintenance window is recorded and shown.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import STEPS, RunEvent, RunInfo
 from tests.conftest import MYSQL_URL, POSTGRES_URL, unique_name
 
-from .conftest import Kit, TwelveFactorApp, Writer, events_of, items, on_one_database, text, wait_for
+from .conftest import APP_PY, Kit, TwelveFactorApp, Writer, events_of, items, on_one_database, text, wait_for
 
 pytestmark = pytest.mark.servers
 
@@ -151,3 +152,20 @@ def test_sqlite_to_postgresql_provisioned_through_the_core_api(kit: Kit, tmp_pat
     check_outcome(kit, app, writer, source, name)
     status, health = app.request("GET", "/health")
     assert status == 200 and health["backend"] == "postgresql"
+
+
+def test_example_app_gives_each_twelve_factor_scheme_its_driver() -> None:
+    spec = importlib.util.spec_from_file_location("twelve_factor_app", APP_PY)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def driver(handle: str) -> str:
+        return str(module.database_url(handle).drivername)
+
+    assert driver("postgres://u:p@db/app") == "postgresql+psycopg"
+    assert driver("postgresql://u:p@db/app") == "postgresql+psycopg"
+    assert driver("mysql://u:p@db/app") == "mysql+pymysql"
+    assert driver("mariadb://u:p@db/app") == "mysql+pymysql"
+    assert driver("postgresql+psycopg2://u:p@db/app") == "postgresql+psycopg2"  # an explicit driver is kept
+    assert driver("sqlite:////srv/app.sqlite3") == "sqlite"
