@@ -177,11 +177,12 @@ class EnvFileStore:
     def apply(self, changes: dict[str, str | None]) -> _Written:
         for key in changes:
             validate_env_var(key)
-        self.check_writable()
-        before = self.path.read_bytes()
+        before = self.text().encode("utf-8")
         after = render(before.decode("utf-8"), changes)
         if after.encode("utf-8") == before:
+            # Nothing to write (a flag already cleared, a value already set): not even a read-only file refuses.
             return _Written(self, before, None)
+        self.check_writable()
         backup = self._write_bytes(after.encode("utf-8"), make_backup=True)
         logger.info("wrote %s (%s)", self.path, ", ".join(sorted(changes)))
         return _Written(self, before, backup)

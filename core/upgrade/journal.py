@@ -107,6 +107,15 @@ def renew(ws: Workspace, run_id: int) -> None:
             session.commit()
 
 
+def expire_lease(ws: Workspace, run_id: int) -> None:
+    """Give up driving a run (it stopped, failed or paused) so any process may resume or roll it back."""
+    with ws._session() as session:
+        lock = session.scalar(select(UpgradeLock).where(UpgradeLock.run_id == run_id))
+        if lock is not None and lock.owner == owner_id(ws):
+            lock.expires_at = ws.clock()
+            session.commit()
+
+
 @contextlib.contextmanager
 def heartbeat(ws: Workspace, run_id: int) -> Iterator[None]:
     """Renew the lease every few seconds while the body runs."""

@@ -536,6 +536,12 @@ def execute(
                 _run_step(ctx, index, name)
             except ChangeoverError as exc:
                 return _after_failure(ctx, index, name, exc, on_failure)
+            except Exception as exc:  # a bug, not a crash: handle it like any failure, so nothing stays half-done
+                logger.exception("unexpected error in upgrade run %s at %s", run_id, name)
+                unexpected = UpgradeFailed(
+                    f"An unexpected error ({type(exc).__name__}) stopped this step; see the log."
+                )
+                return _after_failure(ctx, index, name, unexpected, on_failure)
     return ctx.run()
 
 
@@ -567,6 +573,7 @@ def _run_step(ctx: _Context, index: int, name: str) -> None:
 
 def _after_failure(ctx: _Context, index: int, name: str, exc: ChangeoverError, on_failure: str) -> RunInfo:
     journal.update_step(ctx.ws, ctx.run_id, name, state="failed", message=exc.message, finished=True)
+    journal.expire_lease(ctx.ws, ctx.run_id)  # nobody drives a stopped run: another process may resume it now
     ctx.emit(RunEvent(ctx.run_id, name, "failed", exc.message))
     source = ctx.run().source
     if index >= SWITCH or ctx.run().switched:

@@ -183,6 +183,16 @@ def test_read_only_file_is_refused_and_unchanged(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == [".env"]
 
 
+def test_a_change_that_changes_nothing_needs_no_write_access(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("A=1\n")
+    path.chmod(0o444)
+    EnvFileStore(path).apply({"A": "1", "NOT_THERE": None})  # e.g. clearing a flag that was never set
+    with pytest.raises(ConfigStoreError, match="read-only"):
+        EnvFileStore(path).apply({"A": "2"})
+    assert path.read_text() == "A=1\n"
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigStoreError, match="does not exist"):
         EnvFileStore(tmp_path / "nope.env").apply({"A": "1"})

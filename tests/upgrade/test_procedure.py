@@ -193,7 +193,8 @@ def test_failure_pauses_then_retry_completes(workspace: Workspace, env_file: Pat
         procedure.start_upgrade(
             workspace, procedure.plan_upgrade(workspace, "shop-db", to_handle=f"sqlite:///{tmp_path / 'x.db'}")
         )
-    done = procedure.execute(workspace, run.id)
+    # The paused run gave up its lease: another admin's Changeover may retry it at once.
+    done = procedure.execute(Workspace(workspace.inventory, actor="alice@elsewhere"), run.id)
     assert done.state == "done" and done.steps[2].attempts == 2
 
 
@@ -297,3 +298,24 @@ def test_preflight_refuses_what_would_lose_writes(
         procedure.start_upgrade(workspace, plan)
     assert procedure.list_runs(workspace) == []
     assert [r.name for r in workspace.list_resources()] == ["shop-db"]
+
+
+def test_an_unexpected_error_in_a_step_rolls_back(
+    workspace: Workspace, env_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "shop.db"
+    fill(f"sqlite:///{source}", 10)
+    shop(workspace, env_file, f"sqlite:///{source}")
+    config = env_file.read_text()
+
+    def broken(ctx: object, report: object) -> str:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(procedure.STEP_FUNCTIONS, "backup", broken)
+    run = procedure.start_upgrade(
+        workspace, procedure.plan_upgrade(workspace, "shop-db", to_handle=f"sqlite:///{tmp_path / 'n.db'}")
+    )
+    with pytest.raises(UpgradeFailed, match=r"unexpected error \(RuntimeError\).*rolled back"):
+        procedure.execute(workspace, run.id)
+    assert procedure.show_run(workspace, run.id).state == "rolled_back"
+    assert env_file.read_text() == config
