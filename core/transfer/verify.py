@@ -58,6 +58,7 @@ __all__ = [
     "VerificationFailed",
     "VerifyReport",
     "canonical_value",
+    "compare",
     "checksum_database",
     "decimal_text",
     "error_reason",
@@ -749,9 +750,28 @@ def verify(
     check_cancel(cancel, "Verification")
     source_seq = sequence_positions(source_url, tables=tables)
     target_seq = sequence_positions(target_url, tables=tables)
+    report = compare(
+        display_url(source_url), display_url(target_url), sums["source"], sums["target"], source_seq, target_seq
+    )
+    return report
+
+
+def compare(
+    source: str,
+    target: str,
+    source_sums: dict[str, TableSum],
+    target_sums: dict[str, TableSum],
+    source_seq: dict[str, SequencePosition],
+    target_seq: dict[str, SequencePosition],
+) -> VerifyReport:
+    """Compare two sides' checksums and the target's sequence positions; raise :class:`VerificationFailed`.
+
+    ``source_sums`` may come from a backup's manifest, taken while the source was quiet, so a verification
+    after a load needs one pass over the target only.
+    """
     comparisons = []
-    for table in sorted(set(sums["source"]) | set(sums["target"])):
-        s, t = sums["source"].get(table), sums["target"].get(table)
+    for table in sorted(set(source_sums) | set(target_sums)):
+        s, t = source_sums.get(table), target_sums.get(table)
         problems = []
         if s is None:
             problems.append("only in the target")
@@ -767,7 +787,7 @@ def verify(
         if seq is None and table in source_seq and t is not None:
             problems.append(f"{source_seq[table].column} is auto-numbered in the source but not in the target")
         comparisons.append(TableComparison(table, s, t, seq, tuple(problems)))
-    report = VerifyReport(display_url(source_url), display_url(target_url), tuple(comparisons))
+    report = VerifyReport(source, target, tuple(comparisons))
     if not report.ok:
         names = ", ".join(t.table for t in report.failed)
         raise VerificationFailed(

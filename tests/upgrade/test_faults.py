@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from changeover.core import paths, provisioning
-from changeover.core.errors import ChangeoverError
+from changeover.core.errors import Cancelled, ChangeoverError
 from changeover.core.transfer.verify import checksum_database
 from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import RunEvent, RunInfo, UpgradeFailed
@@ -445,14 +445,36 @@ def test_config_made_read_only_before_maintenance_rolls_back(kit: Kit, make_post
     with pytest.raises(UpgradeFailed) as failed:
         upgrade(kit, sink=when("provision", "done", lambda: app.env_file.chmod(0o444)), to_handle=text(target))
 
-    # Maintenance could not be turned on, and turning it off (to roll back) needs the same file: the
-    # message says both, and how to finish.
+    # Maintenance could not be turned on; taking it off again writes nothing, so the rollback completes.
     message = failed.value.message
     assert "failed at 'Maintenance on, wait until quiet'" in message and "read-only" in message, message
+    assert "It was rolled back" in message, message
+    app.env_file.chmod(0o600)
+    assert_rolled_back(kit, app, source, before)
+
+
+def test_config_made_read_only_in_maintenance_leaves_a_rollback_to_finish(kit: Kit, make_postgres_db) -> None:  # type: ignore[no-untyped-def]
+    source, target = make_postgres_db("co_fault_src"), make_postgres_db("co_fault_dst")
+    app = shop_on(kit, source)
+    before = sums(source)
+    lock_config = when("maintenance_on", "done", lambda: app.env_file.chmod(0o444))
+
+    def cancel_at_backup(event: RunEvent) -> None:
+        lock_config(event)
+        if event.step == "backup" and event.state == "running":
+            raise Cancelled("The upgrade was cancelled by the user.")
+
+    with pytest.raises(UpgradeFailed) as failed:
+        upgrade(kit, sink=cancel_at_backup, to_handle=text(target))
+
+    # Taking maintenance off needs the file that is now read-only: the message says why the run stopped,
+    # why the rollback did not finish, and how to finish it.
+    message = failed.value.message
     (run,) = procedure.list_runs(kit.ws)
-    assert "Rolling it back did not finish" in message and f"--rollback {run.id}" in message, message
+    assert "was cancelled" in message and "Rolling it back did not finish" in message, message
+    assert "read-only" in message and f"--rollback {run.id}" in message, message
     assert run.state == "rolling_back" and "read-only" in run.error
-    assert "MAINTENANCE_MODE" not in app.config()
+    assert app.config().get("MAINTENANCE_MODE") == "1"
 
     app.env_file.chmod(0o600)
     assert procedure.rollback(kit.ws, run.id).state == "rolled_back"
