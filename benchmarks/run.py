@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import dataset  # noqa: E402
 import same_engine  # noqa: E402
+import upgrade_window  # noqa: E402
 
 #: the dataset of a full run, apart from the one the single benchmarks make, so they can run side by side
 RUN_DATABASE = "co_bench_run"
@@ -129,13 +130,19 @@ def main() -> None:
             print(f"dataset on {engine}: {args.rows} rows in {time.monotonic() - started:.1f} s", flush=True)
     summary = dataset_summary(urls)
     measures = same_engine.run(urls, args.repetitions)
-    write(args, summary, measures, [], "")  # the same-engine numbers are kept even if what follows fails
+    write(args, summary, measures, [], "", [])  # the same-engine numbers are kept even if what follows fails
+    try:
+        windows = upgrade_window.run(urls)
+    except Exception as exc:  # a failing benchmark must not lose the others' numbers
+        print(f"The upgrade benchmark failed: {type(exc).__name__}: {exc}")
+        windows = []
+    write(args, summary, measures, [], "", windows)
     if not args.no_crossengine:
         try:
             cross, cross_text = crossengine_rows(urls, args.crossengine_repetitions or args.repetitions)
         except Exception as exc:  # a failing benchmark must not lose the others' numbers
             cross, cross_text = [], f"The cross-engine benchmark failed: {type(exc).__name__}: {exc}"
-        write(args, summary, measures, cross, cross_text)
+        write(args, summary, measures, cross, cross_text, windows)
 
 
 def write(
@@ -144,6 +151,7 @@ def write(
     measures: list[same_engine.Measure],
     cross: list[dict[str, Any]],
     cross_text: str,
+    windows: list[dict[str, Any]],
 ) -> None:
     ratios = ratio_lines(measures)
     print("\nours / baseline (median seconds; below 1 means we are faster)")
@@ -192,6 +200,19 @@ def write(
         "| --- | --- | --- | ---: |",
         *ratios,
     ]
+    if windows:
+        keys = sorted({k for w in windows for k in w}, key=lambda k: (k != "engine", k))
+        out += [
+            "",
+            "## Upgrade maintenance window (benchmarks/upgrade_window.py)",
+            "",
+            "A whole `changeover upgrade` of the dataset into an empty database on the same server: the window is",
+            "maintenance on to maintenance off (wait until quiet, backup with checksums, load, verify, switch).",
+            "",
+            "| " + " | ".join(keys) + " |",
+            "| " + " | ".join("---" for _ in keys) + " |",
+            *["| " + " | ".join(str(w.get(k, "")) for k in keys) + " |" for w in windows],
+        ]
     if cross_text and not cross:
         out += ["", "## Cross-engine copy (benchmarks/crossengine.py)", "", cross_text]
     if cross:
