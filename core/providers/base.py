@@ -157,14 +157,13 @@ class ServerProvider:
 
 
 def engine_of(url: URL) -> str:
-    name = url.get_backend_name()
-    if name in ("postgresql", "postgres"):
-        return "postgresql"
-    if name in ("mysql", "mariadb"):
-        return "mysql"
-    if name == "sqlite":
-        return "sqlite"
-    raise ProviderError(f"Changeover cannot handle {name} databases.")
+    """``postgresql``, ``mysql`` (MariaDB too) or ``sqlite``; :class:`ProviderError` for anything else."""
+    from ..transfer.typemap import engine_of as family
+
+    try:
+        return family(url)
+    except ValueError:
+        raise ProviderError(f"Changeover cannot handle {url.get_backend_name()} databases.") from None
 
 
 def describe(url: URL) -> DatabaseInfo:
