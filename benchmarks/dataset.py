@@ -142,12 +142,17 @@ def create(engine: str, rows: int, name: str = DATABASE) -> URL:
     return url
 
 
-def drop(url: URL) -> None:
-    admin = sa.create_engine(
+def _admin(url: URL) -> sa.Engine:
+    """An autocommit engine on the server's maintenance database, to create and drop databases."""
+    return sa.create_engine(
         url.set(database="postgres" if url.get_backend_name() == "postgresql" else "mysql"),
         isolation_level="AUTOCOMMIT",
         poolclass=sa.NullPool,
     )
+
+
+def drop(url: URL) -> None:
+    admin = _admin(url)
     with admin.connect() as conn:
         if url.get_backend_name() == "postgresql":
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
@@ -160,11 +165,7 @@ def empty(url: URL, name: str) -> URL:
     """A new empty database ``name`` next to ``url`` (dropped first if it exists)."""
     target = url.set(database=name)
     drop(target)
-    admin = sa.create_engine(
-        url.set(database="postgres" if url.get_backend_name() == "postgresql" else "mysql"),
-        isolation_level="AUTOCOMMIT",
-        poolclass=sa.NullPool,
-    )
+    admin = _admin(url)
     with admin.connect() as conn:
         if url.get_backend_name() == "postgresql":
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
