@@ -548,7 +548,8 @@ def execute(
 def _run_step(ctx: _Context, index: int, name: str) -> None:
     attempts = FORWARD_RETRIES if index >= SWITCH else 1
     for attempt in range(1, attempts + 1):
-        if index < SWITCH:
+        switched = ctx.run().switched
+        if not switched:  # every step up to the switch itself starts at a safe point
             check_cancel(ctx.cancel, "The upgrade")
         journal.update_step(ctx.ws, ctx.run_id, name, state="running", message="", started=True)
         ctx.emit(RunEvent(ctx.run_id, name, "running", TITLES[name]))
@@ -560,7 +561,7 @@ def _run_step(ctx: _Context, index: int, name: str) -> None:
         try:
             message = STEP_FUNCTIONS[name](ctx, report) or ""
         except ChangeoverError as exc:
-            if attempt == attempts or isinstance(exc, Cancelled) and index < SWITCH:
+            if attempt == attempts or isinstance(exc, Cancelled) and not switched:
                 raise
             journal.update_step(ctx.ws, ctx.run_id, name, state="retrying", message=exc.message)
             ctx.emit(RunEvent(ctx.run_id, name, "retrying", f"{exc.message} (attempt {attempt} of {attempts})"))
@@ -576,7 +577,7 @@ def _after_failure(ctx: _Context, index: int, name: str, exc: ChangeoverError, o
     journal.expire_lease(ctx.ws, ctx.run_id)  # nobody drives a stopped run: another process may resume it now
     ctx.emit(RunEvent(ctx.run_id, name, "failed", exc.message))
     source = ctx.run().source
-    if index >= SWITCH or ctx.run().switched:
+    if ctx.run().switched:  # past the point of no return: only forward
         journal.update_run(ctx.ws, ctx.run_id, state="failed", error=exc.message)
         ctx.ws.audit(
             "upgrade", "resource", source, "failed", f"run {ctx.run_id} at {name} (after the switch): {exc.message}"

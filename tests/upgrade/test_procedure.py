@@ -319,3 +319,26 @@ def test_an_unexpected_error_in_a_step_rolls_back(
         procedure.execute(workspace, run.id)
     assert procedure.show_run(workspace, run.id).state == "rolled_back"
     assert env_file.read_text() == config
+
+
+def test_a_cancel_that_arrives_just_before_the_switch_still_rolls_back(
+    workspace: Workspace, env_file: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "shop.db"
+    fill(f"sqlite:///{source}", 10)
+    shop(workspace, env_file, f"sqlite:///{source}")
+    config = env_file.read_text()
+    run = procedure.start_upgrade(
+        workspace, procedure.plan_upgrade(workspace, "shop-db", to_handle=f"sqlite:///{tmp_path / 'n.db'}")
+    )
+    cancel = threading.Event()
+
+    def sink(event: RunEvent) -> None:
+        if event.step == "verify" and event.state == "done":
+            cancel.set()  # after verify's last check of its own, before the switch starts
+
+    with pytest.raises(Cancelled, match="rolled back"):
+        procedure.execute(workspace, run.id, cancel=cancel, on_event=sink)
+    after = procedure.show_run(workspace, run.id)
+    assert after.state == "rolled_back" and not after.switched
+    assert env_file.read_text() == config
