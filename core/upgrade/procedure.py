@@ -658,10 +658,8 @@ def _provision(ctx: _Context, report: Progress) -> str:
 
 def _maintenance_on(ctx: _Context, report: Progress) -> str:
     run = ctx.run()
-    if run.stats.get("maintenance_started") is None:
-        journal.update_run(
-            ctx.ws, ctx.run_id, maintenance_started_at=ctx.ws.clock(), stats={"maintenance_started": True}
-        )
+    if run.maintenance_started_at is None:
+        journal.update_run(ctx.ws, ctx.run_id, maintenance_started_at=ctx.ws.clock())
     done: list[str] = list(ctx.data("maintenance_on").get("on", []))
     for i, (deploy, _) in enumerate(run.deploys):
         check_cancel(ctx.cancel, "The upgrade")
@@ -825,8 +823,8 @@ def _switch(ctx: _Context, report: Progress) -> str:
     return f"{len(run.deploys)} deploy(s) now use {run.target}"
 
 
-def _maintenance_off(ctx: _Context, report: Progress) -> str:
-    run = ctx.run()
+def _out_of_maintenance(ctx: _Context, report: Progress) -> list[str]:
+    """Maintenance off for every deploy the run put in maintenance, journaled one by one (step 8 and rollback)."""
     on = list(ctx.data("maintenance_on").get("on", []))
     off: list[str] = list(ctx.data("maintenance_off").get("off", []))
     for i, deploy in enumerate(on):
@@ -835,8 +833,12 @@ def _maintenance_off(ctx: _Context, report: Progress) -> str:
             ctx.ws.set_maintenance(deploy, False)
             off.append(deploy)
             ctx.save("maintenance_off", off=off)
+    return off
+
+
+def _maintenance_off(ctx: _Context, report: Progress) -> str:
+    off = _out_of_maintenance(ctx, report)
     journal.update_run(ctx.ws, ctx.run_id, maintenance_ended_at=ctx.ws.clock())
-    del run
     return f"{len(off)} deploy(s) out of maintenance"
 
 
@@ -916,16 +918,7 @@ def rollback(
         journal.take_lock(ws, session, run.source_id, run.id, run.source.name)
         run.state = "rolling_back"
         session.commit()
-    ctx = _Context(ws, run_id, progress, None, on_event)
-    on = list(ctx.data("maintenance_on").get("on", []))
-    off: list[str] = list(ctx.data("maintenance_off").get("off", []))
-    for deploy in on:
-        if deploy in off:
-            continue
-        progress(len(off), len(on), "deploys", f"Maintenance off for {deploy}")
-        ws.set_maintenance(deploy, False)
-        off.append(deploy)
-        ctx.save("maintenance_off", off=off)
+    _out_of_maintenance(_Context(ws, run_id, progress, None, on_event), progress)
     with ws._session() as session:
         run = journal.get_run(session, run_id)
         now = ws.clock()
