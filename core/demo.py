@@ -9,7 +9,6 @@ past its keep-until date, so the reminder shows. When the provisioning module of
 
 from __future__ import annotations
 
-import importlib
 import logging
 import random
 import secrets
@@ -79,16 +78,11 @@ def create_demo(workspace: Workspace, folder: Path | None = None) -> Demo:
 
 
 def _register_server(workspace: Workspace, folder: Path) -> None:
-    """Register a SQLite server folder to upgrade into, if this version can provision databases."""
-    try:
-        provisioning = importlib.import_module("changeover.core.provisioning")
-    except ImportError:
-        return
-    register = getattr(provisioning, "register_server", None)
-    if register is None:
-        return
+    """Register a SQLite server folder to upgrade into."""
+    from .provisioning import register_server
+
     folder.mkdir(parents=True, exist_ok=True)
-    register(workspace, SERVER, str(folder))
+    register_server(workspace, SERVER, str(folder))
 
 
 def _sample_database(path: Path, seed: int) -> None:

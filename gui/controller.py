@@ -255,10 +255,8 @@ class MainController(QObject):
         ws = self.workspace
 
         def call() -> ResourceInfo:
-            try:
-                from changeover.core import provisioning
-            except ImportError:
-                return ws.deprovision(resource, confirm)
+            from changeover.core import provisioning
+
             return provisioning.deprovision(ws, resource, confirm, final_backup=final_backup)
 
         return self._action("deprovision", call, f"Deprovisioned {resource}.")

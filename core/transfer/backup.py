@@ -149,13 +149,10 @@ def backup(
 
 def _table_entries(url: URL, checksums: bool, cancel: threading.Event | None) -> tuple[TableEntry, ...]:
     if checksums:
-        try:
-            from .verify import checksum_database
-        except ImportError:
-            logger.warning("no checksum support installed: the manifest records row counts only")
-        else:
-            sums = checksum_database(url, cancel=cancel)
-            return tuple(TableEntry(name, int(s.rows), str(s.checksum)) for name, s in sorted(sums.items()))
+        from .verify import checksum_database
+
+        sums = checksum_database(url, cancel=cancel)
+        return tuple(TableEntry(name, int(s.rows), str(s.checksum)) for name, s in sorted(sums.items()))
     return tuple(TableEntry(name, rows) for name, rows in sorted(exact_counts(url, cancel).items()))
 
 
