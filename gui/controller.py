@@ -283,6 +283,36 @@ class MainController(QObject):
         """Ask for the upgrade wizard on a database resource (the wizard connects ``upgrade_requested``)."""
         self.upgrade_requested.emit(resource)
 
+    # -- servers --------------------------------------------------------------------------------
+
+    def register_server(self, name: str, handle_text: str) -> Job:
+        """Register a database server (reached first; its admin password goes to the keyring)."""
+        from changeover.core import provisioning
+
+        return self._action(
+            "register server",
+            lambda: provisioning.register_server(self.workspace, name, handle_text),
+            lambda info: f"Registered the server {name} ({info.kind} {info.version}).",
+        )
+
+    def remove_server(self, name: str) -> Job:
+        """Forget a server; the core refuses while it carries live databases (the error dialog says so)."""
+        from changeover.core import provisioning
+
+        return self._action(
+            "remove server", lambda: provisioning.remove_server(self.workspace, name), f"Removed the server {name}."
+        )
+
+    def provision(self, server: str, name: str, plan: str | None = None) -> Job:
+        """Create a database and its own user on ``server``, registered as the resource ``name``."""
+        from changeover.core import provisioning
+
+        return self._action(
+            "provision",
+            lambda: provisioning.provision(self.workspace, server, name, plan=plan),
+            f"Provisioned {name} on {server}.",
+        )
+
     # -- first run ------------------------------------------------------------------------------
 
     def open_demo(self) -> Job:

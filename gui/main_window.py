@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
     QDialog,
-    QDialogButtonBox,
     QFrame,
     QHBoxLayout,
     QHeaderView,
@@ -42,12 +41,14 @@ from . import errors
 from .controller import MainController, Snapshot
 from .dialogs import (
     AttachDialog,
+    ConfirmDialog,
     CredentialsDialog,
     DeployDialog,
     DeprovisionDialog,
     DetachDialog,
     KeepUntilDialog,
     RegisterDialog,
+    ServersDialog,
     error_box,
 )
 from .icons import get_colored_icon
@@ -65,23 +66,6 @@ from .models import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-class ConfirmDialog(QDialog):
-    """A yes/no question shown with ``open()``, never a nested event loop."""
-
-    def __init__(self, title: str, text: str, ok_text: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(title)
-        label = QLabel(text)
-        label.setWordWrap(True)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(label)
-        layout.addWidget(buttons)
 
 
 def _table(name: str, description: str) -> QTableView:
@@ -127,6 +111,7 @@ class MainWindow(QMainWindow):
         ("deprovision", "De&provision…", "deprovision", "Ctrl+Del", "Forget (and drop) a detached resource"),
         ("upgrade", "&Upgrade database…", "upgrade", "Ctrl+U", "Move the database to a newer server"),
         ("health", "Check &health", "health", "Ctrl+H", "Test the connection to each attached resource"),
+        ("servers", "&Servers…", "server", "Ctrl+Shift+S", "Database servers Changeover provisions databases on"),
         ("credentials", "&Credentials…", "key", "Ctrl+Shift+K", "Secrets Changeover keeps in the keyring"),
         ("log", "Show the &log file's location", "", None, "Where Changeover writes its log"),
     )
@@ -142,6 +127,7 @@ class MainWindow(QMainWindow):
         self.dialog: QDialog | None = None  # the dialog an action opened last (tests drive it)
         self.message_box: QMessageBox | None = None
         self.credentials_dialog: CredentialsDialog | None = None
+        self.servers_dialog: ServersDialog | None = None
         self._resource_choice = ""
         self.actions_by_key: dict[str, QAction] = {}
         self._build_actions()
@@ -179,7 +165,7 @@ class MainWindow(QMainWindow):
             "&Deploy": ["add_deploy", "import_deploy", "edit_deploy", "remove_deploy", None, "restart"]
             + ["maintenance_on", "maintenance_off"],
             "&Resource": ["register", "attach", "detach", "keep_until", "deprovision", None, "upgrade", "health"],
-            "&Tools": ["credentials"],
+            "&Tools": ["servers", "credentials"],
         }
         for title, keys in menus.items():
             menu = bar.addMenu(title)
@@ -388,6 +374,7 @@ class MainWindow(QMainWindow):
             "deprovision": self.deprovision,
             "upgrade": self.upgrade_database,
             "health": self.check_health,
+            "servers": self.show_servers,
             "credentials": self.show_credentials,
             "log": self.show_log_location,
         }
@@ -416,8 +403,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.save_geometry()
-        if self.credentials_dialog is not None:
-            self.credentials_dialog.close()
+        for dialog in (self.credentials_dialog, self.servers_dialog):
+            if dialog is not None:
+                dialog.close()
         super().closeEvent(event)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
@@ -469,6 +457,8 @@ class MainWindow(QMainWindow):
             self.select_resource(previous_resource)
         if self.credentials_dialog is not None:
             self.credentials_dialog.set_credentials(credentials_from(snapshot.resources, snapshot.servers))
+        if self.servers_dialog is not None:
+            self.servers_dialog.set_servers(snapshot.servers, self.resources_by_name)
         self._update_actions()
         self.refreshed.emit()
 
@@ -733,6 +723,21 @@ class MainWindow(QMainWindow):
         dialog.set_credentials(credentials_from(snapshot.resources, snapshot.servers) if snapshot else [])
         if self._resource_choice:
             dialog.select(self._resource_choice)
+        dialog.show()
+        dialog.raise_()
+        return dialog
+
+    def show_servers(self) -> ServersDialog:
+        """Tools ▸ Servers…: register and remove database servers, provision databases on them."""
+        if self.servers_dialog is None:
+            dialog = ServersDialog(self)
+            dialog.register_requested.connect(self.controller.register_server)
+            dialog.remove_requested.connect(self.controller.remove_server)
+            dialog.provision_requested.connect(self.controller.provision)
+            self.servers_dialog = dialog
+        dialog = self.servers_dialog
+        snapshot = self.snapshot
+        dialog.set_servers(list(snapshot.servers) if snapshot else [], self.resources_by_name)
         dialog.show()
         dialog.raise_()
         return dialog

@@ -16,6 +16,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 
 from changeover.core.handles import MASK
+from changeover.core.provisioning import ServerInfo
 from changeover.core.workspace import AttachmentInfo, ConfigVar, DeployInfo, EventInfo, ResourceInfo
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -412,6 +413,28 @@ def credentials_from(resources: Sequence[ResourceInfo], servers: Sequence[Any] =
     ]
     found += [Credential("server", s.name, s.kind, s.handle, None, "server") for s in servers if s.has_secret]
     return found
+
+
+#: how a server's kind reads in the window (the CLI's words: postgresql, mysql, sqlite)
+SERVER_KIND_TEXT = {"postgresql": "PostgreSQL", "mysql": "MariaDB/MySQL", "sqlite": "SQLite folder"}
+
+
+class ServersModel(RecordTableModel[ServerInfo]):
+    """The registered database servers Changeover provisions on, with the databases each carries."""
+
+    key = staticmethod(lambda s: s.name)
+    columns = (
+        Column[ServerInfo]("Name", lambda s: s.name),
+        Column[ServerInfo]("Kind", lambda s: SERVER_KIND_TEXT.get(s.kind, s.kind)),
+        Column[ServerInfo]("Version", lambda s: s.version),
+        Column[ServerInfo](
+            "Databases",
+            lambda s: str(len(s.resources)),
+            lambda s: len(s.resources),
+            tooltip=lambda s: ", ".join(s.resources) or "No live database provisioned here",
+        ),
+        Column[ServerInfo]("Handle", lambda s: s.handle),
+    )
 
 
 class DeployTreeModel(QStandardItemModel):

@@ -262,6 +262,12 @@ def _render(outdir: Path, root: Path) -> list[Path]:
     save(credentials, "dialog-credentials")
     credentials.close()
 
+    servers = window.show_servers()
+    servers.select(demo_module.SERVER)
+    servers.setMinimumWidth(900)  # room for the demo folder's long temporary path
+    save(servers, "dialog-servers")
+    servers.close()
+
     reason = "'demo-shop-db' is attached to demo-shop as DATABASE_URL: detach it first."
     error = error_box(window, Conflict.title, reason)
     save(error, "dialog-error")

@@ -14,7 +14,13 @@ from changeover.gui import screenshots
 def test_render_writes_every_picture(qtbot: QtBot, tmp_path: Path) -> None:
     written = screenshots.render(tmp_path / "shots")
     names = {p.stem for p in written}
-    assert {"main-window", "main-window-dark", "dialog-register-resource", "dialog-credentials"} <= names
+    assert {
+        "main-window",
+        "main-window-dark",
+        "dialog-register-resource",
+        "dialog-credentials",
+        "dialog-servers",
+    } <= names
     for path in written:
         assert path.stat().st_size > 2000, path
 
