@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import keyring
-import keyring.backend
 from sqlalchemy.engine import URL, make_url
 
 HERE = Path(__file__).resolve().parent
@@ -26,29 +25,13 @@ sys.path.insert(0, str(HERE))
 import dataset  # noqa: E402
 
 
-class _MemoryKeyring(keyring.backend.KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.items.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.items[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.items.pop((service, username), None)
-
-
 def one(source: URL) -> dict[str, Any]:
+    from changeover.core.secrets import InMemoryKeyring
     from changeover.core.upgrade import procedure
     from changeover.core.workspace import Workspace
 
     target = dataset.empty(source, f"{source.database}_upgraded")
-    keyring.set_keyring(_MemoryKeyring())
+    keyring.set_keyring(InMemoryKeyring())
     with tempfile.TemporaryDirectory(prefix="changeover-window-") as base:
         os.environ["XDG_DATA_HOME"] = str(Path(base) / "data")
         env = Path(base) / ".env"

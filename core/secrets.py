@@ -24,6 +24,27 @@ SERVICE = "changeover"
 _WHAT_TO_DO = "Unlock your keyring (GNOME Keyring, KWallet, macOS Keychain or Windows Credential Locker) and try again."
 
 
+class InMemoryKeyring(keyring.backend.KeyringBackend):
+    """Secrets held in this process only, gone when it ends: for tests, rendering the demo's screenshots and
+    benchmarks. keyring never chooses it on its own (it is no entry point); it is set explicitly."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.items.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.items[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.items.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
+
+
 def backend() -> keyring.backend.KeyringBackend:
     """The keyring backend in use, if keyring recommends it; else :class:`KeyringUnavailable`."""
     chosen = keyring.get_keyring()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QDate, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractItemModel, QDate, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -55,6 +55,30 @@ CLIPBOARD_MS = 30_000
 
 
 W = TypeVar("W", bound=QWidget)
+
+
+def _record_table(proxy: QAbstractItemModel, name: str, description: str) -> QTableView:
+    """A sortable, single-row-selection table of records, its last column (the handle) stretched."""
+    table = QTableView()
+    table.setModel(proxy)
+    table.setSortingEnabled(True)
+    table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+    table.verticalHeader().hide()
+    return _named(table, name, description)
+
+
+R = TypeVar("R")
+
+
+def _selected(table: QTableView, kind: type[R]) -> R | None:
+    """The record behind the selected row, if one is selected and is a ``kind``."""
+    rows = table.selectionModel().selectedRows()
+    value = rows[0].data(PAYLOAD_ROLE) if rows else None
+    return value if isinstance(value, kind) else None
 
 
 def _named(widget: W, name: str, description: str = "") -> W:
@@ -570,16 +594,7 @@ class CredentialsDialog(QDialog):
         self.setMinimumSize(820, 320)
         self.model = CredentialsModel(self)
         self.proxy = record_proxy(self.model, self)
-        self.table = QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().hide()
-        _named(self.table, "Credentials", "Secrets Changeover keeps in the OS keyring")
+        self.table = _record_table(self.proxy, "Credentials", "Secrets Changeover keeps in the OS keyring")
         self.reveal_button = QPushButton(get_colored_icon("reveal"), "Re&veal")
         self.copy_button = QPushButton(get_colored_icon("copy"), "&Copy secret")
         self.replace_button = QPushButton(get_colored_icon("edit"), "&Replace…")
@@ -635,11 +650,7 @@ class CredentialsDialog(QDialog):
         self._update()
 
     def selected(self) -> Credential | None:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        value = rows[0].data(PAYLOAD_ROLE)
-        return value if isinstance(value, Credential) else None
+        return _selected(self.table, Credential)
 
     def select(self, owner: str) -> None:
         for row in range(self.proxy.rowCount()):
@@ -923,18 +934,9 @@ class ServersDialog(QDialog):
         self._select_next = ""
         self.model = ServersModel(self)
         self.proxy = record_proxy(self.model, self)
-        self.table = QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().hide()
+        self.table = _record_table(self.proxy, "Servers", "Database servers Changeover provisions databases on")
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a long folder keeps both of its ends
-        _named(self.table, "Servers", "Database servers Changeover provisions databases on")
         self.add_button = QPushButton(get_colored_icon("add"), "&Add…")
         self.remove_button = QPushButton(get_colored_icon("remove"), "&Remove…")
         self.provision_button = QPushButton(get_colored_icon("register"), "&Provision database…")
@@ -978,11 +980,7 @@ class ServersDialog(QDialog):
         self._update()
 
     def selected(self) -> ServerInfo | None:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        value = rows[0].data(PAYLOAD_ROLE)
-        return value if isinstance(value, ServerInfo) else None
+        return _selected(self.table, ServerInfo)
 
     def select(self, name: str) -> bool:
         row = self.model.row_of(name)

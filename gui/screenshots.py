@@ -16,28 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import keyring
-import keyring.backend
-import keyring.errors
+
+from changeover.core.secrets import InMemoryKeyring
 
 
-class _MemoryKeyring(keyring.backend.KeyringBackend):
+class _MemoryKeyring(InMemoryKeyring):  # type: ignore[misc]  # mypy sees changeover.core as Any here
     """Secrets for the screenshots' demo only; gone when the script ends."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.items: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.items.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.items[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.items.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError(username)
 
     @property
     def name(self) -> str:

@@ -22,32 +22,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from changeover.core.inventory.db import Inventory
+from changeover.core.secrets import InMemoryKeyring
 from changeover.core.workspace import Workspace
 
 POSTGRES_URL = os.environ.get("CHANGEOVER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("CHANGEOVER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql")
 REQUIRE_SERVERS = os.environ.get("CHANGEOVER_REQUIRE_SERVERS") == "1"
-
-
-class InMemoryKeyring(keyring.backend.KeyringBackend):
-    """A keyring that lives and dies with one test; never the user's."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.items.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.items[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if (service, username) not in self.items:
-            raise keyring.errors.PasswordDeleteError(username)
-        del self.items[(service, username)]
 
 
 @pytest.fixture(autouse=True)
