@@ -87,12 +87,26 @@ def load(params: LoadParams, progress: Progress = no_progress, cancel: threading
             f"The load into {shown} was cancelled. The backup and the source are untouched; the target holds a "
             "partial load: drop it (or empty it) before loading again.",
         ) from None
+    except Exception as exc:
+        _raise_if_lost(exc, params.target, "the load")
+        raise
     verified = False
     if params.verify:
-        verify_against(manifest, params.target, progress, cancel)
+        try:
+            verify_against(manifest, params.target, progress, cancel)
+        except Exception as exc:
+            _raise_if_lost(exc, params.target, "the verification of the load")
+            raise
         verified = True
     progress(manifest.total_rows, manifest.total_rows, "rows", f"Loaded into {shown}")
     return LoadResult(shown, len(manifest.tables), manifest.total_rows, verified)
+
+
+def _raise_if_lost(exc: Exception, target: URL, doing: str) -> None:
+    """Raise :class:`~.tools.ConnectionLost` when ``exc`` says the connection to the target broke."""
+    if isinstance(exc, tools.ConnectionLost | LoadMismatch | Cancelled) or not tools.lost_connection(str(exc)):
+        return
+    raise tools.connection_lost("target", doing, str(exc), providers.url_secrets(target)) from None
 
 
 def verify_against(

@@ -2,15 +2,27 @@
 
 A tool is looked up on ``CHANGEOVER_TOOL_PATH`` (a PATH-like list, for bundles and tests) and then on
 ``PATH``; its version is read from ``--version``. A child runs in its own process group with its
-credentials in its environment (``PGPASSWORD``) or in a temporary 0600 option file
-(``--defaults-extra-file``), never on its command line. While it runs, the caller's progress is
-reported at least once a second and ``cancel`` is checked; a cancelled child gets SIGINT, then its
-process group is killed after a grace period, and :class:`~changeover.core.errors.Cancelled` is raised.
+credentials in its environment (``PGPASSWORD``) or in an option file (``--defaults-extra-file``), never
+on its command line. The option file is anonymous where the system allows it (Linux ``memfd_create``,
+handed to the child as ``/dev/fd/N``): it lives in memory and disappears with the last process holding
+it, so no ``kill -9`` can leave the password on disk. Elsewhere it is a 0600 file in the private 0700
+runtime folder (:func:`changeover.core.paths.private_runtime_dir`), which every start cleans.
+
+A child dies with Changeover: on Linux it gets a parent-death signal (``PR_SET_PDEATHSIG``, SIGKILL).
+The kernel sends it when the *thread* that started the child ends; :func:`run` starts the child on the
+calling thread and does not return before the child has exited (or been stopped), so a job thread
+never ends under a running tool. Hooks do not get it: a restart hook may start services that must live on.
+
+While a child runs, the caller's progress is reported at least once a second and ``cancel`` is checked;
+a cancelled child gets SIGINT, then its process group is killed after a grace period, and
+:class:`~changeover.core.errors.Cancelled` is raised. A child that fails because its server connection
+was lost raises :class:`ConnectionLost`, naming the server and what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import re
@@ -18,7 +30,7 @@ import selectors
 import shutil
 import signal
 import subprocess
-import tempfile
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,6 +40,7 @@ from typing import BinaryIO, Protocol
 
 from sqlalchemy.engine import URL
 
+from .. import paths
 from ..errors import Cancelled, ChangeoverError
 from ..hooks import redact, stop_process_group
 
@@ -49,6 +62,53 @@ class TransferError(ChangeoverError):
 
 class ToolMissing(TransferError):
     title = "Database tool missing"
+
+
+class ConnectionLost(TransferError):
+    """The connection to a database server broke while data was moving (server stopped, killed, restarted)."""
+
+    title = "Connection to the database server lost"
+
+
+#: what a driver or tool says when an established connection broke (not when it could not connect)
+_LOST = re.compile(
+    r"server closed the connection unexpectedly|connection to server (?:was )?lost|could not receive data from "
+    r"server|terminating connection due to administrator command|SSL connection has been closed unexpectedly|"
+    r"the connection is lost|consuming input failed|lost connection to (?:MySQL |MariaDB )?server|"
+    r"server has gone away|worker process died unexpectedly|\(2013\b|\(2006\b|\(2055\b|\b2013 \(HY000\)|"
+    r"\b2006 \(HY000\)",
+    re.IGNORECASE,
+)
+#: pg_restore -j says this when a worker's connection broke; the worker's own line says why
+_WORKER_DIED = "worker process died unexpectedly"
+
+
+def lost_connection(text: str) -> bool:
+    """True when ``text`` (a driver's message or a tool's stderr line) says an open connection broke."""
+    return bool(_LOST.search(text))
+
+
+def connection_lost(side: str, doing: str, reason: str, secrets: Iterable[str] = ()) -> ConnectionLost:
+    """The error for a connection to the ``side`` ("source" or "target") server lost during ``doing``."""
+    reason = redact(" ".join(reason.split()), secrets)[:300].rstrip(" .:")
+    return ConnectionLost(
+        f"The connection to the {side} database server was lost during {doing} ({reason}): check that the "
+        "server is running, then retry or resume."
+    )
+
+
+def guess_side(what: str) -> str:
+    """ "source" for work that reads a database (a backup, a dump, an export), else "target"."""
+    return "source" if any(word in what.lower() for word in ("backup", "dump", "export", "read")) else "target"
+
+
+def lost_connection_reason(lines: Iterable[str]) -> str | None:
+    """The most telling line of ``lines`` that says a connection broke, or None when none does."""
+    matching = [line for line in lines if lost_connection(line)]
+    if not matching:
+        return None
+    telling = [line for line in matching if _WORKER_DIED not in line]
+    return (telling or matching)[0]
 
 
 @dataclass(frozen=True)
@@ -150,11 +210,21 @@ def postgres_env(
     return env
 
 
+#: option-file descriptors alive now (memfd): :func:`run` passes those named in a child's argv
+_option_fds: set[int] = set()
+_option_lock = threading.Lock()
+_FD_PATH = re.compile(r"^--defaults(?:-extra)?-file=/dev/fd/(\d+)$")
+
+
 @contextlib.contextmanager
 def mysql_option_file(
     host: str | None, port: int | None, user: str | None, password: str | None, socket: str | None = None
 ) -> Iterator[str]:
-    """A temporary 0600 ``[client]`` option file holding the credentials; removed afterwards."""
+    """The path of a ``[client]`` option file holding the credentials, gone when the block ends.
+
+    An anonymous in-memory file (``/dev/fd/N``, passed to the children :func:`run` starts with it in
+    their argv) on Linux; elsewhere a 0600 file in the private runtime folder, removed afterwards.
+    """
     lines = ["[client]"]
     if host:
         lines.append(f"host={host}")
@@ -165,15 +235,70 @@ def mysql_option_file(
     if user:
         lines.append(f"user={_option_value(user)}")
     lines.append(f"password={_option_value(password or '')}")
-    fd, path = tempfile.mkstemp(prefix="changeover-", suffix=".cnf")
+    content = ("\n".join(lines) + "\n").encode("utf-8")
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("changeover-client.cnf", os.MFD_CLOEXEC)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, content)
+            with _option_lock:
+                _option_fds.add(fd)
+            yield f"/dev/fd/{fd}"
+        finally:
+            with _option_lock:
+                _option_fds.discard(fd)
+            os.close(fd)
+        return
+    path = paths.private_runtime_dir() / paths.runtime_file_name("client", ".cnf")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
-        yield path
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        yield str(path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def _fds_for(argv: list[str]) -> tuple[int, ...]:
+    """The live option-file descriptors ``argv`` names, to hand to the child."""
+    named = {int(m.group(1)) for a in argv if (m := _FD_PATH.match(a))}
+    with _option_lock:
+        return tuple(sorted(named & _option_fds))
+
+
+# -- dying with the parent --------------------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl: Callable[..., int] = libc.prctl
+    except (OSError, AttributeError):
+        logger.warning("prctl is not available: tool children will not die with Changeover")
+        return None
+    return prctl
+
+
+_prctl = _load_prctl()
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGKILL when the thread that started it ends (Linux)."""
+    if _prctl is None:
+        return None
+    prctl, parent, kill = _prctl, os.getpid(), int(signal.SIGKILL)
+
+    def die_with_parent() -> None:  # runs in the child between fork and exec: two system calls only
+        prctl(_PR_SET_PDEATHSIG, kill)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return die_with_parent
 
 
 def mysql_options_for(url: URL) -> contextlib.AbstractContextManager[str]:
@@ -215,11 +340,15 @@ def run(
     tick: Callable[[], None] | None = None,
     transform: Callable[[bytes], bytes] | None = None,
     check: bool = True,
+    side: str | None = None,
 ) -> Child:
     """Run ``argv`` in its own process group, feeding ``source`` to its stdin and its stdout into ``sink``.
 
     ``on_bytes(n)`` is told the running byte count fed or received; ``on_line`` gets each stderr line;
     ``tick()`` is called at least once a second. ``transform`` rewrites each stdin line on its way in.
+    ``side`` ("source" or "target", the server the child talks to) turns a failure that says its
+    connection broke into :class:`ConnectionLost`; without it, the side is guessed from ``what`` (a
+    backup or dump reads the source, anything else writes the target).
     """
     secret_list = [s for s in secrets if s]
     full_env = dict(os.environ)
@@ -234,6 +363,10 @@ def run(
             stderr=subprocess.PIPE,
             env=full_env,
             start_new_session=True,
+            pass_fds=_fds_for(argv),
+            # two system calls between fork and exec; glibc's fork keeps malloc usable in the child, so this
+            # is safe while other threads run
+            preexec_fn=_parent_death_signal(),
         )
     except OSError as exc:
         raise ToolMissing(f"{what} could not start {Path(argv[0]).name}: {exc.strerror}.") from None
@@ -331,6 +464,10 @@ def run(
         on_bytes(counted[0])
     child = Child(process.returncode, "\n".join(tail))
     if check and process.returncode != 0:
+        reason = lost_connection_reason(tail)
+        if reason is not None:
+            doing = what[0].lower() + what[1:] if what.startswith("The ") else what
+            raise connection_lost(side or guess_side(what), doing, reason, secret_list)
         detail = _last_error(tail)
         raise TransferError(f"{what} failed: {Path(argv[0]).name} exited with {process.returncode}{detail}")
     return child
