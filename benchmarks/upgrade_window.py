@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import keyring
 from sqlalchemy.engine import URL, make_url
 
 HERE = Path(__file__).resolve().parent
@@ -26,12 +25,12 @@ import dataset  # noqa: E402
 
 
 def one(source: URL) -> dict[str, Any]:
-    from changeover.core.secrets import InMemoryKeyring
+    from changeover.core import secrets
     from changeover.core.upgrade import procedure
     from changeover.core.workspace import Workspace
 
     target = dataset.empty(source, f"{source.database}_upgraded")
-    keyring.set_keyring(InMemoryKeyring())
+    secrets.use_store(secrets.MemoryStore("the benchmark's in-memory store"))
     with tempfile.TemporaryDirectory(prefix="changeover-window-") as base:
         os.environ["XDG_DATA_HOME"] = str(Path(base) / "data")
         env = Path(base) / ".env"

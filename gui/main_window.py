@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from changeover.core import handles
 from changeover.core.errors import ChangeoverError
+from changeover.core.secrets import KEPT_IN
 from changeover.core.workspace import DeployInfo, ResourceInfo
 
 from . import errors
@@ -66,6 +67,8 @@ from .models import (
 )
 
 logger = logging.getLogger(__name__)
+#: the status bar's colour for "no usable keyring" (the failed-state red of the tables)
+KEYRING_WARNING_COLOR = "#c62828"
 
 
 def _table(name: str, description: str) -> QTableView:
@@ -423,6 +426,17 @@ class MainWindow(QMainWindow):
 
     # -- showing --------------------------------------------------------------------------------
 
+    def _show_keyring(self, line: str) -> None:
+        """The keyring's line from core: where secrets are kept, or a warning (icon, bold, red) saying what to do."""
+        usable = line.startswith(KEPT_IN)
+        self.keyring_icon.setPixmap(get_colored_icon("key" if usable else "warning").pixmap(16, 16))
+        self.keyring_icon.setToolTip("" if usable else "No secret can be stored or read until this is fixed")
+        self.keyring_label.setText(line if usable else f"Warning: {line}")
+        font = self.keyring_label.font()
+        font.setBold(not usable)
+        self.keyring_label.setFont(font)
+        self.keyring_label.setStyleSheet("" if usable else f"color: {KEYRING_WARNING_COLOR};")
+
     def show_snapshot(self, snapshot: Snapshot) -> None:
         previous = self.selected_deploy()
         previous_resource = self._resource_choice
@@ -437,12 +451,7 @@ class MainWindow(QMainWindow):
         empty = not snapshot.deploys and not snapshot.resources
         self.welcome.setVisible(empty)
         self.action("demo").setEnabled(empty)
-        usable = not snapshot.keyring.startswith("No usable")
-        self.keyring_icon.setPixmap(get_colored_icon("key" if usable else "warning").pixmap(16, 16))
-        self.keyring_label.setText(snapshot.keyring if usable else f"Warning: {snapshot.keyring}")
-        font = self.keyring_label.font()
-        font.setBold(not usable)
-        self.keyring_label.setFont(font)
+        self._show_keyring(snapshot.keyring)
         self.inventory_label.setText(f"Inventory: {snapshot.location}")
         servers = {s.name for s in snapshot.servers}
         self.object_names.setStringList(

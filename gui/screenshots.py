@@ -1,9 +1,9 @@
 """Render the documentation screenshots: ``python -m changeover.gui.screenshots OUTDIR``.
 
-Runs offscreen over the demo workspace in temporary user folders, with an in-memory keyring (the
-user's files and keyring are never touched), and saves the main window (light and dark palettes) and
-each dialog with ``widget.grab()``. Before saving, every text a widget shows is checked for the demo's
-secret values: a screenshot that would show one is refused.
+Runs offscreen over the demo workspace in temporary user folders, with an in-memory secret store set
+explicitly by :func:`demo_secrets` (the user's files and keyring are never touched), and saves the main
+window (light and dark palettes) and each dialog with ``widget.grab()``. Before saving, every text a
+widget shows is checked for the demo's secret values: a screenshot that would show one is refused.
 """
 
 from __future__ import annotations
@@ -15,17 +15,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import keyring
+from changeover.core import secrets as keyring_secrets
 
-from changeover.core.secrets import InMemoryKeyring
+DEMO_STORE_NAME = "the demo's in-memory store"
 
 
-class _MemoryKeyring(InMemoryKeyring):  # type: ignore[misc]  # mypy sees changeover.core as Any here
-    """Secrets for the screenshots' demo only; gone when the script ends."""
-
-    @property
-    def name(self) -> str:
-        return "the demo's in-memory keyring"
+@contextmanager
+def demo_secrets() -> Iterator[keyring_secrets.MemoryStore]:
+    """Keep the demo's secrets in memory for the run (set explicitly: the user's keyring is never touched)."""
+    store = keyring_secrets.MemoryStore(DEMO_STORE_NAME)
+    previous = keyring_secrets.use_store(store)
+    try:
+        yield store
+    finally:
+        keyring_secrets.use_store(previous)
 
 
 @contextmanager
@@ -94,13 +97,8 @@ def render(outdir: Path) -> list[Path]:
     """Render every screenshot into ``outdir``; return the files written."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     outdir.mkdir(parents=True, exist_ok=True)
-    previous_keyring = keyring.get_keyring()
-    keyring.set_keyring(_MemoryKeyring())
-    try:
-        with isolated_folders() as root:
-            return _render(outdir, root)
-    finally:
-        keyring.set_keyring(previous_keyring)
+    with demo_secrets(), isolated_folders() as root:
+        return _render(outdir, root)
 
 
 def _render(outdir: Path, root: Path) -> list[Path]:

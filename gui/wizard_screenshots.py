@@ -15,9 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import keyring
-
-from .screenshots import _MemoryKeyring, check_no_secret, isolated_folders
+from .screenshots import check_no_secret, demo_secrets, isolated_folders
 
 POSTGRES_URL = os.environ.get(
     "CHANGEOVER_SCREENSHOT_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -28,13 +26,8 @@ def render(outdir: Path) -> list[Path]:
     """Render every page of the wizard into ``outdir`` as wizard-*.png; return the files written."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     outdir.mkdir(parents=True, exist_ok=True)
-    previous = keyring.get_keyring()
-    keyring.set_keyring(_MemoryKeyring())
-    try:
-        with isolated_folders():
-            return _render(outdir)
-    finally:
-        keyring.set_keyring(previous)
+    with demo_secrets(), isolated_folders():
+        return _render(outdir)
 
 
 class _Hold:

@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from changeover.core.inventory.db import Inventory
-from changeover.core.secrets import InMemoryKeyring
 from changeover.core.workspace import Workspace
+
+from .memory_keyring import InMemoryKeyring
 
 POSTGRES_URL = os.environ.get("CHANGEOVER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("CHANGEOVER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql")
@@ -49,7 +50,10 @@ def platform_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 @pytest.fixture(autouse=True)
 def memory_keyring(request: pytest.FixtureRequest) -> Iterator[InMemoryKeyring | None]:
-    """An in-memory keyring for every test but those marked ``real_keyring``."""
+    """An in-memory keyring for every test but those marked ``real_keyring``; no ``secrets.use_store``."""
+    from changeover.core import secrets
+
+    secrets.use_store(None)
     if request.node.get_closest_marker("real_keyring"):
         yield None
         return
@@ -58,6 +62,7 @@ def memory_keyring(request: pytest.FixtureRequest) -> Iterator[InMemoryKeyring |
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
+    secrets.use_store(None)
 
 
 def server_unavailable(what: str, exc: Exception) -> None:

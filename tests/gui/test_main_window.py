@@ -302,7 +302,8 @@ def test_deploy_filter_and_activity_filter(
 
 
 def test_status_bar_tells_where_secrets_and_inventory_live(window: MainWindow, workspace: Workspace) -> None:
-    assert "InMemoryKeyring" in window.keyring_label.text()
+    assert window.keyring_label.text() == "Secrets are kept in the tests' in-memory keyring (unlocked)."
+    assert not window.keyring_label.font().bold()
     assert window.inventory_label.text() == f"Inventory: {workspace.inventory.location}"
 
 
@@ -316,8 +317,42 @@ def test_status_bar_warns_without_a_keyring(qtbot: QtBot, window: MainWindow) ->
             window.controller.refresh()
     finally:
         keyring.set_keyring(previous)
-    assert window.keyring_label.text().startswith("Warning: No usable keyring")
+    assert window.keyring_label.text() == (
+        "Warning: No usable keyring: start or unlock GNOME Keyring / KWallet (or your system's keyring), "
+        "then try again."
+    )
     assert window.keyring_label.font().bold()
+    assert "#c62828" in window.keyring_label.styleSheet()
+    assert window.keyring_icon.toolTip().startswith("No secret can be stored")
+
+
+def test_status_bar_warns_when_the_keyring_is_locked(qtbot: QtBot, window: MainWindow) -> None:
+    import keyring.backend
+    import keyring.errors
+
+    class Locked(keyring.backend.KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+        name = "the tests' locked keyring"  # type: ignore[assignment]
+
+        def get_password(self, service: str, username: str) -> str | None:
+            raise keyring.errors.KeyringLocked("locked")
+
+        set_password = delete_password = get_password  # type: ignore[assignment]
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(Locked())
+    try:
+        with qtbot.waitSignal(window.refreshed, timeout=10000):
+            window.controller.refresh()
+    finally:
+        keyring.set_keyring(previous)
+    text = window.keyring_label.text()
+    assert text == "Warning: The keyring (the tests' locked keyring) is locked. Unlock your keyring and try again."
+    assert window.keyring_label.font().bold()
+    with qtbot.waitSignal(window.refreshed, timeout=10000):
+        window.controller.refresh()
+    assert not window.keyring_label.text().startswith("Warning")  # unlocked again: the warning goes
+    assert not window.keyring_label.font().bold() and window.keyring_label.styleSheet() == ""
 
 
 def test_every_action_has_a_shortcut_or_mnemonic_and_controls_have_names(window: MainWindow) -> None:

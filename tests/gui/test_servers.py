@@ -19,7 +19,8 @@ from changeover.gui import models
 from changeover.gui.dialogs import AddServerDialog, ServersDialog
 from changeover.gui.main_window import MainWindow
 
-from ..conftest import POSTGRES_URL, InMemoryKeyring, unique_name
+from ..conftest import POSTGRES_URL, unique_name
+from ..memory_keyring import InMemoryKeyring
 from .helpers import settle
 
 ADMIN_PASSWORD = "adm1n-pa55-never-stored"

@@ -21,7 +21,8 @@ from changeover.core.errors import Conflict, InvalidInput
 from changeover.core.inventory.models import Resource, Server
 from changeover.core.providers.base import TargetNotEmpty, check_empty, describe
 from changeover.core.workspace import Workspace
-from tests.conftest import MYSQL_URL, POSTGRES_URL, InMemoryKeyring
+from tests.conftest import MYSQL_URL, POSTGRES_URL
+from tests.memory_keyring import InMemoryKeyring
 
 ADMIN_PW = "Adm1n-" + uuid.uuid4().hex[:12]
 
