@@ -67,14 +67,21 @@ DEFAULT_ENV_VAR: dict[str, str] = {
 }
 
 _SECRET_PARAM = re.compile(r"(^|_)(key|apikey|api_key|token|secret|password|passwd|pass|signature|sig)$", re.I)
-ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: a whole environment variable name (``\\Z``: no trailing newline slips through, even with ``.match``)
+ENV_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def validate_env_var(name: str) -> str:
     """Return ``name`` if it is a valid environment variable name, else raise :class:`HandleError`."""
-    if not ENV_VAR_NAME.match(name):
+    if not name:
         raise HandleError(
-            f"'{name}' is not a valid environment variable name: use letters, digits and underscores, "
+            "The variable name is empty: give one such as DATABASE_URL (or leave the option out to use the "
+            "kind's default).",
+            title="Invalid variable name",
+        )
+    if not ENV_VAR_NAME.fullmatch(name):
+        raise HandleError(
+            f"{name!r} is not a valid environment variable name: use letters, digits and underscores, "
             "not starting with a digit (for example DATABASE_URL).",
             title="Invalid variable name",
         )

@@ -6,6 +6,7 @@ A :class:`ConfigStore` reads and changes one deploy's variables. The first store
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from ..errors import InvalidInput
@@ -33,14 +34,22 @@ class ConfigStore(Protocol):
         ...
 
     def apply(self, changes: dict[str, str | None]) -> ConfigChange:
-        """Set (value) or clear (``None``) variables in one atomic write."""
+        """Set (value) or clear (``None``) variables in one atomic write, under :meth:`locked`."""
+        ...
+
+    def locked(self) -> AbstractContextManager[None]:
+        """Hold the store's exclusive lock across a longer change (re-entrant: ``apply`` inside is fine).
+
+        Every other Changeover process or thread that changes the same config waits until it is released.
+        """
         ...
 
 
 STORE_KINDS = ("envfile",)
 
 
-def open_store(kind: str, location: str) -> ConfigStore:
+def open_store(kind: str, location: str, *, keep_backups: int | None = None) -> ConfigStore:
+    """The store of ``kind`` at ``location``; ``keep_backups`` is how many earlier versions a file store keeps."""
     if kind == "envfile":
-        return EnvFileStore(location)
+        return EnvFileStore(location) if keep_backups is None else EnvFileStore(location, keep_backups=keep_backups)
     raise InvalidInput(f"Unknown config store '{kind}': Changeover knows {', '.join(STORE_KINDS)}.")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -46,9 +50,17 @@ def test_set_keeps_export_prefix_and_crlf() -> None:
     assert render(text, {"A": "x y"}) == "export A='x y'\r\nB=2\r\n"
 
 
-def test_new_variable_is_appended_after_a_newline() -> None:
-    assert render("A=1", {"B": "2"}) == "A=1\nB=2\n"
+def test_new_variable_is_appended_with_the_files_line_ending() -> None:
+    assert render("A=1\n", {"B": "2"}) == "A=1\nB=2\n"
+    assert render("A=1\r\n", {"B": "2"}) == "A=1\r\nB=2\r\n"
     assert render("", {"B": "2"}) == "B=2\n"
+
+
+def test_a_file_without_a_final_newline_keeps_having_none() -> None:
+    assert render("A=1", {"B": "2"}) == "A=1\nB=2"
+    assert render("A=1\r\nC=3", {"B": "2"}) == "A=1\r\nC=3\r\nB=2"
+    assert render(render("A=1", {"B": "2"}), {"B": None}) == "A=1"
+    assert render(render(SAMPLE, {"NEW": "x y"}), {"NEW": None}) == SAMPLE
 
 
 def test_unset_removes_the_statement_and_keeps_the_rest() -> None:
@@ -63,20 +75,91 @@ def test_duplicate_variable_is_set_once_at_its_last_place() -> None:
     assert dotenv_values(stream=io.StringIO(after)) == {"B": "2", "A": "9"}
 
 
-@pytest.mark.parametrize(
-    "value",
-    ["plain", "with space", "has#hash", "quote'in", 'dq"in', "${NOT_EXPANDED}", "multi\nline", "", "back\\slash"],
-)
+CARRIED = [
+    "plain",
+    "with space",
+    "has#hash",
+    "quote'in",
+    'dq"in',
+    "$NOT_EXPANDED",
+    "multi\nline",
+    "",
+    "back\\slash",
+    "redis://:$(id>PWNED)@h/0",
+    "`id>PWNED`",
+    "~root",
+    "a;b&c|d<e>f",
+    "tab\there",
+    " lead and trail ",
+    'it\'s a "test"',
+    "ünïcödé",
+    "*",
+    "p'\"x",
+]
+REFUSED = ["${HOME}", "it's $HOME", "it's a back\\slash", "two\\\\backslashes", "ends with\\", "nul\0"]
+
+
+@pytest.mark.parametrize("value", CARRIED)
 def test_encoded_values_read_back_exactly(value: str) -> None:
     text = f"X={encode_value(value)}\n"
     assert dotenv_values(stream=io.StringIO(text), interpolate=False)["X"] == value
+    assert dotenv_values(stream=io.StringIO(text), interpolate=True)["X"] == value
 
 
-@settings(max_examples=500)
-@given(st.text(st.characters(codec="utf-8"), max_size=30) | st.text(alphabet="ab'\"\\\n\r #${}", max_size=12))
-def test_property_every_value_reads_back_exactly(value: str) -> None:
-    text = f"X={encode_value(value)}\n"
-    assert dotenv_values(stream=io.StringIO(text), interpolate=False)["X"] == value
+@pytest.mark.parametrize("value", REFUSED)
+def test_values_no_form_carries_identically_are_refused(value: str) -> None:
+    with pytest.raises(ConfigStoreError, match="value") as caught:
+        encode_value(value)
+    assert value not in caught.value.message
+
+
+def test_unquoted_only_when_every_character_is_safe() -> None:
+    assert encode_value("postgresql://app:pw@db:5432/app?sslmode=require") == (
+        "'postgresql://app:pw@db:5432/app?sslmode=require'"
+    )
+    assert encode_value("postgresql://app:pw@db:5432/app") == "postgresql://app:pw@db:5432/app"
+    assert encode_value("a+b,c=d%20e") == "a+b,c=d%20e"
+    assert encode_value("redis://:$(id>PWNED)@h/0") == "'redis://:$(id>PWNED)@h/0'"
+
+
+def _source_with_sh(folder: Path, names: list[str]) -> dict[str, str | None]:
+    """Each variable as a POSIX shell reads it after `set -a; . ./.env` (exported, then read exactly)."""
+    show = f"import json, os; print(json.dumps({{n: os.environ.get(n) for n in {names!r}}}))"
+    script = 'set -a; . ./.env; exec "$0" -c "$1"'
+    run = subprocess.run(
+        ["sh", "-c", script, sys.executable, show], cwd=folder, capture_output=True, check=True, text=True
+    )
+    found: dict[str, str | None] = json.loads(run.stdout)
+    return found
+
+
+def test_a_shell_sourcing_the_file_reads_what_dotenv_reads_and_runs_nothing(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("# tricky values, written by Changeover\n")
+    names = [f"V{i}" for i in range(len(CARRIED))]
+    EnvFileStore(path).apply(dict(zip(names, CARRIED, strict=True)))
+    by_shell = _source_with_sh(tmp_path, names)
+    by_dotenv = dotenv_values(path)
+    assert by_shell == dict(zip(names, CARRIED, strict=True))
+    assert {n: by_dotenv[n] for n in names} == by_shell
+    assert not (tmp_path / "PWNED").exists()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.text(st.characters(codec="utf-8", exclude_characters="\0"), max_size=30)
+    | st.text(alphabet="ab'\"\\\n #$(){}`", max_size=12)
+)
+def test_property_shell_and_dotenv_agree_on_every_written_value(value: str) -> None:
+    try:
+        text = f"X={encode_value(value)}\n"
+    except ConfigStoreError:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / ".env").write_text(text)
+        assert _source_with_sh(Path(folder), ["X"]) == {"X": value}
+        assert not (Path(folder) / "PWNED").exists()
+    assert dotenv_values(stream=io.StringIO(text))["X"] == value
 
 
 # -- property-based: arbitrary files, arbitrary values -----------------------------------------------
@@ -98,7 +181,17 @@ statement = st.one_of(
 env_text = st.tuples(st.lists(statement, max_size=12), st.sampled_from(["\n", "\r\n"]), st.booleans()).map(
     lambda t: t[1].join(t[0]) + (t[1] if t[2] and t[0] else "")
 )
-any_value = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+def encodable(value: str) -> bool:
+    try:
+        encode_value(value)
+    except ConfigStoreError:
+        return False
+    return True
+
+
+any_value = st.text(st.characters(codec="utf-8"), max_size=40).filter(encodable)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
@@ -142,7 +235,38 @@ def test_property_setting_a_value_to_itself_round_trips_other_bytes(text: str) -
     """Setting an absent variable only appends: the original text is a prefix, byte for byte."""
     after = render(text, {"CHANGEOVER_NEW_VAR": "v"})
     assert after.startswith(text)
-    assert after[len(text) :].lstrip("\r\n") == "CHANGEOVER_NEW_VAR=v\n"
+    added = after[len(text) :]
+    assert added.strip("\r\n") == "CHANGEOVER_NEW_VAR=v"
+    # The file's own line ending, and a final newline only if the file had one (or was empty).
+    crlf = "\r\n" in text
+    assert ("\r\n" in added) == crlf or not text.strip()
+    assert added.endswith(("\n", "\r")) == (text.endswith(("\n", "\r")) or not text)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(text=env_text, name=key, value=any_value)
+def test_property_append_then_remove_gives_back_every_byte(text: str, name: str, value: str) -> None:
+    if name in dotenv_values(stream=io.StringIO(text), interpolate=False) or name in text:
+        return
+    assert render(render(text, {name: value}), {name: None}) == text
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(text=env_text, name=key, value=any_value, bom=st.booleans())
+def test_property_the_store_keeps_bom_endings_and_bytes_through_attach_and_detach(
+    tmp_path: Path, text: str, name: str, value: str, bom: bool
+) -> None:
+    if name in text:
+        return
+    path = tmp_path / ".env"
+    original = (b"\xef\xbb\xbf" if bom else b"") + text.encode()
+    path.write_bytes(original)
+    store = EnvFileStore(path, keep_backups=0)
+    store.apply({name: value})
+    assert store.read()[name] == value
+    assert path.read_bytes().startswith(original)
+    store.apply({name: None})
+    assert path.read_bytes() == original
 
 
 # -- the store: atomic writes, modes, backups, refusals -----------------------------------------------
@@ -157,7 +281,7 @@ def test_apply_writes_atomically_keeps_mode_and_a_backup(tmp_path: Path) -> None
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     [backup] = store.backups()
     assert backup.read_bytes() == SAMPLE.encode()
-    assert stat.S_IMODE(backup.stat().st_mode) == 0o640
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600  # private, whatever the .env allows
     assert store.read()["DATABASE_URL"] == "postgresql://a@b/c"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     change.revert()

@@ -121,10 +121,16 @@ def test_valid_env_var_names(name: str) -> None:
     assert handles.validate_env_var(name) == name
 
 
-@pytest.mark.parametrize("name", ["1X", "BAD-NAME", "", "A B", "É"])
+@pytest.mark.parametrize("name", ["1X", "BAD-NAME", "A B", "É", "MY_DB\n", "MY_DB\r\n", "\nMY_DB", "A\0"])
 def test_invalid_env_var_names(name: str) -> None:
     with pytest.raises(HandleError, match="not a valid environment variable name"):
         handles.validate_env_var(name)
+    assert not handles.ENV_VAR_NAME.match(name)  # the GUI's check agrees
+
+
+def test_an_empty_env_var_name_is_refused_as_empty() -> None:
+    with pytest.raises(HandleError, match="The variable name is empty"):
+        handles.validate_env_var("")
 
 
 password = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=30)
