@@ -96,8 +96,10 @@ def secret_tool(env: dict[str, str], *args: str) -> str:
 
 
 def test_store_read_delete_through_gnome_keyring(real_keyring: object, secret_service: dict[str, str]) -> None:
-    assert "SecretService" in secrets.backend_name()
-    assert "Secret" in secrets.describe() or "keyring" in secrets.describe().lower()
+    assert secrets.backend_name() == "keyring.backends.SecretService.Keyring"
+    found = secrets.status()
+    assert (found.name, found.usable, found.unlocked) == ("GNOME Keyring / Secret Service", True, True)
+    assert secrets.describe() == "Secrets are kept in GNOME Keyring / Secret Service (unlocked)."
     secrets.store("resource:test:1", {"password": "real-pw-123"})
     assert secrets.load("resource:test:1") == {"password": "real-pw-123"}
     listed = secret_tool(secret_service, "search", "--all", "service", "changeover")
@@ -146,9 +148,19 @@ def test_locked_keyring_is_one_clear_error(real_keyring: object, secret_service:
         collection = secretstorage.get_default_collection(connection)
         collection.lock()
         assert collection.is_locked()
-        with pytest.raises(KeyringUnavailable, match="Unlock your keyring") as caught:
+        line = "The keyring (GNOME Keyring / Secret Service) is locked. Unlock your keyring and try again."
+        with pytest.raises(KeyringUnavailable) as caught:
             secrets.load("resource:test:locked")
+        assert caught.value.message == line
         assert "x-pw-x" not in caught.value.message
+        found = secrets.status()  # asks for the unlock, which nobody can give here: it stays locked
+        assert (found.name, found.usable, found.unlocked, found.message) == (
+            "GNOME Keyring / Secret Service",
+            False,
+            False,
+            line,
+        )
+        assert collection.is_locked()
     finally:
         subprocess.run(
             ["gnome-keyring-daemon", "--unlock", "--components=secrets", "--replace", "--daemonize"],
@@ -159,3 +171,33 @@ def test_locked_keyring_is_one_clear_error(real_keyring: object, secret_service:
             timeout=30,
         )
         connection.close()
+
+
+def test_keyrings_own_choice_in_a_real_process_is_gnome_keyring(secret_service: dict[str, str], tmp_path: Path) -> None:
+    """No backend chosen for the child: keyring's own selection on this bus, through the real CLI."""
+    import json
+    import sys
+
+    env = {k: v for k, v in secret_service.items() if k != "PYTHON_KEYRING_BACKEND"}
+    env.update(XDG_DATA_HOME=str(tmp_path / "data"), XDG_STATE_HOME=str(tmp_path / "state"))
+    env.pop("CHANGEOVER_DATABASE_URL", None)
+    probe = (
+        "import dataclasses, json; from changeover.core import secrets; "
+        "print(json.dumps(dataclasses.asdict(secrets.status())))"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    assert (status["name"], status["usable"], status["unlocked"]) == ("GNOME Keyring / Secret Service", True, True)
+    done = subprocess.run(
+        [sys.executable, "-m", "changeover.core.cli", "resource", "add", "real-cache", "-"],
+        input="redis://:r3al-cache-pw@127.0.0.1:6379/0\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "r3al-cache-pw" not in done.stdout + done.stderr
+    assert "resource:real-cache:" in secret_tool(secret_service, "search", "--all", "service", "changeover")
+    assert "r3al-cache-pw" in secret_tool(secret_service, "search", "--all", "service", "changeover")
