@@ -24,6 +24,7 @@ import logging
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -252,6 +253,7 @@ def export(
             secrets=secrets_,
             cancel=cancel,
         )
+        _unqualify_file(artifact / "schema.sql", url.database or "")
         tools.run(
             [
                 *base,
@@ -312,6 +314,45 @@ def rewrite_definer(line: bytes) -> bytes:
     return _DEFINER.sub(b"DEFINER=CURRENT_USER", line)
 
 
+#: MariaDB stores a column's ``DEFAULT NEXT VALUE FOR seq`` as ``nextval(`db`.`seq`)``, naming the database:
+#: loaded as it is, the new database's column would go on drawing from the *old* database's sequence
+_QUALIFIED_SEQUENCE = re.compile(rb"\b(nextval|lastval|setval)\(`((?:[^`]|``)+)`\.", re.I)
+_DUMP_DATABASE = re.compile(rb"^-- Host: .*\sDatabase: (.+?)\s*$")
+
+
+def unqualify_sequences(line: bytes, database: str) -> bytes:
+    """``nextval(`database`.`seq`)`` made ``nextval(`seq`)`` (the database the statement runs in); a sequence
+    of another database keeps its name. Data lines pass untouched."""
+    if line.startswith(_DATA_LINE) or b"`." not in line:
+        return line
+    name = database.replace("`", "``").encode()
+    return _QUALIFIED_SEQUENCE.sub(lambda m: m.group(1) + b"(" if m.group(2) == name else m.group(0), line)
+
+
+def dump_rewriter() -> Callable[[bytes], bytes]:
+    """The transform for loading one ``mariadb-dump`` file: DEFINERs made CURRENT_USER, and the dumped
+    database's own sequences no longer named by database (which it reads from the dump's header line)."""
+    state = {"database": ""}
+
+    def rewrite(line: bytes) -> bytes:
+        if not state["database"] and line.startswith(b"-- Host: "):
+            match = _DUMP_DATABASE.match(line.rstrip(b"\r\n"))
+            if match:
+                state["database"] = match.group(1).decode("utf-8", errors="replace")
+        line = rewrite_definer(line)
+        return unqualify_sequences(line, state["database"]) if state["database"] else line
+
+    return rewrite
+
+
+def _unqualify_file(path: Path, database: str) -> None:
+    data = path.read_bytes()
+    lines = data.splitlines(keepends=True)
+    fixed = [unqualify_sequences(line, database) for line in lines]
+    if fixed != lines:
+        path.write_bytes(b"".join(fixed))
+
+
 class _Statements:
     """Counts the statements the client finished (``-vvv`` prints 'Query OK' after each)."""
 
@@ -348,7 +389,7 @@ def load(
         ]
         progress(0, total, "bytes", f"Creating the tables of {url.database}")
         with (artifact / "schema.sql").open("rb") as schema:
-            tools.run(argv, what="The load", secrets=secrets_, cancel=cancel, source=schema, transform=rewrite_definer)
+            tools.run(argv, what="The load", secrets=secrets_, cancel=cancel, source=schema, transform=dump_rewriter())
         preamble = [
             "SET SESSION sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '');",
             "SET SESSION foreign_key_checks = 0;",
@@ -377,7 +418,7 @@ def load(
         )
         progress(total, total, "bytes", f"Creating triggers, routines and events in {url.database}")
         with (artifact / "post.sql").open("rb") as post:
-            tools.run(argv, what="The load", secrets=secrets_, cancel=cancel, source=post, transform=rewrite_definer)
+            tools.run(argv, what="The load", secrets=secrets_, cancel=cancel, source=post, transform=dump_rewriter())
 
 
 # -- without the native tools: the same format through PyMySQL ---------------------------------------
@@ -443,7 +484,8 @@ def export_python(
         for name, kind in list(cur.fetchall()):
             what = "VIEW" if kind == "VIEW" else "TABLE"
             cur.execute(f"SHOW CREATE {what} {_q(name)}")
-            schema.append(_definer(str(cur.fetchone()[1])))
+            created = unqualify_sequences(str(cur.fetchone()[1]).encode(), url.database or "").decode()
+            schema.append(_definer(created))
         for query, show, index in (
             ("SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE()", "TRIGGER", 2),
             (

@@ -54,6 +54,40 @@ class TimestampTZ(UserDefinedType[Any]):
         return "TIMESTAMP WITH TIME ZONE"
 
 
+class Geometry(UserDefinedType[Any]):
+    """A MariaDB/MySQL spatial column (GEOMETRY, POINT, POLYGON, ...), which SQLAlchemy does not reflect.
+
+    Its values are read as their WKT text (``ST_AsText``) wherever they are verified or copied to another
+    engine; a same-engine backup carries them as they are.
+    """
+
+    cache_ok = True
+    type_name = "GEOMETRY"
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__()
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return self.type_name
+
+
+SPATIAL_TYPES = (
+    "geometry",
+    "point",
+    "linestring",
+    "polygon",
+    "multipoint",
+    "multilinestring",
+    "multipolygon",
+    "geometrycollection",
+)
+for _name in SPATIAL_TYPES:
+    # Registered once, like GeoAlchemy does: reflection then knows the spatial types instead of warning.
+    mysql.base.ischema_names.setdefault(
+        _name, type(f"Geometry_{_name}", (Geometry,), {"type_name": _name.upper(), "cache_ok": True})
+    )
+
+
 @dataclass(frozen=True)
 class ColumnInfo:
     """One reflected column: its name, reflected type, engine-neutral kind and key facts."""
@@ -69,6 +103,11 @@ class ColumnInfo:
     enum_values: tuple[str, ...] = ()
     #: decimal scale when known (kind ``decimal``)
     scale: int | None = None
+
+    @property
+    def spatial(self) -> bool:
+        """A MariaDB/MySQL spatial column: read as WKT text (kind ``text``)."""
+        return isinstance(self.type, Geometry)
 
 
 @dataclass(frozen=True)
@@ -360,6 +399,12 @@ def display_url(url: sa.engine.URL | str) -> str:
     url = sa.engine.make_url(url)
     text = url.render_as_string(hide_password=True)
     return text.replace(":***@", ":•••@") if url.password else text
+
+
+def select_expression(engine: Engine, col: ColumnInfo) -> str:
+    """What to SELECT to read ``col``'s values in their engine-neutral form (spatial values as WKT)."""
+    q = quote(engine, col.name)
+    return f"ST_AsText({q})" if engine == "mysql" and col.spatial else q
 
 
 def quote(engine: Engine, name: str) -> str:

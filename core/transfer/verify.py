@@ -46,13 +46,24 @@ from sqlalchemy.engine import URL, Connection
 
 from ..errors import ChangeoverError
 from ..jobs import Progress, check_cancel, no_progress
-from .typemap import ColumnInfo, Engine, Kind, display_url, engine_of, open_engine, quote, reflect_tables
+from .typemap import (
+    ColumnInfo,
+    Engine,
+    Kind,
+    display_url,
+    engine_of,
+    open_engine,
+    quote,
+    reflect_tables,
+    select_expression,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "DatabaseError",
     "SequencePosition",
+    "SequenceState",
     "TableComparison",
     "TableSum",
     "VerificationFailed",
@@ -65,7 +76,10 @@ __all__ = [
     "estimate_rows",
     "field_renderer",
     "read_batches",
+    "column_sequence",
+    "read_sequence_states",
     "sequence_positions",
+    "sequence_states",
     "verify",
 ]
 
@@ -108,6 +122,8 @@ class SequencePosition:
     column: str
     next_value: int | None
     max_value: int | None
+    #: PostgreSQL: the sequence object behind the column (owned, identity, or only named by its default)
+    sequence: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -132,10 +148,14 @@ class VerifyReport:
     source: str
     target: str
     tables: tuple[TableComparison, ...] = field(default_factory=tuple)
+    #: problems with sequence objects (missing, or behind the source's position)
+    sequence_problems: tuple[str, ...] = ()
+    #: sequence objects compared
+    sequences: int = 0
 
     @property
     def ok(self) -> bool:
-        return all(t.ok for t in self.tables)
+        return all(t.ok for t in self.tables) and not self.sequence_problems
 
     @property
     def failed(self) -> tuple[TableComparison, ...]:
@@ -144,8 +164,9 @@ class VerifyReport:
     def summary(self) -> str:
         if self.ok:
             rows = sum(t.source.rows for t in self.tables if t.source)
-            return f"{len(self.tables)} tables, {rows} rows: counts, checksums and sequences match."
-        return "; ".join(f"{t.table}: {', '.join(t.problems)}" for t in self.failed)
+            extra = f" and {self.sequences} sequence objects" if self.sequences else ""
+            return f"{len(self.tables)} tables{extra}, {rows} rows: counts, checksums and sequences match."
+        return "; ".join([*(f"{t.table}: {', '.join(t.problems)}" for t in self.failed), *self.sequence_problems])
 
 
 # --------------------------------------------------------------------------------------------- canonical text
@@ -364,7 +385,7 @@ def _mysql_field(col: ColumnInfo) -> str:
         "int": f"CAST({q} AS CHAR)",
         "decimal": decimal,
         "float": f"IF(ROUND({q}, 6) = 0, '0', {trimmed(f'CAST(CAST({q} AS DECIMAL(65,6)) AS CHAR)')})",
-        "text": f"CONVERT({q} USING utf8mb4)",
+        "text": f"ST_AsText({q})" if col.spatial else f"CONVERT({q} USING utf8mb4)",
         "bytes": f"LOWER(HEX({q}))",
         "date": f"DATE_FORMAT({q}, '%Y-%m-%d')",
         "time": f"TIME_FORMAT({q}, '%H:%i:%s.%f')",
@@ -477,7 +498,7 @@ def _sum_in_python(
     batches = read_batches(
         conn,
         table,
-        [quote(engine, c.name) for c in cols],
+        [select_expression(engine, c) for c in cols],
         pk=_pk_columns(conn, table),
         batch_rows=2000,
         check=partial(check_cancel, cancel, "Verification"),
@@ -682,16 +703,10 @@ def _sequence_positions(conn: Connection, schema: dict[str, list[ColumnInfo]]) -
         max_value = None if top is None else int(top)
         next_value: int | None
         if engine == "postgresql":
-            seq = conn.execute(sa.text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": t, "c": auto.name}).scalar()
-            if seq is None:
-                next_value = None
-            else:
-                last, called = conn.exec_driver_sql(f"SELECT last_value, is_called FROM {seq}").one()
-                step = conn.execute(
-                    sa.text("SELECT seqincrement FROM pg_sequence WHERE seqrelid = CAST(:seq AS regclass)"),
-                    {"seq": seq},
-                ).scalar_one()
-                next_value = int(last) + int(step) if called else int(last)
+            seq = column_sequence(conn, table, auto.name)
+            next_value = None if seq is None else _pg_next_value(conn, seq[0])
+            found[table] = SequencePosition(table, auto.name, next_value, max_value, seq and seq[1])
+            continue
         elif engine == "mysql":
             value = conn.execute(
                 sa.text(
@@ -710,6 +725,87 @@ def _sequence_positions(conn: Connection, schema: dict[str, list[ColumnInfo]]) -
     return found
 
 
+#: the sequence a PostgreSQL column draws from: owned (serial), identity, or named by its DEFAULT nextval(...)
+#: without being owned (older schemas, many sample databases): the default's dependency on the sequence
+_PG_DEFAULT_SEQUENCE = """
+SELECT CAST(q.seq AS regclass)::text, s.relname FROM (SELECT coalesce(
+    CAST(CAST(pg_get_serial_sequence(CAST(:t AS regclass)::text, :c) AS regclass) AS oid),
+    (SELECT d.refobjid
+     FROM pg_attrdef ad
+     JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+     JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+                     AND d.refclassid = 'pg_class'::regclass
+     JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
+     WHERE ad.adrelid = CAST(:t AS regclass) AND a.attname = :c
+     LIMIT 1)) AS seq) q JOIN pg_class s ON s.oid = q.seq
+"""
+
+
+def column_sequence(conn: Connection, table: str, column: str) -> tuple[str, str] | None:
+    """The sequence a PostgreSQL column takes its values from: (its name as SQL, quoted and qualified when
+    needed; its bare name), or None."""
+    row = conn.execute(sa.text(_PG_DEFAULT_SEQUENCE), {"t": quote("postgresql", table), "c": column}).first()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def _pg_next_value(conn: Connection, seq: str) -> int:
+    last, called = conn.exec_driver_sql(f"SELECT last_value, is_called FROM {seq}").one()
+    step = conn.execute(
+        sa.text("SELECT seqincrement FROM pg_sequence WHERE seqrelid = CAST(:seq AS regclass)"), {"seq": seq}
+    ).scalar_one()
+    return int(last) + int(step) if called else int(last)
+
+
+@dataclass(frozen=True)
+class SequenceState:
+    """One sequence object of a database (PostgreSQL or MariaDB ``CREATE SEQUENCE``), owned or not.
+
+    ``next_value`` is the value its next ``nextval`` hands out (MariaDB: the first value not cached yet,
+    which is what a restarted server, or a loaded copy, hands out next), ``increment`` its step.
+    """
+
+    name: str
+    next_value: int
+    increment: int
+
+
+def sequence_states(url: URL | str) -> dict[str, SequenceState]:
+    """Every sequence of the database at ``url`` with its position, keyed by name (SQLite: none)."""
+    url = sa.engine.make_url(url)
+    engine_ = open_engine(url)
+    try:
+        with engine_.connect() as conn:
+            return read_sequence_states(conn)
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(f"Could not read {display_url(url)}: {error_reason(exc)}") from None
+    finally:
+        engine_.dispose()
+
+
+def read_sequence_states(conn: Connection) -> dict[str, SequenceState]:
+    engine = engine_of(conn)
+    found: dict[str, SequenceState] = {}
+    if engine == "postgresql":
+        rows = conn.exec_driver_sql(
+            "SELECT c.relname, s.seqincrement FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_sequence s ON s.seqrelid = c.oid WHERE c.relkind = 'S' AND n.nspname = current_schema() "
+            "ORDER BY c.relname"
+        ).all()
+        for name, step in rows:
+            found[str(name)] = SequenceState(str(name), _pg_next_value(conn, quote("postgresql", str(name))), int(step))
+    elif engine == "mysql":
+        names = conn.exec_driver_sql(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_TYPE = 'SEQUENCE' ORDER BY TABLE_NAME"
+        ).scalars()
+        for name in list(names):
+            value, step = conn.exec_driver_sql(
+                f"SELECT next_not_cached_value, increment FROM {quote('mysql', str(name))}"
+            ).one()
+            found[str(name)] = SequenceState(str(name), int(value), int(step))
+    return found
+
+
 # --------------------------------------------------------------------------------------------------- verify
 
 
@@ -725,7 +821,8 @@ def verify(
 
     Both sides are checksummed at once (one thread each). Returns the report when everything matches;
     raises :class:`VerificationFailed` naming every table that differs, is missing on one side, or whose
-    sequence would hand out an id already used.
+    sequence would hand out an id already used, and every sequence object (all of them, owned or not,
+    unless ``tables`` narrows the check) missing from the target or behind the source.
     """
     source_url, target_url = sa.engine.make_url(source_url), sa.engine.make_url(target_url)
     lock = threading.Lock()
@@ -750,8 +847,16 @@ def verify(
     check_cancel(cancel, "Verification")
     source_seq = sequence_positions(source_url, tables=tables)
     target_seq = sequence_positions(target_url, tables=tables)
+    everything = tables is None and engine_of(target_url) != "sqlite"
     report = compare(
-        display_url(source_url), display_url(target_url), sums["source"], sums["target"], source_seq, target_seq
+        display_url(source_url),
+        display_url(target_url),
+        sums["source"],
+        sums["target"],
+        source_seq,
+        target_seq,
+        source_sequences=sequence_states(source_url) if everything else None,
+        target_sequences=sequence_states(target_url) if everything else None,
     )
     return report
 
@@ -763,11 +868,18 @@ def compare(
     target_sums: dict[str, TableSum],
     source_seq: dict[str, SequencePosition],
     target_seq: dict[str, SequencePosition],
+    *,
+    source_sequences: dict[str, SequenceState] | None = None,
+    target_sequences: dict[str, SequenceState] | None = None,
 ) -> VerifyReport:
-    """Compare two sides' checksums and the target's sequence positions; raise :class:`VerificationFailed`.
+    """Compare two sides' checksums and sequence positions; raise :class:`VerificationFailed`.
 
     ``source_sums`` may come from a backup's manifest, taken while the source was quiet, so a verification
-    after a load needs one pass over the target only.
+    after a load needs one pass over the target only. A target's auto-numbered column or sequence object
+    must not be behind the source's: a value the source already handed out (an invoice number in a mail)
+    would be handed out again. With ``source_sequences`` (:func:`sequence_states`) every sequence object is
+    checked too, owned by a column or not; one that backs an auto-numbered column and has no twin on the
+    target (a MariaDB AUTO_INCREMENT after a cross-engine copy) is checked through that column.
     """
     comparisons = []
     for table in sorted(set(source_sums) | set(target_sums)):
@@ -786,8 +898,20 @@ def compare(
             problems.append(f"sequence on {seq.column} would hand out {seq.next_value}, but {seq.max_value} is used")
         if seq is None and table in source_seq and t is not None:
             problems.append(f"{source_seq[table].column} is auto-numbered in the source but not in the target")
+        before = source_seq.get(table)
+        if (
+            seq is not None
+            and before is not None
+            and before.next_value is not None
+            and (seq.next_value is None or seq.next_value < before.next_value)
+        ):
+            problems.append(
+                f"sequence on {seq.column} would hand out {seq.next_value}, but the source had reached "
+                f"{before.next_value}"
+            )
         comparisons.append(TableComparison(table, s, t, seq, tuple(problems)))
-    report = VerifyReport(source, target, tuple(comparisons))
+    sequence_problems = _compare_sequences(source_sequences, target_sequences, source_seq, target_seq)
+    report = VerifyReport(source, target, tuple(comparisons), tuple(sequence_problems), len(source_sequences or {}))
     if not report.ok:
         names = ", ".join(t.table for t in report.failed)
         raise VerificationFailed(
@@ -797,3 +921,28 @@ def compare(
         )
     logger.info("verified %s against %s: %s", report.target, report.source, report.summary())
     return report
+
+
+def _compare_sequences(
+    source: dict[str, SequenceState] | None,
+    target: dict[str, SequenceState] | None,
+    source_seq: dict[str, SequencePosition],
+    target_seq: dict[str, SequencePosition],
+) -> list[str]:
+    if source is None:
+        return []
+    target = target or {}
+    backing = {p.sequence: p.table for p in source_seq.values() if p.sequence}
+    problems = []
+    for name, state in sorted(source.items()):
+        twin = target.get(name)
+        if twin is None:
+            table = backing.get(name)
+            if table is not None and table in target_seq:
+                continue  # carried as the table's own auto-numbering: checked with the table
+            problems.append(f"sequence {name} is missing from the target")
+        elif twin.next_value < state.next_value if state.increment > 0 else twin.next_value > state.next_value:
+            problems.append(
+                f"sequence {name} would hand out {twin.next_value}, but the source had reached {state.next_value}"
+            )
+    return problems
