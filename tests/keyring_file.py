@@ -16,6 +16,7 @@ import keyring.errors
 
 class FileKeyring(keyring.backend.KeyringBackend):
     priority = 1  # type: ignore[assignment]
+    name = "the tests' file keyring"  # type: ignore[assignment]
 
     def _path(self) -> Path:
         return Path(os.environ["CHANGEOVER_TEST_KEYRING_FILE"])
