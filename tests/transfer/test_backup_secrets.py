@@ -130,3 +130,38 @@ def test_a_failing_tool_reports_without_the_password(
     assert "denied" in str(failed.value).lower()
     assert password not in str(failed.value) and password not in repr(workspace.events())
     assert provisioning.list_backups("gone-user") == []
+
+
+def _tree_modes(top: Path) -> dict[Path, int]:
+    modes = {top: top.stat().st_mode}
+    modes.update({p: p.stat().st_mode for p in top.rglob("*")})
+    return modes
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("engine", ["postgresql", "mysql", "sqlite"])
+def test_backup_folders_are_0700_and_files_0600_all_the_way_down(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from changeover.core import paths
+    from changeover.core.transfer.backup import BackupParams, backup
+
+    if engine == "sqlite":
+        source = make_url(f"sqlite:///{tmp_path / 'app.sqlite3'}")
+    else:
+        source = request.getfixturevalue("make_postgres_db" if engine == "postgresql" else "make_mysql_db")()
+    eng = sa.create_engine(source, poolclass=sa.NullPool)
+    with eng.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE notes (id integer PRIMARY KEY, body text)"))
+        conn.execute(sa.text("INSERT INTO notes VALUES (1, 'one'), (2, 'two')"))
+    eng.dispose()
+    assert not paths.data_dir().exists()  # so Changeover creates every folder from its data folder down
+
+    result = backup(BackupParams(source, resource="notes"))
+
+    assert result.folder.parent.parent == paths.backups_dir()
+    modes = _tree_modes(paths.data_dir())
+    assert result.folder in modes and result.artifact in modes and result.folder / "manifest.json" in modes
+    for path, mode in modes.items():
+        expected = 0o700 if stat.S_ISDIR(mode) else 0o600
+        assert stat.S_IMODE(mode) == expected, f"{path} is {stat.S_IMODE(mode):o}"
