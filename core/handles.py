@@ -10,14 +10,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from .errors import HandleError
 
-__all__ = ["Handle", "HandleError", "parse", "validate_env_var", "MASK", "APIKEY", "DEFAULT_ENV_VAR", "WRITTEN_SUFFIX"]
+__all__ = [
+    "Handle",
+    "HandleError",
+    "parse",
+    "validate_env_var",
+    "MASK",
+    "APIKEY",
+    "DEFAULT_ENV_VAR",
+    "WRITTEN_SUFFIX",
+    "same_public",
+]
 
 MASK = "•••"
 
@@ -411,6 +421,40 @@ def _put_query(text: str, params: list[tuple[str, str]], *, database: bool) -> s
         else:
             query_pieces.append(f"{quote(name, safe='')}={value}")
     return before + "&".join(p for p in query_pieces if p or len(query_pieces) == 1) + after
+
+
+def same_public(a: str, b: str) -> bool:
+    """Whether two public parts name the same place, however each is spelled.
+
+    One may be the admin's own text and the other as an earlier version stored it (re-rendered by
+    SQLAlchemy, a secret query parameter dropped instead of left as ``name=``).
+    """
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(public: str) -> tuple[object, ...]:
+    try:
+        handle = parse(public)
+    except HandleError:
+        return (public,)
+    parts = urlsplit(handle.public)
+    query = sorted(
+        (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if value or not _SECRET_PARAM.search(name)
+    )
+    if handle.is_database:
+        url = make_url(handle.public)
+        return (url.drivername.lower(), url.username, url.host, url.port, url.database, tuple(query))
+    return (
+        parts.scheme.lower(),
+        unquote(parts.username or ""),
+        (parts.hostname or "").lower(),
+        parts.port,
+        unquote(parts.path),
+        tuple(query),
+        parts.fragment,
+    )
 
 
 def _check_port(text: str, kind: str) -> None:

@@ -240,6 +240,15 @@ class _FolderLock:
         self.thread_lock.release()
 
 
+def _forget_locks_in_a_child() -> None:
+    # A forked child holds none of its parent's locks (its threads are gone): start afresh.
+    _FolderLock._registry = {}
+    _FolderLock._registry_guard = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_locks_in_a_child)
+
+
 def _busy(shown: Path, timeout: float) -> ConfigStoreError:
     return ConfigStoreError(
         f"Another process has been changing {shown} for more than {timeout:g} s: wait until it has "

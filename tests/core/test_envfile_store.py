@@ -269,3 +269,20 @@ def test_a_full_disk_while_writing_the_file_changes_nothing(small_disk: Path) ->
         filler.unlink()
     EnvFileStore(path).apply({"NEW": "v" * 4096})  # with room again, the same change is written
     assert dotenv_values(path)["NEW"] == "v" * 4096
+
+
+def test_a_child_forked_while_the_lock_is_held_waits_for_it_like_anyone(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("A=1\n")
+    with EnvFileStore(path).locked():
+        pid = os.fork()
+        if pid == 0:  # the child: the parent's lock is not its own
+            try:
+                EnvFileStore(path, lock_timeout=0.2).apply({"B": "2"})
+                code = 0
+            except ConfigStoreError:
+                code = 3
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 3
+    assert path.read_text() == "A=1\n"

@@ -279,3 +279,29 @@ def test_property_any_spelling_of_a_database_password_comes_back_exactly(chars: 
     assert _from_inventory(handle).full() == text
     assert make_url(handle.full()).password == handle.secrets["password"]
     assert handle.public == "postgresql://app@db:5432/app"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("postgresql://app@db:5432/app", "postgresql://app@db:5432/app"),
+        ("postgresql://a%70p@db/app?b=2&a=1", "postgresql://app@db/app?a=1&b=2"),
+        ("https://h/v2?region=eu&api_key=", "https://h/v2?region=eu"),
+        ("redis://CACHE:6379/0", "redis://cache:6379/0"),
+    ],
+)
+def test_same_public_sees_one_place_through_two_spellings(a: str, b: str) -> None:
+    assert handles.same_public(a, b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("postgresql://app@db:5432/app", "postgresql://app@db:5433/app"),
+        ("postgresql://app@db/app", "postgresql://other@db/app"),
+        ("https://h/v2?region=eu", "https://h/v2?region=us"),
+        ("redis://cache:6379/0", "redis://cache:6379/1"),
+    ],
+)
+def test_same_public_tells_two_places_apart(a: str, b: str) -> None:
+    assert not handles.same_public(a, b)
