@@ -286,3 +286,21 @@ def test_a_child_forked_while_the_lock_is_held_waits_for_it_like_anyone(tmp_path
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 3
     assert path.read_text() == "A=1\n"
+
+
+def test_a_bom_file_is_read_and_changed_with_its_bom_kept(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_bytes(b"\xef\xbb\xbfA=1\r\nB=2\r\n")
+    store = EnvFileStore(path)
+    assert store.read() == {"A": "1", "B": "2"}
+    store.apply({"A": "x y", "C": "3"})
+    assert path.read_bytes() == b"\xef\xbb\xbfA='x y'\r\nB=2\r\nC=3\r\n"
+
+
+def test_a_value_no_form_carries_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("A=1\n")
+    with pytest.raises(ConfigStoreError, match="change the value"):
+        EnvFileStore(path).apply({"A": "it's a \\ and $HOME"})
+    assert path.read_text() == "A=1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
