@@ -22,10 +22,22 @@ from sqlalchemy.engine import URL
 
 from . import __version__, handles
 from .errors import ChangeoverError, InvalidInput
+from .inventory.models import ResourceState
 from .jobs import RateMeter, human_rate, human_seconds
 from .logs import setup_logging
 from .upgrade.procedure import TITLES, RunEvent, RunInfo, UpgradePlan
-from .workspace import AttachmentInfo, DeployInfo, EventInfo, ResourceInfo, Workspace
+from .workspace import (
+    DAYS,
+    EVENT_LIMIT,
+    HOOK_SECONDS,
+    QUIET_SECONDS,
+    AttachmentInfo,
+    DeployInfo,
+    EventInfo,
+    ResourceInfo,
+    Workspace,
+    check_range,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +72,26 @@ def _table(rows: Sequence[Sequence[str]], headers: Sequence[str], out: TextIO) -
         out.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() + "\n")
 
 
+def _number(bounds: tuple[float, float], what: str, kind: type[int] | type[float] = int) -> Callable[[str], float]:
+    """An argparse type: a number of ``kind`` within ``bounds``, or a usage error (exit 2) naming the range."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"'{text}' is not a {'whole ' if kind is int else ''}number; use {bounds[0]:g} to {bounds[1]:g}"
+            ) from None
+        try:
+            check_range(value, bounds, what)
+        except InvalidInput as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def read_handle(value: str) -> str:
     """The handle argument, or a line from stdin when it is ``-`` (not echoed on a terminal)."""
     if value != "-":
@@ -82,7 +114,9 @@ def _hook_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--maintenance-var", help="a config flag set to 1 for maintenance (then a restart), e.g. MAINTENANCE_MODE"
     )
-    parser.add_argument("--hook-timeout", type=int, help="seconds a hook may run (default 60)")
+    parser.add_argument(
+        "--hook-timeout", type=_number(HOOK_SECONDS, "--hook-timeout"), help="seconds a hook may run (default 60)"
+    )
 
 
 def _deploy_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -634,6 +668,46 @@ def cmd_upgrade(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
     del run
 
 
+# -- status -----------------------------------------------------------------------------------------
+
+
+class _Version(argparse.Action):
+    """``--version``: the version, and which keyring holds the secrets (asked only when this is given)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from . import secrets
+
+        sys.stdout.write(f"changeover {__version__}\nkeyring: {secrets.status().message}\n")
+        parser.exit(0)
+
+
+def cmd_status(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    from . import secrets
+    from .inventory.db import inventory_url
+    from .upgrade import procedure
+
+    keyring = secrets.status()
+    unfinished = procedure.list_runs(ws, unfinished=True)
+    report = {
+        "version": __version__,
+        "inventory": inventory_url().render_as_string(hide_password=True),
+        "keyring": dataclasses.asdict(keyring),
+        "unfinished_upgrades": [r.id for r in unfinished],
+    }
+    if args.json:
+        emit_json(report, out)
+        return
+    out.write(f"changeover   {__version__}\n")
+    out.write(f"inventory    {report['inventory']}\n")
+    out.write(f"keyring      {keyring.name}: {'usable, unlocked' if keyring.usable else 'NOT usable'}\n")
+    out.write(f"             {keyring.message}\n")
+    for run in unfinished:
+        out.write(f"unfinished   upgrade run {run.id}: {run.source} -> {run.target} at {run.step} ({run.state})\n")
+
+
 # -- the parser -------------------------------------------------------------------------------------
 
 
@@ -642,7 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="changeover",
         description="Administer twelve-factor deploys and their attached resources. With no command, opens the window.",
     )
-    parser.add_argument("--version", action="version", version=f"changeover {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and where secrets are kept, then exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     deploy = commands.add_parser("deploy", help="add, edit, list, show, remove deploys").add_subparsers(
@@ -687,7 +761,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=sorted(handles.KINDS))
     p.set_defaults(handler=cmd_resource_add)
     p = resource.add_parser("list", help="list resources (detached ones included)")
-    p.add_argument("--state", help="attached, detached, available, failed, deprovisioned or all")
+    p.add_argument(
+        "--state",
+        choices=[*(s.value for s in ResourceState), "all"],
+        help="attached, detached, available, failed, deprovisioned or all",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_resource_list)
     p = resource.add_parser("show", help="show one resource, its handle masked")
@@ -715,7 +793,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("detach", help="clear the variable from the deploy's config and restart it")
     p.add_argument("resource")
     p.add_argument("deploy")
-    p.add_argument("--keep-days", type=int, help="days to keep the detached resource (default: retention_days)")
+    p.add_argument(
+        "--keep-days",
+        type=_number(DAYS, "--keep-days"),
+        help="days to keep the detached resource (default: retention_days)",
+    )
     p.set_defaults(handler=cmd_detach)
     p = commands.add_parser("deprovision", help="forget (or drop, if provider-made) a detached resource")
     p.add_argument("resource")
@@ -777,7 +859,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_import)
     p = commands.add_parser("events", help="show the audit trail, newest first")
     p.add_argument("--object", help="only events about this deploy or resource")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=_number(EVENT_LIMIT, "--limit"), default=50, help="at most this many events")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_events)
     p = commands.add_parser("upgrade", help="move a database's deploys to a new, bigger database, verified")
@@ -787,15 +869,27 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--provision", metavar="SERVER", help="provision the new database on this registered server")
     p.add_argument("--plan", help="size or plan for the new database, where the server has them")
     p.add_argument("--name", help="the new database's resource name (default: RESOURCE-YYYYMMDD)")
-    p.add_argument("--keep-days", type=int, help="days to keep the old database, detached (default: retention_days)")
-    p.add_argument("--quiet-timeout", type=float, default=60.0, help="seconds to wait for the database to be quiet")
+    p.add_argument(
+        "--keep-days",
+        type=_number(DAYS, "--keep-days"),
+        help="days to keep the old database, detached (default: retention_days)",
+    )
+    p.add_argument(
+        "--quiet-timeout",
+        type=_number(QUIET_SECONDS, "--quiet-timeout", float),
+        default=60.0,
+        help="seconds to wait for the database to be quiet",
+    )
     p.add_argument("--yes", action="store_true", help="start without asking")
     p.add_argument("--json", action="store_true", help="one JSON object per progress event")
     p.add_argument("--list", action="store_true", help="list upgrade runs")
     p.add_argument("--resume", type=int, metavar="RUN", help="resume an interrupted run")
     p.add_argument("--rollback", type=int, metavar="RUN", help="roll back a run that has not switched")
     p.set_defaults(handler=cmd_upgrade)
-    p = commands.add_parser("settings", help="show or change settings (retention_days)")
+    p = commands.add_parser("status", help="version, inventory, keyring and unfinished upgrades")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_status)
+    p = commands.add_parser("settings", help="show or change settings (retention_days, env_backups)")
     p.add_argument("key", nargs="?")
     p.add_argument("value", nargs="?")
     p.set_defaults(handler=cmd_settings)
@@ -820,6 +914,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         err.write(f"changeover: {exc.message}\n")
         return 1
     try:
+        for outcome in workspace.recover():
+            err.write(f"changeover: recovered an interrupted change: {outcome}.\n")
         args.handler(workspace, args, out)
     except ChangeoverError as exc:
         err.write(f"changeover: {exc.message}\n")

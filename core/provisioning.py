@@ -28,7 +28,7 @@ from .errors import ChangeoverError, Conflict, HookError, InvalidInput, NotFound
 from .inventory.models import Origin, Resource, ResourceState, Server
 from .jobs import Progress, no_progress
 from .providers.base import DatabaseInfo, Provider, describe
-from .transfer.backup import BackupParams, BackupResult, backup
+from .transfer.backup import BackupParams, BackupResult, backup, is_partial
 from .transfer.load import LoadParams, LoadResult, load
 from .transfer.manifest import BackupInvalid, Manifest, read
 from .workspace import ResourceInfo, Workspace, _resource_info, validate_name
@@ -385,6 +385,8 @@ def list_backups(resource_name: str | None = None) -> list[tuple[Path, Manifest]
     found: list[tuple[Path, Manifest]] = []
     for parent in folders:
         for folder in parent.glob("*/manifest.json"):
+            if is_partial(folder.parent):  # still being written, or left by a killed run
+                continue
             try:
                 found.append((folder.parent, read(folder.parent)))
             except BackupInvalid:
@@ -416,6 +418,7 @@ def rotate(ws: Workspace, resource_name: str) -> RotationResult:
 
     with ws._audited("rotate password", "resource", resource_name) as details, ws._session() as session:
         resource = ws._resource(session, resource_name)
+        ws.refuse_if_held(session, "rotate its password", resource=resource)
         if resource.origin != Origin.PROVISIONED or resource.server is None:
             raise Conflict(
                 f"'{resource.name}' was registered by hand, so Changeover cannot change its password on the "

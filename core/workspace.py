@@ -13,31 +13,55 @@ from __future__ import annotations
 
 import getpass
 import logging
+import math
+import os
 import re
 import secrets as _random
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import handles, hooks
+from . import handles, hooks, redaction
 from . import secrets as keyring_secrets
 from .configstores import ConfigStore, EnvFileStore, open_store
-from .errors import ChangeoverError, Conflict, HookError, InvalidInput, NotFound
+from .errors import ChangeoverError, Conflict, HookError, InvalidInput, InventoryError, NotFound
 from .inventory.db import Inventory
-from .inventory.models import Attachment, Deploy, Event, Origin, Resource, ResourceState, Server, Setting
+from .inventory.models import (
+    RUN_TERMINAL_STATES,
+    Attachment,
+    ConfigIntent,
+    Deploy,
+    Event,
+    IntentState,
+    Origin,
+    Resource,
+    ResourceState,
+    Server,
+    Setting,
+    UpgradeRun,
+)
 
 logger = logging.getLogger(__name__)
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 DEFAULT_RETENTION_DAYS = 7
-SETTINGS: dict[str, str] = {"retention_days": str(DEFAULT_RETENTION_DAYS)}
+DEFAULT_ENV_BACKUPS = 5
+SETTINGS: dict[str, str] = {"retention_days": str(DEFAULT_RETENTION_DAYS), "env_backups": str(DEFAULT_ENV_BACKUPS)}
+
+#: the ranges every number a user gives must fall in (checked at the edge, before anything changes)
+DAYS = (1, 36_500)
+HOOK_SECONDS = (1, 86_400)
+QUIET_SECONDS = (0.0, 86_400.0)
+EVENT_LIMIT = (1, 100_000)
+ENV_BACKUPS = (1, 100)
+SETTING_RANGES: dict[str, tuple[int, int]] = {"retention_days": DAYS, "env_backups": ENV_BACKUPS}
 _SECRETISH_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIALS?)$", re.I)
 
 T = TypeVar("T")
@@ -55,8 +79,54 @@ def _actor() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+def check_range(value: float, bounds: tuple[float, float], what: str) -> None:
+    """Raise :class:`InvalidInput` unless ``value`` is a finite number within ``bounds`` (inclusive)."""
+    low, high = bounds
+    if not math.isfinite(value) or not low <= value <= high:
+        raise InvalidInput(f"{what} must be between {low:g} and {high:g}; {value:g} is out of range.")
+
+
+def parse_whole(text: str, bounds: tuple[int, int], what: str) -> int:
+    """A whole number typed by a user, checked against ``bounds``."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{what} must be a whole number between {bounds[0]} and {bounds[1]}.") from None
+    check_range(value, bounds, what)
+    return value
+
+
+def owner_id(actor: str) -> str:
+    """Who is doing something that others must not take over while it lives: the admin, process and machine."""
+    return f"{actor} pid {os.getpid()} on {socket.gethostname()}"
+
+
+#: how long work announced by a process on another machine is presumed alive
+FOREIGN_OWNER_PATIENCE = timedelta(hours=1)
+
+
+def owner_alive(owner: str, *, since: datetime | None = None, now: datetime | None = None) -> bool:
+    """False when the owner ran on this machine and its process is gone, or ran elsewhere and ``since``
+    is more than :data:`FOREIGN_OWNER_PATIENCE` before ``now``."""
+    try:
+        _, rest = owner.rsplit(" pid ", 1)
+        pid_text, host = rest.split(" on ", 1)
+        pid = int(pid_text)
+    except ValueError:
+        return True
+    if host != socket.gethostname():
+        return since is None or now is None or now - since < FOREIGN_OWNER_PATIENCE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def validate_name(name: str, what: str) -> str:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise InvalidInput(
             f"'{name}' is not a valid {what} name: use 1 to 100 letters, digits, dots, dashes or underscores, "
             "starting with a letter or digit.",
@@ -226,14 +296,30 @@ class Workspace:
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
+        """A session of its own; a lost inventory server becomes :class:`InventoryError`, not a traceback."""
         session = self.inventory.session()
         try:
             yield session
+        except (OperationalError, InterfaceError) as exc:
+            with suppress(SQLAlchemyError):
+                session.rollback()
+            text = redaction.redact(str(exc.orig or exc))
+            logger.warning("inventory unreachable: %s", text)
+            if "locked" in text:
+                raise InventoryError(
+                    "The inventory is busy: another Changeover holds it locked for too long. Try again in a moment.",
+                ) from None
+            raise InventoryError(
+                "The inventory database stopped answering: make sure it is running, then try again. A config "
+                "change that was under way is finished or undone the next time Changeover starts.",
+            ) from None
         except BaseException:
-            session.rollback()
+            with suppress(SQLAlchemyError):
+                session.rollback()
             raise
         finally:
-            session.close()
+            with suppress(SQLAlchemyError):
+                session.close()
 
     def audit(self, action: str, object_type: str, object_name: str, result: str, detail: str = "") -> None:
         """Append one row to the audit trail, in its own transaction."""
@@ -258,7 +344,8 @@ class Workspace:
         try:
             yield details
         except ChangeoverError as exc:
-            self.audit(action, object_type, object_name, "failed", "; ".join([*details, exc.message]))
+            if not isinstance(exc, InventoryError):  # with the inventory gone there is nowhere to write it
+                self.audit(action, object_type, object_name, "failed", "; ".join([*details, exc.message]))
             raise
         self.audit(action, object_type, object_name, "ok", "; ".join(details))
 
@@ -273,6 +360,27 @@ class Workspace:
         if resource is None:
             raise NotFound(f"No resource named '{name}': see `changeover resource list`.")
         return resource
+
+    def refuse_if_held(
+        self, session: Session, doing: str, *, resource: Resource | None = None, deploy: Deploy | None = None
+    ) -> None:
+        """Raise :class:`Conflict` when an unfinished upgrade run still needs ``resource`` or ``deploy``.
+
+        A run needs its source, its target and the deploys it moves until it is done or rolled back: a
+        deprovision, detach or edit in between would leave it switching to something that is gone.
+        """
+        unfinished = session.scalars(select(UpgradeRun).where(UpgradeRun.state.not_in(RUN_TERMINAL_STATES)))
+        for run in unfinished:
+            holds = (resource is not None and (resource.id in (run.source_id, run.target_id))) or (
+                deploy is not None and any(d.get("deploy") == deploy.name for d in run.deploys)
+            )
+            if holds:
+                what = f"'{resource.name}'" if resource is not None else f"deploy '{deploy.name if deploy else ''}'"
+                raise Conflict(
+                    f"Cannot {doing}: {what} is part of unfinished upgrade run {run.id}. Finish it with "
+                    f"`changeover upgrade --resume {run.id}` or roll it back with `changeover upgrade --rollback "
+                    f"{run.id}` first.",
+                )
 
     def _full_handle(self, resource: Resource) -> handles.Handle:
         """The resource's complete handle, its secrets fetched from the keyring."""
@@ -332,22 +440,66 @@ class Workspace:
         )
         details.append(result.summary())
 
+    def _deploy_store(self, deploy_name: str) -> ConfigStore:
+        """The config store of a deploy, looked up in a short session of its own (to lock it first)."""
+        with self._session() as session:
+            return self._store(self._deploy(session, deploy_name))
+
+    def _replaced_secrets(self, store: ConfigStore, variables: Iterable[str]) -> list[str]:
+        """The secrets of the values a change is about to overwrite or clear (redacted from hook output)."""
+        try:
+            values = store.read()
+        except ChangeoverError:
+            return []
+        found: list[str] = []
+        for var in variables:
+            value = values.get(var)
+            if not value:
+                continue
+            try:
+                found.extend(handles.parse(value).secrets.values())
+            except handles.HandleError:
+                if is_secretish(var):
+                    found.append(value)
+        return found
+
     def _change_config(
-        self, deploy: Deploy, changes: dict[str, str | None], details: list[str], secrets: tuple[str, ...] = ()
-    ) -> None:
-        """Write ``changes`` to the deploy's config, then restart it; undo the write if the restart fails."""
+        self,
+        deploy: Deploy,
+        changes: dict[str, str | None],
+        details: list[str],
+        secrets: tuple[str, ...] = (),
+        *,
+        effect: dict[str, object] | None = None,
+    ) -> int | None:
+        """Write ``changes`` to the deploy's config, then restart it; undo the write if the restart fails.
+
+        With ``effect`` (what the inventory will record), an intent is committed before the write and its
+        id returned: the caller closes it in the transaction that records the change, and a crash in
+        between is finished or dropped by :meth:`recover`. Hook output is redacted of the new secrets and
+        of the ones the change removes.
+        """
         store = self._store(deploy)
-        change = store.apply(changes)
+        removed = tuple(self._replaced_secrets(store, changes))
+        redaction.remember(*secrets, *removed)
+        intent = self._announce(deploy, effect) if effect is not None else None
+        try:
+            change = store.apply(changes)
+        except BaseException:
+            self._close_intent(None, intent, IntentState.ABANDONED)
+            raise
         details.append(
             "config: " + ", ".join(f"{'set' if v is not None else 'cleared'} {k}" for k, v in changes.items())
         )
         try:
-            self._run_hook(deploy, "restart", details, secrets)
+            self._run_hook(deploy, "restart", details, (*secrets, *removed))
         except HookError as exc:
             change.revert()
+            self._close_intent(None, intent, IntentState.UNDONE)
             raise HookError(
                 f"{exc.message} The config change was undone; {deploy.name}'s config is as before."
             ) from None
+        return intent
 
     def setting(self, key: str) -> str:
         if key not in SETTINGS:
@@ -358,8 +510,7 @@ class Workspace:
 
     def set_setting(self, key: str, value: str) -> None:
         self.setting(key)
-        if key == "retention_days" and (not value.isdigit() or int(value) < 1):
-            raise InvalidInput("retention_days must be a whole number of days, at least 1.")
+        value = str(parse_whole(value, SETTING_RANGES[key], key))
         with self._audited("set setting", "setting", key) as details, self._session() as session:
             row = session.scalar(select(Setting).where(Setting.key == key))
             if row is None:
@@ -390,8 +541,7 @@ class Workspace:
             validate_name(name, "deploy")
             if maintenance_var:
                 handles.validate_env_var(maintenance_var)
-            if hook_timeout < 1:
-                raise InvalidInput("The hook timeout must be at least 1 second.")
+            check_range(hook_timeout, HOOK_SECONDS, "The hook timeout (seconds)")
             store = EnvFileStore(env_file)
             with self._session() as session:
                 if session.scalar(select(Deploy.id).where(Deploy.name == name)) is not None:
@@ -437,6 +587,7 @@ class Workspace:
             raise InvalidInput(f"Cannot edit {', '.join(sorted(unknown))} of a deploy.")
         with self._audited("edit deploy", "deploy", name) as details, self._session() as session:
             deploy = self._deploy(session, name)
+            self.refuse_if_held(session, "edit this deploy", deploy=deploy)
             if changes.get("new_name"):
                 validate_name(changes["new_name"], "deploy")
                 if session.scalar(select(Deploy.id).where(Deploy.name == changes["new_name"])) is not None:
@@ -453,8 +604,7 @@ class Workspace:
             if changes.get("maintenance_var"):
                 handles.validate_env_var(changes["maintenance_var"])
             if "hook_timeout" in changes and changes["hook_timeout"] is not None:
-                if int(changes["hook_timeout"]) < 1:
-                    raise InvalidInput("The hook timeout must be at least 1 second.")
+                check_range(int(changes["hook_timeout"]), HOOK_SECONDS, "The hook timeout (seconds)")
                 deploy.hook_timeout = int(changes["hook_timeout"])
             for key in ("app", "environment"):
                 if changes.get(key) is not None:
@@ -470,12 +620,20 @@ class Workspace:
     def remove_deploy(self, name: str) -> None:
         with self._audited("remove deploy", "deploy", name), self._session() as session:
             deploy = self._deploy(session, name)
+            self.refuse_if_held(session, "remove this deploy", deploy=deploy)
             active = [a for a in deploy.attachments if a.detached_at is None]
             if active:
                 listing = ", ".join(f"{a.resource.name} as {a.env_var}" for a in active)
                 raise Conflict(f"'{name}' still has attached resources ({listing}): detach them first.")
             for attachment in list(deploy.attachments):
                 session.delete(attachment)
+            for intent in session.scalars(select(ConfigIntent).where(ConfigIntent.deploy_id == deploy.id)):
+                if intent.state == IntentState.PENDING:
+                    raise Conflict(
+                        f"A config change of '{name}' is still being made or was interrupted: run any "
+                        "changeover command to finish it, then remove the deploy.",
+                    )
+                session.delete(intent)
             session.delete(deploy)
             session.commit()
 
@@ -586,6 +744,7 @@ class Workspace:
         """Replace a resource's handle secret (same kind); attached deploys are not rewritten by this."""
         with self._audited("replace secret", "resource", name) as details, self._session() as session:
             resource = self._resource(session, name)
+            self.refuse_if_held(session, "replace its secret", resource=resource)
             handle = handles.parse(handle_text, kind=resource.kind)
             if handle.public != resource.handle:
                 raise InvalidInput(
@@ -626,42 +785,65 @@ class Workspace:
     def attach(
         self, resource_name: str, deploy_name: str, env_var: str | None = None, *, replace: bool = False
     ) -> AttachmentInfo:
-        """Write the resource's full handle into the deploy's config under ``env_var``, then restart it."""
-        with self._audited("attach", "resource", resource_name) as details, self._session() as session:
-            resource = self._resource(session, resource_name)
-            deploy = self._deploy(session, deploy_name)
-            var = handles.validate_env_var(env_var or handles.DEFAULT_ENV_VAR[resource.kind])
-            details.append(f"to {deploy.name} as {var}")
-            if resource.state in (ResourceState.DEPROVISIONED, ResourceState.FAILED):
-                raise Conflict(f"'{resource.name}' is {resource.state} and cannot be attached.")
-            active = [a for a in deploy.attachments if a.detached_at is None]
-            if any(a.resource_id == resource.id and a.env_var == var for a in active):
-                raise Conflict(f"'{resource.name}' is already attached to {deploy.name} as {var}.")
-            displaced = [a for a in active if a.env_var == var]
-            store = self._store(deploy)
-            in_config = var in store.read()
-            if (displaced or in_config) and not replace:
-                holder = f"by '{displaced[0].resource.name}'" if displaced else "in its config"
-                raise Conflict(
-                    f"{var} is already in use on {deploy.name} ({holder}): choose another variable with --as, "
-                    "or replace it with --replace.",
+        """Write the resource's full handle into the deploy's config under ``env_var``, then restart it.
+
+        The deploy's config stays locked from the first check to the inventory commit, so concurrent
+        changes to one deploy happen one after the other and every one of them lands.
+        """
+        with self._audited("attach", "resource", resource_name) as details:
+            store = self._deploy_store(deploy_name)
+            with store.locked(), self._session() as session:
+                resource = self._resource(session, resource_name)
+                deploy = self._deploy(session, deploy_name)
+                default_var = handles.DEFAULT_ENV_VAR[resource.kind]
+                var = handles.validate_env_var(default_var if env_var is None else env_var)
+                details.append(f"to {deploy.name} as {var}")
+                if resource.state in (ResourceState.DEPROVISIONED, ResourceState.FAILED):
+                    raise Conflict(f"'{resource.name}' is {resource.state} and cannot be attached.")
+                self.refuse_if_held(session, "attach it", resource=resource)
+                active = [a for a in deploy.attachments if a.detached_at is None]
+                if any(a.resource_id == resource.id and a.env_var == var for a in active):
+                    raise Conflict(f"'{resource.name}' is already attached to {deploy.name} as {var}.")
+                displaced = [a for a in active if a.env_var == var]
+                for old in displaced:
+                    self.refuse_if_held(session, f"replace {var}", resource=old.resource)
+                in_config = var in store.read()
+                if (displaced or in_config) and not replace:
+                    holder = f"by '{displaced[0].resource.name}'" if displaced else "in its config"
+                    raise Conflict(
+                        f"{var} is already in use on {deploy.name} ({holder}): choose another variable with "
+                        "--as, or replace it with --replace.",
+                    )
+                handle = self._full_handle(resource)
+                store.check_writable()
+                intent = self._change_config(
+                    deploy,
+                    {var: handle.full()},
+                    details,
+                    tuple(handle.secrets.values()),
+                    effect={"op": "attach", "resource": resource.name, "var": var},
                 )
-            handle = self._full_handle(resource)
-            store.check_writable()
-            self._change_config(deploy, {var: handle.full()}, details, tuple(handle.secrets.values()))
-            stamp = self.clock()
-            for old in displaced:
-                old.detached_at = stamp
-                self._mark_detached_if_free(old.resource, stamp, exclude=old)
-                details.append(f"replaced {old.resource.name}")
-            attachment = Attachment(deploy=deploy, resource=resource, env_var=var, attached_at=stamp)
-            session.add(attachment)
-            resource.state = ResourceState.ATTACHED.value
-            resource.keep_until = None
-            resource.detached_at = None
-            resource.updated_at = stamp
-            session.commit()
-            return _attachment_info(attachment)
+                attachment = self._record_attach(session, deploy, resource, var, details)
+                self._close_intent(session, intent, IntentState.DONE)
+                session.commit()
+                return _attachment_info(attachment)
+
+    def _record_attach(
+        self, session: Session, deploy: Deploy, resource: Resource, var: str, details: list[str]
+    ) -> Attachment:
+        """The inventory side of an attach whose config write is done: the same for attach and recovery."""
+        stamp = self.clock()
+        for old in [a for a in deploy.attachments if a.detached_at is None and a.env_var == var]:
+            old.detached_at = stamp
+            self._mark_detached_if_free(old.resource, stamp, exclude=old)
+            details.append(f"replaced {old.resource.name}")
+        attachment = Attachment(deploy=deploy, resource=resource, env_var=var, attached_at=stamp)
+        session.add(attachment)
+        resource.state = ResourceState.ATTACHED.value
+        resource.keep_until = None
+        resource.detached_at = None
+        resource.updated_at = stamp
+        return attachment
 
     def _retention(self) -> timedelta:
         return timedelta(days=int(self.setting("retention_days")))
@@ -679,22 +861,145 @@ class Workspace:
 
     def detach(self, resource_name: str, deploy_name: str, *, keep_days: int | None = None) -> ResourceInfo:
         """Clear the variable from the deploy's config and restart it; the resource is kept, detached."""
-        if keep_days is not None and keep_days < 1:
-            raise InvalidInput("--keep-days must be at least 1.")
-        with self._audited("detach", "resource", resource_name) as details, self._session() as session:
-            resource = self._resource(session, resource_name)
-            deploy = self._deploy(session, deploy_name)
-            current = [a for a in resource.attachments if a.detached_at is None and a.deploy_id == deploy.id]
-            if not current:
-                raise Conflict(f"'{resource.name}' is not attached to {deploy.name}.")
-            self._change_config(deploy, {a.env_var: None for a in current}, details)
-            stamp = self.clock()
-            for attachment in current:
+        if keep_days is not None:
+            check_range(keep_days, DAYS, "The days to keep a detached resource")
+        with self._audited("detach", "resource", resource_name) as details:
+            store = self._deploy_store(deploy_name)
+            with store.locked(), self._session() as session:
+                resource = self._resource(session, resource_name)
+                deploy = self._deploy(session, deploy_name)
+                current = [a for a in resource.attachments if a.detached_at is None and a.deploy_id == deploy.id]
+                if not current:
+                    raise Conflict(f"'{resource.name}' is not attached to {deploy.name}.")
+                self.refuse_if_held(session, "detach it", resource=resource)
+                variables = sorted({a.env_var for a in current})
+                intent = self._change_config(
+                    deploy,
+                    dict.fromkeys(variables),
+                    details,
+                    effect={"op": "detach", "resource": resource.name, "vars": variables, "keep_days": keep_days},
+                )
+                self._record_detach(session, deploy, resource, keep_days, details)
+                self._close_intent(session, intent, IntentState.DONE)
+                session.commit()
+                return _resource_info(resource)
+
+    def _record_detach(
+        self, session: Session, deploy: Deploy, resource: Resource, keep_days: int | None, details: list[str]
+    ) -> None:
+        """The inventory side of a detach whose config write is done: the same for detach and recovery."""
+        stamp = self.clock()
+        for attachment in resource.attachments:
+            if attachment.detached_at is None and attachment.deploy_id == deploy.id:
                 attachment.detached_at = stamp
                 details.append(f"from {deploy.name} ({attachment.env_var})")
-            self._mark_detached_if_free(resource, stamp, keep_days=keep_days)
+        self._mark_detached_if_free(resource, stamp, keep_days=keep_days)
+
+    # -- config changes a crash interrupted ---------------------------------------------------------
+
+    def _announce(self, deploy: Deploy, effect: dict[str, object]) -> int:
+        """Record, in its own committed transaction, the config change about to be written."""
+        with self._session() as session:
+            intent = ConfigIntent(
+                deploy_id=deploy.id,
+                effect=effect,
+                state=IntentState.PENDING.value,
+                owner=owner_id(self.actor),
+                created_at=self.clock(),
+            )
+            session.add(intent)
             session.commit()
-            return _resource_info(resource)
+            return intent.id
+
+    def _close_intent(self, session: Session | None, intent_id: int | None, state: IntentState) -> None:
+        """Mark an intent finished: in ``session`` (committed with the inventory change) or on its own."""
+        if intent_id is None:
+            return
+        if session is None:
+            with suppress(ChangeoverError, SQLAlchemyError), self._session() as own:
+                self._close_intent(own, intent_id, state)
+                own.commit()
+            return
+        intent = session.get(ConfigIntent, intent_id)
+        if intent is not None:
+            intent.state = state.value
+            intent.finished_at = self.clock()
+
+    def recover(self) -> list[str]:
+        """Finish or drop every config change a stopped Changeover announced but did not record.
+
+        A change whose file write happened is finished (the inventory records it, the deploy is restarted);
+        one that never reached the file is dropped. Changes still being made by a live process are left
+        alone. Returns one line per change dealt with; each also goes to the audit trail. Leftovers of a
+        killed Changeover (credential files of its tools, partial backup folders) are removed first.
+        """
+        from . import paths
+        from .transfer.backup import clean_partials
+
+        for leftover in [*paths.clean_private_runtime(), *clean_partials()]:
+            logger.info("removed %s, left by a Changeover that was stopped", leftover)
+        with self._session() as session:
+            pending = [
+                (i.id, i.owner, i.created_at)
+                for i in session.scalars(
+                    select(ConfigIntent)
+                    .where(ConfigIntent.state == IntentState.PENDING.value)
+                    .order_by(ConfigIntent.id)
+                )
+            ]
+        outcomes: list[str] = []
+        for intent_id, owner, created_at in pending:
+            if owner_alive(owner, since=created_at, now=self.clock()):
+                continue
+            try:
+                outcomes.append(self._recover_intent(intent_id))
+            except ChangeoverError as exc:
+                logger.warning("config change %s could not be recovered yet: %s", intent_id, exc.message)
+        return outcomes
+
+    def _recover_intent(self, intent_id: int) -> str:
+        with self._session() as session:
+            intent = session.get(ConfigIntent, intent_id)
+            if intent is None:
+                return ""
+            deploy_name = intent.deploy.name
+        store = self._deploy_store(deploy_name)
+        details: list[str] = [f"interrupted config change {intent_id}"]
+        with store.locked(), self._session() as session:
+            intent = session.get(ConfigIntent, intent_id)
+            if intent is None or intent.state != IntentState.PENDING:
+                return ""
+            deploy = intent.deploy
+            effect = dict(intent.effect)
+            op = str(effect.get("op"))
+            resource = self._resource(session, str(effect.get("resource")))
+            values = store.read()
+            if op == "attach":
+                var = str(effect["var"])
+                written = values.get(var) == self._full_handle(resource).full()
+            else:
+                variables = [str(v) for v in effect.get("vars", []) or []]  # type: ignore[attr-defined]
+                written = not any(v in values for v in variables)
+            if written:
+                if op == "attach":
+                    self._record_attach(session, deploy, resource, str(effect["var"]), details)
+                else:
+                    keep = effect.get("keep_days")
+                    self._record_detach(session, deploy, resource, int(str(keep)) if keep else None, details)
+                intent.state = IntentState.DONE.value
+                outcome = f"finished {op} of {resource.name} on {deploy_name}: the config already held the change"
+            else:
+                intent.state = IntentState.ABANDONED.value
+                outcome = f"dropped {op} of {resource.name} on {deploy_name}: the config never received the change"
+            intent.finished_at = self.clock()
+            session.commit()
+            if written:
+                try:
+                    self._run_hook(deploy, "restart", details)
+                except HookError as exc:
+                    details.append(f"the restart after recovery failed: {exc.message}")
+        self.audit(f"recover {op}", "resource", resource.name, "ok", "; ".join([outcome, *details]))
+        return outcome
 
     def set_keep_until(self, resource_name: str, keep_until: datetime) -> ResourceInfo:
         with self._audited("keep until", "resource", resource_name) as details, self._session() as session:
@@ -725,6 +1030,7 @@ class Workspace:
                 )
             if resource.state == ResourceState.DEPROVISIONED:
                 raise Conflict(f"'{resource.name}' is already deprovisioned.")
+            self.refuse_if_held(session, "deprovision it", resource=resource)
             if resource.origin == Origin.PROVISIONED:
                 self._drop_provisioned(resource, details)
             if resource.secret_ref:
@@ -823,6 +1129,7 @@ class Workspace:
     # -- audit ------------------------------------------------------------------------------------
 
     def events(self, object_name: str | None = None, limit: int = 200) -> list[EventInfo]:
+        check_range(limit, EVENT_LIMIT, "The number of events")
         with self._session() as session:
             query = select(Event).order_by(Event.at.desc(), Event.id.desc()).limit(limit)
             if object_name:

@@ -74,6 +74,11 @@ def run(argv: list[str] | None = None) -> int:
         box.finished.connect(app.quit)
         box.show()
         return app.exec()
+    try:
+        for outcome in workspace.recover():  # a config change a crash interrupted: finish or drop it first
+            logger.warning("recovered an interrupted change: %s", outcome)
+    except ChangeoverError as exc:
+        logger.error("could not recover interrupted changes: %s", exc.message)
     window = open_window(workspace)
     holder["window"] = window
     tune_gc()

@@ -167,6 +167,38 @@ class Setting(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class IntentState(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    UNDONE = "undone"
+    ABANDONED = "abandoned"
+
+
+class ConfigIntent(Base):
+    """A config change announced before the deploy's file is written, so a crash can be finished or dropped.
+
+    ``effect`` says what the inventory must record once the file holds the change (resource and variable
+    names, never a value): ``{"op": "attach", "resource": NAME, "var": VAR}`` or ``{"op": "detach",
+    "resource": NAME, "vars": [VAR...], "keep_days": N}``. ``owner`` is who wrote it (actor, pid, host).
+    """
+
+    __tablename__ = "config_intents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deploy_id: Mapped[int] = mapped_column(ForeignKey("deploys.id"))
+    effect: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    owner: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    deploy: Mapped[Deploy] = relationship()
+
+
+#: states an upgrade run can end in; a run in any other state still holds its databases and deploys
+RUN_TERMINAL_STATES = frozenset({"done", "rolled_back"})
+
+
 class UpgradeRun(Base):
     """The journal of one database upgrade: where it stands, what it did, what it found."""
 

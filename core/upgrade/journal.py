@@ -7,8 +7,6 @@ the next start can resume or roll back.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -19,38 +17,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, NotFound
-from ..inventory.models import UpgradeLock, UpgradeRun, UpgradeStep
-from ..workspace import Workspace
+from ..inventory.models import RUN_TERMINAL_STATES, UpgradeLock, UpgradeRun, UpgradeStep
+from ..workspace import Workspace, owner_alive
+from ..workspace import owner_id as workspace_owner_id
 
 LEASE = timedelta(seconds=60)
 HEARTBEAT_SECONDS = 10.0
 
 #: states a run can end in; every other state is unfinished
-TERMINAL = frozenset({"done", "rolled_back"})
+TERMINAL = RUN_TERMINAL_STATES
 
 
 def owner_id(ws: Workspace) -> str:
     """Who drives a run: the admin, the machine and the process."""
-    return f"{ws.actor} pid {os.getpid()} on {socket.gethostname()}"
+    return workspace_owner_id(ws.actor)
 
 
 def _owner_alive(owner: str) -> bool:
     """False only when the owner ran on this machine and its process is gone."""
-    try:
-        _, rest = owner.rsplit(" pid ", 1)
-        pid_text, host = rest.split(" on ", 1)
-        pid = int(pid_text)
-    except ValueError:
-        return True
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return owner_alive(owner)
 
 
 def get_run(session: Session, run_id: int) -> UpgradeRun:

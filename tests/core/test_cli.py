@@ -108,3 +108,74 @@ def test_entry_point_dispatches_to_the_cli(inventory: str) -> None:
     from changeover.gui.launcher import main as launcher_main
 
     assert launcher_main(["deploy", "list"]) == 0
+
+
+# -- bad input is refused at the edge, before anything changes ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["resource", "list", "--state", "bogus"], "invalid choice: 'bogus'"),
+        (["detach", "r", "d", "--keep-days", "3000000"], "between 1 and 36500"),
+        (["detach", "r", "d", "--keep-days", "0"], "between 1 and 36500"),
+        (["events", "--limit", "99999999999999999999"], "between 1 and 100000"),
+        (["upgrade", "r", "--to", "-", "--quiet-timeout", "nan"], "between 0 and 86400"),
+        (["upgrade", "r", "--to", "-", "--quiet-timeout", "-5"], "between 0 and 86400"),
+        (["upgrade", "r", "--to", "-", "--keep-days", "3000000"], "between 1 and 36500"),
+        (["deploy", "add", "d", "--env-file", "x", "--hook-timeout", "abc"], "not a whole number"),
+    ],
+)
+def test_numbers_out_of_range_are_bad_usage(
+    inventory: str, argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(*argv)
+    assert code == 2
+    assert needle in capsys.readouterr().err + err
+    assert run("events", "--json")[1].strip() == "[]"  # nothing was done, not even audited
+
+
+def test_settings_out_of_range_are_refused_and_change_nothing(inventory: str) -> None:
+    for value in ("99999999999999999999", "0", "-3", "seven", "1e3"):
+        code, _, err = run("settings", "retention_days", value)
+        assert code == 1 and "retention_days must be" in err and "between 1 and 36500" in err, err
+    assert run("settings", "retention_days")[1].strip() == "7"
+    assert run("settings", "env_backups", "3")[0] == 0
+    assert run("settings", "env_backups")[1].strip() == "3"
+    assert run("settings", "env_backups", "1000")[0] == 1
+
+
+def test_names_with_a_trailing_newline_are_refused(inventory: str, tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("A=1\n")
+    code, _, err = run("deploy", "add", "shop\n", "--env-file", str(env))
+    assert code == 1 and "is not a valid deploy name" in err
+    code, _, err = run("resource", "add", "cache\n", "redis://127.0.0.1:6379/0")
+    assert code == 1 and "is not a valid resource name" in err
+    assert run("deploy", "add", "shop", "--env-file", str(env))[0] == 0
+    assert run("resource", "add", "cache", "redis://127.0.0.1:6379/0")[0] == 0
+    code, _, err = run("attach", "cache", "shop", "--as", "MY_DB\n")
+    assert code == 1 and "not a valid environment variable name" in err
+    code, _, err = run("attach", "cache", "shop", "--as", "")
+    assert code == 1 and "variable name" in err
+    assert env.read_text() == "A=1\n"
+    assert json.loads(run("resource", "list", "--json")[1])[0]["state"] == "available"
+
+
+def test_status_and_version_name_the_keyring(inventory: str) -> None:
+    code, out, _ = run("status", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["keyring"]["usable"] is True and report["unfinished_upgrades"] == []
+    assert report["inventory"] == inventory
+    code, out, _ = run("status")
+    assert code == 0 and f"keyring      {report['keyring']['name']}: usable, unlocked" in out
+
+
+def test_version_names_the_keyring_of_a_real_process(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DBUS_SESSION_BUS_ADDRESS", "PYTHON_KEYRING_BACKEND")}
+    env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    done = subprocess.run(
+        [sys.executable, "-m", "changeover.core.cli", "--version"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("changeover ") and "keyring: No usable keyring: start or unlock" in done.stdout

@@ -11,10 +11,12 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -91,14 +93,20 @@ def seed(url: URL | str, rows: int) -> None:
         engine.dispose()
 
 
-def ballast(url: URL, rows: int, width: int = 6) -> None:
-    """A PostgreSQL table the app never reads, built inside the server: ``rows`` rows of ``32 * width`` bytes."""
+def ballast(url: URL, rows: int, width: int = 6, schema: str | None = None) -> None:
+    """A PostgreSQL table the app never reads, built inside the server: ``rows`` rows of ``32 * width`` bytes.
+
+    With ``schema``, the table lives in that schema (created here) instead of ``public``.
+    """
+    table = f'"{schema}".ballast' if schema else "ballast"
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     try:
         with engine.begin() as conn:
-            conn.execute(sa.text("CREATE TABLE ballast (id INT PRIMARY KEY, body TEXT NOT NULL)"))
+            if schema:
+                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+            conn.execute(sa.text(f"CREATE TABLE {table} (id INT PRIMARY KEY, body TEXT NOT NULL)"))
             conn.execute(
-                sa.text("INSERT INTO ballast SELECT g, repeat(md5(g::text), :w) FROM generate_series(1, :n) g"),
+                sa.text(f"INSERT INTO {table} SELECT g, repeat(md5(g::text), :w) FROM generate_series(1, :n) g"),
                 {"w": width, "n": rows},
             )
     finally:
@@ -117,6 +125,68 @@ def processes_with(*needles: bytes) -> list[int]:
             if state != "Z" and all(n in cmdline for n in needles):
                 found.append(int(entry.name))
     return found
+
+
+# -- a PostgreSQL server of the test's own -------------------------------------------------------
+
+
+def _server_binaries() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else None
+
+
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL instance of the test's own: its admin URL, and how to crash and start it again."""
+
+    url: URL
+    crash: Callable[[], None]
+    start: Callable[[], None]
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL instance of our own on a free port (never the shared one).
+
+    initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` user.
+    """
+    from tests.conftest import REQUIRE_SERVERS
+
+    bindir = _server_binaries()
+    if bindir is None:
+        message = "no PostgreSQL server binaries under /usr/lib/postgresql (Debian: postgresql)"
+        if REQUIRE_SERVERS:
+            pytest.fail(message + " and CHANGEOVER_REQUIRE_SERVERS=1", pytrace=False)
+        pytest.skip(message)
+    base = Path(tempfile.mkdtemp(prefix="co_pg_"))
+    owner = "postgres" if os.geteuid() == 0 else None
+    if owner:
+        shutil.chown(base, owner)
+    data, port = base / "data", free_port()
+
+    def pg(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, user=owner, capture_output=True, text=True, timeout=60, check=False)
+
+    def crash() -> None:
+        stopped = pg(str(bindir / "pg_ctl"), "-D", str(data), "stop", "-m", "immediate")
+        assert stopped.returncode == 0, stopped.stderr
+
+    def start() -> None:
+        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        started = pg(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
+        assert started.returncode == 0, started.stderr + (base / "log").read_text()
+
+    try:
+        made = pg(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+        assert made.returncode == 0, made.stderr
+        start()
+        yield PrivatePostgres(
+            URL.create("postgresql+psycopg", "postgres", None, "127.0.0.1", port, "postgres"), crash, start
+        )
+    finally:
+        if (data / "postmaster.pid").exists():
+            pg(str(bindir / "pg_ctl"), "-D", str(data), "stop", "-m", "immediate")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 # -- the example app as a deploy --------------------------------------------------------------------
