@@ -31,9 +31,10 @@ from sqlalchemy.engine import URL
 from .. import handles, paths
 from ..configstores import open_store
 from ..errors import Cancelled, ChangeoverError, Conflict, InvalidInput
-from ..inventory.models import Attachment, Deploy, Resource, ResourceState, UpgradeRun
+from ..inventory.models import Deploy, Resource, ResourceState, UpgradeRun
 from ..jobs import Progress, check_cancel, no_progress
-from ..workspace import Workspace, validate_name
+from ..transfer.backup import clean_partials
+from ..workspace import DAYS, QUIET_SECONDS, Workspace, check_range, validate_name
 from . import journal
 from .quiesce import wait_until_quiet
 
@@ -263,8 +264,8 @@ def plan_upgrade(
             "Give the new database either by handle (--to) or by a server to provision on (--provision)."
         )
     keep = keep_days if keep_days is not None else int(ws.setting("retention_days"))
-    if keep < 1:
-        raise InvalidInput("The old database must be kept at least 1 day.")
+    check_range(keep, DAYS, "The days to keep the old database")
+    check_range(quiet_timeout, QUIET_SECONDS, "The quiet timeout (seconds)")
     checks: list[Check] = []
     warnings: list[str] = []
     with ws._session() as session:
@@ -436,6 +437,7 @@ def start_upgrade(ws: Workspace, plan: UpgradePlan, *, quiet_timeout: float = 60
 
     A target given by handle is registered as a resource now (its secret into the keyring).
     """
+    check_range(quiet_timeout, QUIET_SECONDS, "The quiet timeout (seconds)")
     if not plan.ok:
         failed = "; ".join(f"{c.name}: {c.message}" for c in plan.checks if not c.ok)
         raise UpgradeFailed(f"Pre-flight checks failed, so nothing was started: {failed}")
@@ -515,6 +517,7 @@ def execute(
     switch on, each step is retried; a step that keeps failing leaves the run failed, to be resumed.
     Returns the run's final state; raises the error that ended a run that did not finish.
     """
+    clean_partials()  # a killed run's half-written backup folder
     with ws._session() as session:
         run = journal.get_run(session, run_id)
         if run.state in journal.TERMINAL:
@@ -780,40 +783,48 @@ def _check_source_unchanged(source_url: URL, rows: dict[str, int]) -> None:
 
 
 def _switch(ctx: _Context, report: Progress) -> str:
-    """Per deploy: one atomic write puts the new handle in the variable, then the restart hook runs."""
+    """Per deploy: one atomic write puts the new handle in the variable, then the restart hook runs.
+
+    The point of no return is the first deploy config that really holds the new handle: everything that
+    can be checked (the keyring gives out the new secret, every config is writable) is checked before
+    any write, so such a failure still rolls back. Each deploy is marked ``writing`` before its write,
+    so a crash right after it is recognised by :func:`_passed_point_of_no_return`.
+    """
     run = ctx.run()
-    if run.switched_at is None:
-        journal.update_run(ctx.ws, ctx.run_id, switched_at=ctx.ws.clock())
-        ctx.emit(RunEvent(ctx.run_id, "switch", "switched", "The point of no return has passed."))
     state: dict[str, str] = dict(ctx.data("switch").get("deploys", {}))
     ws = ctx.ws
+    with ws._session() as session:
+        row = journal.get_run(session, ctx.run_id)
+        assert row.target is not None
+        ws._full_handle(row.target)  # the keyring gives out the new secret, or this fails before any write
+        if row.switched_at is None:
+            for deploy_name, _var in run.deploys:
+                ws._store(ws._deploy(session, deploy_name)).check_writable()
     for i, (deploy_name, var) in enumerate(run.deploys):
         report(i, len(run.deploys), "deploys", f"Switching {deploy_name}")
         if state.get(deploy_name) == "restarted":
             continue
-        with ws._session() as session:
+        store = ws._deploy_store(deploy_name)
+        with store.locked(), ws._session() as session:
             row = journal.get_run(session, ctx.run_id)
             deploy = ws._deploy(session, deploy_name)
             assert row.target is not None
             new_handle = ws._full_handle(row.target)
             details: list[str] = [f"upgrade run {ctx.run_id}: {deploy_name} {var} -> {row.target.name}"]
-            open_store(deploy.config_kind, deploy.config_location).apply({var: new_handle.full()})
-            now = ws.clock()
-            for attachment in deploy.attachments:
-                if (
-                    attachment.detached_at is None
-                    and attachment.env_var == var
-                    and attachment.resource_id != row.target.id
-                ):
-                    attachment.detached_at = now
+            state[deploy_name] = "writing"
+            ctx.save("switch", deploys=state)
+            store.apply({var: new_handle.full()})
+            first = row.switched_at is None
+            if first:
+                row.switched_at = ws.clock()
             if not any(
                 a.detached_at is None and a.env_var == var and a.resource_id == row.target.id
                 for a in deploy.attachments
             ):
-                session.add(Attachment(deploy=deploy, resource=row.target, env_var=var, attached_at=now))
-            row.target.state = ResourceState.ATTACHED.value
-            row.target.updated_at = now
+                ws._record_attach(session, deploy, row.target, var, details)
             session.commit()
+            if first:
+                ctx.emit(RunEvent(ctx.run_id, "switch", "switched", "The point of no return has passed."))
             state[deploy_name] = "written"
             ctx.save("switch", deploys=state)
             ws._run_hook(deploy, "restart", details, tuple(new_handle.secrets.values()))
@@ -821,6 +832,28 @@ def _switch(ctx: _Context, report: Progress) -> str:
         state[deploy_name] = "restarted"
         ctx.save("switch", deploys=state)
     return f"{len(run.deploys)} deploy(s) now use {run.target}"
+
+
+def _passed_point_of_no_return(ws: Workspace, run_id: int) -> bool:
+    """True once a deploy's config holds the new handle, even if a crash came before the journal said so."""
+    with ws._session() as session:
+        run = journal.get_run(session, run_id)
+        if run.switched_at is not None:
+            return True
+        step = next((s for s in run.steps if s.name == "switch"), None)
+        marks = (step.data or {}).get("deploys", {}) if step else {}
+        writing = [str(d) for d in marks] if isinstance(marks, dict) else []
+        if not writing or run.target is None:
+            return False
+        new_value = ws._full_handle(run.target).full()
+        variables = {d["deploy"]: d["env_var"] for d in run.deploys}
+        for deploy_name in writing:
+            values = ws._store(ws._deploy(session, deploy_name)).read()
+            if values.get(variables.get(deploy_name, "")) == new_value:
+                run.switched_at = ws.clock()
+                session.commit()
+                return True
+    return False
 
 
 def _out_of_maintenance(ctx: _Context, report: Progress) -> list[str]:
@@ -906,11 +939,12 @@ def rollback(
 
     The source was never changed, so nothing needs restoring. Idempotent: safe to repeat after a crash.
     """
+    clean_partials()
     with ws._session() as session:
         run = journal.get_run(session, run_id)
         if run.state in journal.TERMINAL:
             raise Conflict(f"Upgrade run {run_id} is already {run.state.replace('_', ' ')}.")
-        if run.switched_at is not None:
+        if _passed_point_of_no_return(ws, run_id):
             raise Conflict(
                 f"Upgrade run {run_id} has passed the point of no return (the deploys use the new database): "
                 f"resume it with `changeover upgrade --resume {run_id}` instead.",

@@ -8,6 +8,29 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _empty_postgres(conn: sa.Connection) -> None:
+    """Every schema and extension the load made goes, whatever its name; ``public`` comes back empty.
+
+    The database was empty when the run took it, so nothing here predates the run.
+    """
+    owner = conn.execute(sa.text("SELECT current_user")).scalar_one()
+    for (extension,) in conn.execute(sa.text("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'")).all():
+        conn.execute(sa.text(f"DROP EXTENSION IF EXISTS {_quoted(extension)} CASCADE"))
+    schemas = conn.execute(
+        sa.text(
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp\\_%'"
+        )
+    ).all()
+    for (schema,) in schemas:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {_quoted(schema)} CASCADE"))
+    conn.execute(sa.text(f"CREATE SCHEMA public AUTHORIZATION {_quoted(owner)}"))
+
+
 def empty_database(url: URL) -> None:
     """Drop everything in the database at ``url``, so a load can start again."""
     backend = url.get_backend_name()
@@ -20,9 +43,7 @@ def empty_database(url: URL) -> None:
     try:
         with engine.connect() as conn:
             if backend == "postgresql":
-                owner = conn.execute(sa.text("SELECT current_user")).scalar_one()
-                conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-                conn.execute(sa.text(f'CREATE SCHEMA public AUTHORIZATION "{owner}"'))
+                _empty_postgres(conn)
             else:
                 conn.execute(sa.text("SET FOREIGN_KEY_CHECKS = 0"))
                 for name, kind in conn.execute(

@@ -127,9 +127,11 @@ def test_kill_at_a_step_boundary_then_resume(kit: Kit, make_postgres_db, step: s
     assert kit.ws.show_resource("shop-db").state == "detached"
 
 
-def test_kill_in_the_middle_of_the_load_then_resume(kit: Kit, make_postgres_db) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("schema", [None, "Sales"], ids=["public", "own-schema"])
+def test_kill_in_the_middle_of_the_load_then_resume(kit: Kit, make_postgres_db, schema: str | None) -> None:  # type: ignore[no-untyped-def]
     app, source, target = start_shop(kit, make_postgres_db)
-    ballast(source, 500_000)  # about 100 MB: the restore takes well over a second
+    ballast(source, 500_000, schema=schema)  # about 100 MB: the restore takes well over a second
+    table = f'"{schema}".ballast' if schema else "ballast"
 
     def loading(run_id: int) -> None:
         assert procedure.show_run(kit.ws, run_id).steps[STEPS.index("load")].state == "running"
@@ -152,7 +154,7 @@ def test_kill_in_the_middle_of_the_load_then_resume(kit: Kit, make_postgres_db) 
     assert not processes_with(b"pg_restore", str(target.database).encode())
     url = on_one_database(kit, app, name, committed_rows(source, writer))
     with sa.create_engine(url, poolclass=sa.NullPool).connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM ballast")).scalar_one() == 500_000
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 500_000
 
 
 def test_rollback_after_a_kill_before_the_switch(kit: Kit, make_postgres_db) -> None:  # type: ignore[no-untyped-def]

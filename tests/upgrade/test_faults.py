@@ -9,14 +9,10 @@ deploy is on exactly one database, out of maintenance, and a new write lands whe
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import keyring
 import keyring.errors
@@ -36,7 +32,6 @@ from .conftest import (
     Kit,
     TwelveFactorApp,
     ballast,
-    free_port,
     on_one_database,
     processes_with,
     seed,
@@ -98,48 +93,8 @@ def when(step: str, state: str, action: Callable[[], None]) -> Sink:
 # -- the target server stops in the middle of the load ---------------------------------------------
 
 
-def _server_binaries() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    return found[-1].parent if found else None
-
-
-@pytest.fixture
-def private_postgres() -> Iterator[tuple[URL, Callable[[], None]]]:
-    """A PostgreSQL instance of our own on a free port (never the shared one), and how to crash it.
-
-    initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` user.
-    """
-    bindir = _server_binaries()
-    if bindir is None:
-        pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql (Debian: postgresql)")
-    base = Path(tempfile.mkdtemp(prefix="co_pg_"))
-    owner = "postgres" if os.geteuid() == 0 else None
-    if owner:
-        shutil.chown(base, owner)
-    data, port = base / "data", free_port()
-
-    def pg(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(argv, user=owner, capture_output=True, text=True, timeout=60, check=False)
-
-    def crash() -> None:
-        stopped = pg(str(bindir / "pg_ctl"), "-D", str(data), "stop", "-m", "immediate")
-        assert stopped.returncode == 0, stopped.stderr
-
-    try:
-        made = pg(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
-        assert made.returncode == 0, made.stderr
-        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-        started = pg(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
-        assert started.returncode == 0, started.stderr + (base / "log").read_text()
-        yield URL.create("postgresql+psycopg", "postgres", None, "127.0.0.1", port, "postgres"), crash
-    finally:
-        if (data / "postmaster.pid").exists():
-            pg(str(bindir / "pg_ctl"), "-D", str(data), "stop", "-m", "immediate")
-        shutil.rmtree(base, ignore_errors=True)
-
-
 def test_target_server_stops_in_the_middle_of_the_load(kit: Kit, make_postgres_db, private_postgres) -> None:  # type: ignore[no-untyped-def]
-    server_url, crash = private_postgres
+    server_url, crash = private_postgres.url, private_postgres.crash
     source = make_postgres_db("co_fault_src")
     app = shop_on(kit, source)
     ballast(source, 150_000)
@@ -385,10 +340,11 @@ def test_keyring_locked_at_the_switch_is_retried(kit: Kit, make_postgres_db, loc
     provisioning.register_server(kit.ws, "pg", POSTGRES_URL)
     retries: list[str] = []
 
+    lock_at_the_switch = when("switch", "running", lambda: setattr(lockable_keyring, "locked", True))
+
     def sink(event: RunEvent) -> None:
-        if (event.step, event.state) == ("switch", "switched"):
-            lockable_keyring.locked = True
-        elif event.state == "retrying":
+        lock_at_the_switch(event)
+        if event.state == "retrying":
             retries.append(event.message)
             lockable_keyring.locked = False  # the admin unlocks it while the step waits to retry
 
@@ -479,3 +435,60 @@ def test_config_made_read_only_in_maintenance_leaves_a_rollback_to_finish(kit: K
     app.env_file.chmod(0o600)
     assert procedure.rollback(kit.ws, run.id).state == "rolled_back"
     assert_rolled_back(kit, app, source, before)
+
+
+# -- a switch that cannot write anything has not passed the point of no return ---------------------
+
+
+def test_a_switch_that_cannot_write_rolls_back(kit: Kit, make_postgres_db) -> None:  # type: ignore[no-untyped-def]
+    source, target = make_postgres_db("co_fault_src"), make_postgres_db("co_fault_dst")
+    app = shop_on(kit, source)
+    before = sums(source)
+    handle_before = app.config()["DATABASE_URL"]
+    events: list[RunEvent] = []
+    lock_config = when("verify", "done", lambda: app.env_file.chmod(0o444))
+
+    def sink(event: RunEvent) -> None:
+        events.append(event)
+        lock_config(event)
+        if (event.step, event.state) == ("switch", "failed"):
+            app.env_file.chmod(0o600)  # the rollback must take maintenance off: the admin fixed the file by then
+
+    with pytest.raises(UpgradeFailed) as failed:
+        upgrade(kit, sink=sink, to_handle=text(target))
+
+    message = failed.value.message
+    assert "failed at 'Switch the deploys" in message and "read-only" in message, message
+    assert "already use the new database" not in message and "It was rolled back" in message, message
+    assert not [e for e in events if e.state == "switched"]
+    assert app.config()["DATABASE_URL"] == handle_before
+    assert_rolled_back(kit, app, source, before)
+
+
+# -- what an unfinished run needs cannot be taken away ---------------------------------------------
+
+
+def test_an_unfinished_run_holds_its_databases_and_deploys(kit: Kit, make_postgres_db) -> None:  # type: ignore[no-untyped-def]
+    source, target = make_postgres_db("co_fault_src"), make_postgres_db("co_fault_dst")
+    app = shop_on(kit, source)
+    plan = procedure.plan_upgrade(kit.ws, "shop-db", to_handle=text(target), target_name="shop-db-new")
+    run = procedure.start_upgrade(kit.ws, plan)  # journaled, not executed: as after a kill
+
+    refusals = {
+        "deprovision the target": lambda: kit.ws.deprovision("shop-db-new", "shop-db-new"),
+        "detach the source": lambda: kit.ws.detach("shop-db", "shop"),
+        "edit the deploy": lambda: kit.ws.edit_deploy("shop", restart_cmd="true"),
+        "remove the deploy": lambda: kit.ws.remove_deploy("shop"),
+        "attach the target": lambda: kit.ws.attach("shop-db-new", "shop", "OTHER_URL"),
+        "replace the source's secret": lambda: kit.ws.set_resource_secret("shop-db", text(source)),
+    }
+    env_before = app.env_file.read_bytes()
+    for what, action in refusals.items():
+        with pytest.raises(ChangeoverError, match=f"unfinished upgrade run {run.id}") as refused:
+            action()
+        assert f"--resume {run.id}" in refused.value.message and f"--rollback {run.id}" in refused.value.message, what
+    assert app.env_file.read_bytes() == env_before
+    assert kit.ws.show_resource("shop-db-new").state != "deprovisioned"
+
+    procedure.rollback(kit.ws, run.id)
+    assert kit.ws.deprovision("shop-db-new", "shop-db-new").state == "deprovisioned"
