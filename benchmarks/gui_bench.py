@@ -118,17 +118,16 @@ def fill_inventory(url: str, deploys: int, resources: int, folder: Path) -> None
 
 
 def bench_large(folder: Path) -> dict[str, float | tuple[float, float]]:
-    import keyring
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
 
+    from changeover.core import secrets
     from changeover.core.inventory.db import Inventory
     from changeover.core.workspace import Workspace
     from changeover.gui.app import application, tune_gc
     from changeover.gui.controller import MainController
     from changeover.gui.main_window import MainWindow
-    from changeover.gui.screenshots import _MemoryKeyring
 
-    keyring.set_keyring(_MemoryKeyring())
+    secrets.use_store(secrets.MemoryStore("the benchmark's in-memory store"))
     url = f"sqlite:///{folder / 'large.sqlite3'}"
     t = time.perf_counter()
     fill_inventory(url, 2000, 10000, folder)

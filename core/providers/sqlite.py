@@ -23,9 +23,18 @@ def path_of(url: URL) -> Path:
     return Path(url.database)
 
 
+HEADER = b"SQLite format 3\x00"
+
+
 def _open(path: Path, *, must_exist: bool = True) -> sqlite3.Connection:
     if must_exist and not path.exists():
         raise ProviderError(f"There is no SQLite file at {path}.")
+    if path.is_file() and path.stat().st_size > 0:
+        with open(path, "rb") as handle:
+            if handle.read(len(HEADER)) != HEADER:
+                raise ProviderError(
+                    f"{path} is not a SQLite database (it lacks SQLite's file header): check the handle's path."
+                )
     try:
         return sqlite3.connect(f"file:{path}?mode=ro" if must_exist else str(path), uri=must_exist, timeout=10)
     except sqlite3.Error as exc:
