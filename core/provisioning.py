@@ -414,7 +414,6 @@ def rotate(ws: Workspace, resource_name: str) -> RotationResult:
     A restart that fails afterwards is reported (the deploy's config already holds the new password, the
     only one that works now), and the other deploys are still rewritten and restarted.
     """
-    from .configstores import open_store
 
     with ws._audited("rotate password", "resource", resource_name) as details, ws._session() as session:
         resource = ws._resource(session, resource_name)
@@ -432,7 +431,7 @@ def rotate(ws: Workspace, resource_name: str) -> RotationResult:
             raise Conflict(f"'{resource.name}' has no database user: there is nothing to rotate.")
         old = ws._full_handle(resource)
         active = [a for a in resource.attachments if a.detached_at is None]
-        stores = [(a, open_store(a.deploy.config_kind, a.deploy.config_location)) for a in active]
+        stores = [(a, ws._store(a.deploy)) for a in active]
         for _, store in stores:
             store.check_writable()
         password = _random.token_urlsafe(PASSWORD_BYTES)

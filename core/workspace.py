@@ -60,7 +60,7 @@ DAYS = (1, 36_500)
 HOOK_SECONDS = (1, 86_400)
 QUIET_SECONDS = (0.0, 86_400.0)
 EVENT_LIMIT = (1, 100_000)
-ENV_BACKUPS = (1, 100)
+ENV_BACKUPS = (0, 100)
 SETTING_RANGES: dict[str, tuple[int, int]] = {"retention_days": DAYS, "env_backups": ENV_BACKUPS}
 _SECRETISH_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIALS?)$", re.I)
 
@@ -402,7 +402,14 @@ class Workspace:
             return self._full_handle(self._resource(session, resource_name)).full()
 
     def _store(self, deploy: Deploy | DeployInfo) -> ConfigStore:
-        return open_store(deploy.config_kind, deploy.config_location)
+        """The deploy's config store, keeping as many earlier versions as the ``env_backups`` setting says."""
+        return open_store(
+            deploy.config_kind,
+            deploy.config_location,
+            keep_backups=int(self.setting("env_backups")),
+            # the lock is held across a restart hook: wait for a few of them before calling it stuck
+            lock_timeout=max(120.0, 3.0 * deploy.hook_timeout + 60.0),
+        )
 
     def _config_secrets(self, store: ConfigStore) -> list[str]:
         """Every secret visible in a deploy's config, so hook output can be redacted."""
@@ -715,7 +722,7 @@ class Workspace:
         secret_ref = None
         if handle.secrets:
             secret_ref = f"resource:{name}:{_random.token_hex(4)}"
-            keyring_secrets.store(secret_ref, handle.secrets)
+            keyring_secrets.store(secret_ref, handle.keyring_entries)
         stamp = self.clock()
         resource = Resource(
             name=name,
@@ -746,7 +753,7 @@ class Workspace:
             resource = self._resource(session, name)
             self.refuse_if_held(session, "replace its secret", resource=resource)
             handle = handles.parse(handle_text, kind=resource.kind)
-            if handle.public != resource.handle:
+            if not handles.same_public(handle.public, resource.handle):
                 raise InvalidInput(
                     "The new handle differs from the registered one in more than its secret; register it as a "
                     "new resource instead.",
@@ -754,7 +761,7 @@ class Workspace:
             if not handle.secrets:
                 raise InvalidInput("The new handle carries no secret (password, token or key).")
             secret_ref = resource.secret_ref or f"resource:{name}:{_random.token_hex(4)}"
-            keyring_secrets.store(secret_ref, handle.secrets)
+            keyring_secrets.store(secret_ref, handle.keyring_entries)
             resource.secret_ref = secret_ref
             resource.secret_slots = ",".join(handle.secrets)
             resource.updated_at = self.clock()
@@ -1108,14 +1115,16 @@ class Workspace:
         candidates = session.scalars(
             select(Resource).where(
                 Resource.kind == handle.kind,
-                Resource.handle == handle.public,
                 Resource.state != ResourceState.DEPROVISIONED.value,
             )
         )
         for candidate in candidates:
+            if not handles.same_public(candidate.handle, handle.public):
+                continue
             if not candidate.secret_ref and not handle.secrets:
                 return candidate
-            if candidate.secret_ref and keyring_secrets.load(candidate.secret_ref) == handle.secrets:
+            stored = keyring_secrets.load(candidate.secret_ref) if candidate.secret_ref else None
+            if stored is not None and _stored_handle(candidate).with_secrets(stored).secrets == handle.secrets:
                 return candidate
         return None
 

@@ -7,7 +7,7 @@ A :class:`ConfigStore` reads and changes one deploy's variables. The first store
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..errors import InvalidInput
 from .envfile import EnvFileStore
@@ -48,8 +48,16 @@ class ConfigStore(Protocol):
 STORE_KINDS = ("envfile",)
 
 
-def open_store(kind: str, location: str, *, keep_backups: int | None = None) -> ConfigStore:
-    """The store of ``kind`` at ``location``; ``keep_backups`` is how many earlier versions a file store keeps."""
+def open_store(
+    kind: str, location: str, *, keep_backups: int | None = None, lock_timeout: float | None = None
+) -> ConfigStore:
+    """The store of ``kind`` at ``location``; ``keep_backups`` is how many earlier versions a file store keeps,
+    ``lock_timeout`` how long a change waits for another one to the same config."""
     if kind == "envfile":
-        return EnvFileStore(location) if keep_backups is None else EnvFileStore(location, keep_backups=keep_backups)
+        options: dict[str, Any] = {}
+        if keep_backups is not None:
+            options["keep_backups"] = keep_backups
+        if lock_timeout is not None:
+            options["lock_timeout"] = lock_timeout
+        return EnvFileStore(location, **options)
     raise InvalidInput(f"Unknown config store '{kind}': Changeover knows {', '.join(STORE_KINDS)}.")
