@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +44,7 @@ from .typemap import (
     Adaptation,
     ColumnInfo,
     Engine,
+    base_type,
     dialect_for,
     display_url,
     engine_of,
@@ -51,8 +52,20 @@ from .typemap import (
     open_engine,
     quote,
     reflect_tables,
+    select_expression,
 )
-from .verify import decimal_text, error_reason, estimate_rows, read_batches
+from .verify import (
+    FAR_FUTURE,
+    FAR_PAST,
+    SequenceState,
+    _sequence_positions,
+    column_sequence,
+    decimal_text,
+    error_reason,
+    estimate_rows,
+    read_batches,
+    read_sequence_states,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +174,12 @@ class _SourceTable:
     checks: list[tuple[str, str]]  # (name, sql)
     defaults: dict[str, str]
     estimate: int
+    #: generated columns (name -> expression): carried as plain columns holding their values
+    generated: dict[str, str] = field(default_factory=dict)
+    #: values with no twin on another engine, found by scanning: column -> (what, count)
+    odd: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    #: the position of the auto-numbered column: the next value the source hands out
+    next_id: int | None = None
 
 
 @dataclass
@@ -168,6 +187,10 @@ class _Source:
     engine: Engine
     tables: dict[str, _SourceTable]
     not_carried: list[NotCarried]
+    #: sequence objects not behind an auto-numbered column: carried as sequences, at their position
+    sequences: list[SequenceState] = field(default_factory=list)
+    #: column default -> sequence it draws from, for columns that are not the auto-numbered key
+    sequence_defaults: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def _reflect_source(conn: Connection) -> _Source:
@@ -199,8 +222,75 @@ def _reflect_source(conn: Connection) -> _Source:
             checks=checks,
             defaults=defaults,
             estimate=estimates.get(name, 0),
+            generated={
+                str(c["name"]): str(c["computed"]["sqltext"]) for c in inspector.get_columns(name) if c.get("computed")
+            },
         )
-    return _Source(engine, tables, _not_carried_objects(conn, engine))
+    source = _Source(engine, tables, _not_carried_objects(conn, engine))
+    if engine != "sqlite":
+        _scan_values(conn, engine, tables)
+        _reflect_sequences(conn, source)
+    return source
+
+
+def _scan_values(conn: Connection, engine: Engine, tables: dict[str, _SourceTable]) -> None:
+    """Count the values no other engine holds as they are (one pass per table that may have them):
+    PostgreSQL's ±infinity; MariaDB's zero and partial dates, and TIME beyond 24 hours or negative."""
+    for st in tables.values():
+        probes: list[tuple[str, str, str]] = []  # (column, what, SQL condition)
+        for col in st.columns:
+            q = quote(engine, col.name)
+            if engine == "postgresql" and col.kind in ("date", "datetime", "datetime_tz"):
+                probes.append((col.name, "infinity", f"{q} IN ('infinity', '-infinity')"))
+            elif engine == "mysql" and col.kind in ("date", "datetime", "datetime_tz"):
+                probes.append((col.name, "zero", f"YEAR({q}) = 0"))
+                probes.append((col.name, "partial", f"YEAR({q}) <> 0 AND (MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0)"))
+            elif engine == "mysql" and col.kind == "time":
+                probes.append((col.name, "wide", f"{q} < '00:00:00' OR {q} >= '24:00:00'"))
+        if not probes:
+            continue
+        sums = ", ".join(f"COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)" for _c, _w, cond in probes)
+        counts = conn.exec_driver_sql(f"SELECT {sums} FROM {quote(engine, st.name)}").one()
+        for (column, what, _cond), count in zip(probes, counts, strict=True):
+            if int(count):
+                st.odd.setdefault(column, []).append((what, int(count)))
+
+
+def _reflect_sequences(conn: Connection, source: _Source) -> None:
+    """Sequence objects and where they stand; which back an auto-numbered key; which a column default uses."""
+    engine = source.engine
+    states = read_sequence_states(conn)
+    schema = {name: st.columns for name, st in source.tables.items()}
+    positions = _sequence_positions(conn, schema)
+    backing: set[str] = set()
+    for name, st in source.tables.items():
+        position = positions.get(name)
+        if position is not None and position.column in st.pk and len(st.pk) == 1:
+            st.next_id = position.next_value
+            if position.sequence:
+                backing.add(position.sequence)
+    defaults = {(st.name, c): d for st in source.tables.values() for c, d in st.defaults.items()}
+    if engine == "mysql":  # SQLAlchemy does not reflect MariaDB's DEFAULT nextval(...): the catalog does
+        defaults |= {
+            (str(t), str(c)): str(d)
+            for t, c, d in conn.exec_driver_sql(
+                "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = DATABASE() AND COLUMN_DEFAULT LIKE 'nextval(%%'"
+            )
+        }
+    for (table, column), default in defaults.items():
+        owner = source.tables.get(table)
+        if owner is None or "nextval" not in default.lower() or owner.pk == [column]:
+            continue
+        if engine == "postgresql":
+            found = column_sequence(conn, table, column)
+            seq = found[1] if found else None
+        else:
+            match = re.search(r"nextval\((?:`(?:[^`]|``)+`\.)?`((?:[^`]|``)+)`\)", default, re.I)
+            seq = match.group(1).replace("``", "`") if match else None
+        if seq is not None:
+            source.sequence_defaults[(table, column)] = seq
+    source.sequences = [state for name, state in states.items() if name not in backing]
 
 
 def _mysql_checks(conn: Connection) -> dict[str, list[tuple[str, str]]]:
@@ -241,14 +331,37 @@ def _not_carried_objects(conn: Connection, engine: Engine) -> list[NotCarried]:
         add(
             "routine",
             routine_why,
-            "SELECT routine_name || '()' FROM information_schema.routines WHERE routine_schema = current_schema()",
+            "SELECT p.proname || '()' FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace "
+            "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')",
         )
         add(
-            "sequence",
-            "not owned by a column: its position is not carried",
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind = 'S' AND n.nspname = current_schema() AND NOT EXISTS "
-            "(SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))",
+            "extension",
+            "its types, functions and operators exist only on PostgreSQL (citext columns, for one, compare "
+            "case-sensitively on the target)",
+            "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'",
+        )
+        add(
+            "domain",
+            "its CHECK is not carried: the column gets the domain's base type",
+            "SELECT t.typname || ' ' || string_agg(pg_get_constraintdef(c.oid), ' ') FROM pg_type t "
+            "JOIN pg_constraint c ON c.contypid = t.oid WHERE t.typnamespace = current_schema()::regnamespace "
+            "AND t.typtype = 'd' GROUP BY t.typname",
+        )
+        add(
+            "partitioning",
+            "carried as one table holding every partition's rows; each partition is carried as its own table "
+            "with its rows too (the same rows as before under every name), with no routing between them: write "
+            "to the parent only, or drop the partition tables",
+            "SELECT c.relname || ' ' || pg_get_partkeydef(c.oid) FROM pg_class c "
+            "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'p'",
+        )
+        add(
+            "inheritance",
+            "the parent is carried holding its children's rows too (what a query on it returns), each child as "
+            "its own table; the inheritance is not",
+            "SELECT p.relname || ' (children: ' || string_agg(c.relname, ', ' ORDER BY c.relname) || ')' "
+            "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+            "WHERE c.relnamespace = current_schema()::regnamespace AND NOT c.relispartition GROUP BY p.relname",
         )
         add(
             "collation",
@@ -268,6 +381,13 @@ def _not_carried_objects(conn: Connection, engine: Engine) -> list[NotCarried]:
             "routine",
             routine_why,
             "SELECT CONCAT(ROUTINE_NAME, '()') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()",
+        )
+        add(
+            "index",
+            "no such index on the target (PostgreSQL: a tsvector GIN index, or PostGIS, does this)",
+            "SELECT DISTINCT CONCAT(TABLE_NAME, '.', INDEX_NAME, ' (', INDEX_TYPE, ')') "
+            "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+            "AND INDEX_TYPE IN ('FULLTEXT', 'SPATIAL')",
         )
         add("event", routine_why, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()")
         add(
@@ -327,8 +447,17 @@ _NOW = re.compile(r"^(now\(\)|current_timestamp(\(\d*\))?|localtimestamp(\(\d*\)
 _LITERAL = re.compile(r"^\(?('(?:[^']|'')*'|-?\d+(?:\.\d+)?)\)?(::[\w ]+)?$")
 
 
+def _declared_type(type_: Any, target: Engine) -> str:
+    try:
+        return str(type_.compile(dialect=dialect_for(target)))
+    except Exception:  # noqa: BLE001 - a type the dialect cannot render: its class
+        return type(type_).__name__
+
+
 def _portable_default(text: str, col: ColumnInfo, target: Engine) -> sa.TextClause | None:
     value = text.strip()
+    if col.kind in ("date", "datetime", "datetime_tz") and re.search(r"infinity|0000-00-00|-00", value, re.I):
+        return None  # no twin on the other engine (see the values' adaptations)
     if _NOW.match(value) and col.kind in ("datetime", "datetime_tz"):
         return sa.text("CURRENT_TIMESTAMP")
     if value.lower() in ("true", "false") and col.kind == "bool":
@@ -352,26 +481,119 @@ class _TargetSchema:
     fks: list[tuple[str, sa.ForeignKeyConstraint]]
     adaptations: list[Adaptation]
     not_carried: list[NotCarried]
+    #: CREATE SEQUENCE statements, run before the tables (a column default may draw from one)
+    sequences: list[str] = field(default_factory=list)
+
+
+#: PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1)
+PG_NAME_BYTES = 63
+
+
+def pg_name(name: str) -> str:
+    """``name`` as PostgreSQL keeps it: at most 63 bytes, cut on a character boundary."""
+    raw = name.encode("utf-8")
+    return name if len(raw) <= PG_NAME_BYTES else raw[:PG_NAME_BYTES].decode("utf-8", errors="ignore")
+
+
+_SPECIAL_INDEX = {"FULLTEXT", "SPATIAL"}
+
+
+def _special_index(ix: dict[str, Any]) -> str | None:
+    """A full-text, spatial, GIN, GiST... index: no twin on another engine (its kind), else None."""
+    options = ix.get("dialect_options") or {}
+    prefix = str(options.get("mysql_prefix") or "").upper()
+    if prefix in _SPECIAL_INDEX:
+        return prefix
+    using = str(options.get("postgresql_using") or "btree").lower()
+    return None if using == "btree" else using.upper()
+
+
+def _odd_adaptations(st: _SourceTable, col: ColumnInfo, to_type: str, target: Engine) -> list[Adaptation]:
+    found = []
+    for what, count in st.odd.get(col.name, []):
+        if what == "infinity":
+            i = 0 if col.kind == "date" else 1
+            why = f"{count} value(s) ±infinity, which {target} has no twin for: stored as "
+            why += f"{FAR_FUTURE[i]} / {FAR_PAST[i]}"
+        elif what == "zero":
+            far = "-infinity" if target == "postgresql" else FAR_PAST[0]
+            why = f"{count} zero date(s) (year 0), which {target} has no twin for: stored as {far}"
+        elif what == "partial":
+            why = f"{count} date(s) with month or day 0, which {target} has no twin for: stored as the first day"
+        else:
+            continue  # "wide" TIME values: the column type itself says it (see map_column)
+        found.append(Adaptation(st.name, col.name, col.declared, to_type, why))
+    return found
+
+
+def _sequence_ddl(target: Engine, state: SequenceState) -> str:
+    name = quote(target, state.name)
+    return f"CREATE SEQUENCE {name} INCREMENT BY {state.increment} START WITH {state.next_value}"
+
+
+def _sequence_default(target: Engine, sequence: str) -> sa.TextClause:
+    if target == "postgresql":
+        return sa.text("nextval('" + quote("postgresql", sequence).replace("'", "''") + "'::regclass)")
+    return sa.text(f"(NEXT VALUE FOR {quote('mysql', sequence)})")
 
 
 def _build_target(source: _Source, target: Engine) -> _TargetSchema:
     md = sa.MetaData()
     schema = _TargetSchema(md, {}, [], [], [], [])
+    can_sequence = target in ("postgresql", "mysql")
+    for state in source.sequences:
+        if can_sequence:
+            schema.sequences.append(_sequence_ddl(target, state))
+        else:
+            schema.not_carried.append(NotCarried("sequence", state.name, f"{target} has no sequences"))
+    if target == "postgresql":
+        for st in source.tables.values():
+            for name in [st.name, *(c.name for c in st.columns)]:
+                if pg_name(name) != name:
+                    where = "table name" if name == st.name else "column name"
+                    schema.adaptations.append(
+                        Adaptation(
+                            st.name,
+                            f"({where} {name})" if name != st.name else "(table name)",
+                            name,
+                            pg_name(name),
+                            f"{len(name.encode())} bytes, longer than PostgreSQL's {PG_NAME_BYTES}: truncated",
+                        )
+                    )
     kw: dict[str, Any] = {}
     if target == "mysql":
         kw = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
     index_names: set[str] = set()
     for st in source.tables.values():
         indexed = set(st.pk) | {c for u in st.uniques for c in u}
-        indexed |= {c for ix in st.indexes for c in ix["column_names"] if c}
+        indexed |= {c for ix in st.indexes if not _special_index(ix) for c in ix["column_names"] if c}
         cols: list[sa.schema.SchemaItem] = []
+        auto_key = (
+            st.pk[0] if len(st.pk) == 1 and any(c.autoincrement and c.name == st.pk[0] for c in st.columns) else None
+        )
         for col in st.columns:
-            type_, adaptation = map_column(st.name, col, source.engine, target, indexed=col.name in indexed)
+            wide = any(what == "wide" for what, _n in st.odd.get(col.name, []))
+            type_, adaptation = map_column(
+                st.name, col, source.engine, target, indexed=col.name in indexed, wide_time=wide
+            )
             if adaptation is not None:
                 schema.adaptations.append(adaptation)
+            schema.adaptations += _odd_adaptations(st, col, _declared_type(type_, target), target)
+            if col.name in st.generated:
+                schema.not_carried.append(
+                    NotCarried(
+                        "generated column",
+                        f"{st.name}.{col.name}",
+                        f"GENERATED ALWAYS AS ({st.generated[col.name]}) is {source.engine} SQL: carried as a plain "
+                        "column holding its values, no longer computed",
+                    )
+                )
             default = None
             raw_default = st.defaults.get(col.name)
-            if raw_default is not None and not col.autoincrement:
+            sequence = source.sequence_defaults.get((st.name, col.name))
+            if sequence is not None and can_sequence:
+                default = _sequence_default(target, sequence)
+            elif raw_default is not None and col.name != auto_key and col.name not in st.generated:
                 default = _portable_default(raw_default, col, target)
                 if default is None:
                     schema.not_carried.append(
@@ -403,6 +625,13 @@ def _build_target(source: _Source, target: Engine) -> _TargetSchema:
         seen = {tuple(st.pk), *(tuple(u) for u in st.uniques)}
         for ix in st.indexes:
             names = tuple(ix["column_names"])
+            special = _special_index(ix)
+            if special is not None:
+                if source.engine != "mysql":  # MariaDB's are listed with the source's objects
+                    schema.not_carried.append(
+                        NotCarried("index", f"{st.name}.{ix['name']}", f"{special} index: no such index on {target}")
+                    )
+                continue
             if None in names or ix.get("expressions"):
                 schema.not_carried.append(NotCarried("index", f"{st.name}.{ix['name']}", "expression index"))
                 continue
@@ -581,6 +810,9 @@ def copy(
     try:
         check_cancel(cancel, "The copy")
         with tgt_engine.begin() as conn:
+            for statement in schema.sequences:
+                progress(0, len(schema.tables), "tables", "Creating the sequences")
+                conn.exec_driver_sql(statement)
             for n, table in enumerate(schema.tables.values()):
                 progress(n, len(schema.tables), "tables", f"Creating table {table.name}")
                 conn.execute(CreateTable(table))
@@ -642,6 +874,21 @@ def _to_time(value: Any) -> time:
     return time.fromisoformat(str(value))
 
 
+def _duration_text(value: timedelta) -> str:
+    """``[-]HH:MM:SS.ffffff``, hours past 24: what MySQL's TIME takes and verification renders."""
+    micros = value // timedelta(microseconds=1)
+    seconds, micro = divmod(abs(micros), 1_000_000)
+    sign = "-" if micros < 0 else ""
+    return f"{sign}{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{micro:06d}"
+
+
+def _to_time_or_duration(value: Any) -> Any:
+    """A time of day, or the duration itself when it is not one (an interval column takes it)."""
+    if isinstance(value, timedelta) and not timedelta(0) <= value < timedelta(days=1):
+        return value
+    return _to_time(value)
+
+
 def _to_decimal(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
@@ -675,7 +922,7 @@ def _converter(col: ColumnInfo, source: Engine, target: Engine) -> Converter | N
         # COPY's text format: PostgreSQL parses each value by its column's type, so ISO text, 0/1 and
         # naive UTC timestamps (the session is in UTC) all go as they are.
         if kind == "time" and source == "mysql":
-            return _to_time  # PyMySQL gives a timedelta
+            return _to_time_or_duration  # PyMySQL gives a timedelta
         if kind == "bool" and source == "mysql":
             return _to_bool  # BIT(1) comes as bytes
         if kind == "bytes" and source == "sqlite":
@@ -703,9 +950,9 @@ def _converter(col: ColumnInfo, source: Engine, target: Engine) -> Converter | N
             steps.append(lambda v: v.isoformat())
     elif kind == "time":
         if source != "postgresql":
-            steps.append(_to_time)
+            steps.append(_to_time_or_duration)
         if target == "sqlite":
-            steps.append(lambda v: v.strftime("%H:%M:%S.%f"))
+            steps.append(lambda v: _duration_text(v) if isinstance(v, timedelta) else v.strftime("%H:%M:%S.%f"))
     elif kind == "decimal":
         if source == "sqlite":
             steps.append(_to_decimal)
@@ -727,13 +974,53 @@ def _converter(col: ColumnInfo, source: Engine, target: Engine) -> Converter | N
     return both
 
 
-def _select_columns(engine: Engine, cols: list[ColumnInfo]) -> list[str]:
+def _select_columns(
+    engine: Engine, cols: list[ColumnInfo], target: Engine | None = None, odd: Collection[str] = ()
+) -> list[str]:
+    """The select list reading ``cols`` for ``target``; ``odd`` names the columns whose values need mapping
+    (PostgreSQL's ±infinity is mapped wherever it may be: the driver cannot read it)."""
     parts = []
     for col in cols:
         q = quote(engine, col.name)
-        text_kind = col.kind == "json" or (col.kind == "text" and not isinstance(col.type, sa.String))
-        parts.append(f"{q}::text" if engine == "postgresql" and text_kind else q)
+        text_kind = col.kind == "json" or (col.kind == "text" and not isinstance(base_type(col.type), sa.String))
+        if engine == "postgresql" and text_kind:
+            parts.append(f"{q}::text")
+        elif engine == "postgresql" and col.kind in ("date", "datetime", "datetime_tz"):
+            parts.append(_pg_finite(q, col.kind))
+        elif engine == "mysql" and col.kind in ("date", "datetime", "datetime_tz") and col.name in odd:
+            real = _mysql_real_date(q, col.kind, target)
+            parts.append(
+                real if target == "postgresql" else f"CAST({real} AS {'DATE' if col.kind == 'date' else 'DATETIME(6)'})"
+            )
+        else:
+            parts.append(select_expression(engine, col))
     return parts
+
+
+def _pg_finite(q: str, kind: str) -> str:
+    """±infinity read as the far future / far past (no other engine, nor Python, has infinity)."""
+    i = 0 if kind == "date" else 1
+    cast = {"date": "date", "datetime": "timestamp", "datetime_tz": "timestamptz"}[kind]
+    far = f"'{FAR_FUTURE[i]}{'+00' if kind == 'datetime_tz' else ''}'"
+    past = f"'{FAR_PAST[i]}{'+00' if kind == 'datetime_tz' else ''}'"
+    return (
+        f"CASE WHEN {q} = 'infinity' THEN CAST({far} AS {cast}) WHEN {q} = '-infinity' THEN CAST({past} AS {cast}) "
+        f"ELSE {q} END"
+    )
+
+
+def _mysql_real_date(q: str, kind: str, target: Engine | None) -> str:
+    """A zero date (year 0) read as PostgreSQL's -infinity or the far past; a partial date as its first day."""
+    i = 0 if kind == "date" else 1
+    zero = "-infinity" if target == "postgresql" else FAR_PAST[i]
+    fmt = "%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%i:%s.%f"
+    clock = "" if kind == "date" else f", DATE_FORMAT({q}, ' %H:%i:%s.%f')"
+    first = (
+        f"CONCAT(LPAD(YEAR({q}), 4, '0'), '-', LPAD(GREATEST(MONTH({q}), 1), 2, '0'), '-', "
+        f"LPAD(GREATEST(DAYOFMONTH({q}), 1), 2, '0'){clock})"
+    )
+    odd = f"MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0"
+    return f"IF(YEAR({q}) = 0, '{zero}', IF({odd}, {first}, DATE_FORMAT({q}, '{fmt}')))"
 
 
 class _Aborted(Cancelled):
@@ -761,7 +1048,7 @@ def _batches(
 
     check = partial(_check, cancel, abort)
     for rows in read_batches(
-        conn, st.name, _select_columns(engine, st.columns), pk=st.pk, batch_rows=BATCH_ROWS, check=check
+        conn, st.name, _select_columns(engine, st.columns, target, st.odd), pk=st.pk, batch_rows=BATCH_ROWS, check=check
     ):
         if not active:
             yield rows  # type: ignore[misc]  # tuples from the driver
@@ -791,6 +1078,8 @@ def _load_field(kind: str, value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")
     if isinstance(value, time):
         return value.strftime("%H:%M:%S.%f")
+    if isinstance(value, timedelta):  # a PostgreSQL interval into a MySQL TIME: hours past 24, signed
+        return _duration_text(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -841,17 +1130,19 @@ def _copy_text_escaped(expr: str) -> str:
 def _mysql_copy_field(col: ColumnInfo) -> str:
     """One column as MySQL SQL yielding its field in PostgreSQL's COPY text format (``\\N`` for NULL)."""
     q = quote("mysql", col.name)
-    expr = {
+    expr: str | None = {
         "bool": f"CASE WHEN {q} THEN 't' WHEN NOT {q} THEN 'f' END",
         "int": f"CAST({q} AS CHAR)",
         "decimal": f"CAST({q} AS CHAR)",
         "float": f"CAST({q} AS CHAR)",
         "bytes": f"CONCAT({_BS}, {_BS}, 'x', LOWER(HEX({q})))",
-        "date": f"DATE_FORMAT({q}, '%Y-%m-%d')",
+        "date": _mysql_real_date(q, "date", "postgresql"),
         "time": f"TIME_FORMAT({q}, '%H:%i:%s.%f')",
-        "datetime": f"DATE_FORMAT({q}, '%Y-%m-%d %H:%i:%s.%f')",
-        "datetime_tz": f"CONCAT(DATE_FORMAT({q}, '%Y-%m-%d %H:%i:%s.%f'), '+00')",
-    }.get(col.kind) or _copy_text_escaped(f"CONVERT({q} USING utf8mb4)")
+        "datetime": _mysql_real_date(q, "datetime", "postgresql"),
+        "datetime_tz": f"CONCAT({_mysql_real_date(q, 'datetime', 'postgresql')}, IF(YEAR({q}) = 0, '', '+00'))",
+    }.get(col.kind) or _copy_text_escaped(
+        select_expression("mysql", col) if col.spatial else f"CONVERT({q} USING utf8mb4)"
+    )
     return f"IFNULL({expr}, CONCAT({_BS}, 'N'))"
 
 
@@ -1041,7 +1332,7 @@ def _load_all(
 
 
 def _move_sequences(conn: Connection, target: Engine, source: _Source, progress: Progress) -> None:
-    """Every auto-numbered column's next value goes past the highest id copied."""
+    """Every auto-numbered column's next value is the source's (and past the highest id copied)."""
     for st in source.tables.values():
         auto = next((c for c in st.columns if c.autoincrement and c.name in st.pk and len(st.pk) == 1), None)
         if auto is None or target == "sqlite":
@@ -1049,7 +1340,7 @@ def _move_sequences(conn: Connection, target: Engine, source: _Source, progress:
         progress(0, None, "", f"Moving the sequence of {st.name}")
         t, c = quote(target, st.name), quote(target, auto.name)
         top = conn.exec_driver_sql(f"SELECT max({c}) FROM {t}").scalar()
-        following = int(top or 0) + 1
+        following = max(int(top or 0) + 1, st.next_id or 0)  # the source's position, never behind the data
         if target == "postgresql":
             conn.execute(
                 sa.text("SELECT setval(pg_get_serial_sequence(:t, :c), :v, false)"),

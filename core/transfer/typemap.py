@@ -143,6 +143,7 @@ def _declared(type_: TypeEngine[Any], engine: Engine) -> str:
 
 def kind_of(type_: TypeEngine[Any], engine: Engine, *, declared: str = "", json_check: bool = False) -> Kind:
     """The engine-neutral kind of a reflected type (``declared`` is SQLite's declared type text)."""
+    type_ = base_type(type_)
     if json_check or isinstance(type_, sa.JSON):
         return "json"
     if isinstance(type_, sa.Boolean):
@@ -165,11 +166,18 @@ def kind_of(type_: TypeEngine[Any], engine: Engine, *, declared: str = "", json_
         return "datetime_tz" if getattr(type_, "timezone", False) else "datetime"
     if isinstance(type_, sa.Date):
         return "date"
-    if isinstance(type_, sa.Time):
-        return "time"
+    if isinstance(type_, sa.Time | sa.Interval | postgresql.INTERVAL):
+        return "time"  # an interval is a signed duration, like MySQL's TIME (which goes past 24 hours)
     if isinstance(type_, sa.LargeBinary | sa.types._Binary):
         return "bytes"
     return "text"
+
+
+def base_type(type_: TypeEngine[Any]) -> TypeEngine[Any]:
+    """A PostgreSQL domain's underlying type (domains of domains too); any other type as it is."""
+    while isinstance(type_, postgresql.DOMAIN):
+        type_ = type_.data_type
+    return type_
 
 
 def reflect_tables(conn: Connection, tables: list[str] | None = None) -> dict[str, list[ColumnInfo]]:
@@ -271,15 +279,26 @@ def _int_type(type_: TypeEngine[Any], target: Engine) -> tuple[TypeEngine[Any], 
 
 
 def map_column(
-    table: str, col: ColumnInfo, source: Engine, target: Engine, *, indexed: bool
+    table: str, col: ColumnInfo, source: Engine, target: Engine, *, indexed: bool, wide_time: bool = False
 ) -> tuple[TypeEngine[Any], Adaptation | None]:
     """The target type for ``col`` and, when it is not a faithful twin, an :class:`Adaptation` saying why.
 
-    ``indexed`` says whether the column is in a key or index (MySQL cannot index unbounded text).
+    ``indexed`` says whether the column is in a key or index (MySQL cannot index unbounded text);
+    ``wide_time`` that a time column holds values a time of day cannot (MySQL TIME beyond 24 hours, or
+    negative): PostgreSQL gets an ``interval``.
     """
-    t = col.type
+    t = base_type(col.type)
     why = ""
     new: TypeEngine[Any]
+    if isinstance(col.type, postgresql.DOMAIN):
+        why = f"domain {col.type.name}: its base type (its CHECK is listed apart)"
+    if col.spatial:
+        new = _unbounded(target, indexed)
+        why = (
+            f"{col.declared}: carried as its WKT text (ST_AsText); the SRID, the spatial type and spatial "
+            f"functions are not: {target} has no such type here"
+        )
+        return new, Adaptation(table, col.name, col.declared, _declared(new, target), why)
     if col.kind == "bool":
         new = sa.Boolean()
         if source == "mysql":
@@ -288,6 +307,10 @@ def map_column(
             why = "MySQL has no boolean type: TINYINT(1) holding 0/1"
     elif col.kind == "int":
         new, why = _int_type(t, target)
+        if getattr(t, "zerofill", False):
+            why = "ZEROFILL pads only the display: the values are carried, the padding is not" + (
+                f"; {why}" if why else ""
+            )
     elif col.kind == "float":
         single = isinstance(t, sa.REAL | mysql.FLOAT) and not isinstance(t, mysql.DOUBLE)
         if source == "sqlite":
@@ -327,7 +350,18 @@ def map_column(
     elif col.kind == "date":
         new = sa.Date()
     elif col.kind == "time":
-        new = mysql.TIME(fsp=6) if target == "mysql" else sa.Time()
+        if target == "mysql":
+            new = mysql.TIME(fsp=6)
+            if isinstance(t, sa.Interval | postgresql.INTERVAL):
+                why = "interval: MySQL TIME (a signed duration up to 838:59:59, no months or days)"
+        elif target == "postgresql" and (wide_time or isinstance(t, sa.Interval | postgresql.INTERVAL)):
+            new = postgresql.INTERVAL()
+            if wide_time:
+                why = "holds durations beyond 24 hours or negative, which a PostgreSQL time cannot: interval"
+        else:
+            new = sa.Time()
+            if isinstance(t, sa.Interval | postgresql.INTERVAL):
+                why = "interval: stored as its duration text ([-]HH:MM:SS.ffffff, months as 30 days)"
     elif col.kind == "json":
         new = postgresql.JSONB() if target == "postgresql" else sa.JSON()
         if target == "postgresql":
@@ -350,7 +384,7 @@ def map_column(
 
 
 def _text_type(col: ColumnInfo, source: Engine, target: Engine, indexed: bool) -> tuple[TypeEngine[Any], str]:
-    t = col.type
+    t = base_type(col.type)
     length = getattr(t, "length", None)
     why = ""
     if col.enum_values:

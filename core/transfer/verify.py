@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -229,24 +230,42 @@ def _parse_datetime(value: Any) -> datetime:
         return value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
-    text = value.decode() if isinstance(value, bytes) else str(value)
-    return datetime.fromisoformat(text.strip().replace("T", " ").replace("Z", "+00:00"))
+    text = (value.decode() if isinstance(value, bytes) else str(value)).strip()
+    if text[:4] == "0000":  # MariaDB's zero date, handed over as text: the far past (see FAR_PAST)
+        return datetime(1, 1, 1)
+    if text[4:5] == "-" and (text[5:7] == "00" or text[8:10] == "00"):  # a partial date: its first day
+        text = text[:5] + (text[5:7].replace("00", "01")) + "-" + (text[8:10].replace("00", "01")) + text[10:]
+    return datetime.fromisoformat(text.replace("T", " ").replace("Z", "+00:00"))
 
 
 def _datetime_text(value: Any) -> str:
     dt = _parse_datetime(value)
     if dt.tzinfo is not None:
         dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return f"{dt.year:04d}-" + dt.strftime("%m-%d %H:%M:%S.%f")  # %Y: "1", not "0001", on glibc
+
+
+def _date_text(value: Any) -> str:
+    dt = _parse_datetime(value)
+    return f"{dt.year:04d}-" + dt.strftime("%m-%d")
+
+
+_DURATION = re.compile(r"^(-)?(\d+):(\d\d):(\d\d)(?:\.(\d+))?$")
 
 
 def _time_text(value: Any) -> str:
     if isinstance(value, timedelta):
         micros = value // timedelta(microseconds=1)
-        seconds, micro = divmod(micros, 1_000_000)
-        return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{micro:06d}"
+        sign = "-" if micros < 0 else ""
+        seconds, micro = divmod(abs(micros), 1_000_000)
+        return f"{sign}{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{micro:06d}"
     if not isinstance(value, time):
-        value = time.fromisoformat(str(value))
+        match = _DURATION.match(str(value).strip())
+        if match is None:
+            value = time.fromisoformat(str(value))
+        else:  # a duration's text (SQLite holding a MySQL TIME or a PostgreSQL interval): hours past 24
+            sign, hours, minutes, secs, fraction = match.groups()
+            return f"{sign or ''}{int(hours):02d}:{minutes}:{secs}.{(fraction or '').ljust(6, '0')[:6]}"
     return str(value.strftime("%H:%M:%S.%f"))
 
 
@@ -286,7 +305,7 @@ _RENDER: dict[Kind, Callable[[Any], str]] = {
     "float": _float_text,
     "text": _text,
     "bytes": _bytes_text,
-    "date": lambda v: _parse_datetime(v).strftime("%Y-%m-%d"),
+    "date": _date_text,
     "time": _time_text,
     "datetime": _datetime_text,
     "datetime_tz": _datetime_text,
@@ -353,6 +372,30 @@ def _checksum(first: int, second: int) -> str:
 # ------------------------------------------------------------------------------------------ in-database SQL
 
 
+#: PostgreSQL's ±infinity and MariaDB's zero dates have no twin on the other engine: the copy stores them as
+#: the extremes every engine holds, and the canonical text is those extremes on every side (see the table above)
+FAR_FUTURE = ("9999-12-31", "9999-12-31 23:59:59.999999")
+FAR_PAST = ("0001-01-01", "0001-01-01 00:00:00.000000")
+
+
+def _pg_infinite(q: str, expr: str, datetime_: bool) -> str:
+    i = 1 if datetime_ else 0
+    return (
+        f"CASE WHEN {q} = 'infinity' THEN '{FAR_FUTURE[i]}' WHEN {q} = '-infinity' THEN '{FAR_PAST[i]}' ELSE {expr} END"
+    )
+
+
+def _pg_duration(q: str) -> str:
+    """A time or interval as ``[-]HH:MM:SS.ffffff`` with hours past 24 (MySQL's TIME_FORMAT does the same)."""
+    e = f"abs(extract(epoch from {q}::interval))"
+    hours = f"floor({e} / 3600)"
+    return (
+        f"(CASE WHEN extract(epoch from {q}::interval) < 0 THEN '-' ELSE '' END "
+        f"|| CASE WHEN {hours} < 10 THEN '0' ELSE '' END || {hours}::bigint::text || ':' "
+        f"|| lpad((floor({e} / 60)::bigint % 60)::text, 2, '0') || ':' || to_char(mod({e}, 60), 'FM00.000000'))"
+    )
+
+
 def _pg_field(col: ColumnInfo) -> str:
     q = quote("postgresql", col.name)
     expr = {
@@ -362,10 +405,10 @@ def _pg_field(col: ColumnInfo) -> str:
         "float": f"trim_scale(round({q}::numeric, 6))::text",
         "text": f"{q}::text",
         "bytes": f"encode({q}, 'hex')",
-        "date": f"to_char({q}, 'YYYY-MM-DD')",
-        "time": f"to_char({q}::interval, 'HH24:MI:SS.US')",
-        "datetime": f"to_char({q}, 'YYYY-MM-DD HH24:MI:SS.US')",
-        "datetime_tz": f"to_char({q} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
+        "date": _pg_infinite(q, f"to_char({q}, 'YYYY-MM-DD')", False),
+        "time": _pg_duration(q),
+        "datetime": _pg_infinite(q, f"to_char({q}, 'YYYY-MM-DD HH24:MI:SS.US')", True),
+        "datetime_tz": _pg_infinite(q, f"to_char({q} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')", True),
         "json": f"{q}::jsonb::text",
     }[col.kind]
     return f"coalesce('+' || {expr}, '-')"
@@ -377,6 +420,18 @@ def _mysql_field(col: ColumnInfo) -> str:
     def trimmed(e: str) -> str:
         return f"TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {e}))"
 
+    # A zero date (or year 0) is MariaDB's "no date": the far past; a partial date (month or day 0) its first
+    # day. The common case stays one DATE_FORMAT.
+    partial = (
+        f"CONCAT(LPAD(YEAR({q}), 4, '0'), '-', LPAD(GREATEST(MONTH({q}), 1), 2, '0'), '-', "
+        f"LPAD(GREATEST(DAYOFMONTH({q}), 1), 2, '0'))"
+    )
+    odd = f"MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0"
+    day = f"IF(YEAR({q}) = 0, '{FAR_PAST[0]}', IF({odd}, {partial}, DATE_FORMAT({q}, '%Y-%m-%d')))"
+    moment = (
+        f"IF(YEAR({q}) = 0, '{FAR_PAST[1]}', IF({odd}, CONCAT({partial}, DATE_FORMAT({q}, ' %H:%i:%s.%f')), "
+        f"DATE_FORMAT({q}, '%Y-%m-%d %H:%i:%s.%f')))"
+    )
     decimal = f"CAST({q} AS CHAR)"
     if col.scale:
         decimal = f"IF({q} = 0, '0', {trimmed(decimal)})"
@@ -387,10 +442,10 @@ def _mysql_field(col: ColumnInfo) -> str:
         "float": f"IF(ROUND({q}, 6) = 0, '0', {trimmed(f'CAST(CAST({q} AS DECIMAL(65,6)) AS CHAR)')})",
         "text": f"ST_AsText({q})" if col.spatial else f"CONVERT({q} USING utf8mb4)",
         "bytes": f"LOWER(HEX({q}))",
-        "date": f"DATE_FORMAT({q}, '%Y-%m-%d')",
+        "date": day,
         "time": f"TIME_FORMAT({q}, '%H:%i:%s.%f')",
-        "datetime": f"DATE_FORMAT({q}, '%Y-%m-%d %H:%i:%s.%f')",
-        "datetime_tz": f"DATE_FORMAT({q}, '%Y-%m-%d %H:%i:%s.%f')",
+        "datetime": moment,
+        "datetime_tz": moment,
     }[col.kind]
     return f"COALESCE(CONCAT('+', {expr}), '-')"  # text is converted above; the rest is ASCII
 
@@ -881,6 +936,7 @@ def compare(
     checked too, owned by a column or not; one that backs an auto-numbered column and has no twin on the
     target (a MariaDB AUTO_INCREMENT after a cross-engine copy) is checked through that column.
     """
+    source_sums, source_seq = _renamed(source_sums, target_sums), _renamed(source_seq, target_sums)
     comparisons = []
     for table in sorted(set(source_sums) | set(target_sums)):
         s, t = source_sums.get(table), target_sums.get(table)
@@ -921,6 +977,20 @@ def compare(
         )
     logger.info("verified %s against %s: %s", report.target, report.source, report.summary())
     return report
+
+
+_T = Any
+
+
+def _renamed(source: dict[str, _T], target: dict[str, TableSum]) -> dict[str, _T]:
+    """``source`` keyed by the target's names where the target truncated a long one (PostgreSQL keeps 63
+    bytes of a MariaDB name of 64): a table missing under its own name, found under its truncation."""
+    renamed: dict[str, _T] = {}
+    for name, value in source.items():
+        short = name.encode("utf-8")[:63].decode("utf-8", errors="ignore")
+        moved = name not in target and short != name and short in target and short not in source
+        renamed[short if moved else name] = value
+    return renamed
 
 
 def _compare_sequences(
