@@ -478,14 +478,18 @@ def export_python(
         schema: list[str] = []
         post: list[str] = []
         cur.execute(
+            # sequences first: a table's DEFAULT may draw from one
             "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = DATABASE() "
-            "ORDER BY table_type, table_name"
+            "ORDER BY FIELD(table_type, 'SEQUENCE', 'BASE TABLE', 'SYSTEM VERSIONED', 'VIEW'), table_name"
         )
         for name, kind in list(cur.fetchall()):
-            what = "VIEW" if kind == "VIEW" else "TABLE"
+            what = {"VIEW": "VIEW", "SEQUENCE": "SEQUENCE"}.get(kind, "TABLE")
             cur.execute(f"SHOW CREATE {what} {_q(name)}")
             created = unqualify_sequences(str(cur.fetchone()[1]).encode(), url.database or "").decode()
             schema.append(_definer(created))
+            if what == "SEQUENCE":  # its position, as mariadb-dump writes it
+                cur.execute(f"SELECT next_not_cached_value FROM {_q(name)}")
+                schema.append(f"DO SETVAL({_q(name)}, {int(cur.fetchone()[0])}, 0)")
         for query, show, index in (
             ("SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE()", "TRIGGER", 2),
             (
