@@ -69,6 +69,8 @@ def check_source(
     reader = {"mysql": _mysql_source, "postgresql": _pg_source}.get(source_engine)
     if reader is not None:
         findings += _guarded(f"source {display_url(source)}", lambda: reader(source, kinds))
+    if source_engine == "postgresql" and not cross_engine:
+        findings += _guarded(f"source {display_url(source)}", lambda: _pg_builtin(source))
     if target is not None and not cross_engine:
         writer = {"mysql": _mysql_target, "postgresql": _pg_target}.get(engine_of(target))
         if writer is not None:
@@ -358,6 +360,53 @@ def _pg_source(url: URL, kinds: set[str]) -> list[PreflightFinding]:
     finally:
         engine.dispose()
     return findings
+
+
+#: what the built-in PostgreSQL copy (no pg_dump: :mod:`.pgpython`) does not carry, as catalog queries
+_PG_BUILTIN_MISSES = {
+    "domains": "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+    f"WHERE {_PG_USER} AND t.typtype = 'd'",
+    "composite and range types": "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+    f"JOIN pg_class c ON c.oid = t.typrelid WHERE {_PG_USER} AND t.typtype = 'c' AND c.relkind = 'c' "
+    "UNION SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+    f"WHERE {_PG_USER} AND t.typtype = 'r'",
+    "partitioned tables": "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    f"WHERE {_PG_USER} AND c.relkind = 'p'",
+    "materialized views": "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    f"WHERE {_PG_USER} AND c.relkind = 'm'",
+    "extensions": "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'",
+}
+
+
+def _pg_builtin(url: URL) -> list[PreflightFinding]:
+    """Without pg_dump of the server's version the built-in copy runs, and it does not carry everything."""
+    from . import tools
+
+    engine = _connect(url)
+    try:
+        with engine.connect() as conn:
+            major = int(str(conn.exec_driver_sql("SHOW server_version").scalar_one()).split(".")[0])
+            if tools.postgres_tools(major) is not None:
+                return []
+            found = {
+                what: [str(r) for r in conn.exec_driver_sql(sql.replace("%", "%%")).scalars()]
+                for what, sql in _PG_BUILTIN_MISSES.items()
+            }
+    finally:
+        engine.dispose()
+    missing = [
+        f"{what} ({', '.join(names[:5])}{', …' if len(names) > 5 else ''})" for what, names in found.items() if names
+    ]
+    if not missing:
+        return [PreflightFinding("built-in copy", True, "no pg_dump: the built-in copy carries everything here")]
+    return [
+        PreflightFinding(
+            "built-in copy",
+            False,
+            f"pg_dump {major} or newer is missing and the built-in copy does not carry {'; '.join(missing)}: "
+            f"install the PostgreSQL client tools {major} (Debian: postgresql-client-{major})",
+        )
+    ]
 
 
 def _pg_target(url: URL, kinds: set[str], source: URL) -> list[PreflightFinding]:

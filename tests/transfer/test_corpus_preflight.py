@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,9 +16,10 @@ from sqlalchemy.engine import URL
 
 from changeover.core.transfer import tools
 from changeover.core.transfer.backup import BackupParams, backup
+from changeover.core.transfer.load import LoadParams, load
 from changeover.core.transfer.preflight import PreflightFinding, check_source
 from tests.conftest import unique_name
-from tests.transfer.corpus import Corpus, mysql_corpus, pg_corpus
+from tests.transfer.corpus import Corpus, mysql_corpus, pg_corpus, scalar
 
 __all__ = ["mysql_corpus", "pg_corpus"]
 
@@ -89,7 +91,7 @@ def test_definer_code_unreadable_by_the_app_user_is_found_with_its_grant(
     make_mysql_db: Callable[..., URL],
     mysql_app_user: Callable[..., URL],
     mysql_admin: sa.Engine,
-    tmp_path: object,
+    tmp_path: Path,
 ) -> None:
     corpus = mysql_corpus()
     target = make_mysql_db("co_corpus_copy")
@@ -105,12 +107,12 @@ def test_definer_code_unreadable_by_the_app_user_is_found_with_its_grant(
     assert app.password not in str(findings)
     # the finding is real: the backup with this account stops exactly there
     with pytest.raises(tools.TransferError, match="insufficient privileges to SHOW CREATE FUNCTION"):
-        backup(BackupParams(app, folder=tmp_path / "first"))  # type: ignore[operator]
+        backup(BackupParams(app, folder=tmp_path / "first"))
     # and its fix is the fix: granted, pre-flight passes and so does the backup
     with mysql_admin.connect() as conn:
         conn.execute(sa.text(f"GRANT SELECT ON mysql.proc TO '{user}'@'%'"))
     assert by_name(check_source(app), "source definitions readable")[0].ok
-    backup(BackupParams(app, folder=tmp_path / "second"))  # type: ignore[operator]
+    backup(BackupParams(app, folder=tmp_path / "second"))
 
 
 def test_a_target_user_that_cannot_create_routines_and_triggers_is_found(
@@ -173,3 +175,23 @@ def test_cross_engine_preflight_lists_what_the_path_does_not_carry(
     left = {f.detail.split(":")[0] for f in by_name(findings, "not carried")}
     assert {"view customer_totals", "trigger events_logged on events", "routine customer_total()"} <= left
     assert all(f.ok for f in findings if f.name == "not carried")
+
+
+def test_without_pg_dump_preflight_names_what_the_built_in_copy_would_lose(
+    pg_corpus: Callable[[], Corpus],
+    make_postgres_db: Callable[..., URL],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    corpus = pg_corpus()
+    monkeypatch.setattr(tools, "find_tool", lambda name: None)  # a machine without the client tools
+    (builtin,) = by_name(check_source(corpus.url), "built-in copy")
+    assert not builtin.ok
+    assert "domains (email, positive_int)" in builtin.detail and "partitioned tables (measurements)" in builtin.detail
+    assert "materialized views (mood_counts)" in builtin.detail and "extensions (citext)" in builtin.detail
+    major = str(scalar(corpus.url, "SHOW server_version")).split(".")[0]
+    assert builtin.detail.endswith(f"install the PostgreSQL client tools {major} (Debian: postgresql-client-{major})")
+    # the finding is real: the built-in copy fails on this schema
+    result = backup(BackupParams(corpus.url, folder=tmp_path / "backup"))
+    with pytest.raises(tools.TransferError, match="positive_int"):
+        load(LoadParams(result.folder, make_postgres_db("co_corpus_copy")))
