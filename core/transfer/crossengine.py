@@ -9,8 +9,11 @@ Two use cases:
   from the source (server-side cursors, batches, flat memory) into the target's bulk path
   (PostgreSQL ``COPY FROM STDIN``; MariaDB ``LOAD DATA LOCAL INFILE`` from a temp file per batch, or
   multi-row ``INSERT`` where the server forbids it; SQLite ``executemany`` in one transaction);
-  then indexes, foreign keys (after the data, so circular keys load), and sequences moved past the
-  highest id. Independent tables load two at a time.
+  then indexes, foreign keys (after the data, so circular keys load), and each auto-numbered key set
+  to the source's position. Sequence objects (owned by no key, or standalone) are created first at
+  their positions, and a column's ``DEFAULT nextval(...)`` draws from the new one. Values without a twin
+  on the target (±infinity, zero dates, TIME past 24 hours, spatial values) are counted while planning
+  and reported with what they become. Independent tables load two at a time.
 
 The source is only read. The target must be empty (else :class:`TargetNotEmpty`, nothing changed); after a
 failure or a cancel it holds a partial copy that can be dropped, and the error says so.
