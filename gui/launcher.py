@@ -8,7 +8,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args:
-        from changeover.core.cli import main as cli_main
+        from changeover.cli import main as cli_main
 
         code: int = cli_main(args)
         return code

@@ -190,7 +190,7 @@ def test_keyrings_own_choice_in_a_real_process_is_gnome_keyring(secret_service: 
     status = json.loads(shown.stdout)
     assert (status["name"], status["usable"], status["unlocked"]) == ("GNOME Keyring / Secret Service", True, True)
     done = subprocess.run(
-        [sys.executable, "-m", "changeover.core.cli", "resource", "add", "real-cache", "-"],
+        [sys.executable, "-m", "changeover.cli", "resource", "add", "real-cache", "-"],
         input="redis://:r3al-cache-pw@127.0.0.1:6379/0\n",
         env=env,
         capture_output=True,

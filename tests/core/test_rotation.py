@@ -107,7 +107,7 @@ def test_rotate_from_the_cli(
 ) -> None:
     import io
 
-    from changeover.core.cli import main
+    from changeover.cli import main
 
     name, envs = provisioned
     before = dotenv_values(envs[0])["DATABASE_URL"]

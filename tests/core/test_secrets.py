@@ -54,7 +54,7 @@ def _bare_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def _cli(env: dict[str, str], *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "changeover.core.cli", *argv],
+        [sys.executable, "-m", "changeover.cli", *argv],
         input=stdin,
         capture_output=True,
         text=True,

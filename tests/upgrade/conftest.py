@@ -366,7 +366,7 @@ class Kit:
 
     def cli(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "changeover.core.cli", *argv],
+            [sys.executable, "-m", "changeover.cli", *argv],
             capture_output=True,
             text=True,
             env=self.env,
@@ -376,7 +376,7 @@ class Kit:
 
     def popen(self, *argv: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "changeover.core.cli", *argv],
+            [sys.executable, "-m", "changeover.cli", *argv],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

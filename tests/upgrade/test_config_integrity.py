@@ -75,8 +75,8 @@ def test_attach_and_detach_while_another_process_changes_the_same_deploy(kit: Ki
     loops = []
     for name in ("a", "b"):
         steps = " && ".join(
-            f"{python()} -m changeover.core.cli attach cache-{name} shop --as {name.upper()}_URL && "
-            f"{python()} -m changeover.core.cli detach cache-{name} shop"
+            f"{python()} -m changeover.cli attach cache-{name} shop --as {name.upper()}_URL && "
+            f"{python()} -m changeover.cli detach cache-{name} shop"
             for _ in range(rounds)
         )
         loops.append(subprocess.Popen(["sh", "-c", steps], env=kit.env, stderr=subprocess.PIPE, text=True))
@@ -177,7 +177,7 @@ def test_inventory_server_lost_during_attach_then_recovered(kit: Kit, private_po
         ws.close()
 
     child = subprocess.Popen(
-        [python(), "-m", "changeover.core.cli", "attach", "cache", "shop"],
+        [python(), "-m", "changeover.cli", "attach", "cache", "shop"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -195,7 +195,7 @@ def test_inventory_server_lost_during_attach_then_recovered(kit: Kit, private_po
 
     private_postgres.start()
     shown = subprocess.run(
-        [python(), "-m", "changeover.core.cli", "resource", "show", "cache", "--json"],
+        [python(), "-m", "changeover.cli", "resource", "show", "cache", "--json"],
         env=env,
         capture_output=True,
         text=True,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from changeover.core.cli import main
+from changeover.cli import main
 
 SECRET = "cli-s3cret-pw"
 HANDLE = f"postgresql://shop:{SECRET}@db.internal:5432/shop"
@@ -78,7 +78,7 @@ def test_bad_usage_exits_2(inventory: str) -> None:
 
 def cli(*argv: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "changeover.core.cli", *argv],
+        [sys.executable, "-m", "changeover.cli", *argv],
         input=stdin,
         capture_output=True,
         text=True,
@@ -175,7 +175,7 @@ def test_version_names_the_keyring_of_a_real_process(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DBUS_SESSION_BUS_ADDRESS", "PYTHON_KEYRING_BACKEND")}
     env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "config"))
     done = subprocess.run(
-        [sys.executable, "-m", "changeover.core.cli", "--version"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "changeover.cli", "--version"], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0
     assert done.stdout.startswith("changeover ") and "keyring: No usable keyring: start or unlock" in done.stdout

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from changeover.core.cli import main
+from changeover.cli import main
 from changeover.core.upgrade.procedure import STEPS
 
 from ..conftest import POSTGRES_URL

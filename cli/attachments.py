@@ -1,0 +1,53 @@
+"""``changeover attach``, ``detach`` and ``deprovision``: a resource's life with its deploys."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from changeover.core import servers
+from changeover.core.context import DAYS
+from changeover.core.workspace import Workspace
+
+from .options import Commands, command, number
+from .output import Bar
+from .resources import state_label
+
+
+def cmd_attach(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    info = ws.attach(args.resource, args.deploy, args.env_var, replace=args.replace)
+    out.write(f"Attached {info.resource} to {info.deploy} as {info.env_var}.\n")
+
+
+def cmd_detach(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    info = ws.detach(args.resource, args.deploy, keep_days=args.keep_days)
+    out.write(f"Detached {info.name} from {args.deploy}; it is {state_label(info)}.\n")
+
+
+def cmd_deprovision(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    bar = Bar(out)
+    info = servers.deprovision(
+        ws, args.resource, args.confirm, final_backup=not args.no_final_backup, progress=bar.progress
+    )
+    bar.clear()
+    out.write(f"Deprovisioned {info.name}.\n")
+
+
+def register(commands: Commands) -> None:
+    p = command(commands, "attach", cmd_attach, "set the resource's handle in the deploy's config and restart it")
+    p.add_argument("resource")
+    p.add_argument("deploy")
+    p.add_argument("--as", dest="env_var", metavar="VAR", help="the env var (default by kind, e.g. DATABASE_URL)")
+    p.add_argument("--replace", action="store_true", help="replace the variable if it is already in use")
+    p = command(commands, "detach", cmd_detach, "clear the variable from the deploy's config and restart it")
+    p.add_argument("resource")
+    p.add_argument("deploy")
+    p.add_argument(
+        "--keep-days",
+        type=number(DAYS, "--keep-days"),
+        help="days to keep the detached resource (default: retention_days)",
+    )
+    p = command(commands, "deprovision", cmd_deprovision, "forget (or drop, if provider-made) a detached resource")
+    p.add_argument("resource")
+    p.add_argument("--confirm", required=True, metavar="NAME", help="the resource's name, typed again")
+    p.add_argument("--no-final-backup", action="store_true", help="drop a provider-made database without a backup")

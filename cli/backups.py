@@ -1,0 +1,104 @@
+"""``changeover describe``, ``backup``, ``backups``, ``load``, ``copy`` and ``verify``: a database's contents."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import TextIO
+
+from changeover.core import backups
+from changeover.core.workspace import Workspace
+
+from .options import Commands, command
+from .output import Bar, emit_json, table
+
+
+def cmd_describe(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    info = backups.describe_resource(ws, args.resource)
+    if args.json:
+        emit_json(info, out)
+        return
+    out.write(f"{info.engine} {info.server_version}, {info.size_bytes:,} bytes, ~{info.estimated_rows:,} rows\n")
+    table([(t.name, f"{t.rows:,}", f"{t.size_bytes:,}") for t in info.tables], ("TABLE", "ROWS (EST.)", "BYTES"), out)
+
+
+def cmd_backup(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    bar = Bar(out)
+    result = backups.backup_resource(ws, args.resource, bar.progress)
+    bar.clear()
+    manifest = result.manifest
+    out.write(
+        f"Backed up {args.resource}: {manifest.format}, {manifest.size_bytes:,} bytes, {manifest.total_rows:,} rows\n"
+    )
+    out.write(f"in {result.folder}\n")
+
+
+def cmd_backups(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    found = backups.list_backups(args.resource)
+    if args.json:
+        emit_json([{"folder": str(folder), **dataclasses.asdict(m)} for folder, m in found], out)
+        return
+    table(
+        [(m.resource or "-", m.created_at[:19], m.format, f"{m.size_bytes:,}", str(folder)) for folder, m in found],
+        ("RESOURCE", "CREATED (UTC)", "FORMAT", "BYTES", "FOLDER"),
+        out,
+    )
+
+
+def cmd_load(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    bar = Bar(out)
+    result = backups.load_into_resource(ws, Path(args.backup), args.resource, bar.progress)
+    bar.clear()
+    out.write(
+        f"Loaded {result.tables} tables, {result.rows:,} rows into {args.resource}"
+        + (" (verified against the backup)\n" if result.verified else "\n")
+    )
+
+
+def cmd_copy(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    report = backups.plan_copy(ws, args.source, args.target)
+    out.write(
+        f"{report.source_engine} -> {report.target_engine}, {len(report.tables)} tables, "
+        f"~{report.estimated_rows:,} rows, by {report.bulk_path or 'bulk insert'}\n"
+    )
+    for adaptation in report.adaptations:
+        out.write(f"  adapted: {adaptation}\n")
+    for item in report.not_carried:
+        out.write(f"  NOT carried: {item}\n")
+    for blocker in report.blockers:
+        out.write(f"  blocked: {blocker}\n")
+    if args.report_only:
+        return
+    bar = Bar(out)
+    result = backups.copy_resources(ws, args.source, args.target, bar.progress)
+    bar.clear()
+    out.write(f"Copied {result.total_rows:,} rows in {result.seconds:.1f} s.\n")
+
+
+def cmd_verify(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    bar = Bar(out)
+    report = backups.verify_resources(ws, args.source, args.target, bar.progress)
+    bar.clear()
+    out.write(report.summary() + "\n")
+
+
+def register(commands: Commands) -> None:
+    p = command(commands, "describe", cmd_describe, "a database resource's version, size and tables")
+    p.add_argument("resource")
+    p.add_argument("--json", action="store_true")
+    p = command(commands, "backup", cmd_backup, "back up a database resource into the backups folder")
+    p.add_argument("resource")
+    p = command(commands, "backups", cmd_backups, "list backups, newest first")
+    p.add_argument("resource", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p = command(commands, "load", cmd_load, "load a backup into an empty database resource of the same engine")
+    p.add_argument("backup", help="the backup folder (holding manifest.json)")
+    p.add_argument("resource")
+    p = command(commands, "copy", cmd_copy, "copy a database resource into an empty one on another engine")
+    p.add_argument("source")
+    p.add_argument("target")
+    p.add_argument("--report-only", action="store_true", help="show the adaptations and what cannot carry, then stop")
+    p = command(commands, "verify", cmd_verify, "compare two database resources: counts, checksums, sequences")
+    p.add_argument("source")
+    p.add_argument("target")

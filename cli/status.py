@@ -1,0 +1,76 @@
+"""``changeover status``, ``settings`` and ``events``: how this Changeover is set up, and what it did."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import TextIO
+
+from changeover.core import __version__, secrets
+from changeover.core.context import EVENT_LIMIT, SETTINGS
+from changeover.core.inventory.db import inventory_url
+from changeover.core.records import EventInfo
+from changeover.core.upgrade import procedure
+from changeover.core.workspace import Workspace
+
+from .options import Commands, command, number
+from .output import emit_json, table, when
+
+
+def cmd_status(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    keyring = secrets.status()
+    unfinished = procedure.list_runs(ws, unfinished=True)
+    inventory = inventory_url().render_as_string(hide_password=True)
+    if args.json:
+        report = {
+            "version": __version__,
+            "inventory": inventory,
+            "keyring": dataclasses.asdict(keyring),
+            "unfinished_upgrades": [r.id for r in unfinished],
+        }
+        emit_json(report, out)
+        return
+    out.write(f"changeover   {__version__}\n")
+    out.write(f"inventory    {inventory}\n")
+    out.write(f"keyring      {keyring.name}: {'usable, unlocked' if keyring.usable else 'NOT usable'}\n")
+    out.write(f"             {keyring.message}\n")
+    for run in unfinished:
+        out.write(f"unfinished   upgrade run {run.id}: {run.source} -> {run.target} at {run.step} ({run.state})\n")
+
+
+def cmd_settings(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    if args.key and args.value is not None:
+        ws.set_setting(args.key, args.value)
+        out.write(f"{args.key} = {args.value}\n")
+    elif args.key:
+        out.write(f"{ws.setting(args.key)}\n")
+    else:
+        for key in sorted(SETTINGS):
+            out.write(f"{key} = {ws.setting(key)}\n")
+
+
+def cmd_events(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    events: list[EventInfo] = ws.events(args.object, limit=args.limit)
+    if args.json:
+        emit_json(events, out)
+        return
+    table(
+        [(when(e.at), e.actor, e.action, f"{e.object_type} {e.object_name}", e.result, e.detail[:120]) for e in events],
+        ("WHEN", "WHO", "ACTION", "OBJECT", "RESULT", "DETAIL"),
+        out,
+    )
+
+
+def register_events(commands: Commands) -> None:
+    p = command(commands, "events", cmd_events, "show the audit trail, newest first")
+    p.add_argument("--object", help="only events about this deploy or resource")
+    p.add_argument("--limit", type=number(EVENT_LIMIT, "--limit"), default=50, help="at most this many events")
+    p.add_argument("--json", action="store_true")
+
+
+def register(commands: Commands) -> None:
+    p = command(commands, "status", cmd_status, "version, inventory, keyring and unfinished upgrades")
+    p.add_argument("--json", action="store_true")
+    p = command(commands, "settings", cmd_settings, "show or change settings (retention_days, env_backups)")
+    p.add_argument("key", nargs="?")
+    p.add_argument("value", nargs="?")
