@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .errors import Cancelled
+from .formats import human_rate as human_rate  # moved to formats; kept importable from here
+from .formats import human_seconds as human_seconds
 
 
 class Progress(Protocol):
@@ -81,23 +83,3 @@ class RateMeter:
         if rate is None or not self.total:
             return None
         return max(0.0, (self.total - self.done) / rate)
-
-
-def human_rate(rate: float | None, unit: str) -> str:
-    if rate is None:
-        return ""
-    if unit == "bytes":
-        for scale, name in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
-            if rate >= scale:
-                return f"{rate / scale:.1f} {name}/s"
-        return f"{rate:.0f} B/s"
-    return f"{rate:,.0f} {unit}/s"
-
-
-def human_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

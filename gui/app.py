@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from changeover.core.errors import ChangeoverError
 from changeover.core.workspace import Workspace
 
-from . import errors, wizard
+from . import errors, upgrade
 from .controller import MainController
 from .dialogs import error_box
 from .main_window import MainWindow
@@ -44,7 +44,7 @@ def open_window(workspace: Workspace, settings: QSettings | None = None) -> Main
     controller.setParent(window)
     window.show()
     controller.refresh()
-    wizard.install(window)  # "Upgrade database…", and an unfinished upgrade offered at start-up
+    upgrade.install(window)  # "Upgrade database…", and an unfinished upgrade offered at start-up
     return window
 
 

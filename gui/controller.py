@@ -15,14 +15,14 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from changeover.core import demo, handles
+from changeover.core import demo, handles, health, resources, servers
 from changeover.core import secrets as keyring_secrets
-from changeover.core.errors import ChangeoverError
-from changeover.core.workspace import ConfigVar, DeployInfo, EventInfo, ImportResult, ResourceInfo, Workspace
+from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ImportResult, ResourceInfo
+from changeover.core.servers import RotationResult, ServerInfo
+from changeover.core.workspace import Workspace
 
 from .jobs import Job, JobRunner
 from .models import EventsModel, ResourcesModel
-from .probe import ProbeResult, probe
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class Snapshot:
     events: list[EventInfo]
     keyring: str
     location: str
-    servers: list[Any] = field(default_factory=list)  # provisioning.ServerInfo, when that module is present
+    servers: list[ServerInfo] = field(default_factory=list)
     # the tables' cells, rendered off the GUI thread
     resource_texts: list[tuple[str, ...]] | None = None
     event_texts: list[tuple[str, ...]] | None = None
@@ -61,15 +61,6 @@ def secret_values(full: str) -> list[str]:
         return list(handles.parse(full).secrets.values())
     except handles.HandleError:
         return [full]
-
-
-def list_servers(workspace: Workspace) -> list[Any]:
-    """The registered database servers, or none when this version has no provisioning module."""
-    try:
-        from changeover.core import provisioning
-    except ImportError:
-        return []
-    return list(provisioning.list_servers(workspace))
 
 
 class MainController(QObject):
@@ -146,7 +137,7 @@ class MainController(QObject):
                 events=events,
                 keyring=keyring_secrets.describe(),
                 location=ws.inventory.location,
-                servers=list_servers(ws),
+                servers=servers.list_servers(ws),
                 resource_texts=ResourcesModel.render(resources),
                 event_texts=EventsModel.render(events),
             )
@@ -169,23 +160,23 @@ class MainController(QObject):
         return self.run(read, name="read the activity", on_finished=lambda r: self.events_loaded.emit(*r))
 
     def check_health(self, resource_names: list[str]) -> Job:
+        """Test the connection to each resource (core.health); ``health_checked`` gets a line per resource."""
         ws = self.workspace
 
         def check() -> dict[str, str]:
-            found: dict[str, str] = {}
-            for name in resource_names:
-                try:
-                    result = probe(ws.full_handle(name))
-                except ChangeoverError as exc:
-                    found[name] = f"unknown: {exc.message}"
-                    continue
-                found[name] = ("ok: " if result.ok else "unreachable: ") + result.message
-            return found
+            return {name: result.text for name, result in health.check_health(ws, resource_names).items()}
 
         return self.run(check, name="check health", on_finished=self.health_checked.emit)
 
-    def test_connection(self, handle_text: str, on_result: Callable[[ProbeResult], None]) -> Job:
-        return self.run(lambda: probe(handle_text), name="test the connection", on_finished=on_result)
+    def test_connection(self, handle_text: str, on_result: Callable[[health.ConnectionResult], None]) -> Job:
+        return self.run(lambda: health.check_connection(handle_text), name="test the connection", on_finished=on_result)
+
+    def deprovision_refusal(self, resource: str, on_result: Callable[[str | None], None]) -> Job:
+        """Ask the core why ``resource`` cannot be deprovisioned now (None: it can)."""
+        ws = self.workspace
+        return self.run(
+            lambda: resources.deprovision_refusal(ws, resource), name="check deprovisioning", on_finished=on_result
+        )
 
     def reveal(self, resource: str, on_result: Callable[[str], None]) -> Job:
         return self.run(lambda: self.workspace.full_handle(resource), name="reveal a secret", on_finished=on_result)
@@ -255,9 +246,7 @@ class MainController(QObject):
         ws = self.workspace
 
         def call() -> ResourceInfo:
-            from changeover.core import provisioning
-
-            return provisioning.deprovision(ws, resource, confirm, final_backup=final_backup)
+            return servers.deprovision(ws, resource, confirm, final_backup=final_backup)
 
         return self._action("deprovision", call, f"Deprovisioned {resource}.")
 
@@ -271,13 +260,12 @@ class MainController(QObject):
 
     def rotate(self, resource: str) -> Job:
         """A new password for a provider-made database user: server, keyring, attached deploys, restarts."""
-        from changeover.core import provisioning
 
-        def summary(result: Any) -> str:
+        def summary(result: RotationResult) -> str:
             deploys = ", ".join(result.deploys) or "no deploy"
             return f"Rotated the password of {resource}; rewrote and restarted {deploys}."
 
-        return self._action("rotate password", lambda: provisioning.rotate(self.workspace, resource), summary)
+        return self._action("rotate password", lambda: servers.rotate(self.workspace, resource), summary)
 
     def request_upgrade(self, resource: str) -> None:
         """Ask for the upgrade wizard on a database resource (the wizard connects ``upgrade_requested``)."""
@@ -287,29 +275,23 @@ class MainController(QObject):
 
     def register_server(self, name: str, handle_text: str) -> Job:
         """Register a database server (reached first; its admin password goes to the keyring)."""
-        from changeover.core import provisioning
-
         return self._action(
             "register server",
-            lambda: provisioning.register_server(self.workspace, name, handle_text),
+            lambda: servers.register_server(self.workspace, name, handle_text),
             lambda info: f"Registered the server {name} ({info.kind} {info.version}).",
         )
 
     def remove_server(self, name: str) -> Job:
         """Forget a server; the core refuses while it carries live databases (the error dialog says so)."""
-        from changeover.core import provisioning
-
         return self._action(
-            "remove server", lambda: provisioning.remove_server(self.workspace, name), f"Removed the server {name}."
+            "remove server", lambda: servers.remove_server(self.workspace, name), f"Removed the server {name}."
         )
 
     def provision(self, server: str, name: str, plan: str | None = None) -> Job:
         """Create a database and its own user on ``server``, registered as the resource ``name``."""
-        from changeover.core import provisioning
-
         return self._action(
             "provision",
-            lambda: provisioning.provision(self.workspace, server, name, plan=plan),
+            lambda: servers.provision(self.workspace, server, name, plan=plan),
             f"Provisioned {name} on {server}.",
         )
 

@@ -111,7 +111,7 @@ def _render(outdir: Path, root: Path) -> list[Path]:
     from changeover.core.workspace import Workspace
 
     from .app import application, open_window
-    from .dialogs import error_box
+    from .dialogs import DeprovisionDialog, error_box
 
     app = application([])
     app.setStyle("Fusion")
@@ -226,14 +226,19 @@ def _render(outdir: Path, root: Path) -> list[Path]:
     save(detach, "dialog-detach")
     detach.reject()
 
-    refused = window.deprovision()
-    assert refused is not None
+    def open_deprovision() -> DeprovisionDialog:
+        before = window.dialog
+        window.deprovision()  # the core says first whether it may be deprovisioned
+        wait_until(lambda: window.dialog is not before and isinstance(window.dialog, DeprovisionDialog))
+        assert isinstance(window.dialog, DeprovisionDialog)
+        return window.dialog
+
+    refused = open_deprovision()
     save(refused, "dialog-deprovision-refused")
     refused.reject()
 
     window.select_resource(demo_module.OLD_DATABASE)
-    deprovision = window.deprovision()
-    assert deprovision is not None
+    deprovision = open_deprovision()
     deprovision.confirm.setText(demo_module.OLD_DATABASE)
     save(deprovision, "dialog-deprovision")
     deprovision.reject()

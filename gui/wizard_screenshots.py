@@ -49,14 +49,14 @@ def _render(outdir: Path) -> list[Path]:
     from PySide6.QtWidgets import QWizard
 
     from changeover.core import demo as demo_module
-    from changeover.core import provisioning
+    from changeover.core import servers
     from changeover.core.errors import ChangeoverError
     from changeover.core.upgrade import procedure
     from changeover.core.upgrade.procedure import RunEvent
     from changeover.core.workspace import Workspace
 
     from .app import application
-    from .wizard import PAGE_PLAN, PAGE_PROGRESS, UpgradeWizard
+    from .upgrade import PAGE_PLAN, PAGE_PROGRESS, UpgradeWizard
 
     app = application([])
     app.setStyle("Fusion")
@@ -158,7 +158,7 @@ def _render(outdir: Path) -> list[Path]:
 
         # Across engines, when a PostgreSQL server answers: the plan's full report.
         try:
-            provisioning.register_server(workspace, "postgres-15", POSTGRES_URL)
+            servers.register_server(workspace, "postgres-15", POSTGRES_URL)
         except ChangeoverError:
             pass
         else:

@@ -90,13 +90,13 @@ def test_rotate_a_provisioned_database_user(
 ) -> None:
     from dotenv import dotenv_values
 
-    from changeover.core import provisioning
+    from changeover.core import servers as core_servers
 
     from ..conftest import POSTGRES_URL, unique_name
 
     name = unique_name("gui-rot").replace("_", "-")
-    provisioning.register_server(workspace, "pg", POSTGRES_URL)
-    provisioning.provision(workspace, "pg", name)
+    core_servers.register_server(workspace, "pg", POSTGRES_URL)
+    core_servers.provision(workspace, "pg", name)
     try:
         workspace.add_deploy("shop", str(env_file), restart_cmd="true")
         workspace.attach(name, "shop")
@@ -118,4 +118,4 @@ def test_rotate_a_provisioned_database_user(
     finally:
         for attachment in workspace.show_resource(name).attachments:
             workspace.detach(name, attachment.deploy)
-        provisioning.deprovision(workspace, name, name, final_backup=False)
+        core_servers.deprovision(workspace, name, name, final_backup=False)

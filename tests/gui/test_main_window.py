@@ -13,7 +13,7 @@ from changeover.core.workspace import Workspace
 from changeover.gui.dialogs import AttachDialog, DeployDialog, DeprovisionDialog, DetachDialog, RegisterDialog
 from changeover.gui.main_window import MainWindow
 
-from .helpers import settle
+from .helpers import open_deprovision, settle
 
 CACHE_PASSWORD = "cache-pa55-word"
 
@@ -124,7 +124,7 @@ def test_register_attach_detach_deprovision(
     assert window.attachments_model.records()[0].handle == "redis://:•••@127.0.0.1:6379/0"
 
     # Deprovision is refused while attached, with the reason shown.
-    refused = window.deprovision()
+    refused = open_deprovision(qtbot, window)
     assert refused is not None
     assert "attached to shop-prod as REDIS_URL" in refused.reason.text()
     assert not refused.confirm.isEnabled() and not _ok(refused)
@@ -148,7 +148,7 @@ def test_register_attach_detach_deprovision(
     )
     assert window.resources_model.index(row, 3).data().startswith("kept until ")
 
-    confirm = window.deprovision()
+    confirm = open_deprovision(qtbot, window)
     assert confirm is not None and not _ok(confirm)
     qtbot.keyClicks(confirm.confirm, "shop-cach")
     assert not _ok(confirm)
@@ -240,9 +240,9 @@ def test_first_run_offers_the_demo(qtbot: QtBot, window: MainWindow, workspace: 
     assert Path(deploy.config_location).is_relative_to(paths.data_dir())
     assert env["DATABASE_URL"].startswith("sqlite:///") and env["DATABASE_URL"].endswith("shop.sqlite3")
     assert {a.env_var for a in deploy.attachments} == {"DATABASE_URL", "REDIS_URL"}
-    from changeover.core import provisioning
+    from changeover.core import servers as core_servers
 
-    assert [s.name for s in provisioning.list_servers(workspace)] == ["demo-sqlite-server"]
+    assert [s.name for s in core_servers.list_servers(workspace)] == ["demo-sqlite-server"]
     overdue = [r for r in workspace.list_resources() if r.overdue]
     assert [r.name for r in overdue] == ["demo-shop-db-2024"]
 
@@ -407,12 +407,12 @@ def test_no_secret_is_readable_in_the_demo_window(qtbot: QtBot, window: MainWind
 def test_provider_made_database_shows_server_and_size_and_deprovisions(
     qtbot: QtBot, window: MainWindow, workspace: Workspace, tmp_path: Path
 ) -> None:
-    from changeover.core import provisioning
+    from changeover.core import servers as core_servers
 
     folder = tmp_path / "sqlite-server"
     folder.mkdir()
-    provisioning.register_server(workspace, "files", str(folder))
-    provisioning.provision(workspace, "files", "made-db")
+    core_servers.register_server(workspace, "files", str(folder))
+    core_servers.provision(workspace, "files", "made-db")
     assert len(list(folder.glob("*.sqlite3"))) == 1
     with qtbot.waitSignal(window.refreshed, timeout=10000):
         window.controller.refresh()
@@ -424,7 +424,7 @@ def test_provider_made_database_shows_server_and_size_and_deprovisions(
     assert model.index(row, headers.index("Provider")).data() == "server files"
     assert [s.name for s in window.snapshot.servers] == ["files"]  # type: ignore[union-attr]
     window.select_resource("made-db")
-    dialog = window.deprovision()
+    dialog = open_deprovision(qtbot, window)
     assert dialog is not None and dialog.final_backup.isVisibleTo(dialog)
     dialog.confirm.setText("made-db")
     dialog.final_backup.setChecked(False)

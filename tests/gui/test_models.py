@@ -93,12 +93,6 @@ def test_roles_sort_and_payload(workspace: Workspace) -> None:
     assert model.index(fine_row, 0).data(Qt.ItemDataRole.ForegroundRole) is None
 
 
-def test_size_and_provider_text() -> None:
-    assert models.size(None) == ""
-    assert models.size(512) == "512 B"
-    assert models.size(3 * 1024 * 1024) == "3.0 MB"
-
-
 def test_a_re_read_updates_changed_rows_in_place(qtmodeltester: ModelTester, qtbot: Any, workspace: Workspace) -> None:
     from datetime import UTC, datetime, timedelta
 

@@ -12,7 +12,7 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 from sqlalchemy.engine import make_url
 
-from changeover.core import provisioning
+from changeover.core import servers as core_servers
 from changeover.core.demo import create_demo
 from changeover.core.workspace import Workspace
 from changeover.gui import models
@@ -127,7 +127,7 @@ def test_register_a_sqlite_folder_and_provision_a_database_on_it(
         add.accept()
     settle(qtbot, window)
 
-    [server] = provisioning.list_servers(workspace)
+    [server] = core_servers.list_servers(workspace)
     assert (server.name, server.kind, server.handle, server.has_secret) == ("local-files", "sqlite", str(folder), False)
     assert _cells(dialog) == [["local-files", "SQLite folder", server.version, "0", str(folder)]]
     assert dialog.selected() == server
@@ -146,7 +146,7 @@ def test_register_a_sqlite_folder_and_provision_a_database_on_it(
     assert (info.kind, info.origin, info.server) == ("sqlite", "provisioned", "local-files")
     database = Path(make_url(workspace.full_handle("shop-db")).database or "")
     assert database.parent == folder and database.is_file()
-    assert provisioning.show_server(workspace, "local-files").resources == ("shop-db",)
+    assert core_servers.show_server(workspace, "local-files").resources == ("shop-db",)
     assert _cells(dialog)[0][3] == "1"
     assert "shop-db" in window.resources_by_name
     dialog.close()
@@ -173,7 +173,7 @@ def test_register_the_local_postgres_with_a_masked_password_and_remove_it(
         add.accept()
     settle(qtbot, window)
 
-    [server] = provisioning.list_servers(workspace)
+    [server] = core_servers.list_servers(workspace)
     assert (server.name, server.kind, server.has_secret) == (name, "postgresql", True)
     assert "•••" in server.handle and ADMIN_PASSWORD not in server.handle
     assert server.version
@@ -189,7 +189,7 @@ def test_register_the_local_postgres_with_a_masked_password_and_remove_it(
     with qtbot.waitSignal(window.refreshed, timeout=10000):
         confirm.accept()
     settle(qtbot, window)
-    assert provisioning.list_servers(workspace) == []
+    assert core_servers.list_servers(workspace) == []
     assert ADMIN_PASSWORD not in "".join(memory_keyring.items.values())
     assert dialog.model.rowCount() == 0
     dialog.close()
@@ -201,7 +201,7 @@ def test_removal_is_refused_while_a_database_lives_there(
 ) -> None:
     server = unique_name("pg")
     resource = unique_name("co_gui")
-    provisioning.register_server(workspace, server, _postgres_admin_handle())
+    core_servers.register_server(workspace, server, _postgres_admin_handle())
     with qtbot.waitSignal(window.refreshed, timeout=10000):
         window.controller.refresh()
     dialog = _open(qtbot, window)
@@ -224,16 +224,16 @@ def test_removal_is_refused_while_a_database_lives_there(
         assert isinstance(box, QMessageBox) and box.isVisible()
         assert f"The server '{server}' still carries {resource}: deprovision them first." in box.informativeText()
         box.accept()
-        assert [s.name for s in provisioning.list_servers(workspace)] == [server]
+        assert [s.name for s in core_servers.list_servers(workspace)] == [server]
         assert workspace.events(server)[0].result == "failed"
     finally:
         settle(qtbot, window)
         if resource in {r.name for r in workspace.list_resources("all")}:
-            provisioning.deprovision(workspace, resource, resource, final_backup=False)
+            core_servers.deprovision(workspace, resource, resource, final_backup=False)
         dialog.close()
     with postgres_admin.connect() as conn:
         left = conn.execute(
-            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": provisioning.database_name(resource)}
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": core_servers.database_name(resource)}
         ).first()
     assert left is None
 
@@ -243,7 +243,7 @@ def test_the_server_model_passes_the_model_tester(
 ) -> None:
     create_demo(workspace)  # the demo registers one SQLite folder server
     model = models.ServersModel()
-    servers = provisioning.list_servers(workspace)
+    servers = core_servers.list_servers(workspace)
     model.set_records(servers, models.ServersModel.render(servers))
     assert model.rowCount() == 1
     assert model.index(0, 1).data() == "SQLite folder"

@@ -14,16 +14,16 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy.engine import URL
 
 from changeover.core import demo as demo_module
-from changeover.core import provisioning
+from changeover.core import servers as core_servers
 from changeover.core.transfer.verify import checksum_database
 from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import RunEvent, RunInfo
 from changeover.core.workspace import Workspace
-from changeover.gui import wizard as wizard_module
+from changeover.gui import upgrade as wizard_module
 from changeover.gui.app import open_window
 from changeover.gui.main_window import MainWindow
 from changeover.gui.screenshots import visible_texts
-from changeover.gui.wizard import PAGE_DONE, PAGE_PLAN, PAGE_PROGRESS, PAGE_TARGET, UpgradeWizard
+from changeover.gui.upgrade import PAGE_DONE, PAGE_PLAN, PAGE_PROGRESS, PAGE_TARGET, UpgradeWizard
 from tests.conftest import POSTGRES_URL
 from tests.upgrade.test_procedure import ROWS, count, fill
 
@@ -308,7 +308,7 @@ def test_a_cross_engine_plan_shows_the_full_report(
     qtbot: QtBot, make_wizard: Callable[..., UpgradeWizard], workspace: Workspace, postgres_admin: object
 ) -> None:
     demo_module.create_demo(workspace)
-    provisioning.register_server(workspace, "pg", POSTGRES_URL)
+    core_servers.register_server(workspace, "pg", POSTGRES_URL)
     wizard = make_wizard(resource=demo_module.DATABASE)
     to_target(qtbot, wizard)
     wizard.target_page.server.setCurrentText("pg")
@@ -322,7 +322,7 @@ def test_a_cross_engine_plan_shows_the_full_report(
     wizard.button(QWizard.WizardButton.CancelButton).click()  # nothing started: Cancel just closes
     assert not wizard.isVisible()
     assert procedure.list_runs(workspace) == []
-    assert [s.resources for s in provisioning.list_servers(workspace) if s.name == "pg"] == [()]
+    assert [s.resources for s in core_servers.list_servers(workspace) if s.name == "pg"] == [()]
 
 
 # -- cancel, failure, resume -----------------------------------------------------------------------
@@ -389,7 +389,7 @@ def test_a_failure_pauses_then_retry_completes(
         maintenance_off_cmd="true",
     )
     (tmp_path / "dbs").mkdir()
-    provisioning.register_server(workspace, "local-files", str(tmp_path / "dbs"))
+    core_servers.register_server(workspace, "local-files", str(tmp_path / "dbs"))
     wizard = make_wizard(resource="shop-db")
     to_plan(qtbot, wizard)
     start(qtbot, wizard)

@@ -10,37 +10,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, QStringListModel, Qt, Signal
+from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
-    QCompleter,
     QDialog,
-    QFrame,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
     QMainWindow,
     QMessageBox,
-    QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
-    QTreeView,
-    QVBoxLayout,
-    QWidget,
 )
 
 from changeover.core import handles
 from changeover.core.errors import ChangeoverError
-from changeover.core.secrets import KEPT_IN
-from changeover.core.workspace import DeployInfo, ResourceInfo
+from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ResourceInfo
 
-from . import errors
-from .controller import MainController, Snapshot
-from .dialogs import (
+from .. import errors
+from ..controller import MainController, Snapshot
+from ..dialogs import (
     AttachDialog,
     ConfirmDialog,
     CredentialsDialog,
@@ -52,41 +38,19 @@ from .dialogs import (
     ServersDialog,
     error_box,
 )
-from .icons import get_colored_icon
-from .models import (
+from ..icons import get_colored_icon
+from ..models import (
     PAYLOAD_ROLE,
-    AttachmentsModel,
-    ConfigModel,
-    DeployTreeModel,
-    EventsModel,
-    ResourceFilterProxy,
-    ResourcesModel,
     credentials_from,
-    record_proxy,
-    tree_proxy,
 )
+from .actions import build_actions, build_menus
+from .activity import ActivityPane
+from .deploys import DeployPane, DeploysPane
+from .resources import ResourcesPane
+from .status_bar import StatusBar
+from .tables import size_columns
 
 logger = logging.getLogger(__name__)
-#: the status bar's colour for "no usable keyring" (the failed-state red of the tables)
-KEYRING_WARNING_COLOR = "#c62828"
-
-
-def _table(name: str, description: str) -> QTableView:
-    view = QTableView()
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.setSortingEnabled(True)
-    view.setAlternatingRowColors(True)
-    view.verticalHeader().hide()
-    view.horizontalHeader().setStretchLastSection(True)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    view.setWordWrap(False)
-    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
-    view.horizontalHeader().setResizeContentsPrecision(100)  # size columns from 100 rows, not 10,000
-    view.setAccessibleName(name)
-    view.setAccessibleDescription(description)
-    view.setObjectName(name.replace(" ", "_").lower())
-    return view
 
 
 class MainWindow(QMainWindow):
@@ -94,30 +58,8 @@ class MainWindow(QMainWindow):
     refreshed = Signal()
     #: emitted when the selected deploy's config has been shown
     config_shown = Signal(str)
-
-    ACTIONS: tuple[tuple[str, str, str, str | QKeySequence.StandardKey | None, str], ...] = (
-        # key, text (with mnemonic), icon, shortcut, status tip
-        ("demo", "Open the &demo workspace", "demo", "Ctrl+Shift+D", "Create a sample deploy to try Changeover on"),
-        ("refresh", "&Refresh", "refresh", QKeySequence.StandardKey.Refresh, "Read the inventory again"),
-        ("quit", "&Quit", "", QKeySequence.StandardKey.Quit, "Close Changeover"),
-        ("add_deploy", "&Add deploy…", "add", QKeySequence.StandardKey.New, "Add a deploy by its .env file"),
-        ("import_deploy", "&Import deploy from .env…", "import", "Ctrl+I", "Add a deploy and the resources it uses"),
-        ("edit_deploy", "&Edit deploy…", "edit", "Ctrl+E", "Change the selected deploy"),
-        ("remove_deploy", "Re&move deploy…", "remove", "Ctrl+Shift+Del", "Forget the selected deploy"),
-        ("restart", "Res&tart deploy", "restart", "Ctrl+Shift+R", "Run the selected deploy's restart hook"),
-        ("maintenance_on", "Maintenance o&n", "maintenance", "Ctrl+Shift+M", "Put the deploy in maintenance"),
-        ("maintenance_off", "Maintenance o&ff", "maintenance", "Ctrl+Alt+M", "Take the deploy out of maintenance"),
-        ("register", "&Register resource…", "register", "Ctrl+Shift+N", "Register a resource by its handle"),
-        ("attach", "&Attach…", "attach", "Ctrl+T", "Attach a resource to a deploy"),
-        ("detach", "&Detach…", "detach", "Ctrl+D", "Detach the selected resource from a deploy"),
-        ("keep_until", "&Keep until…", "keep", "Ctrl+K", "Keep a detached resource longer"),
-        ("deprovision", "De&provision…", "deprovision", "Ctrl+Del", "Forget (and drop) a detached resource"),
-        ("upgrade", "&Upgrade database…", "upgrade", "Ctrl+U", "Move the database to a newer server"),
-        ("health", "Check &health", "health", "Ctrl+H", "Test the connection to each attached resource"),
-        ("servers", "&Servers…", "server", "Ctrl+Shift+S", "Database servers Changeover provisions databases on"),
-        ("credentials", "&Credentials…", "key", "Ctrl+Shift+K", "Secrets Changeover keeps in the keyring"),
-        ("log", "Show the &log file's location", "", None, "Where Changeover writes its log"),
-    )
+    #: emitted when the deprovision dialog has opened (after the core said whether it may)
+    deprovision_dialog_opened = Signal()
 
     def __init__(self, controller: MainController, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -132,7 +74,6 @@ class MainWindow(QMainWindow):
         self.credentials_dialog: CredentialsDialog | None = None
         self.servers_dialog: ServersDialog | None = None
         self._resource_choice = ""
-        self.actions_by_key: dict[str, QAction] = {}
         self._build_actions()
         self._build_menus()
         self._build_body()
@@ -144,178 +85,51 @@ class MainWindow(QMainWindow):
     # -- building -------------------------------------------------------------------------------
 
     def _build_actions(self) -> None:
-        for key, text, icon, shortcut, tip in self.ACTIONS:
-            action = QAction(text, self)
-            action.setObjectName(f"action_{key}")
-            if icon:
-                action.setIcon(get_colored_icon(icon))
-                action.setData(icon)
-            if shortcut is not None:
-                action.setShortcut(QKeySequence(shortcut))
-            action.setStatusTip(tip)
-            action.setToolTip(f"{text.replace('&', '').rstrip('…')} ({action.shortcut().toString()})")
-            self.actions_by_key[key] = action
-            self.addAction(action)
-        self.actions_by_key["quit"].setMenuRole(QAction.MenuRole.QuitRole)
+        self.actions_by_key = build_actions(self)
 
     def action(self, key: str) -> QAction:
         return self.actions_by_key[key]
 
     def _build_menus(self) -> None:
-        bar = self.menuBar()
-        menus: dict[str, list[str | None]] = {
-            "&File": ["demo", "refresh", None, "log", None, "quit"],
-            "&Deploy": ["add_deploy", "import_deploy", "edit_deploy", "remove_deploy", None, "restart"]
-            + ["maintenance_on", "maintenance_off"],
-            "&Resource": ["register", "attach", "detach", "keep_until", "deprovision", None, "upgrade", "health"],
-            "&Tools": ["servers", "credentials"],
-        }
-        for title, keys in menus.items():
-            menu = bar.addMenu(title)
-            for key in keys:
-                if key is None:
-                    menu.addSeparator()
-                else:
-                    menu.addAction(self.action(key))
-        toolbar = self.addToolBar("Actions")
-        toolbar.setObjectName("main_toolbar")
-        toolbar.setAccessibleName("Actions")
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for key in ("add_deploy", "import_deploy", None, "register", "attach", "detach", "deprovision", None):
-            if key is None:
-                toolbar.addSeparator()
-            else:
-                toolbar.addAction(self.action(key))
-        for key in ("upgrade", "credentials", "refresh"):
-            toolbar.addAction(self.action(key))
+        build_menus(self, self.action)
 
     def _build_body(self) -> None:
-        # Deploys, grouped by app and environment, with a filter box (applied by the model).
-        self.deploy_filter = QLineEdit()
-        self.deploy_filter.setPlaceholderText("Filter deploys (Ctrl+F)")
-        self.deploy_filter.setClearButtonEnabled(True)
-        self.deploy_filter.setAccessibleName("Filter deploys")
         filter_action = QAction(self)
         filter_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
         filter_action.triggered.connect(lambda: self.deploy_filter.setFocus(Qt.FocusReason.ShortcutFocusReason))
         self.addAction(filter_action)
-        self.deploy_model = DeployTreeModel(self)
-        self.deploy_proxy = tree_proxy(self.deploy_model, self)
-        self.deploy_view = QTreeView()
-        self.deploy_view.setModel(self.deploy_proxy)
-        self.deploy_view.setSortingEnabled(True)
-        self.deploy_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        self.deploy_view.setUniformRowHeights(True)
-        self.deploy_view.setAccessibleName("Deploys")
-        self.deploy_view.setAccessibleDescription("Deploys grouped by app and environment")
-        self.deploy_view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.deploy_view.header().setStretchLastSection(False)
-        self.welcome = QFrame()
-        self.welcome.setFrameShape(QFrame.Shape.StyledPanel)
-        welcome_text = QLabel(
-            "<b>Your inventory is empty.</b><br>Add a deploy by its .env file, import one, or try Changeover on "
-            "a sample deploy with a SQLite database."
+        self.deploys_pane = DeploysPane(self.action("demo"))
+        self.deploy_pane = DeployPane()
+        keys = ("attach", "detach", "keep_until", "deprovision", "upgrade", "credentials")
+        self.resources_pane = ResourcesPane([self.action(key) for key in keys])
+        self.activity_pane = ActivityPane()
+        # The panes' parts, by the names the tests, screenshots and benchmarks use.
+        self.deploy_filter, self.deploy_view = self.deploys_pane.filter, self.deploys_pane.view
+        self.deploy_model, self.deploy_proxy = self.deploys_pane.model, self.deploys_pane.proxy
+        self.welcome, self.demo_button = self.deploys_pane.welcome, self.deploys_pane.demo_button
+        self.deploy_title = self.deploy_pane.title
+        self.attachments_model, self.attachments_view = (
+            self.deploy_pane.attachments_model,
+            self.deploy_pane.attachments_view,
         )
-        welcome_text.setWordWrap(True)
-        self.demo_button = QPushButton(get_colored_icon("demo"), "Open the &demo workspace")
-        self.demo_button.setAccessibleName("Open the demo workspace")
-        self.demo_button.clicked.connect(self.action("demo").trigger)
-        welcome_layout = QVBoxLayout(self.welcome)
-        welcome_layout.addWidget(welcome_text)
-        welcome_layout.addWidget(self.demo_button)
-        self.welcome.hide()
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.deploy_filter)
-        left_layout.addWidget(self.welcome)
-        left_layout.addWidget(self.deploy_view)
-
-        # The selected deploy: attached resources and other config variables.
-        self.deploy_title = QLabel("Select a deploy")
-        self.deploy_title.setAccessibleName("Selected deploy")
-        self.deploy_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.attachments_model = AttachmentsModel(self)
-        self.attachments_proxy = record_proxy(self.attachments_model, self)
-        self.attachments_view = _table("Attached resources", "Resources attached to the selected deploy")
-        self.attachments_view.setModel(self.attachments_proxy)
-        self.config_model = ConfigModel(self)
-        self.config_proxy = record_proxy(self.config_model, self)
-        self.config_view = _table("Config variables", "The selected deploy's other config variables, masked")
-        self.config_view.setModel(self.config_proxy)
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(self.deploy_title)
-        right_layout.addWidget(QLabel("Attached resources"))
-        right_layout.addWidget(self.attachments_view, 1)
-        right_layout.addWidget(QLabel("Other config variables"))
-        right_layout.addWidget(self.config_view, 1)
+        self.config_model, self.config_view = self.deploy_pane.config_model, self.deploy_pane.config_view
+        self.state_filter, self.resource_filter = self.resources_pane.state_filter, self.resources_pane.text_filter
+        self.resources_model, self.resources_proxy = self.resources_pane.model, self.resources_pane.proxy
+        self.resources_view = self.resources_pane.view
+        self.activity_filter, self.object_names = self.activity_pane.filter, self.activity_pane.object_names
+        self.events_model, self.events_view = self.activity_pane.model, self.activity_pane.view
 
         self.top_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.top_splitter.setObjectName("top_splitter")
-        self.top_splitter.addWidget(left)
-        self.top_splitter.addWidget(right)
+        self.top_splitter.addWidget(self.deploys_pane)
+        self.top_splitter.addWidget(self.deploy_pane)
         self.top_splitter.setStretchFactor(0, 1)
         self.top_splitter.setStretchFactor(1, 3)
 
-        # All resources with a state filter.
-        self.state_filter = QComboBox()
-        for text, state in (("All", "all"), ("Attached", "attached"), ("Detached", "detached")):
-            self.state_filter.addItem(text, state)
-        self.state_filter.setAccessibleName("Resource state filter")
-        state_label = QLabel("&State:")
-        state_label.setBuddy(self.state_filter)
-        self.resource_filter = QLineEdit()
-        self.resource_filter.setPlaceholderText("Filter resources")
-        self.resource_filter.setClearButtonEnabled(True)
-        self.resource_filter.setAccessibleName("Filter resources")
-        self.resources_model = ResourcesModel(self)
-        self.resources_proxy = ResourceFilterProxy(self)
-        self.resources_proxy.setSourceModel(self.resources_model)
-        self.resources_view = _table("Resources", "Every resource in the inventory")
-        self.resources_view.setModel(self.resources_proxy)
-        self.resources_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        for key in ("attach", "detach", "keep_until", "deprovision", "upgrade", "credentials"):
-            self.resources_view.addAction(self.action(key))
-        resources_tab = QWidget()
-        bar = QHBoxLayout()
-        bar.addWidget(state_label)
-        bar.addWidget(self.state_filter)
-        bar.addWidget(self.resource_filter, 1)
-        resources_layout = QVBoxLayout(resources_tab)
-        resources_layout.addLayout(bar)
-        resources_layout.addWidget(self.resources_view)
-
-        # The activity pane: the audit trail, newest first, by object.
-        self.activity_filter = QLineEdit()
-        self.activity_filter.setPlaceholderText("All objects (type a deploy, resource or server name)")
-        self.activity_filter.setClearButtonEnabled(True)
-        self.activity_filter.setAccessibleName("Activity object filter")
-        self.object_names = QStringListModel(self)
-        completer = QCompleter(self.object_names, self)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self.activity_filter.setCompleter(completer)
-        activity_label = QLabel("&Object:")
-        activity_label.setBuddy(self.activity_filter)
-        self.events_model = EventsModel(self)
-        self.events_proxy = record_proxy(self.events_model, self)
-        self.events_view = _table("Activity", "The audit trail, newest first")
-        self.events_view.setModel(self.events_proxy)
-        self.events_view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
-        activity_tab = QWidget()
-        activity_bar = QHBoxLayout()
-        activity_bar.addWidget(activity_label)
-        activity_bar.addWidget(self.activity_filter, 1)
-        activity_layout = QVBoxLayout(activity_tab)
-        activity_layout.addLayout(activity_bar)
-        activity_layout.addWidget(self.events_view)
-
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Resources and activity")
-        self.tabs.addTab(resources_tab, "Reso&urces")
-        self.tabs.addTab(activity_tab, "Acti&vity")
+        self.tabs.addTab(self.resources_pane, "Reso&urces")
+        self.tabs.addTab(self.activity_pane, "Acti&vity")
 
         self.main_splitter = QSplitter(Qt.Orientation.Vertical)
         self.main_splitter.setObjectName("main_splitter")
@@ -326,19 +140,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.main_splitter)
 
     def _build_status_bar(self) -> None:
-        self.keyring_label = QLabel("Keyring: …")
-        self.keyring_label.setAccessibleName("Keyring status")
-        self.inventory_label = QLabel("Inventory: …")
-        self.inventory_label.setAccessibleName("Inventory location")
-        self.inventory_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.busy_label = QLabel("")
-        self.busy_label.setAccessibleName("Work in progress")
-        self.keyring_icon = QLabel()
-        status = self.statusBar()
-        status.addWidget(self.keyring_icon)
-        status.addWidget(self.keyring_label)
-        status.addWidget(self.inventory_label, 1)
-        status.addPermanentWidget(self.busy_label)
+        self.status_bar = StatusBar()
+        self.setStatusBar(self.status_bar)
+        self.keyring_label, self.keyring_icon = self.status_bar.keyring_label, self.status_bar.keyring_icon
+        self.inventory_label, self.busy_label = self.status_bar.inventory_label, self.status_bar.busy_label
 
     def _connect(self) -> None:
         c = self.controller
@@ -349,13 +154,9 @@ class MainWindow(QMainWindow):
         c.health_checked.connect(lambda _health: self.attachments_view.resizeColumnToContents(4))
         c.changed.connect(lambda text: self.statusBar().showMessage(text, 8000))
         c.failed.connect(self.show_error)
-        c.busy_changed.connect(lambda busy: self.busy_label.setText("Working…" if busy else ""))
+        c.busy_changed.connect(self.status_bar.set_busy)
         self.deploy_filter.textChanged.connect(self._filter_deploys)
         self.deploy_view.selectionModel().selectionChanged.connect(self._deploy_selected)
-        self.state_filter.currentIndexChanged.connect(
-            lambda _i: self.resources_proxy.set_state(str(self.state_filter.currentData()))
-        )
-        self.resource_filter.textChanged.connect(self.resources_proxy.set_text)
         self.resources_view.selectionModel().selectionChanged.connect(self._resource_selected)
         self.attachments_view.selectionModel().selectionChanged.connect(self._attachment_selected)
         self.activity_filter.textChanged.connect(self._activity_filter_changed)
@@ -426,17 +227,6 @@ class MainWindow(QMainWindow):
 
     # -- showing --------------------------------------------------------------------------------
 
-    def _show_keyring(self, line: str) -> None:
-        """The keyring's line from core: where secrets are kept, or a warning (icon, bold, red) saying what to do."""
-        usable = line.startswith(KEPT_IN)
-        self.keyring_icon.setPixmap(get_colored_icon("key" if usable else "warning").pixmap(16, 16))
-        self.keyring_icon.setToolTip("" if usable else "No secret can be stored or read until this is fixed")
-        self.keyring_label.setText(line if usable else f"Warning: {line}")
-        font = self.keyring_label.font()
-        font.setBold(not usable)
-        self.keyring_label.setFont(font)
-        self.keyring_label.setStyleSheet("" if usable else f"color: {KEYRING_WARNING_COLOR};")
-
     def show_snapshot(self, snapshot: Snapshot) -> None:
         previous = self.selected_deploy()
         previous_resource = self._resource_choice
@@ -447,12 +237,12 @@ class MainWindow(QMainWindow):
         self.attachments_model.set_context(self.resources_by_name)
         self.resources_model.set_records(snapshot.resources, snapshot.resource_texts)
         self._show_events(snapshot.events, snapshot.event_texts)
-        self._size_columns(self.resources_view)
+        size_columns(self.resources_view)
         empty = not snapshot.deploys and not snapshot.resources
         self.welcome.setVisible(empty)
         self.action("demo").setEnabled(empty)
-        self._show_keyring(snapshot.keyring)
-        self.inventory_label.setText(f"Inventory: {snapshot.location}")
+        self.status_bar.show_keyring(snapshot.keyring)
+        self.status_bar.show_inventory(snapshot.location)
         servers = {s.name for s in snapshot.servers}
         self.object_names.setStringList(
             sorted({d.name for d in snapshot.deploys} | set(self.resources_by_name) | servers)
@@ -471,40 +261,19 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self.refreshed.emit()
 
-    def _show_events(self, events: list[Any], texts: list[tuple[str, ...]] | None = None) -> None:
-        self.events_model.set_records(events, texts)
-        self._size_columns(self.events_view)
+    def _show_events(self, events: list[EventInfo], texts: list[tuple[str, ...]] | None = None) -> None:
+        self.activity_pane.show_events(events, texts)
 
-    def _size_columns(self, view: QTableView, *, again: bool = False) -> None:
-        """Fit the columns to their contents the first time rows arrive (or every time for small tables)."""
-        model = view.model()
-        if model is None or model.rowCount() == 0 or (view.property("sized") and not again):
-            return
-        view.setProperty("sized", True)
-        for column in range(model.columnCount() - 1):  # the last one stretches
-            view.resizeColumnToContents(column)
-
-    def show_config(self, deploy: str, variables: list[Any]) -> None:
+    def show_config(self, deploy: str, variables: list[ConfigVar]) -> None:
         current = self.selected_deploy()
         if current is not None and current.name == deploy:
-            attached = {a.env_var for a in current.attachments}
-            self.config_model.set_records([v for v in variables if v.name not in attached])
-            self._size_columns(self.config_view, again=True)
+            self.deploy_pane.show_config(current, variables)
             self.config_shown.emit(deploy)
 
     def _show_deploy(self, deploy: DeployInfo | None) -> None:
-        if deploy is None:
-            self.deploy_title.setText("Select a deploy")
-            self.attachments_model.set_records([])
-            self.config_model.set_records([])
-            return
-        group = " / ".join(x for x in (deploy.app, deploy.environment) if x)
-        self.deploy_title.setText(
-            f"<b>{deploy.name}</b> {('— ' + group) if group else ''}<br><small>{deploy.config_location}</small>"
-        )
-        self.attachments_model.set_records(list(deploy.attachments))
-        self._size_columns(self.attachments_view, again=True)
-        self.controller.load_config(deploy.name)
+        self.deploy_pane.show_deploy(deploy)
+        if deploy is not None:
+            self.controller.load_config(deploy.name)
 
     def show_error(self, error: BaseException) -> None:
         if isinstance(error, ChangeoverError):
@@ -525,35 +294,21 @@ class MainWindow(QMainWindow):
     # -- selection ------------------------------------------------------------------------------
 
     def selected_deploy(self) -> DeployInfo | None:
-        rows = self.deploy_view.selectionModel().selectedRows()
-        if not rows:
-            return None
-        value = rows[0].data(PAYLOAD_ROLE)
-        if not isinstance(value, DeployInfo) or self.snapshot is None:
+        """The selected deploy as the last read of the inventory has it."""
+        value = self.deploys_pane.selected()
+        if value is None or self.snapshot is None:
             return None
         return next((d for d in self.snapshot.deploys if d.name == value.name), value)
 
     def select_deploy(self, name: str) -> bool:
-        matches = self.deploy_proxy.match(
-            self.deploy_proxy.index(0, 0), Qt.ItemDataRole.DisplayRole, name, 1,
-            Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive,
-        )  # fmt: skip
-        for index in matches:
-            if isinstance(index.data(PAYLOAD_ROLE), DeployInfo):
-                self.deploy_view.setCurrentIndex(index)
-                return True
-        return False
+        return self.deploys_pane.select(name)
 
     def selected_resource(self) -> ResourceInfo | None:
         return self.resources_by_name.get(self._resource_choice)
 
     def select_resource(self, name: str) -> bool:
         """Make ``name`` the resource the actions work on, and select its row if the filter shows it."""
-        row = self.resources_model.row_of(name)
-        if row is not None:
-            index = self.resources_proxy.mapFromSource(self.resources_model.index(row, 0))
-            if index.isValid():
-                self.resources_view.selectRow(index.row())
+        self.resources_pane.select(name)
         if name in self.resources_by_name:
             self._resource_choice = name
             self._update_actions()
@@ -698,13 +453,17 @@ class MainWindow(QMainWindow):
         self._open(dialog)
         return dialog
 
-    def deprovision(self) -> DeprovisionDialog | None:
+    def deprovision(self) -> None:
+        """Ask the core whether the selected resource may be deprovisioned, then open the dialog."""
         resource = self.selected_resource()
-        if resource is None:
-            return None
-        dialog = DeprovisionDialog(resource, self)
+        if resource is not None:
+            self.controller.deprovision_refusal(resource.name, lambda refusal: self._deprovision(resource, refusal))
+
+    def _deprovision(self, resource: ResourceInfo, refusal: str | None) -> DeprovisionDialog:
+        dialog = DeprovisionDialog(resource, refusal, self)
         dialog.accepted.connect(lambda: self.controller.deprovision(*dialog.values()))
         self._open(dialog)
+        self.deprovision_dialog_opened.emit()
         return dialog
 
     def upgrade_database(self) -> None:

@@ -1,0 +1,135 @@
+"""Attach a resource to a deploy under an env var, and detach it again."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from changeover.core import handles
+from changeover.core.records import DeployInfo, ResourceInfo
+
+from ..widgets import dialog_buttons, named
+
+logger = logging.getLogger(__name__)
+
+
+class AttachDialog(QDialog):
+    """Attach a resource to a deploy under an env var (the kind's usual variable suggested)."""
+
+    def __init__(
+        self,
+        resources: list[ResourceInfo],
+        deploys: list[DeployInfo],
+        resource: str | None = None,
+        deploy: str | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Attach a resource")
+        self.kinds = {r.name: r.kind for r in resources}
+        self.holders = {(a.deploy, a.env_var): a.resource for d in deploys for a in d.attachments}
+        self.resource = QComboBox()
+        for info in resources:
+            if info.state not in ("deprovisioned", "failed"):
+                self.resource.addItem(f"{info.name} ({info.kind})", info.name)
+        named(self.resource, "Resource to attach")
+        self.deploy = QComboBox()
+        for d in deploys:
+            self.deploy.addItem(d.name, d.name)
+        named(self.deploy, "Deploy")
+        self.env_var = named(QLineEdit(), "Env var", "The variable the deploy reads the handle from")
+        self.replace = QCheckBox("&Replace what the variable holds now")
+        self.replace.setAccessibleName("Replace the current value")
+        form = QFormLayout()
+        form.addRow("&Resource:", self.resource)
+        form.addRow("&Deploy:", self.deploy)
+        form.addRow("&As variable:", self.env_var)
+        form.addRow("", self.replace)
+        self.hint = QLabel("")
+        self.hint.setWordWrap(True)
+        named(self.hint, "Attach hint")
+        form.addRow("", self.hint)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        self.buttons = dialog_buttons(self, "A&ttach")
+        layout.addWidget(self.buttons)
+        self.resource.currentIndexChanged.connect(self._suggest)
+        self.env_var.textChanged.connect(self._update)
+        self.deploy.currentIndexChanged.connect(self._update)
+        if resource and self.resource.findData(resource) >= 0:
+            self.resource.setCurrentIndex(self.resource.findData(resource))
+        if deploy and self.deploy.findData(deploy) >= 0:
+            self.deploy.setCurrentIndex(self.deploy.findData(deploy))
+        self._suggest()
+
+    def _suggest(self) -> None:
+        kind = self.kinds.get(str(self.resource.currentData()))
+        if kind:
+            self.env_var.setText(handles.DEFAULT_ENV_VAR.get(kind, ""))
+        self._update()
+
+    def _update(self) -> None:
+        ok = self.resource.currentIndex() >= 0 and self.deploy.currentIndex() >= 0
+        ok = ok and bool(handles.ENV_VAR_NAME.match(self.env_var.text()))
+        holder = self.holders.get((str(self.deploy.currentData()), self.env_var.text().strip()))
+        self.hint.setText(
+            f"{self.env_var.text().strip()} now holds {holder}: tick Replace to swap it (the deploy restarts once)."
+            if holder and holder != self.resource.currentData()
+            else ""
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+
+    def values(self) -> tuple[str, str, str, bool]:
+        return (
+            str(self.resource.currentData()),
+            str(self.deploy.currentData()),
+            self.env_var.text().strip(),
+            self.replace.isChecked(),
+        )
+
+
+class DetachDialog(QDialog):
+    """Detach a resource from one of its deploys; it is kept for a number of days."""
+
+    def __init__(self, resource: ResourceInfo, retention_days: int = 7, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Detach {resource.name}")
+        self.resource = resource
+        self.deploy = QComboBox()
+        for a in resource.attachments:
+            self.deploy.addItem(f"{a.deploy} ({a.env_var})", a.deploy)
+        named(self.deploy, "Detach from deploy")
+        self.keep_days = QSpinBox()
+        self.keep_days.setRange(1, 3650)
+        self.keep_days.setValue(retention_days)
+        self.keep_days.setSuffix(" days")
+        named(self.keep_days, "Keep for", "How long the detached resource is kept before the reminder")
+        note = QLabel(
+            "The variable is removed from the deploy's config and the deploy restarted. The resource itself is "
+            "kept, detached, until you deprovision it."
+        )
+        note.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("&From deploy:", self.deploy)
+        form.addRow("&Keep for:", self.keep_days)
+        layout = QVBoxLayout(self)
+        layout.addWidget(note)
+        layout.addLayout(form)
+        self.buttons = dialog_buttons(self, "&Detach")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(self.deploy.count() > 0)
+        layout.addWidget(self.buttons)
+
+    def values(self) -> tuple[str, str, int]:
+        return self.resource.name, str(self.deploy.currentData()), self.keep_days.value()

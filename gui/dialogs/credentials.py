@@ -1,0 +1,241 @@
+"""Secrets in the keyring: reveal briefly, copy (cleared from the clipboard), replace, rotate."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..icons import get_colored_icon
+from ..models import (
+    PAYLOAD_ROLE,
+    Credential,
+    CredentialsModel,
+    record_proxy,
+)
+from ..widgets import dialog_buttons, named, record_table, selected_record
+
+logger = logging.getLogger(__name__)
+
+
+REVEAL_MS = 10_000
+
+
+CLIPBOARD_MS = 30_000
+
+
+class ReplaceSecretDialog(QDialog):
+    def __init__(self, credential: Credential, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.credential = credential
+        self.setWindowTitle(f"Replace the secret of {credential.owner}")
+        self.secret = named(QLineEdit(), "New secret", "The new password, token or key")
+        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
+        note = QLabel(
+            f"The keyring entry of {credential.owner} ({credential.handle}) is replaced. Deploys it is attached "
+            "to keep the old value until it is attached again."
+        )
+        note.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("New &secret:", self.secret)
+        layout = QVBoxLayout(self)
+        layout.addWidget(note)
+        layout.addLayout(form)
+        self.buttons = dialog_buttons(self, "&Replace")
+        layout.addWidget(self.buttons)
+        self.secret.textChanged.connect(
+            lambda text: self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(text))
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(False)
+
+    def values(self) -> tuple[str, str]:
+        return self.credential.owner, self.secret.text()
+
+
+class RotateDialog(QDialog):
+    """Confirm a password rotation: what will happen, in the order it happens."""
+
+    def __init__(self, credential: Credential, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.credential = credential
+        self.setWindowTitle(f"Rotate the password of {credential.owner}")
+        note = QLabel(
+            f"A new password is set for the database user of {credential.owner} on {credential.server}, stored in "
+            "the keyring, and written into the config of every deploy the database is attached to; each of those "
+            "deploys is then restarted. The old password stops working at once."
+        )
+        note.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(note)
+        self.buttons = dialog_buttons(self, "R&otate")
+        layout.addWidget(self.buttons)
+
+
+def can_rotate(credential: Credential | None) -> bool:
+    """Only a user Changeover made on a PostgreSQL or MariaDB server can be given a new password by it."""
+    return (
+        credential is not None
+        and credential.owner_type == "resource"
+        and credential.origin == "provisioned"
+        and credential.kind in ("postgresql", "mysql")
+    )
+
+
+class CredentialsDialog(QDialog):
+    """Every secret Changeover keeps in the keyring, by resource: reveal briefly, copy, replace."""
+
+    reveal_requested = Signal(str)  # resource name; the window answers with show_revealed()
+    replace_requested = Signal(str, str)  # resource name, new secret
+    rotate_requested = Signal(str)  # resource name
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Credentials in the keyring")
+        self.setMinimumSize(820, 320)
+        self.model = CredentialsModel(self)
+        self.proxy = record_proxy(self.model, self)
+        self.table = record_table(self.proxy, "Credentials", "Secrets Changeover keeps in the OS keyring")
+        self.reveal_button = QPushButton(get_colored_icon("reveal"), "Re&veal")
+        self.copy_button = QPushButton(get_colored_icon("copy"), "&Copy secret")
+        self.replace_button = QPushButton(get_colored_icon("edit"), "&Replace…")
+        self.rotate_button = QPushButton(get_colored_icon("refresh"), "R&otate…")
+        for button, name in (
+            (self.reveal_button, "Reveal secret"),
+            (self.copy_button, "Copy secret"),
+            (self.replace_button, "Replace secret"),
+            (self.rotate_button, "Rotate password"),
+        ):
+            button.setAccessibleName(name)
+        self.reveal_button.setShortcut(QKeySequence("Ctrl+R"))
+        self.copy_button.setShortcut(QKeySequence(QKeySequence.StandardKey.Copy))
+        self.note = QLabel(
+            f"Revealed secrets are hidden again after {REVEAL_MS // 1000} s; a copied secret is cleared from the "
+            f"clipboard after {CLIPBOARD_MS // 1000} s."
+        )
+        self.note.setWordWrap(True)
+        buttons = QHBoxLayout()
+        for button in (self.reveal_button, self.copy_button, self.replace_button, self.rotate_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        buttons.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(self.note)
+        layout.addLayout(buttons)
+        self.hide_timer = QTimer(self)
+        self.hide_timer.setSingleShot(True)
+        self.hide_timer.setInterval(REVEAL_MS)
+        self.hide_timer.timeout.connect(self.model.hide)
+        self.clipboard_timer = QTimer(self)
+        self.clipboard_timer.setSingleShot(True)
+        self.clipboard_timer.setInterval(CLIPBOARD_MS)
+        self.clipboard_timer.timeout.connect(self.clear_clipboard)
+        self.copied = ""
+        self._copy_pending = ""
+        self.reveal_button.clicked.connect(self.reveal_selected)
+        self.copy_button.clicked.connect(self.copy_selected)
+        self.replace_button.clicked.connect(self.replace_selected)
+        self.rotate_button.clicked.connect(self.rotate_selected)
+        self.table.selectionModel().selectionChanged.connect(self._update)
+        self.finished.connect(lambda _result: self.model.hide())
+        self._update()
+
+    def set_credentials(self, credentials: list[Credential]) -> None:
+        self.model.hide()
+        self.model.set_records(credentials)
+        if credentials and not self.table.selectionModel().hasSelection():
+            self.table.selectRow(0)
+        self._update()
+
+    def selected(self) -> Credential | None:
+        return selected_record(self.table, Credential)
+
+    def select(self, owner: str) -> None:
+        for row in range(self.proxy.rowCount()):
+            record = self.proxy.index(row, 0).data(PAYLOAD_ROLE)
+            if isinstance(record, Credential) and record.owner_type == "resource" and record.owner == owner:
+                self.table.selectRow(row)
+                return
+
+    def _update(self) -> None:
+        credential = self.selected()
+        usable = credential is not None and credential.owner_type == "resource"
+        for button in (self.reveal_button, self.copy_button, self.replace_button):
+            button.setEnabled(usable)
+            button.setToolTip(
+                ""
+                if usable or credential is None
+                else "A server's admin secret is shown and replaced by registering the server again."
+            )
+        rotatable = can_rotate(credential)
+        self.rotate_button.setEnabled(rotatable)
+        self.rotate_button.setToolTip(
+            "Set a new password on the server, in the keyring and in every attached deploy's config"
+            if rotatable
+            else "Only the user of a database Changeover provisioned on a PostgreSQL or MariaDB server can be "
+            "rotated here; change other passwords where they live, then Replace."
+        )
+
+    def reveal_selected(self) -> None:
+        credential = self.selected()
+        if credential is not None:
+            self.reveal_requested.emit(credential.owner)
+
+    def copy_selected(self) -> None:
+        credential = self.selected()
+        if credential is not None:
+            self._copy_pending = credential.owner
+            self.reveal_requested.emit(credential.owner)
+
+    def show_revealed(self, owner: str, full_handle: str) -> None:
+        """Called with a secret the user asked for: copy it, or show it until the timer hides it."""
+        if self._copy_pending == owner:
+            self._copy_pending = ""
+            from ..controller import secret_values
+
+            self.copied = "".join(secret_values(full_handle)[:1])
+            QGuiApplication.clipboard().setText(self.copied)
+            self.clipboard_timer.start()
+            self.note.setText(f"Copied the secret of {owner}; the clipboard is cleared in {CLIPBOARD_MS // 1000} s.")
+            return
+        self.model.reveal(owner, full_handle)
+        self.hide_timer.start()
+
+    def clear_clipboard(self) -> None:
+        clipboard = QGuiApplication.clipboard()
+        if self.copied and clipboard.text() == self.copied:
+            clipboard.clear()
+        self.copied = ""
+
+    def replace_selected(self) -> None:
+        credential = self.selected()
+        if credential is None:
+            return
+        dialog = ReplaceSecretDialog(credential, self)
+        dialog.accepted.connect(lambda: self.replace_requested.emit(*dialog.values()))
+        self.replace_dialog = dialog
+        dialog.open()
+
+    def rotate_selected(self) -> None:
+        credential = self.selected()
+        if not can_rotate(credential):
+            return
+        assert credential is not None
+        dialog = RotateDialog(credential, self)
+        dialog.accepted.connect(lambda: self.rotate_requested.emit(credential.owner))
+        self.rotate_dialog = dialog
+        dialog.open()

@@ -1,0 +1,84 @@
+"""The window's actions (text, icon, shortcut, tip) and where they appear: the menus and the toolbar."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMainWindow
+
+from ..icons import get_colored_icon
+
+ACTIONS: tuple[tuple[str, str, str, str | QKeySequence.StandardKey | None, str], ...] = (
+    # key, text (with mnemonic), icon, shortcut, status tip
+    ("demo", "Open the &demo workspace", "demo", "Ctrl+Shift+D", "Create a sample deploy to try Changeover on"),
+    ("refresh", "&Refresh", "refresh", QKeySequence.StandardKey.Refresh, "Read the inventory again"),
+    ("quit", "&Quit", "", QKeySequence.StandardKey.Quit, "Close Changeover"),
+    ("add_deploy", "&Add deploy…", "add", QKeySequence.StandardKey.New, "Add a deploy by its .env file"),
+    ("import_deploy", "&Import deploy from .env…", "import", "Ctrl+I", "Add a deploy and the resources it uses"),
+    ("edit_deploy", "&Edit deploy…", "edit", "Ctrl+E", "Change the selected deploy"),
+    ("remove_deploy", "Re&move deploy…", "remove", "Ctrl+Shift+Del", "Forget the selected deploy"),
+    ("restart", "Res&tart deploy", "restart", "Ctrl+Shift+R", "Run the selected deploy's restart hook"),
+    ("maintenance_on", "Maintenance o&n", "maintenance", "Ctrl+Shift+M", "Put the deploy in maintenance"),
+    ("maintenance_off", "Maintenance o&ff", "maintenance", "Ctrl+Alt+M", "Take the deploy out of maintenance"),
+    ("register", "&Register resource…", "register", "Ctrl+Shift+N", "Register a resource by its handle"),
+    ("attach", "&Attach…", "attach", "Ctrl+T", "Attach a resource to a deploy"),
+    ("detach", "&Detach…", "detach", "Ctrl+D", "Detach the selected resource from a deploy"),
+    ("keep_until", "&Keep until…", "keep", "Ctrl+K", "Keep a detached resource longer"),
+    ("deprovision", "De&provision…", "deprovision", "Ctrl+Del", "Forget (and drop) a detached resource"),
+    ("upgrade", "&Upgrade database…", "upgrade", "Ctrl+U", "Move the database to a newer server"),
+    ("health", "Check &health", "health", "Ctrl+H", "Test the connection to each attached resource"),
+    ("servers", "&Servers…", "server", "Ctrl+Shift+S", "Database servers Changeover provisions databases on"),
+    ("credentials", "&Credentials…", "key", "Ctrl+Shift+K", "Secrets Changeover keeps in the keyring"),
+    ("log", "Show the &log file's location", "", None, "Where Changeover writes its log"),
+)
+
+
+def build_actions(window: QMainWindow) -> dict[str, QAction]:
+    """Every action of the window, by key, added to it (so shortcuts work without a menu)."""
+    found: dict[str, QAction] = {}
+    for key, text, icon, shortcut, tip in ACTIONS:
+        action = QAction(text, window)
+        action.setObjectName(f"action_{key}")
+        if icon:
+            action.setIcon(get_colored_icon(icon))
+            action.setData(icon)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip)
+        action.setToolTip(f"{text.replace('&', '').rstrip('…')} ({action.shortcut().toString()})")
+        found[key] = action
+        window.addAction(action)
+    found["quit"].setMenuRole(QAction.MenuRole.QuitRole)
+    return found
+
+
+def build_menus(window: QMainWindow, action: Callable[[str], QAction]) -> None:
+    """The menus and the toolbar, from the actions."""
+    bar = window.menuBar()
+    menus: dict[str, list[str | None]] = {
+        "&File": ["demo", "refresh", None, "log", None, "quit"],
+        "&Deploy": ["add_deploy", "import_deploy", "edit_deploy", "remove_deploy", None, "restart"]
+        + ["maintenance_on", "maintenance_off"],
+        "&Resource": ["register", "attach", "detach", "keep_until", "deprovision", None, "upgrade", "health"],
+        "&Tools": ["servers", "credentials"],
+    }
+    for title, keys in menus.items():
+        menu = bar.addMenu(title)
+        for key in keys:
+            if key is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(action(key))
+    toolbar = window.addToolBar("Actions")
+    toolbar.setObjectName("main_toolbar")
+    toolbar.setAccessibleName("Actions")
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    for key in ("add_deploy", "import_deploy", None, "register", "attach", "detach", "deprovision", None):
+        if key is None:
+            toolbar.addSeparator()
+        else:
+            toolbar.addAction(action(key))
+    for key in ("upgrade", "credentials", "refresh"):
+        toolbar.addAction(action(key))

@@ -1,0 +1,34 @@
+"""The look every table of the main window shares, and fitting its columns to the rows that arrived."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+
+
+def data_table(name: str, description: str) -> QTableView:
+    """A sortable, single-row-selection table, compact rows, its last column stretched."""
+    view = QTableView()
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setSortingEnabled(True)
+    view.setAlternatingRowColors(True)
+    view.verticalHeader().hide()
+    view.horizontalHeader().setStretchLastSection(True)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    view.setWordWrap(False)
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+    view.horizontalHeader().setResizeContentsPrecision(100)  # size columns from 100 rows, not 10,000
+    view.setAccessibleName(name)
+    view.setAccessibleDescription(description)
+    view.setObjectName(name.replace(" ", "_").lower())
+    return view
+
+
+def size_columns(view: QTableView, *, again: bool = False) -> None:
+    """Fit the columns to their contents the first time rows arrive (or every time for small tables)."""
+    model = view.model()
+    if model is None or model.rowCount() == 0 or (view.property("sized") and not again):
+        return
+    view.setProperty("sized", True)
+    for column in range(model.columnCount() - 1):  # the last one stretches
+        view.resizeColumnToContents(column)

@@ -1,0 +1,45 @@
+"""The window's table models, one module per concept; every name is importable from here too."""
+
+from .base import (
+    PAYLOAD_ROLE,
+    SORT_ROLE,
+    Column,
+    RecordProxy,
+    RecordTableModel,
+    day,
+    record_proxy,
+    sort_time,
+    tree_proxy,
+    when,
+)
+from .credentials import Credential, CredentialsModel, credentials_from
+from .deploys import AttachmentsModel, ConfigModel, DeployTreeModel
+from .events import EventsModel
+from .resources import ResourceFilterProxy, ResourcesModel, kept_text, provider_text
+from .servers import SERVER_KIND_TEXT, ServersModel
+
+__all__ = [
+    "PAYLOAD_ROLE",
+    "SERVER_KIND_TEXT",
+    "SORT_ROLE",
+    "AttachmentsModel",
+    "Column",
+    "ConfigModel",
+    "Credential",
+    "CredentialsModel",
+    "DeployTreeModel",
+    "EventsModel",
+    "RecordProxy",
+    "RecordTableModel",
+    "ResourceFilterProxy",
+    "ResourcesModel",
+    "ServersModel",
+    "credentials_from",
+    "day",
+    "kept_text",
+    "provider_text",
+    "record_proxy",
+    "sort_time",
+    "tree_proxy",
+    "when",
+]

@@ -1,0 +1,222 @@
+"""3. The plan, the commit page: steps, pre-flight checks, estimate, retention; nothing changes before Start."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QSpinBox,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWizard,
+    QWizardPage,
+)
+
+from changeover.core.formats import human_bytes, human_seconds
+from changeover.core.upgrade import procedure
+from changeover.core.upgrade.procedure import RunInfo, UpgradePlan
+
+from .common import (
+    error_text,
+    step_tree,
+    tree_row,
+    wrapped_label,
+)
+
+if TYPE_CHECKING:
+    from .wizard import UpgradeWizard
+
+logger = logging.getLogger(__name__)
+
+
+class PlanPage(QWizardPage):
+    def __init__(self, wizard: UpgradeWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("The plan")
+        self.setSubTitle("Nothing has changed yet. Read the plan, then start the upgrade.")
+        self.setCommitPage(True)
+        self.setButtonText(QWizard.WizardButton.CommitButton, "&Start the upgrade")
+        self.plan: UpgradePlan | None = None
+        self.starting = False
+        self._request = 0
+        self.summary = wrapped_label(name="Summary", selectable=True)
+        self.steps = step_tree("Steps", ["#", "Step"])
+        self.checks = step_tree("Pre-flight checks", ["Check", "Result", "Details"])
+        self.estimate = wrapped_label(name="Estimated maintenance window")
+        self.keep_days = QSpinBox()
+        self.keep_days.setRange(1, 3650)
+        self.keep_days.setSuffix(" days")
+        self.keep_days.setAccessibleName("Keep the old database")
+        self.keep_until = wrapped_label(name="Kept until")
+        self.registerField("keep_days", self.keep_days)
+        self.report = QPlainTextEdit()
+        self.report.setReadOnly(True)
+        self.report.setAccessibleName("Cross-engine report")
+        self.report_label = QLabel("Across engines: what is adapted, and what cannot carry")
+        self.warnings = wrapped_label(name="Warnings")
+        self.warnings.setTextFormat(Qt.TextFormat.RichText)
+        self.status = wrapped_label(name="Status")
+        keep_label = QLabel("&Keep the old database for")
+        keep_label.setBuddy(self.keep_days)
+        keep = QHBoxLayout()
+        keep.addWidget(keep_label)
+        keep.addWidget(self.keep_days)
+        keep.addWidget(self.keep_until, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        lists = QHBoxLayout()
+        for title, tree, stretch in (
+            ("Steps, in order:", self.steps, 1),
+            ("Pre-flight checks (they changed nothing):", self.checks, 2),
+        ):
+            column = QVBoxLayout()
+            column.addWidget(QLabel(title))
+            column.addWidget(tree)
+            lists.addLayout(column, stretch)
+        layout.addLayout(lists, 1)
+        layout.addWidget(self.estimate)
+        layout.addLayout(keep)
+        layout.addWidget(self.report_label)
+        layout.addWidget(self.report, 1)
+        layout.addWidget(self.warnings)
+        layout.addWidget(self.status)
+        self.keep_days.valueChanged.connect(self._show_keep_until)
+
+    def initializePage(self) -> None:  # noqa: N802
+        self.plan = None
+        self.starting = False
+        self._request += 1
+        request = self._request
+        for widget in (self.steps, self.checks):
+            widget.clear()
+        self.report.setVisible(False)
+        self.report_label.setVisible(False)
+        self.summary.setText("")
+        self.estimate.setText("")
+        self.warnings.setText("")
+        self.status.setText("Running the pre-flight checks… nothing is changed.")
+        ws = self.wiz.workspace
+        source = str(self.field("source"))
+        target = self.wiz.target_page
+        provision = bool(self.field("provision"))
+        handle = None if provision else target.full_handle()
+        server = str(self.field("server")) if provision else None
+        plan_text = (str(self.field("plan")).strip() or None) if provision else None
+        name = str(self.field("target_name")).strip() or None
+
+        def plan() -> UpgradePlan:
+            return procedure.plan_upgrade(
+                ws, source, to_handle=handle, provision_on=server, plan=plan_text, target_name=name
+            )
+
+        self.wiz.work(
+            plan,
+            name="plan the upgrade",
+            on_finished=lambda p: self._show_plan(request, p),
+            on_failed=lambda e: self._failed(request, e),
+        )
+        self.completeChanged.emit()
+
+    def _failed(self, request: int, error: BaseException) -> None:
+        if request == self._request:
+            self.status.setText(f"<b>The upgrade cannot be planned:</b> {error_text(error)}")
+
+    def _show_plan(self, request: int, plan: UpgradePlan) -> None:
+        if request != self._request:
+            return
+        self.plan = plan
+        self.wiz.plan = plan
+        target = (
+            f"a new database <b>{plan.target_name}</b> provisioned on {plan.target_server} ({plan.target_kind}"
+            + (f", plan {plan.target_plan}" if plan.target_plan else "")
+            + ")"
+            if plan.target_server
+            else f"the existing database <b>{plan.target_name}</b> at {plan.target_handle} ({plan.target_kind})"
+        )
+        deploys = ", ".join(f"{d} ({v})" for d, v in plan.deploys) or "no deploy"
+        self.summary.setText(
+            f"Move <b>{plan.source}</b> ({plan.source_kind} {plan.source_version}, "
+            f"{human_bytes(plan.source_size, 'unknown')}, "
+            f"{plan.source_tables} tables, about {plan.source_rows:,} rows) to {target}. "
+            f"Switched: {deploys}."
+        )
+        for i, (name, title) in enumerate(plan.steps, 1):
+            item = QTreeWidgetItem([str(i), title])
+            if name in ("maintenance_on", "switch"):
+                font = item.font(1)
+                font.setBold(True)
+                item.setFont(1, font)
+            self.steps.addTopLevelItem(item)
+        for check in plan.checks:
+            self.checks.addTopLevelItem(tree_row(check.name, "✔ passed" if check.ok else "✘ failed", check.message))
+        self.estimate.setText(
+            f"Estimated maintenance window: <b>about {human_seconds(plan.estimate_seconds)}</b> "
+            "(min:s): the deploys are in maintenance from step 3 until step 8."
+        )
+        self.keep_days.setValue(plan.keep_days)
+        self._show_keep_until()
+        if plan.cross_engine:
+            lines = [f"From {plan.source_kind} to {plan.target_kind}.", "", "Adapted:"]
+            lines += [f"  • {a}" for a in plan.adaptations] or ["  • nothing"]
+            lines += ["", "Cannot carry (left behind):"]
+            lines += [f"  • {n}" for n in plan.not_carried] or ["  • nothing: everything carries"]
+            self.report.setPlainText("\n".join(lines))
+        self.report.setVisible(plan.cross_engine)
+        self.report_label.setVisible(plan.cross_engine)
+        warnings = [*plan.warnings]
+        warnings += [f"{c.name}: {c.message}" for c in plan.checks if not c.ok]
+        warnings.append(
+            "After step 7 (the switch) there is no way back: the deploys use the new database. Until then a "
+            "cancel or a failure rolls back, and the current database is never changed."
+        )
+        self.warnings.setText("<br>".join(f"⚠ {w}" for w in warnings))
+        self.status.setText(
+            "Ready: nothing has changed yet. Start the upgrade when the maintenance window suits the deploys."
+            if plan.ok
+            else "<b>A pre-flight check failed</b>, so the upgrade cannot start: fix it, then go Back and Next "
+            "to check again."
+        )
+        self.completeChanged.emit()
+
+    def _show_keep_until(self) -> None:
+        until = (datetime.now(UTC) + timedelta(days=self.keep_days.value())).date().isoformat()
+        self.keep_until.setText(f"after the switch (until about {until}); then Changeover reminds you to drop it.")
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return self.plan is not None and self.plan.ok and not self.starting
+
+    def validatePage(self) -> bool:  # noqa: N802
+        """Start the run (a job), then go on when it is journaled: ``start_upgrade`` is called here."""
+        if self.wiz.run_info is not None:
+            return True
+        if self.plan is None or self.starting:
+            return False
+        plan = dataclasses.replace(self.plan, keep_days=self.keep_days.value())
+        self.starting = True
+        self.completeChanged.emit()
+        self.status.setText("Starting: journaling the run and taking the database's lock…")
+        self.wiz.work(
+            lambda: procedure.start_upgrade(self.wiz.workspace, plan),
+            name="start the upgrade",
+            on_finished=self._started,
+            on_failed=self._start_failed,
+        )
+        return False
+
+    def _started(self, run: RunInfo) -> None:
+        self.wiz.run_info = run
+        self.wiz.changed()
+        self.wiz.next()
+
+    def _start_failed(self, error: BaseException) -> None:
+        self.starting = False
+        self.status.setText(f"<b>The upgrade did not start:</b> {error_text(error)}")
+        self.completeChanged.emit()

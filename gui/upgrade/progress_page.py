@@ -1,0 +1,452 @@
+"""4. Progress: the steps' checklist, the current step's bar with rate and ETA, the overall bar, the log;
+Retry or Roll back after a failure, no way back after the switch.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWizard,
+    QWizardPage,
+)
+
+from changeover.core.formats import human_count, human_rate, human_seconds
+from changeover.core.jobs import RateMeter
+from changeover.core.upgrade import procedure
+from changeover.core.upgrade.procedure import RunEvent, RunInfo
+
+from ..icons import get_colored_icon
+from ..jobs import Job
+from .common import (
+    STATES,
+    TOTAL_WEIGHT,
+    EventRelay,
+    error_text,
+    step_tree,
+    wrapped_label,
+)
+
+if TYPE_CHECKING:
+    from .wizard import UpgradeWizard
+
+logger = logging.getLogger(__name__)
+
+
+class ProgressPage(QWizardPage):
+    def __init__(self, wizard: UpgradeWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("The upgrade")
+        self.setSubTitle("Each step as it runs. Cancel stops at a safe point and rolls back, until the switch.")
+        self.setCommitPage(True)  # once done, there is no going back to this run's progress
+        self.setButtonText(QWizard.WizardButton.CommitButton, "&Next >")
+        self.job: Job | None = None
+        self.rolling_back = False
+        self.switched = False
+        self.succeeded = False
+        self.current = ""
+        self.states: dict[str, str] = dict.fromkeys(procedure.STEPS, "waiting")
+        self.fraction = 0.0
+        self.meter = RateMeter()
+        self.maintenance_started: datetime | None = None
+        self.maintenance_ended: datetime | None = None
+        self.relay = EventRelay(hook=wizard.event_hook)
+        self.relay.arrived.connect(self.show_event)
+
+        self.checklist = step_tree("Steps", ["Step", "State", "Details"])
+        self.items: dict[str, QTreeWidgetItem] = {}
+        for name in procedure.STEPS:
+            item = QTreeWidgetItem([procedure.TITLES[name], "", ""])
+            self.items[name] = item
+            self.checklist.addTopLevelItem(item)
+            self._set_state(name, "waiting")
+        self.step_label = wrapped_label(name="Current step")
+        self.step_bar = QProgressBar()
+        self.step_bar.setAccessibleName("Current step progress")
+        self.step_bar.setFormat("%p%")
+        self.rate = wrapped_label(name="Rate and time left")
+        self.overall_bar = QProgressBar()
+        self.overall_bar.setAccessibleName("Overall progress")
+        self.overall_bar.setRange(0, 1000)
+        self.overall_bar.setFormat("Overall %p%")
+        self.window_label = wrapped_label(name="Maintenance window")
+        self.banner = wrapped_label(name="Point of no return")
+        self.banner.setFrameShape(QFrame.Shape.StyledPanel)
+        self.banner.hide()
+        self.status = wrapped_label(name="Status", selectable=True)
+        self.failure = QFrame()
+        self.failure.setFrameShape(QFrame.Shape.StyledPanel)
+        self.failure_text = wrapped_label(name="What went wrong", selectable=True)
+        self.retry_button = QPushButton(get_colored_icon("restart"), "&Retry")
+        self.retry_button.setAccessibleName("Retry")
+        self.rollback_button = QPushButton(get_colored_icon("remove"), "Roll &back")
+        self.rollback_button.setAccessibleName("Roll back")
+        failure_layout = QVBoxLayout(self.failure)
+        failure_layout.addWidget(self.failure_text)
+        failure_buttons = QHBoxLayout()
+        failure_buttons.addWidget(self.retry_button)
+        failure_buttons.addWidget(self.rollback_button)
+        failure_buttons.addStretch(1)
+        failure_layout.addLayout(failure_buttons)
+        self.failure.hide()
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setAccessibleName("Log")
+        bars = QFormLayout()
+        bars.addRow("Step:", self.step_bar)
+        bars.addRow("", self.rate)
+        bars.addRow("All:", self.overall_bar)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.checklist, 3)
+        layout.addWidget(self.step_label)
+        layout.addLayout(bars)
+        layout.addWidget(self.window_label)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.failure)
+        layout.addWidget(self.status)
+        layout.addWidget(self.log, 2)
+        self.timer = QTimer(self)
+        self.timer.setInterval(500)
+        self.timer.timeout.connect(self._tick)
+        self.retry_button.clicked.connect(self.resume)
+        self.rollback_button.clicked.connect(self.ask_rollback)
+
+    # -- starting -------------------------------------------------------------------------------
+
+    def initializePage(self) -> None:  # noqa: N802
+        run = self.wiz.run_info
+        if run is None:
+            return
+        if self.wiz.resumed:
+            self.status.setText(f"Reading upgrade run {run.id}…")
+            self.wiz.work(
+                lambda: procedure.show_run(self.wiz.workspace, run.id),
+                name="read the upgrade run",
+                on_finished=self._offer_resume,
+                on_failed=lambda e: self.status.setText(error_text(e)),
+            )
+        else:
+            self.start()
+
+    def _offer_resume(self, run: RunInfo) -> None:
+        self.sync(run)
+        for name, state in list(self.states.items()):
+            if state in ("running", "retrying"):
+                self._set_state(name, "interrupted")
+        self._write(f"Upgrade run {run.id} of {run.source} to {run.target}, started {run.created_at:%Y-%m-%d %H:%M}")
+        if run.finished:
+            self.status.setText(f"Upgrade run {run.id} is already {run.state.replace('_', ' ')}.")
+            return
+        stopped_at = procedure.TITLES.get(run.step, run.step)
+        why = f": {run.error}" if run.error else " (Changeover was stopped while it ran)"
+        text = f"Upgrade run {run.id} did not finish: it stopped at '{stopped_at}'{why}."
+        if run.state == "rolling_back":
+            self.offer(text + " It was being rolled back: finish the rollback.", retry=None)
+        elif run.switched:
+            self.offer(text + " It has passed the point of no return: resume it to finish.", retry="&Resume")
+        else:
+            self.offer(text + " Resume it from there, or roll it back.", retry="&Resume")
+
+    def start(self) -> None:
+        """Execute (or resume) the run; a failure before the switch pauses for Retry or Roll back."""
+        run = self.wiz.run_info
+        assert run is not None
+        self.failure.hide()
+        self.status.setText(f"Upgrading {run.source} to {run.target}…")
+        self.wiz.setButtonText(QWizard.WizardButton.CancelButton, "Cancel")
+        self.wiz.setOption(QWizard.WizardOption.NoCancelButton, self.switched)  # no Cancel after the switch
+        ws, relay = self.wiz.workspace, self.relay
+        self.meter.reset()
+        if not self.timer.isActive():
+            self.timer.start()
+        self._tick()
+        self.job = self.wiz.run_runner.start(
+            lambda _progress, cancel: procedure.execute(
+                ws, run.id, cancel=cancel, on_event=relay.send, on_failure="pause"
+            ),
+            name=f"upgrade run {run.id}",
+            on_finished=self._succeeded,
+            on_failed=self._failed,
+        )
+        self.job.signals.cancelled.connect(self._cancelled)
+
+    def resume(self) -> None:
+        self._write("Retrying: the run goes on from the step that stopped.")
+        self.start()
+
+    def cancel_run(self) -> None:
+        if self.job is not None and not self.switched and not self.rolling_back:
+            self.job.cancel()
+            self.status.setText("Stopping at the next safe point, then rolling back…")
+            self._write("Cancel asked: stopping at the next safe point, then rolling back.")
+
+    def ask_rollback(self) -> None:
+        run = self.wiz.run_info
+        assert run is not None
+        self.wiz.confirm(
+            "Roll back the upgrade?",
+            f"The deploys leave maintenance on '{run.source}', which was not changed; the new database is marked "
+            "failed, for you to deprovision.",
+            self.rollback,
+        )
+
+    def rollback(self) -> None:
+        run = self.wiz.run_info
+        assert run is not None
+        self.failure.hide()
+        self.rolling_back = True
+        self.status.setText("Rolling back…")
+        ws, relay = self.wiz.workspace, self.relay
+        self.job = self.wiz.work(
+            lambda: procedure.rollback(ws, run.id, on_event=relay.send),
+            name=f"roll back upgrade run {run.id}",
+            on_finished=self._rolled_back,
+            on_failed=self._failed,
+            run=True,
+        )
+
+    def offer(self, text: str, retry: str | None) -> None:
+        """Show what stopped the run, with Retry/Resume (``retry`` is its text) and Roll back when possible."""
+        self.failure_text.setText(text)
+        self.retry_button.setVisible(retry is not None)
+        if retry is not None:
+            self.retry_button.setText(retry)
+            self.retry_button.setAccessibleName(retry.replace("&", ""))
+        self.rollback_button.setVisible(not self.switched)
+        self.failure.show()
+        self.status.setText("")
+        self.step_bar.setRange(0, 1000)
+        self.step_bar.setValue(0)
+        self.rate.setText("")
+        # Nothing runs now: the wizard may close (the run stays unfinished, offered again at start-up).
+        self.wiz.setOption(QWizard.WizardOption.NoCancelButton, False)
+        self.wiz.setButtonText(QWizard.WizardButton.CancelButton, "&Close")
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def show_event(self, event: RunEvent) -> None:
+        """One event of the run, on the GUI thread."""
+        if event.state == "progress":
+            self._progress(event)
+            return
+        if event.state == "switched":
+            self._passed_the_switch()
+        elif event.state == "rolled_back":
+            for name, state in self.states.items():
+                if state == "done":
+                    self._set_state(name, "rolled_back")
+                elif state in ("running", "retrying", "interrupted"):
+                    self._set_state(name, "failed")
+            self._maintenance_over()
+        elif event.step in self.items:
+            self._set_state(event.step, event.state, event.message)
+            if event.state == "running":
+                self.current = event.step
+                self.fraction = 0.0
+                self.meter.reset()
+                self.step_label.setText(f"<b>{procedure.TITLES[event.step]}</b>")
+                self.step_bar.setRange(0, 0)
+                self.rate.setText("")
+                if event.step == "maintenance_on" and self.maintenance_started is None:
+                    self.maintenance_started = datetime.now(UTC)
+                    self._tick()
+            elif event.state == "done":
+                self.fraction = 1.0 if event.step == self.current else self.fraction
+                if event.step == "maintenance_off":
+                    self._maintenance_over()
+        title = procedure.TITLES.get(event.step, event.step.replace("_", " ").capitalize())
+        message = "" if event.message == title else event.message
+        self._write(f"{title}: {STATES.get(event.state, ('', event.state))[1].lower()}. {message}".strip())
+        self._overall()
+        self.wiz.changed()
+
+    def _progress(self, event: RunEvent) -> None:
+        if event.step != self.current:
+            return
+        self.meter.update(event.done, event.total, event.unit)
+        if event.message:
+            self.step_label.setText(f"<b>{procedure.TITLES[event.step]}</b>: {event.message}")
+        percent = self.meter.percent
+        if percent is None:
+            self.step_bar.setRange(0, 0)
+            self.fraction = 0.0
+        else:
+            self.step_bar.setRange(0, 1000)
+            self.step_bar.setValue(int(percent * 10))
+            self.fraction = percent / 100
+        parts = []
+        if event.total:
+            parts.append(f"{human_count(event.done, event.unit)} of {human_count(event.total, event.unit)}")
+        rate = human_rate(self.meter.rate, event.unit)
+        if rate:
+            parts.append(rate)
+        eta = human_seconds(self.meter.eta)
+        if eta:
+            parts.append(f"{eta} left")
+        self.rate.setText(" · ".join(parts))
+        self._overall()
+
+    def _overall(self) -> None:
+        done = sum(procedure.WEIGHTS[n] for n, s in self.states.items() if s in ("done", "skipped"))
+        if self.current and self.states.get(self.current) in ("running", "retrying"):
+            done += procedure.WEIGHTS[self.current] * self.fraction
+        self.overall_bar.setValue(int(1000 * done / TOTAL_WEIGHT))
+
+    def _set_state(self, name: str, state: str, message: str | None = None) -> None:
+        self.states[name] = state
+        item = self.items[name]
+        mark, text = STATES.get(state, ("", state))
+        item.setText(1, f"{mark} {text}")
+        if message is not None:
+            item.setText(2, message)
+            item.setToolTip(2, message)
+
+    def _passed_the_switch(self) -> None:
+        self.switched = True
+        self.banner.setText(
+            "<b>The point of no return has passed:</b> the deploys now use the new database. The upgrade only "
+            "goes forward from here; it can no longer be cancelled or rolled back."
+        )
+        self.banner.show()
+        if self.job is not None and self.job.cancel_event.is_set():
+            self.status.setText("The cancel came too late: the switch had begun, so the upgrade goes forward.")
+            self._write("The cancel came too late: the switch had begun, so the upgrade goes forward.")
+        self.wiz.setOption(QWizard.WizardOption.NoCancelButton, True)
+        self.rollback_button.hide()
+
+    def _maintenance_over(self) -> None:
+        if self.maintenance_started is not None and self.maintenance_ended is None:
+            self.maintenance_ended = datetime.now(UTC)
+        self._tick()
+
+    def _tick(self) -> None:
+        if self.maintenance_started is None:
+            self.window_label.setText("Maintenance window: not started (the deploys still serve normally).")
+            return
+        end = self.maintenance_ended or datetime.now(UTC)
+        seconds = (end - self.maintenance_started).total_seconds()
+        if self.maintenance_ended is None:
+            self.window_label.setText(f"Maintenance window: <b>{human_seconds(seconds)}</b> so far (min:s).")
+        else:
+            self.window_label.setText(f"Maintenance window: {human_seconds(seconds)} (min:s), over.")
+
+    def _write(self, line: str) -> None:
+        self.log.appendPlainText(f"{datetime.now():%H:%M:%S}  {line}")
+        bar = self.log.verticalScrollBar()
+        bar.setValue(bar.maximum())  # follow the newest line
+
+    def sync(self, run: RunInfo) -> None:
+        """Show the journal's view of the run (after a job, or when opened on an unfinished run)."""
+        self.wiz.run_info = run
+        for step in run.steps:
+            self._set_state(step.name, step.state, step.message)
+        self.current = run.step
+        self.switched = run.switched
+        if run.switched:
+            self._passed_the_switch()
+        if run.maintenance_started_at is not None:
+            self.maintenance_started = run.maintenance_started_at
+            if run.maintenance_seconds is not None:
+                self.maintenance_ended = run.maintenance_started_at + timedelta(seconds=run.maintenance_seconds)
+        self.fraction = 0.0
+        self._overall()
+        self._tick()
+
+    # -- outcomes -------------------------------------------------------------------------------
+
+    def _ended(self) -> None:
+        self.job = None
+        self.timer.stop()
+        self.wiz.changed()
+
+    def _succeeded(self, run: RunInfo) -> None:
+        self._ended()
+        self.sync(run)
+        self.succeeded = True
+        self.step_bar.setRange(0, 1000)
+        self.step_bar.setValue(1000)
+        self.overall_bar.setValue(1000)
+        self.rate.setText("")
+        self.step_label.setText("<b>Done.</b>")
+        self.status.setText(f"The upgrade is complete: the deploys use {run.target}. Next shows the summary.")
+        self._write(f"Upgrade run {run.id} is complete.")
+        self.completeChanged.emit()
+        self.wiz.run_ended.emit(run)
+
+    def _failed(self, error: BaseException) -> None:
+        self._ended()
+        self.rolling_back = False
+        message = error_text(error)
+        self._write(f"Stopped: {message}")
+        run = self.wiz.run_info
+        assert run is not None
+        self.wiz.work(
+            lambda: procedure.show_run(self.wiz.workspace, run.id),
+            name="read the upgrade run",
+            on_finished=lambda info: self._paused(info, message),
+            on_failed=lambda e: self.offer(message, retry="&Retry"),
+        )
+
+    def _paused(self, run: RunInfo, message: str) -> None:
+        self.sync(run)
+        if run.finished:  # the procedure rolled back itself
+            self._closed(f"{message}")
+            return
+        self.offer(message, retry="&Retry")
+        self.wiz.run_ended.emit(run)
+
+    def _cancelled(self) -> None:
+        self._ended()
+        run = self.wiz.run_info
+        assert run is not None
+        self.wiz.work(
+            lambda: procedure.show_run(self.wiz.workspace, run.id),
+            name="read the upgrade run",
+            on_finished=self._cancel_done,
+            on_failed=lambda e: self._closed(error_text(e)),
+        )
+
+    def _cancel_done(self, run: RunInfo) -> None:
+        self.sync(run)
+        self._closed(
+            f"Cancelled and rolled back: the deploys are out of maintenance on '{run.source}', which was not "
+            f"changed; the new database {run.target} is marked failed."
+        )
+
+    def _rolled_back(self, run: RunInfo) -> None:
+        self._ended()
+        self.rolling_back = False
+        self.sync(run)
+        self._closed(
+            f"Rolled back: the deploys are out of maintenance on '{run.source}', which was not changed; the new "
+            f"database {run.target} is marked failed, for you to deprovision."
+        )
+
+    def _closed(self, text: str) -> None:
+        """The run is over without an upgrade: say so, and let the wizard close."""
+        self.failure.hide()
+        self._maintenance_over()
+        self.step_bar.setRange(0, 1000)
+        self.step_bar.setValue(0)
+        self.rate.setText("")
+        self.status.setText(f"<b>{text}</b>")
+        self._write(text)
+        self.wiz.setButtonText(QWizard.WizardButton.CancelButton, "&Close")
+        if self.wiz.run_info is not None:
+            self.wiz.run_ended.emit(self.wiz.run_info)
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return self.succeeded
