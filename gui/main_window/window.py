@@ -94,11 +94,11 @@ class MainWindow(QMainWindow):
         build_menus(self, self.action)
 
     def _build_body(self) -> None:
+        self.deploys_pane = DeploysPane(self.action("demo"))
         filter_action = QAction(self)
         filter_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
-        filter_action.triggered.connect(lambda: self.deploy_filter.setFocus(Qt.FocusReason.ShortcutFocusReason))
+        filter_action.triggered.connect(lambda: self.deploys_pane.filter.setFocus(Qt.FocusReason.ShortcutFocusReason))
         self.addAction(filter_action)
-        self.deploys_pane = DeploysPane(self.action("demo"))
         self.deploy_pane = DeployPane()
         keys = ("attach", "detach", "keep_until", "deprovision", "upgrade", "credentials")
         self.resources_pane = ResourcesPane([self.action(key) for key in keys])
@@ -457,14 +457,13 @@ class MainWindow(QMainWindow):
         """Ask the core whether the selected resource may be deprovisioned, then open the dialog."""
         resource = self.selected_resource()
         if resource is not None:
-            self.controller.deprovision_refusal(resource.name, lambda refusal: self._deprovision(resource, refusal))
+            self.controller.deprovision_refusal(resource.name, lambda reason: self._open_deprovision(resource, reason))
 
-    def _deprovision(self, resource: ResourceInfo, refusal: str | None) -> DeprovisionDialog:
+    def _open_deprovision(self, resource: ResourceInfo, refusal: str | None) -> None:
         dialog = DeprovisionDialog(resource, refusal, self)
         dialog.accepted.connect(lambda: self.controller.deprovision(*dialog.values()))
         self._open(dialog)
         self.deprovision_dialog_opened.emit()
-        return dialog
 
     def upgrade_database(self) -> None:
         """The "Upgrade database…" hook: hands the resource to whoever listens to upgrade_requested."""

@@ -300,7 +300,7 @@ class ProgressPage(QWizardPage):
         self._overall()
 
     def _overall(self) -> None:
-        done = sum(procedure.WEIGHTS[n] for n, s in self.states.items() if s in ("done", "skipped"))
+        done: float = sum(procedure.WEIGHTS[n] for n, s in self.states.items() if s in ("done", "skipped"))
         if self.current and self.states.get(self.current) in ("running", "retrying"):
             done += procedure.WEIGHTS[self.current] * self.fraction
         self.overall_bar.setValue(int(1000 * done / TOTAL_WEIGHT))
