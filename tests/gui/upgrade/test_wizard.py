@@ -27,7 +27,7 @@ from changeover.gui.upgrade import PAGE_DONE, PAGE_PLAN, PAGE_PROGRESS, PAGE_TAR
 from tests.conftest import POSTGRES_URL
 from tests.upgrade.test_procedure import ROWS, count, fill
 
-from .helpers import settle
+from ..helpers import settle
 
 WAIT = 60000  # ms: a whole upgrade on the local servers, with room for a slow CI machine
 Hook = Callable[[RunEvent], None]

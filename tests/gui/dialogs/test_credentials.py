@@ -10,7 +10,7 @@ from pytestqt.qtbot import QtBot
 from changeover.core.workspace import Workspace
 from changeover.gui.main_window import MainWindow
 
-from .helpers import settle
+from ..helpers import settle
 
 PASSWORD = "old-pa55word"
 NEW_PASSWORD = "new-pa55word"
@@ -92,7 +92,7 @@ def test_rotate_a_provisioned_database_user(
 
     from changeover.core import servers as core_servers
 
-    from ..conftest import POSTGRES_URL, unique_name
+    from ...conftest import POSTGRES_URL, unique_name
 
     name = unique_name("gui-rot").replace("_", "-")
     core_servers.register_server(workspace, "pg", POSTGRES_URL)

@@ -13,7 +13,7 @@ from changeover.core.workspace import Workspace
 from changeover.gui.dialogs import AttachDialog, DeployDialog, DeprovisionDialog, DetachDialog, RegisterDialog
 from changeover.gui.main_window import MainWindow
 
-from .helpers import open_deprovision, settle
+from ..helpers import open_deprovision, settle
 
 CACHE_PASSWORD = "cache-pa55-word"
 

@@ -19,9 +19,9 @@ from changeover.gui import models
 from changeover.gui.dialogs import AddServerDialog, ServersDialog
 from changeover.gui.main_window import MainWindow
 
-from ..conftest import POSTGRES_URL, unique_name
-from ..memory_keyring import InMemoryKeyring
-from .helpers import settle
+from ...conftest import POSTGRES_URL, unique_name
+from ...memory_keyring import InMemoryKeyring
+from ..helpers import settle
 
 ADMIN_PASSWORD = "adm1n-pa55-never-stored"
 
@@ -84,6 +84,9 @@ def test_add_dialog_validates_as_it_is_typed(qtbot: QtBot, tmp_path: Path) -> No
     assert "admin handle" in add.status.text()
     add.handle.setText("mysql://root@127.0.0.1:3306/mysql")
     assert "not a PostgreSQL one" in add.status.text() and not _ok(add)
+    add.handle.setText("redis://127.0.0.1:6379/0")  # the core's rule (parse_server_location) answers
+    assert "is not a database server" in add.status.text() and not _ok(add)
+    add.handle.setText("mysql://root@127.0.0.1:3306/mysql")
     add.kind.setCurrentIndex(add.kind.findData("mysql"))
     add.password.setText(ADMIN_PASSWORD)
     assert "Name the server." in add.status.text() and not _ok(add)
