@@ -11,7 +11,7 @@ from changeover.core import backups
 from changeover.core.workspace import Workspace
 
 from .options import Commands, command
-from .output import Bar, emit_json, table
+from .output import Bar, emit_json, labelled, table
 
 
 def cmd_describe(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
@@ -62,12 +62,9 @@ def cmd_copy(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
         f"{report.source_engine} -> {report.target_engine}, {len(report.tables)} tables, "
         f"~{report.estimated_rows:,} rows, by {report.bulk_path or 'bulk insert'}\n"
     )
-    for adaptation in report.adaptations:
-        out.write(f"  adapted: {adaptation}\n")
-    for item in report.not_carried:
-        out.write(f"  NOT carried: {item}\n")
-    for blocker in report.blockers:
-        out.write(f"  blocked: {blocker}\n")
+    labelled("  adapted", report.adaptations, out)
+    labelled("  NOT carried", report.not_carried, out)
+    labelled("  blocked", report.blockers, out)
     if args.report_only:
         return
     bar = Bar(out)

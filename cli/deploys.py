@@ -13,7 +13,7 @@ from changeover.core.records import AttachmentInfo, DeployInfo
 from changeover.core.workspace import Workspace
 
 from .options import Commands, command, group, number
-from .output import emit_json, table, when
+from .output import emit_json, listing, table, when
 
 
 def hook_options(parser: argparse.ArgumentParser) -> None:
@@ -83,13 +83,11 @@ def cmd_deploy_edit(ws: Workspace, args: argparse.Namespace, out: TextIO) -> Non
 
 
 def cmd_deploy_list(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
-    deploys = ws.list_deploys()
-    if args.json:
-        emit_json(deploys, out)
-        return
-    table(
-        [(d.name, d.app or "-", d.environment or "-", str(len(d.attachments)), d.config_location) for d in deploys],
+    listing(
+        ws.list_deploys(),
+        args.json,
         ("NAME", "APP", "ENV", "ATTACHED", "CONFIG"),
+        lambda d: (d.name, d.app or "-", d.environment or "-", str(len(d.attachments)), d.config_location),
         out,
     )
 

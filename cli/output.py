@@ -6,14 +6,16 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from changeover.core.jobs import RateMeter, human_rate, human_seconds
 from changeover.core.upgrade.procedure import TITLES, RunEvent
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 BAR_WIDTH = 150  # characters the progress line may take on a terminal
 REDRAW_SECONDS = 0.2  # at most five redraws a second
@@ -51,6 +53,22 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str], out: TextIO) ->
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
     for row in [headers, *rows]:
         out.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() + "\n")
+
+
+def listing(
+    items: Sequence[T], as_json: bool, headers: Sequence[str], row: Callable[[T], Sequence[str]], out: TextIO
+) -> None:
+    """A list command's answer: the items as JSON, or a table of one ``row`` per item."""
+    if as_json:
+        emit_json(list(items), out)
+    else:
+        table([row(item) for item in items], headers, out)
+
+
+def labelled(label: str, items: Iterable[object], out: TextIO) -> None:
+    """One line per item, ``label: item`` (e.g. ``  adapted: ...`` under a report's first line)."""
+    for item in items:
+        out.write(f"{label}: {item}\n")
 
 
 _MARKERS = {"done": "ok", "failed": "FAILED", "retrying": "retry", "switched": "!!", "rolled_back": "rolled back"}

@@ -14,7 +14,7 @@ from changeover.core.workspace import Workspace
 
 from .deploys import print_attachments
 from .options import Commands, command, group, read_handle
-from .output import emit_json, table, when
+from .output import emit_json, listing, when
 
 
 def state_label(info: ResourceInfo) -> str:
@@ -44,24 +44,12 @@ def cmd_resource_add(ws: Workspace, args: argparse.Namespace, out: TextIO) -> No
 
 
 def cmd_resource_list(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
-    resources = ws.list_resources(args.state)
-    if args.json:
-        emit_json(resources, out)
-        return
-    table(
-        [
-            (
-                r.name,
-                r.kind,
-                state_label(r),
-                ", ".join(f"{a.deploy}:{a.env_var}" for a in r.attachments) or "-",
-                r.handle,
-            )
-            for r in resources
-        ],
-        ("NAME", "KIND", "STATE", "ATTACHED TO", "HANDLE"),
-        out,
-    )
+    listing(ws.list_resources(args.state), args.json, ("NAME", "KIND", "STATE", "ATTACHED TO", "HANDLE"), _row, out)
+
+
+def _row(r: ResourceInfo) -> tuple[str, ...]:
+    attached = ", ".join(f"{a.deploy}:{a.env_var}" for a in r.attachments) or "-"
+    return (r.name, r.kind, state_label(r), attached, r.handle)
 
 
 def cmd_resource_show(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:

@@ -9,7 +9,7 @@ from changeover.core import servers
 from changeover.core.workspace import Workspace
 
 from .options import Commands, command, group, read_handle
-from .output import emit_json, table
+from .output import emit_json, listing
 
 
 def cmd_server_add(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
@@ -18,13 +18,11 @@ def cmd_server_add(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None
 
 
 def cmd_server_list(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
-    found = servers.list_servers(ws)
-    if args.json:
-        emit_json(found, out)
-        return
-    table(
-        [(s.name, s.kind, s.version, str(len(s.resources)), s.handle) for s in found],
+    listing(
+        servers.list_servers(ws),
+        args.json,
         ("NAME", "KIND", "VERSION", "DATABASES", "HANDLE"),
+        lambda s: (s.name, s.kind, s.version, str(len(s.resources)), s.handle),
         out,
     )
 

@@ -14,7 +14,7 @@ from changeover.core.upgrade import procedure
 from changeover.core.workspace import Workspace
 
 from .options import Commands, command, number
-from .output import emit_json, table, when
+from .output import emit_json, listing, when
 
 
 def cmd_status(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
@@ -51,12 +51,11 @@ def cmd_settings(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
 
 def cmd_events(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
     events: list[EventInfo] = ws.events(args.object, limit=args.limit)
-    if args.json:
-        emit_json(events, out)
-        return
-    table(
-        [(when(e.at), e.actor, e.action, f"{e.object_type} {e.object_name}", e.result, e.detail[:120]) for e in events],
+    listing(
+        events,
+        args.json,
         ("WHEN", "WHO", "ACTION", "OBJECT", "RESULT", "DETAIL"),
+        lambda e: (when(e.at), e.actor, e.action, f"{e.object_type} {e.object_name}", e.result, e.detail[:120]),
         out,
     )
 

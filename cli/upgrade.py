@@ -16,7 +16,7 @@ from changeover.core.upgrade.procedure import RunInfo, UpgradePlan
 from changeover.core.workspace import Workspace
 
 from .options import Commands, command, number, read_handle
-from .output import Bar, emit_json, table, when
+from .output import Bar, emit_json, labelled, listing, when
 
 
 def _print_plan(plan: UpgradePlan, out: TextIO) -> None:
@@ -36,12 +36,9 @@ def _print_plan(plan: UpgradePlan, out: TextIO) -> None:
         out.write(f"  [{'ok' if check.ok else 'FAIL'}] {check.name}: {check.message}\n")
     out.write(f"estimated maintenance window: about {human_seconds(plan.estimate_seconds)}\n")
     out.write(f"the old database is kept, detached, for {plan.keep_days} days after the switch\n")
-    for line in plan.adaptations:
-        out.write(f"  adapted: {line}\n")
-    for line in plan.not_carried:
-        out.write(f"  NOT carried: {line}\n")
-    for warning in plan.warnings:
-        out.write(f"warning: {warning}\n")
+    labelled("  adapted", plan.adaptations, out)
+    labelled("  NOT carried", plan.not_carried, out)
+    labelled("warning", plan.warnings, out)
 
 
 def _print_run(run: RunInfo, out: TextIO) -> None:
@@ -59,26 +56,13 @@ def _print_run(run: RunInfo, out: TextIO) -> None:
 
 
 def _list_runs(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
-    runs = procedure.list_runs(ws)
-    if args.json:
-        emit_json(runs, out)
-        return
-    table(
-        [
-            (
-                str(r.id),
-                r.source,
-                r.target,
-                r.state,
-                r.step,
-                when(r.created_at),
-                f"{r.maintenance_seconds:.1f}s" if r.maintenance_seconds is not None else "-",
-            )
-            for r in runs
-        ],
-        ("RUN", "SOURCE", "TARGET", "STATE", "STEP", "STARTED", "MAINTENANCE"),
-        out,
-    )
+    headers = ("RUN", "SOURCE", "TARGET", "STATE", "STEP", "STARTED", "MAINTENANCE")
+    listing(procedure.list_runs(ws), args.json, headers, _run_row, out)
+
+
+def _run_row(r: RunInfo) -> tuple[str, ...]:
+    window = f"{r.maintenance_seconds:.1f}s" if r.maintenance_seconds is not None else "-"
+    return (str(r.id), r.source, r.target, r.state, r.step, when(r.created_at), window)
 
 
 def _start(ws: Workspace, args: argparse.Namespace, out: TextIO) -> int | None:

@@ -68,9 +68,22 @@ def test_servers_provision_backup_load_verify_deprovision(tmp_path: Path, postgr
     assert "sqlite -> postgresql" in report
     assert "Copied 50 rows" in ok("copy", "notes-a", "notes-pg")
     assert "match" in ok("verify", "notes-a", "notes-pg")
+    audited = [(e["action"], e["detail"]) for e in json.loads(ok("events", "--object", "notes-a", "--json"))]
+    assert ("copy", "to notes-pg: 50 rows") in audited  # the CLI's copy is core's audited use case
     code, _, err = run("deprovision", "notes-pg", "--confirm", "notes-pg")
     assert code == 0, err
     assert [b["resource"] for b in json.loads(ok("backups", "--json"))].count("notes-pg") == 1  # the final backup
+
+
+def test_verify_is_audited_with_its_outcome(tmp_path: Path) -> None:
+    (tmp_path / "dbs").mkdir()
+    ok("server", "add", "files", str(tmp_path / "dbs"))
+    for name in ("notes-a", "notes-b"):
+        ok("provision", "files", name)
+        make_sqlite(Path(json.loads(ok("resource", "show", name, "--json"))["handle"].removeprefix("sqlite:///")))
+    assert "counts, checksums and sequences match" in ok("verify", "notes-a", "notes-b")
+    [event] = [e for e in json.loads(ok("events", "--object", "notes-a", "--json")) if e["action"] == "verify"]
+    assert event["result"] == "ok" and event["detail"].startswith("against notes-b: 1 tables, 50 rows")
 
 
 def test_upgrade_from_the_cli_with_json_events(tmp_path: Path) -> None:
