@@ -367,6 +367,15 @@ def _not_carried_objects(conn: Connection, engine: Engine) -> list[NotCarried]:
             "WHERE c.relnamespace = current_schema()::regnamespace AND NOT c.relispartition GROUP BY p.relname",
         )
         add(
+            "table",
+            "it lives in another schema than the current one, and a copy across engines carries the current "
+            "schema only (a same-engine upgrade carries every schema)",
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname <> current_schema() "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%' "
+            "AND NOT c.relispartition",
+        )
+        add(
             "collation",
             "explicit column collation: the target sorts and compares this text with its own rules",
             "SELECT table_name || '.' || column_name || ' (' || collation_name || ')' FROM information_schema.columns "

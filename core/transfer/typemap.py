@@ -180,23 +180,63 @@ def base_type(type_: TypeEngine[Any]) -> TypeEngine[Any]:
     return type_
 
 
-def reflect_tables(conn: Connection, tables: list[str] | None = None) -> dict[str, list[ColumnInfo]]:
-    """Every base table (or the ones named) with its columns, in the engine's column order."""
+def _pg_other_schemas(conn: Connection) -> list[str]:
+    """The PostgreSQL schemas, other than the current one, that hold user tables."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT nspname FROM pg_namespace WHERE nspname <> current_schema() "
+            "AND nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%' ORDER BY 1"
+        )
+    ).all()
+    return [str(r[0]) for r in rows]
+
+
+def table_key(schema: str | None, table: str) -> str:
+    """How a table is named throughout: bare in the current schema, ``schema.table`` in another one."""
+    return f"{schema}.{table}" if schema else table
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    schema, dot, table = key.partition(".")
+    return (schema, table) if dot else (None, key)
+
+
+def quote_table(engine: Engine, key: str) -> str:
+    """A table key (see :func:`table_key`) quoted for ``engine``: ``"schema"."table"`` for another schema."""
+    schema, table = split_key(key) if engine == "postgresql" else (None, key)
+    return (quote(engine, schema) + "." if schema else "") + quote(engine, table)
+
+
+def reflect_tables(
+    conn: Connection, tables: list[str] | None = None, *, every_schema: bool = False
+) -> dict[str, list[ColumnInfo]]:
+    """Every base table (or the ones named) with its columns, in the engine's column order.
+
+    With ``every_schema``, PostgreSQL tables of the other schemas too, keyed ``schema.table``: what a
+    same-engine backup carries, so what verification must check.
+    """
     engine = engine_of(conn)
     inspector = sa.inspect(conn)
-    names = sorted(inspector.get_table_names())
+    located: list[tuple[str | None, str]] = [(None, n) for n in inspector.get_table_names()]
+    if every_schema and engine == "postgresql":
+        for schema_name in _pg_other_schemas(conn):
+            located += [(schema_name, n) for n in inspector.get_table_names(schema=schema_name)]
+    located.sort(key=lambda item: table_key(*item))
     if tables is not None:
         wanted = set(tables)
-        names = [n for n in names if n in wanted]
+        located = [item for item in located if table_key(*item) in wanted]
+    names = [table_key(*item) for item in located]
+    where = {table_key(*item): item for item in located}
     json_checks = _mysql_json_columns(conn) if engine == "mysql" else set()
     declared_sqlite = _sqlite_declared(conn, names) if engine == "sqlite" else {}
     pk_single_int: dict[str, str | None] = {}
     result: dict[str, list[ColumnInfo]] = {}
     for name in names:
-        pk = inspector.get_pk_constraint(name)["constrained_columns"]
+        in_schema, bare = where[name]
+        pk = inspector.get_pk_constraint(bare, schema=in_schema)["constrained_columns"]
         pk_single_int[name] = pk[0] if len(pk) == 1 else None
         cols = []
-        for col in inspector.get_columns(name):
+        for col in inspector.get_columns(bare, schema=in_schema):
             declared = declared_sqlite.get((name, col["name"]), "") or _declared(col["type"], engine)
             is_json = (name, col["name"]) in json_checks
             kind = kind_of(col["type"], engine, declared=declared, json_check=is_json)

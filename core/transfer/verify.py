@@ -64,8 +64,10 @@ from .typemap import (
     engine_of,
     open_engine,
     quote,
+    quote_table,
     reflect_tables,
     select_expression,
+    split_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -462,7 +464,7 @@ def _mysql_field(col: ColumnInfo) -> str:
 def _digest_sql(engine: Engine, table: str, cols: list[ColumnInfo], where: str, key: str | None = None) -> str:
     """count, and the two sums, of the rows of ``table`` matching ``where``; with ``key`` (a quoted
     single-column primary key) only the next :data:`CHUNK_ROWS` rows along it, and their highest key."""
-    t = quote(engine, table)
+    t = quote_table(engine, table)
     page = f" ORDER BY {key} LIMIT {CHUNK_ROWS}" if key else ""
     top = ", max(k)" if key else ""
     k = f"{key} AS k, " if key else ""
@@ -490,7 +492,8 @@ class _Tally:
 
 
 def _pk_columns(conn: Connection, table: str) -> list[str]:
-    return list(sa.inspect(conn).get_pk_constraint(table)["constrained_columns"])
+    schema, bare = split_key(table) if engine_of(conn) == "postgresql" else (None, table)
+    return list(sa.inspect(conn).get_pk_constraint(bare, schema=schema)["constrained_columns"])
 
 
 def _sum_in_sql(
@@ -525,7 +528,7 @@ def _sum_in_sql(
     tuple_ = f"({keys})" if len(pk) > 1 else keys
     params = [f":k{i}" for i in range(len(pk))]
     marker = f"({', '.join(params)})" if len(pk) > 1 else params[0]
-    t = quote(engine, table)
+    t = quote_table(engine, table)
     last: tuple[Any, ...] | None = None
     while True:
         check_cancel(cancel, "Verification")
@@ -614,7 +617,7 @@ def read_batches(
     streamed.) ``check`` runs before every batch: the cancel points. The generator can be closed at any time.
     """
     engine = engine_of(conn)
-    t = quote(engine, table)
+    t = quote_table(engine, table)
     size = _BatchSize(batch_rows)
     if engine == "mysql" and pk:
         keys = [quote(engine, c) for c in pk]
@@ -659,13 +662,16 @@ def estimate_rows(conn: Connection, tables: list[str]) -> dict[str, int]:
     engine = engine_of(conn)
     if engine == "postgresql":
         rows = conn.exec_driver_sql(
-            "SELECT c.relname, c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"
+            "SELECT CASE WHEN n.nspname = current_schema() THEN c.relname ELSE n.nspname || '.' || c.relname END, "
+            "c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
         ).all()
         found = {str(r[0]): int(r[1]) for r in rows}
         for table in tables:
             if found.get(table, -1) < 0:  # never analysed (reltuples = -1): count it
-                found[table] = int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote(engine, table)}").scalar_one())
+                found[table] = int(
+                    conn.exec_driver_sql(f"SELECT count(*) FROM {quote_table(engine, table)}").scalar_one()
+                )
     elif engine == "mysql":
         rows = conn.exec_driver_sql(
             "SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES "
@@ -673,7 +679,9 @@ def estimate_rows(conn: Connection, tables: list[str]) -> dict[str, int]:
         ).all()
         found = {str(r[0]): int(r[1] or 0) for r in rows}
     else:
-        found = {t: int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote(engine, t)}").scalar_one()) for t in tables}
+        found = {
+            t: int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote_table(engine, t)}").scalar_one()) for t in tables
+        }
     return {t: found.get(t, 0) for t in tables}
 
 
@@ -699,7 +707,7 @@ def checksum_database(
                 conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             elif engine == "mysql":
                 conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-            schema = reflect_tables(conn, tables)
+            schema = reflect_tables(conn, tables, every_schema=True)
             if tables is not None and (missing := sorted(set(tables) - set(schema))):
                 raise DatabaseError(f"{where} has no table {', '.join(missing)}.")
             estimates = estimate_rows(conn, list(schema))
@@ -748,7 +756,7 @@ def sequence_positions(url: URL | str, *, tables: list[str] | None = None) -> di
     engine_ = open_engine(url)
     try:
         with engine_.connect() as conn:
-            return _sequence_positions(conn, reflect_tables(conn, tables))
+            return _sequence_positions(conn, reflect_tables(conn, tables, every_schema=True))
     except sa.exc.SQLAlchemyError as exc:
         raise DatabaseError(f"Could not read {display_url(url)}: {error_reason(exc)}") from None
     finally:
@@ -762,7 +770,7 @@ def _sequence_positions(conn: Connection, schema: dict[str, list[ColumnInfo]]) -
         auto = next((c for c in cols if c.autoincrement), None)
         if auto is None:
             continue
-        t, c = quote(engine, table), quote(engine, auto.name)
+        t, c = quote_table(engine, table), quote(engine, auto.name)
         top = conn.exec_driver_sql(f"SELECT max({c}) FROM {t}").scalar()
         max_value = None if top is None else int(top)
         next_value: int | None
@@ -808,7 +816,7 @@ SELECT CAST(q.seq AS regclass)::text, s.relname FROM (SELECT coalesce(
 def column_sequence(conn: Connection, table: str, column: str) -> tuple[str, str] | None:
     """The sequence a PostgreSQL column takes its values from: (its name as SQL, quoted and qualified when
     needed; its bare name), or None."""
-    row = conn.execute(sa.text(_PG_DEFAULT_SEQUENCE), {"t": quote("postgresql", table), "c": column}).first()
+    row = conn.execute(sa.text(_PG_DEFAULT_SEQUENCE), {"t": quote_table("postgresql", table), "c": column}).first()
     return None if row is None else (str(row[0]), str(row[1]))
 
 

@@ -174,3 +174,32 @@ def test_null_and_empty_text_differ() -> None:
 def test_shortcut_renderers_agree_with_the_canonical_form(kind: Any, values: list[Any]) -> None:
     render = field_renderer(kind)
     assert [render(v) for v in values] == [canonical_value(kind, v) for v in values]
+
+
+def test_postgresql_tables_in_other_schemas_are_checked_and_copied_or_reported(
+    make_postgres_db: Any, tmp_path: Any
+) -> None:
+    """A same-engine backup carries every schema, so verification checks every schema; a copy across
+    engines carries the current one only, and says so before anything is written."""
+    import sqlalchemy as sa
+
+    from changeover.core.transfer import crossengine
+
+    source, target = make_postgres_db("co_schemas_src"), make_postgres_db("co_schemas_dst")
+    for url, rows in ((source, 3), (target, 2)):
+        engine = sa.create_engine(url, poolclass=sa.NullPool)
+        with engine.begin() as conn:
+            conn.execute(sa.text('CREATE SCHEMA "Sales"'))
+            conn.execute(sa.text('CREATE TABLE "Sales"."Orders" (id int PRIMARY KEY, total numeric(10, 2))'))
+            conn.execute(
+                sa.text('INSERT INTO "Sales"."Orders" SELECT g, g * 1.5 FROM generate_series(1, :n) g'), {"n": rows}
+            )
+        engine.dispose()
+
+    sums = checksum_database(source)
+    assert sums["Sales.Orders"].rows == 3
+    with pytest.raises(VerificationFailed, match="Sales.Orders"):
+        verify(source, target)
+
+    report = crossengine.plan(source, f"sqlite:///{tmp_path / 'copy.sqlite3'}")
+    assert [(n.what, n.name) for n in report.not_carried if n.what == "table"] == [("table", "Sales.Orders")]
