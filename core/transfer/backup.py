@@ -319,6 +319,7 @@ def _mysql_dump(
                 dump.path,
                 f"--defaults-extra-file={options}",
                 "--single-transaction",
+                "--skip-add-locks",  # LOCK TABLES in the dump would refuse a table filled from a sequence's default
                 "--quick",
                 "--routines",
                 "--triggers",

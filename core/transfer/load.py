@@ -266,7 +266,7 @@ def _mysql_load(
             secrets=providers.url_secrets(url),
             cancel=cancel,
             source=source,
-            transform=mysqltsv.rewrite_definer,
+            transform=mysqltsv.dump_rewriter(),
             on_bytes=lambda n: progress(min(n, total), total, "bytes", message),
         )
 

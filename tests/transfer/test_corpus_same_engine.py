@@ -86,12 +86,9 @@ def test_a_lagging_unowned_sequence_fails_verification(
 #: fails: "Table 'invoice_numbers' was not locked with LOCK TABLES"), and load._mysql_load's transform made
 #: mysqltsv.dump_rewriter() (the column default names the old database's sequence). Strict: remove this mark
 #: once they are in.
-SQL_FORMAT_PENDING = pytest.mark.xfail(strict=True, reason="backup.py/load.py changes for the SQL format pending")
 
 
-@pytest.mark.parametrize(
-    "mysql_format", ["tsv", "tsv-without-client-tools", pytest.param("sql", marks=SQL_FORMAT_PENDING)]
-)
+@pytest.mark.parametrize("mysql_format", ["tsv", "tsv-without-client-tools", "sql"])
 def test_mariadb_corpus_carries_exactly(
     mysql_format: str,
     mysql_corpus: Callable[[], Corpus],
