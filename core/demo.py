@@ -79,7 +79,7 @@ def create_demo(workspace: Workspace, folder: Path | None = None) -> Demo:
 
 def _register_server(workspace: Workspace, folder: Path) -> None:
     """Register a SQLite server folder to upgrade into."""
-    from .provisioning import register_server
+    from .servers import register_server
 
     folder.mkdir(parents=True, exist_ok=True)
     register_server(workspace, SERVER, str(folder))

@@ -16,10 +16,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..context import Context, owner_alive
+from ..context import owner_id as workspace_owner_id
 from ..errors import Conflict, NotFound
 from ..inventory.models import RUN_TERMINAL_STATES, UpgradeLock, UpgradeRun, UpgradeStep
-from ..workspace import Workspace, owner_alive
-from ..workspace import owner_id as workspace_owner_id
 
 LEASE = timedelta(seconds=60)
 HEARTBEAT_SECONDS = 10.0
@@ -28,7 +28,7 @@ HEARTBEAT_SECONDS = 10.0
 TERMINAL = RUN_TERMINAL_STATES
 
 
-def owner_id(ws: Workspace) -> str:
+def owner_id(ws: Context) -> str:
     """Who drives a run: the admin, the machine and the process."""
     return workspace_owner_id(ws.actor)
 
@@ -45,7 +45,7 @@ def get_run(session: Session, run_id: int) -> UpgradeRun:
     return run
 
 
-def take_lock(ws: Workspace, session: Session, resource_id: int, run_id: int, resource_name: str) -> None:
+def take_lock(ws: Context, session: Session, resource_id: int, run_id: int, resource_name: str) -> None:
     """Hold the resource for ``run_id`` (a new run) or take over its lease (a resumed one).
 
     Raises :class:`Conflict` naming the holder when another unfinished run holds the resource, or when
@@ -84,17 +84,17 @@ def release_lock(session: Session, run_id: int) -> None:
     session.execute(delete(UpgradeLock).where(UpgradeLock.run_id == run_id))
 
 
-def renew(ws: Workspace, run_id: int) -> None:
-    with ws._session() as session:
+def renew(ws: Context, run_id: int) -> None:
+    with ws.session() as session:
         lock = session.scalar(select(UpgradeLock).where(UpgradeLock.run_id == run_id))
         if lock is not None and lock.owner == owner_id(ws):
             lock.expires_at = ws.clock() + LEASE
             session.commit()
 
 
-def expire_lease(ws: Workspace, run_id: int) -> None:
+def expire_lease(ws: Context, run_id: int) -> None:
     """Give up driving a run (it stopped, failed or paused) so any process may resume or roll it back."""
-    with ws._session() as session:
+    with ws.session() as session:
         lock = session.scalar(select(UpgradeLock).where(UpgradeLock.run_id == run_id))
         if lock is not None and lock.owner == owner_id(ws):
             lock.expires_at = ws.clock()
@@ -102,7 +102,7 @@ def expire_lease(ws: Workspace, run_id: int) -> None:
 
 
 @contextlib.contextmanager
-def heartbeat(ws: Workspace, run_id: int) -> Iterator[None]:
+def heartbeat(ws: Context, run_id: int) -> Iterator[None]:
     """Renew the lease every few seconds while the body runs."""
     stop = threading.Event()
 
@@ -121,7 +121,7 @@ def heartbeat(ws: Workspace, run_id: int) -> Iterator[None]:
 
 
 def update_step(
-    ws: Workspace,
+    ws: Context,
     run_id: int,
     name: str,
     *,
@@ -132,7 +132,7 @@ def update_step(
     finished: bool = False,
 ) -> None:
     """Commit one change to a step (and the run's current step)."""
-    with ws._session() as session:
+    with ws.session() as session:
         run = get_run(session, run_id)
         step = next(s for s in run.steps if s.name == name)
         now = ws.clock()
@@ -153,8 +153,8 @@ def update_step(
         session.commit()
 
 
-def update_run(ws: Workspace, run_id: int, **values: Any) -> None:
-    with ws._session() as session:
+def update_run(ws: Context, run_id: int, **values: Any) -> None:
+    with ws.session() as session:
         run = get_run(session, run_id)
         stats = values.pop("stats", None)
         if stats:
@@ -165,8 +165,8 @@ def update_run(ws: Workspace, run_id: int, **values: Any) -> None:
         session.commit()
 
 
-def step_data(ws: Workspace, run_id: int, name: str) -> dict[str, Any]:
-    with ws._session() as session:
+def step_data(ws: Context, run_id: int, name: str) -> dict[str, Any]:
+    with ws.session() as session:
         run = get_run(session, run_id)
         return dict(next(s for s in run.steps if s.name == name).data or {})
 

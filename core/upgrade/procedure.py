@@ -28,13 +28,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from .. import handles, paths
+from .. import attachments, deploys, handles, paths, resources
 from ..configstores import open_store
+from ..context import DAYS, QUIET_SECONDS, Context, check_range, validate_name
 from ..errors import Cancelled, ChangeoverError, Conflict, InvalidInput
 from ..inventory.models import Deploy, Resource, ResourceState, UpgradeRun
 from ..jobs import Progress, check_cancel, no_progress
 from ..transfer.backup import clean_partials
-from ..workspace import DAYS, QUIET_SECONDS, Workspace, check_range, validate_name
 from . import journal
 from .quiesce import wait_until_quiet
 
@@ -213,29 +213,29 @@ def _run_info(run: UpgradeRun) -> RunInfo:
     )
 
 
-def list_runs(ws: Workspace, *, unfinished: bool = False) -> list[RunInfo]:
-    with ws._session() as session:
+def list_runs(ws: Context, *, unfinished: bool = False) -> list[RunInfo]:
+    with ws.session() as session:
         query = select(UpgradeRun).order_by(UpgradeRun.id.desc())
         if unfinished:
             query = query.where(UpgradeRun.state.not_in(journal.TERMINAL))
         return [_run_info(r) for r in session.scalars(query)]
 
 
-def show_run(ws: Workspace, run_id: int) -> RunInfo:
-    with ws._session() as session:
+def show_run(ws: Context, run_id: int) -> RunInfo:
+    with ws.session() as session:
         return _run_info(journal.get_run(session, run_id))
 
 
 # -- plan ------------------------------------------------------------------------------------------
 
 
-def _database_url(ws: Workspace, resource: Resource) -> URL:
-    return ws._full_handle(resource).sqlalchemy_url()
+def _database_url(ws: Context, resource: Resource) -> URL:
+    return ws.resolve_handle(resource).sqlalchemy_url()
 
 
-def _throughput(ws: Workspace) -> float:
+def _throughput(ws: Context) -> float:
     """Bytes per second of earlier finished runs (backup+load+verify), else a cautious default."""
-    with ws._session() as session:
+    with ws.session() as session:
         rates = [
             float(str(r.stats["bytes_per_second"]))
             for r in session.scalars(select(UpgradeRun).where(UpgradeRun.state == "done"))
@@ -245,7 +245,7 @@ def _throughput(ws: Workspace) -> float:
 
 
 def plan_upgrade(
-    ws: Workspace,
+    ws: Context,
     source_name: str,
     *,
     to_handle: str | None = None,
@@ -268,8 +268,8 @@ def plan_upgrade(
     check_range(quiet_timeout, QUIET_SECONDS, "The quiet timeout (seconds)")
     checks: list[Check] = []
     warnings: list[str] = []
-    with ws._session() as session:
-        source = ws._resource(session, source_name)
+    with ws.session() as session:
+        source = ws.resource(session, source_name)
         if source.kind not in DATABASE_KINDS:
             raise InvalidInput(f"'{source.name}' is a {source.kind} resource; only databases are upgraded.")
         if source.state != ResourceState.ATTACHED:
@@ -277,10 +277,10 @@ def plan_upgrade(
         deploys = tuple(
             (a.deploy.name, a.env_var) for a in sorted(source.attachments, key=lambda a: a.id) if a.detached_at is None
         )
-        name = target_name or ws._free_name(session, f"{source.name}-{ws.clock().strftime('%Y%m%d')}")
+        name = target_name or resources.free_name(ws, session, f"{source.name}-{ws.clock().strftime('%Y%m%d')}")
         validate_name(name, "resource")
         if target_name:
-            ws._check_free_name(session, name)
+            resources.check_free_name(ws, session, name)
         source_url = _database_url(ws, source)
         source_masked = (
             handles.Handle(source.kind, source.scheme, source.handle, {"password": ""}).masked()
@@ -322,7 +322,7 @@ def plan_upgrade(
         except ChangeoverError as exc:
             checks.append(Check("target empty", False, exc.message))
     else:
-        from ..provisioning import show_server
+        from ..servers import show_server
 
         assert provision_on is not None
         try:
@@ -358,6 +358,14 @@ def plan_upgrade(
                 "mariadb-dump and mariadb found" if found_my else "mariadb-dump missing: the built-in copy is used",
             )
         )
+    # What could fail for lack of privilege, found before anything changes (across engines the report below
+    # lists what the copy leaves behind).
+    from ..transfer import preflight
+
+    target_url = handles.parse(to_handle).sqlalchemy_url() if to_handle is not None and not cross else None
+    checks += [
+        Check(f.name, f.ok, f.detail) for f in preflight.check_source(source_url, target_url, cross_engine=cross)
+    ]
     need = int(info.size_bytes * 1.2) + 10_000_000
     root = paths.backups_dir()
     probe = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
@@ -406,7 +414,7 @@ def plan_upgrade(
 
 
 def _cross_report(
-    ws: Workspace, source_url: URL, to_handle: str | None, server: str | None, target_kind: str
+    ws: Context, source_url: URL, to_handle: str | None, server: str | None, target_kind: str
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The cross-engine copy's report: adaptations, and what cannot be carried.
 
@@ -420,9 +428,9 @@ def _cross_report(
     elif target_kind == "sqlite":
         target = "sqlite://"
     else:
-        from ..provisioning import _server, provider_for
+        from ..servers import _server, provider_for
 
-        with ws._session() as session:
+        with ws.session() as session:
             provider = provider_for(_server(session, server or ""))
         target = provider.url  # type: ignore[attr-defined]
     report = crossengine.plan(source_url, target)
@@ -432,7 +440,7 @@ def _cross_report(
 # -- start -----------------------------------------------------------------------------------------
 
 
-def start_upgrade(ws: Workspace, plan: UpgradePlan, *, quiet_timeout: float = 60.0) -> RunInfo:
+def start_upgrade(ws: Context, plan: UpgradePlan, *, quiet_timeout: float = 60.0) -> RunInfo:
     """Journal a new run for ``plan`` and take the resource's lock; nothing else changes yet.
 
     A target given by handle is registered as a resource now (its secret into the keyring).
@@ -441,9 +449,9 @@ def start_upgrade(ws: Workspace, plan: UpgradePlan, *, quiet_timeout: float = 60
     if not plan.ok:
         failed = "; ".join(f"{c.name}: {c.message}" for c in plan.checks if not c.ok)
         raise UpgradeFailed(f"Pre-flight checks failed, so nothing was started: {failed}")
-    with ws._audited("start upgrade", "resource", plan.source) as details, ws._session() as session:
-        source = ws._resource(session, plan.source)
-        ws._check_free_name(session, plan.target_name)
+    with ws.audited("start upgrade", "resource", plan.source) as details, ws.session() as session:
+        source = ws.resource(session, plan.source)
+        resources.check_free_name(ws, session, plan.target_name)
         now = ws.clock()
         run = UpgradeRun(
             source=source,
@@ -466,7 +474,7 @@ def start_upgrade(ws: Workspace, plan: UpgradePlan, *, quiet_timeout: float = 60
         session.flush()
         journal.take_lock(ws, session, source.id, run.id, source.name)
         if plan.target_text is not None:
-            target = ws._new_resource(session, plan.target_name, handles.parse(plan.target_text))
+            target = resources.add_row(ws, session, plan.target_name, handles.parse(plan.target_text))
             run.target = target
         session.commit()
         details.append(f"run {run.id} to {plan.target_name}")
@@ -478,7 +486,7 @@ def start_upgrade(ws: Workspace, plan: UpgradePlan, *, quiet_timeout: float = 60
 
 @dataclass
 class _Context:
-    ws: Workspace
+    ws: Context
     run_id: int
     progress: Progress
     cancel: threading.Event | None
@@ -494,7 +502,7 @@ class _Context:
         return show_run(self.ws, self.run_id)
 
     def urls(self) -> tuple[URL, URL | None]:
-        with self.ws._session() as session:
+        with self.ws.session() as session:
             run = journal.get_run(session, self.run_id)
             source = _database_url(self.ws, run.source)
             target = _database_url(self.ws, run.target) if run.target is not None else None
@@ -502,7 +510,7 @@ class _Context:
 
 
 def execute(
-    ws: Workspace,
+    ws: Context,
     run_id: int,
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
@@ -518,7 +526,7 @@ def execute(
     Returns the run's final state; raises the error that ended a run that did not finish.
     """
     clean_partials()  # a killed run's half-written backup folder
-    with ws._session() as session:
+    with ws.session() as session:
         run = journal.get_run(session, run_id)
         if run.state in journal.TERMINAL:
             raise Conflict(f"Upgrade run {run_id} is already {run.state.replace('_', ' ')}.")
@@ -625,9 +633,9 @@ def _preflight(ctx: _Context, report: Progress) -> str:
     source_url, target_url = ctx.urls()
     info = providers.describe(source_url)
     ctx.save("preflight", size_bytes=info.size_bytes, tables=len(info.tables), rows=info.estimated_rows)
-    with ctx.ws._session() as session:
+    with ctx.ws.session() as session:
         for deploy_name, _ in run.deploys:
-            deploy = ctx.ws._deploy(session, deploy_name)
+            deploy = ctx.ws.deploy(session, deploy_name)
             open_store(deploy.config_kind, deploy.config_location).check_writable()
     step = run.steps[STEPS.index("load")]
     if target_url is not None and step.state == "waiting":
@@ -637,7 +645,7 @@ def _preflight(ctx: _Context, report: Progress) -> str:
 
 def _provision(ctx: _Context, report: Progress) -> str:
     run = ctx.run()
-    with ctx.ws._session() as session:
+    with ctx.ws.session() as session:
         row = journal.get_run(session, ctx.run_id)
         if row.target is not None:
             return f"using {row.target.name}"
@@ -646,15 +654,15 @@ def _provision(ctx: _Context, report: Progress) -> str:
             row.target = existing  # provisioned before a crash, not yet journaled
             session.commit()
             return f"adopted {existing.name}, provisioned before an interruption"
-    from ..provisioning import provision
+    from ..servers import provision
 
     report(0, None, "", f"Provisioning {run.target} on {run.target_server}")
-    with ctx.ws._session() as session:
+    with ctx.ws.session() as session:
         plan = journal.get_run(session, ctx.run_id).target_plan
     created = provision(ctx.ws, run.target_server or "", run.target, plan=plan)
-    with ctx.ws._session() as session:
+    with ctx.ws.session() as session:
         row = journal.get_run(session, ctx.run_id)
-        row.target = ctx.ws._resource(session, created.name)
+        row.target = ctx.ws.resource(session, created.name)
         session.commit()
     return f"{created.name}: {created.handle}"
 
@@ -670,7 +678,7 @@ def _maintenance_on(ctx: _Context, report: Progress) -> str:
         if deploy not in done:
             # Journal first: a crash after the hook ran must still take the deploy out of maintenance.
             ctx.save("maintenance_on", on=[*done, deploy])
-            ctx.ws.set_maintenance(deploy, True)
+            deploys.set_maintenance(ctx.ws, deploy, True)
             done.append(deploy)
     source_url, _ = ctx.urls()
     timeout = float(_option(ctx, "quiet_timeout", 60.0))
@@ -679,7 +687,7 @@ def _maintenance_on(ctx: _Context, report: Progress) -> str:
 
 
 def _option(ctx: _Context, key: str, default: Any) -> Any:
-    with ctx.ws._session() as session:
+    with ctx.ws.session() as session:
         return (journal.get_run(session, ctx.run_id).options or {}).get(key, default)
 
 
@@ -741,7 +749,14 @@ def _verify(ctx: _Context, report: Progress) -> str:
     """
     from ..transfer.manifest import read
     from ..transfer.typemap import display_url
-    from ..transfer.verify import TableSum, checksum_database, compare, sequence_positions, verify
+    from ..transfer.verify import (
+        TableSum,
+        checksum_database,
+        compare,
+        sequence_positions,
+        sequence_states,
+        verify,
+    )
 
     source_url, target_url = ctx.urls()
     assert target_url is not None
@@ -759,6 +774,12 @@ def _verify(ctx: _Context, report: Progress) -> str:
             target_sums,
             sequence_positions(source_url),
             sequence_positions(target_url),
+            # every sequence, owned or not, at its position (SQLite has none of its own)
+            **(
+                {"source_sequences": sequence_states(source_url), "target_sequences": sequence_states(target_url)}
+                if target_url.get_backend_name() != "sqlite" and source_url.get_backend_name() != "sqlite"
+                else {}
+            ),
         )
     else:
         result = verify(source_url, target_url, progress=report, cancel=ctx.cancel)
@@ -793,23 +814,23 @@ def _switch(ctx: _Context, report: Progress) -> str:
     run = ctx.run()
     state: dict[str, str] = dict(ctx.data("switch").get("deploys", {}))
     ws = ctx.ws
-    with ws._session() as session:
+    with ws.session() as session:
         row = journal.get_run(session, ctx.run_id)
         assert row.target is not None
-        ws._full_handle(row.target)  # the keyring gives out the new secret, or this fails before any write
+        ws.resolve_handle(row.target)  # the keyring gives out the new secret, or this fails before any write
         if row.switched_at is None:
             for deploy_name, _var in run.deploys:
-                ws._store(ws._deploy(session, deploy_name)).check_writable()
+                ws.store(ws.deploy(session, deploy_name)).check_writable()
     for i, (deploy_name, var) in enumerate(run.deploys):
         report(i, len(run.deploys), "deploys", f"Switching {deploy_name}")
         if state.get(deploy_name) == "restarted":
             continue
-        store = ws._deploy_store(deploy_name)
-        with store.locked(), ws._session() as session:
+        store = ws.deploy_store(deploy_name)
+        with store.locked(), ws.session() as session:
             row = journal.get_run(session, ctx.run_id)
-            deploy = ws._deploy(session, deploy_name)
+            deploy = ws.deploy(session, deploy_name)
             assert row.target is not None
-            new_handle = ws._full_handle(row.target)
+            new_handle = ws.resolve_handle(row.target)
             details: list[str] = [f"upgrade run {ctx.run_id}: {deploy_name} {var} -> {row.target.name}"]
             state[deploy_name] = "writing"
             ctx.save("switch", deploys=state)
@@ -821,22 +842,22 @@ def _switch(ctx: _Context, report: Progress) -> str:
                 a.detached_at is None and a.env_var == var and a.resource_id == row.target.id
                 for a in deploy.attachments
             ):
-                ws._record_attach(session, deploy, row.target, var, details)
+                attachments.record_attach(ws, session, deploy, row.target, var, details)
             session.commit()
             if first:
                 ctx.emit(RunEvent(ctx.run_id, "switch", "switched", "The point of no return has passed."))
             state[deploy_name] = "written"
             ctx.save("switch", deploys=state)
-            ws._run_hook(deploy, "restart", details, tuple(new_handle.secrets.values()))
+            ws.run_hook(deploy, "restart", details, tuple(new_handle.secrets.values()))
             ws.audit("switch", "deploy", deploy_name, "ok", "; ".join(details))
         state[deploy_name] = "restarted"
         ctx.save("switch", deploys=state)
     return f"{len(run.deploys)} deploy(s) now use {run.target}"
 
 
-def _passed_point_of_no_return(ws: Workspace, run_id: int) -> bool:
+def _passed_point_of_no_return(ws: Context, run_id: int) -> bool:
     """True once a deploy's config holds the new handle, even if a crash came before the journal said so."""
-    with ws._session() as session:
+    with ws.session() as session:
         run = journal.get_run(session, run_id)
         if run.switched_at is not None:
             return True
@@ -845,10 +866,10 @@ def _passed_point_of_no_return(ws: Workspace, run_id: int) -> bool:
         writing = [str(d) for d in marks] if isinstance(marks, dict) else []
         if not writing or run.target is None:
             return False
-        new_value = ws._full_handle(run.target).full()
+        new_value = ws.resolve_handle(run.target).full()
         variables = {d["deploy"]: d["env_var"] for d in run.deploys}
         for deploy_name in writing:
-            values = ws._store(ws._deploy(session, deploy_name)).read()
+            values = ws.store(ws.deploy(session, deploy_name)).read()
             if values.get(variables.get(deploy_name, "")) == new_value:
                 run.switched_at = ws.clock()
                 session.commit()
@@ -863,7 +884,7 @@ def _out_of_maintenance(ctx: _Context, report: Progress) -> list[str]:
     for i, deploy in enumerate(on):
         report(i, len(on), "deploys", f"Maintenance off for {deploy}")
         if deploy not in off:
-            ctx.ws.set_maintenance(deploy, False)
+            deploys.set_maintenance(ctx.ws, deploy, False)
             off.append(deploy)
             ctx.save("maintenance_off", off=off)
     return off
@@ -879,7 +900,7 @@ def _finish(ctx: _Context, report: Progress) -> str:
     from ..providers import base as providers
 
     ws = ctx.ws
-    with ws._session() as session:
+    with ws.session() as session:
         run = journal.get_run(session, ctx.run_id)
         now = ws.clock()
         source = run.source
@@ -928,7 +949,7 @@ STEP_FUNCTIONS: dict[str, Callable[[_Context, Progress], str]] = {
 
 
 def rollback(
-    ws: Workspace,
+    ws: Context,
     run_id: int,
     progress: Progress = no_progress,
     *,
@@ -940,7 +961,7 @@ def rollback(
     The source was never changed, so nothing needs restoring. Idempotent: safe to repeat after a crash.
     """
     clean_partials()
-    with ws._session() as session:
+    with ws.session() as session:
         run = journal.get_run(session, run_id)
         if run.state in journal.TERMINAL:
             raise Conflict(f"Upgrade run {run_id} is already {run.state.replace('_', ' ')}.")
@@ -953,7 +974,7 @@ def rollback(
         run.state = "rolling_back"
         session.commit()
     _out_of_maintenance(_Context(ws, run_id, progress, None, on_event), progress)
-    with ws._session() as session:
+    with ws.session() as session:
         run = journal.get_run(session, run_id)
         now = ws.clock()
         if run.target is not None and run.target.state not in (ResourceState.DEPROVISIONED, ResourceState.ATTACHED):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 
-from changeover.core import provisioning
+from changeover.core import servers
 from changeover.core.errors import ChangeoverError, ConfigStoreError, Conflict
 from changeover.core.providers.base import ProviderError
 from changeover.core.workspace import Workspace
@@ -55,9 +55,9 @@ def provisioned(
     else:
         request.getfixturevalue("mysql_admin")
         admin = MYSQL_URL
-    provisioning.register_server(workspace, "srv", admin)
+    servers.register_server(workspace, "srv", admin)
     name = unique_name(f"rot-{request.param}").replace("_", "-")
-    provisioning.provision(workspace, "srv", name)
+    servers.provision(workspace, "srv", name)
     envs: list[Path] = []
 
     def drop() -> None:
@@ -65,7 +65,7 @@ def provisioned(
             env.chmod(0o644)
         for attachment in workspace.show_resource(name).attachments:
             workspace.detach(name, attachment.deploy)
-        provisioning.deprovision(workspace, name, name, final_backup=False)
+        servers.deprovision(workspace, name, name, final_backup=False)
 
     request.addfinalizer(drop)
     for deploy in ("web", "worker"):
@@ -85,7 +85,7 @@ def test_rotate_changes_the_password_everywhere(
     assert old and connects(old)
     before = password_hash(old)
 
-    result = provisioning.rotate(workspace, name)
+    result = servers.rotate(workspace, name)
 
     assert result.deploys == ("web", "worker") and result.failed == ()
     new = dotenv_values(envs[0])["DATABASE_URL"]
@@ -126,7 +126,7 @@ def test_rotate_refuses_before_touching_the_server(workspace: Workspace, provisi
     before = password_hash(old)
     envs[1].chmod(0o444)
     with pytest.raises(ConfigStoreError, match="read-only"):
-        provisioning.rotate(workspace, name)
+        servers.rotate(workspace, name)
     assert password_hash(old) == before
     assert dotenv_values(envs[0])["DATABASE_URL"] == old
     assert workspace.full_handle(name) == old
@@ -135,10 +135,10 @@ def test_rotate_refuses_before_touching_the_server(workspace: Workspace, provisi
 def test_only_provider_made_users_are_rotated(workspace: Workspace, tmp_path: Path) -> None:
     workspace.register_resource("manual", "postgresql://app:pw@db.internal/app")
     with pytest.raises(Conflict, match="registered by hand"):
-        provisioning.rotate(workspace, "manual")
+        servers.rotate(workspace, "manual")
     (tmp_path / "files").mkdir()
-    provisioning.register_server(workspace, "files", str(tmp_path / "files"))
-    provisioning.provision(workspace, "files", "notes")
+    servers.register_server(workspace, "files", str(tmp_path / "files"))
+    servers.provision(workspace, "files", "notes")
     with pytest.raises(ChangeoverError, match="no database user|nothing to rotate"):
-        provisioning.rotate(workspace, "notes")
+        servers.rotate(workspace, "notes")
     assert isinstance(ProviderError("x"), ChangeoverError)

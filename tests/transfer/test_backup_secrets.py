@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from changeover.core import provisioning
+from changeover.core import backups, servers
 from changeover.core.transfer import tools
 from changeover.core.workspace import Workspace
 from tests.transfer.richschema import ROWS, create_rich_schema
@@ -70,16 +70,16 @@ def test_no_password_on_command_lines_manifests_or_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     handle = request.getfixturevalue(f"{'postgres' if engine == 'postgresql' else 'mysql'}_admin_handle")
-    provisioning.register_server(workspace, "srv", handle)
+    servers.register_server(workspace, "srv", handle)
     for name in ("sec-src", "sec-dst"):
-        cleanup.append((engine, provisioning.database_name(name)))
-        provisioning.provision(workspace, "srv", name)
+        cleanup.append((engine, servers.database_name(name)))
+        servers.provision(workspace, "srv", name)
     passwords = [make_url(workspace.full_handle(n)).password for n in ("sec-src", "sec-dst")]
     source = make_url(workspace.full_handle("sec-src"))
     create_rich_schema(source.set(drivername="postgresql+psycopg" if engine == "postgresql" else "mysql+pymysql"))
 
-    result = provisioning.backup_resource(workspace, "sec-src")
-    loaded = provisioning.load_into_resource(workspace, result.folder, "sec-dst")
+    result = backups.backup_resource(workspace, "sec-src")
+    loaded = backups.load_into_resource(workspace, result.folder, "sec-dst")
 
     assert loaded.verified and loaded.rows == sum(len(rows) for rows in ROWS.values())
     calls = wrapped_tools.read_text()
@@ -116,20 +116,20 @@ def test_a_failing_tool_reports_without_the_password(
     cleanup: list[tuple[str, str]],  # noqa: F811
     mysql_admin: sa.Engine,
 ) -> None:
-    provisioning.register_server(workspace, "srv", mysql_admin_handle)
-    cleanup.append(("mysql", provisioning.database_name("gone-user")))
-    provisioning.provision(workspace, "srv", "gone-user")
+    servers.register_server(workspace, "srv", mysql_admin_handle)
+    cleanup.append(("mysql", servers.database_name("gone-user")))
+    servers.provision(workspace, "srv", "gone-user")
     password = make_url(workspace.full_handle("gone-user")).password
     assert password
     with mysql_admin.connect() as conn:  # the server no longer knows the user: the dump must fail
-        conn.execute(sa.text("DROP USER :u@'%'"), {"u": provisioning.database_name("gone-user")})
+        conn.execute(sa.text("DROP USER :u@'%'"), {"u": servers.database_name("gone-user")})
 
     with pytest.raises(Exception) as failed:
-        provisioning.backup_resource(workspace, "gone-user")
+        backups.backup_resource(workspace, "gone-user")
 
     assert "denied" in str(failed.value).lower()
     assert password not in str(failed.value) and password not in repr(workspace.events())
-    assert provisioning.list_backups("gone-user") == []
+    assert backups.list_backups("gone-user") == []
 
 
 def _tree_modes(top: Path) -> dict[Path, int]:

@@ -27,7 +27,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from changeover.core import paths, provisioning
+from changeover.core import paths
+from changeover.core.backups import list_backups
 from changeover.core.transfer import backup as backups
 from changeover.core.transfer import tools
 from changeover.core.transfer.backup import BackupParams, backup
@@ -116,7 +117,7 @@ def assert_partial_cleaned() -> None:
     folder = paths.backups_dir() / "kid"
     left = [p for p in folder.iterdir() if backups.is_partial(p)]
     assert len(left) == 1, list(folder.iterdir())
-    assert provisioning.list_backups("kid") == []  # a partial backup is never offered
+    assert list_backups("kid") == []  # a partial backup is never offered
     assert backups.clean_partials() == left
     assert not left[0].exists()
 
@@ -166,7 +167,7 @@ def test_clean_partials_leaves_finished_backups_and_live_writers_alone(pg_source
     assert backups.clean_partials() == [reused]
 
     assert live.exists() and not reused.exists()
-    assert [folder for folder, _ in provisioning.list_backups("kid")] == [done.folder]
+    assert [folder for folder, _ in list_backups("kid")] == [done.folder]
     assert not backups.is_partial(done.folder) and (done.folder / "manifest.json").exists()
     assert not (done.folder / backups.OWNER).exists()
 

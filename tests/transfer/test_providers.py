@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from changeover.core import paths, provisioning
+from changeover.core import backups, paths, servers
 from changeover.core.errors import Conflict, InvalidInput
 from changeover.core.inventory.models import Resource, Server
 from changeover.core.providers.base import TargetNotEmpty, check_empty, describe
@@ -99,14 +99,14 @@ def _name(prefix: str) -> str:
 def test_register_server_keeps_the_admin_password_in_the_keyring_only(
     workspace: Workspace, memory_keyring: InMemoryKeyring, mysql_admin_handle: str
 ) -> None:
-    info = provisioning.register_server(workspace, "maria", mysql_admin_handle)
+    info = servers.register_server(workspace, "maria", mysql_admin_handle)
 
     assert info.kind == "mysql"
     assert info.version.startswith("10.") or info.version[:1].isdigit()
     assert ADMIN_PW not in info.handle and "•••" in info.handle
     assert ADMIN_PW not in _inventory_dump(workspace)
     assert ADMIN_PW in _keyring_values(memory_keyring)
-    assert [s.name for s in provisioning.list_servers(workspace)] == ["maria"]
+    assert [s.name for s in servers.list_servers(workspace)] == ["maria"]
     assert all(ADMIN_PW not in e.detail for e in workspace.events())
 
 
@@ -117,11 +117,11 @@ def test_register_server_refuses_a_wrong_password_and_stores_nothing(
     wrong = mysql_admin_handle.replace(ADMIN_PW, "not-the-password")
 
     with pytest.raises(Exception) as raised:
-        provisioning.register_server(workspace, "maria", wrong)
+        servers.register_server(workspace, "maria", wrong)
 
     assert "not-the-password" not in str(raised.value)
     assert "denied" in str(raised.value).lower()
-    assert provisioning.list_servers(workspace) == []
+    assert servers.list_servers(workspace) == []
     assert memory_keyring.items == {}
 
 
@@ -142,12 +142,12 @@ def test_provision_then_deprovision_on_a_server(
         if engine == "postgresql"
         else (lambda n: _mysql_exists(mysql_admin, n))
     )
-    provisioning.register_server(workspace, "srv", handle)
+    servers.register_server(workspace, "srv", handle)
     name = _name("app")
-    database = provisioning.database_name(name)
+    database = servers.database_name(name)
     cleanup.append((engine, database))
 
-    made = provisioning.provision(workspace, "srv", name)
+    made = servers.provision(workspace, "srv", name)
 
     assert (made.origin, made.server, made.kind) == ("provisioned", "srv", engine)
     assert exists(database) == (True, True)
@@ -163,16 +163,16 @@ def test_provision_then_deprovision_on_a_server(
         conn.execute(sa.text("CREATE TABLE t (id integer PRIMARY KEY)"))
         conn.execute(sa.text("INSERT INTO t VALUES (1)"))
     eng.dispose()
-    assert provisioning.show_server(workspace, "srv").resources == (name,)
+    assert servers.show_server(workspace, "srv").resources == (name,)
 
-    gone = provisioning.deprovision(workspace, name, name)
+    gone = servers.deprovision(workspace, name, name)
 
     assert gone.state == "deprovisioned"
     assert exists(database) == (False, False)
     assert password not in _keyring_values(memory_keyring)
-    backups = provisioning.list_backups(name)
-    assert len(backups) == 1 and backups[0][1].table_rows() == {"t": 1}
-    assert password not in (backups[0][0] / "manifest.json").read_text()
+    found = backups.list_backups(name)
+    assert len(found) == 1 and found[0][1].table_rows() == {"t": 1}
+    assert password not in (found[0][0] / "manifest.json").read_text()
     assert "final backup" in workspace.events(name)[0].detail
 
 
@@ -192,11 +192,11 @@ def test_deprovision_is_refused_while_someone_is_connected(
         if engine == "postgresql"
         else (lambda n: _mysql_exists(mysql_admin, n))
     )
-    provisioning.register_server(workspace, "srv", handle)
+    servers.register_server(workspace, "srv", handle)
     name = _name("busy")
-    database = provisioning.database_name(name)
+    database = servers.database_name(name)
     cleanup.append((engine, database))
-    provisioning.provision(workspace, "srv", name)
+    servers.provision(workspace, "srv", name)
     url = make_url(workspace.full_handle(name))
     url = url.set(drivername="postgresql+psycopg" if engine == "postgresql" else "mysql+pymysql")
     eng = sa.create_engine(url, poolclass=sa.NullPool)
@@ -204,7 +204,7 @@ def test_deprovision_is_refused_while_someone_is_connected(
         with eng.connect() as other:
             other.execute(sa.text("SELECT 1"))
             with pytest.raises(Conflict) as refused:
-                provisioning.deprovision(workspace, name, name)
+                servers.deprovision(workspace, name, name)
             assert "open connection" in refused.value.message
             assert database in refused.value.message  # the user (named like the database) is named
     finally:
@@ -212,7 +212,7 @@ def test_deprovision_is_refused_while_someone_is_connected(
 
     assert exists(database) == (True, True)
     assert workspace.show_resource(name).state == "available"
-    assert provisioning.list_backups(name) == []
+    assert backups.list_backups(name) == []
     assert workspace.events(name)[0].result == "failed"
 
 
@@ -220,16 +220,16 @@ def test_deprovision_is_refused_while_someone_is_connected(
 def test_deprovision_without_final_backup_when_declined(
     workspace: Workspace, postgres_admin_handle: str, postgres_admin: sa.Engine, cleanup: list[tuple[str, str]]
 ) -> None:
-    provisioning.register_server(workspace, "pg", postgres_admin_handle)
+    servers.register_server(workspace, "pg", postgres_admin_handle)
     name = _name("nob")
-    cleanup.append(("postgresql", provisioning.database_name(name)))
-    provisioning.provision(workspace, "pg", name)
+    cleanup.append(("postgresql", servers.database_name(name)))
+    servers.provision(workspace, "pg", name)
 
-    provisioning.deprovision(workspace, name, name, final_backup=False)
+    servers.deprovision(workspace, name, name, final_backup=False)
 
-    assert provisioning.list_backups(name) == []
+    assert backups.list_backups(name) == []
     assert not (paths.backups_dir() / name).exists()
-    assert _pg_exists(postgres_admin, provisioning.database_name(name)) == (False, False)
+    assert _pg_exists(postgres_admin, servers.database_name(name)) == (False, False)
     assert "declined" in workspace.events(name)[0].detail
 
 
@@ -237,23 +237,23 @@ def test_deprovision_without_final_backup_when_declined(
 def test_plan_is_refused_on_a_local_server(
     workspace: Workspace, postgres_admin_handle: str, postgres_admin: sa.Engine
 ) -> None:
-    provisioning.register_server(workspace, "pg", postgres_admin_handle)
+    servers.register_server(workspace, "pg", postgres_admin_handle)
     name = _name("plan")
 
     with pytest.raises(InvalidInput, match="no sizes or plans"):
-        provisioning.provision(workspace, "pg", name, plan="db.t3.micro")
+        servers.provision(workspace, "pg", name, plan="db.t3.micro")
 
-    assert _pg_exists(postgres_admin, provisioning.database_name(name)) == (False, False)
+    assert _pg_exists(postgres_admin, servers.database_name(name)) == (False, False)
     assert workspace.list_resources() == []
 
 
 def test_sqlite_folder_provision_and_deprovision(workspace: Workspace, tmp_path: Path) -> None:
     folder = tmp_path / "dbs"
     folder.mkdir()
-    server = provisioning.register_server(workspace, "local", str(folder))
+    server = servers.register_server(workspace, "local", str(folder))
     assert (server.kind, server.handle, server.has_secret) == ("sqlite", str(folder), False)
 
-    made = provisioning.provision(workspace, "local", "notes")
+    made = servers.provision(workspace, "local", "notes")
 
     path = folder / "notes.sqlite3"
     assert path.exists() and made.handle == f"sqlite:///{path}"
@@ -262,25 +262,25 @@ def test_sqlite_folder_provision_and_deprovision(workspace: Workspace, tmp_path:
     conn.executemany("INSERT INTO n (body) VALUES (?)", [("a",), ("b",)])
     conn.commit()
     conn.close()
-    info = provisioning.describe_resource(workspace, "notes")
+    info = backups.describe_resource(workspace, "notes")
     assert [(t.name, t.rows) for t in info.tables] == [("n", 2)]
 
-    provisioning.deprovision(workspace, "notes", "notes")
+    servers.deprovision(workspace, "notes", "notes")
 
     assert not path.exists()
-    [(folder_, manifest)] = provisioning.list_backups("notes")
+    [(folder_, manifest)] = backups.list_backups("notes")
     assert manifest.table_rows() == {"n": 2} and (folder_ / manifest.artifact).exists()
     assert workspace.show_resource("notes").state == "deprovisioned"
 
 
 def test_sqlite_deprovision_refused_while_a_writer_holds_the_file(workspace: Workspace, tmp_path: Path) -> None:
-    provisioning.register_server(workspace, "local", str(tmp_path))
-    provisioning.provision(workspace, "local", "busy")
+    servers.register_server(workspace, "local", str(tmp_path))
+    servers.provision(workspace, "local", "busy")
     writer = sqlite3.connect(tmp_path / "busy.sqlite3", isolation_level=None)
     writer.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(Conflict, match="open connection"):
-            provisioning.deprovision(workspace, "busy", "busy")
+            servers.deprovision(workspace, "busy", "busy")
     finally:
         writer.execute("ROLLBACK")
         writer.close()
@@ -322,28 +322,28 @@ def test_describe_and_check_empty_on_mysql(make_mysql_db: object) -> None:
 
 
 def test_sqlite_folder_given_as_a_url_and_bad_folders_refused(workspace: Workspace, tmp_path: Path) -> None:
-    info = provisioning.register_server(workspace, "files", f"sqlite:///{tmp_path}")
+    info = servers.register_server(workspace, "files", f"sqlite:///{tmp_path}")
     assert info.handle == str(tmp_path) and info.kind == "sqlite"
 
     with pytest.raises(InvalidInput, match="does not exist"):
-        provisioning.register_server(workspace, "gone", str(tmp_path / "missing"))
+        servers.register_server(workspace, "gone", str(tmp_path / "missing"))
     with pytest.raises(InvalidInput, match="not a database server"):
-        provisioning.register_server(workspace, "cache", "redis://127.0.0.1:6379/0")
+        servers.register_server(workspace, "cache", "redis://127.0.0.1:6379/0")
     with pytest.raises(Conflict, match="already exists"):
-        provisioning.register_server(workspace, "files", str(tmp_path))
-    assert [s.name for s in provisioning.list_servers(workspace)] == ["files"]
+        servers.register_server(workspace, "files", str(tmp_path))
+    assert [s.name for s in servers.list_servers(workspace)] == ["files"]
 
 
 def test_a_server_carrying_resources_cannot_be_removed(workspace: Workspace, tmp_path: Path) -> None:
-    provisioning.register_server(workspace, "files", str(tmp_path))
-    provisioning.provision(workspace, "files", "kept")
+    servers.register_server(workspace, "files", str(tmp_path))
+    servers.provision(workspace, "files", "kept")
 
     with pytest.raises(Conflict, match="kept"):
-        provisioning.remove_server(workspace, "files")
-    provisioning.deprovision(workspace, "kept", "kept", final_backup=False)
+        servers.remove_server(workspace, "files")
+    servers.deprovision(workspace, "kept", "kept", final_backup=False)
     with pytest.raises(Conflict, match="history"):
-        provisioning.remove_server(workspace, "files")
+        servers.remove_server(workspace, "files")
 
-    provisioning.register_server(workspace, "spare", str(tmp_path))
-    provisioning.remove_server(workspace, "spare")
-    assert [s.name for s in provisioning.list_servers(workspace)] == ["files"]
+    servers.register_server(workspace, "spare", str(tmp_path))
+    servers.remove_server(workspace, "spare")
+    assert [s.name for s in servers.list_servers(workspace)] == ["files"]

@@ -131,7 +131,7 @@ def test_attach_killed_before_its_write_is_dropped(kit: Kit) -> None:
     env_file = make_deploy(kit)
     kit.ws.register_resource("cache", redis_handle(2))
     before = env_file.read_bytes()
-    with kit.ws._session() as session:  # what a process killed right after announcing leaves behind
+    with kit.ws.session() as session:  # what a process killed right after announcing leaves behind
         from changeover.core.inventory.models import ConfigIntent, Deploy
 
         deploy = session.scalar(sa.select(Deploy).where(Deploy.name == "shop"))

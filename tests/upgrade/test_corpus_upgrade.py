@@ -104,7 +104,6 @@ def test_postgres_corpus_upgrades_to_mariadb_with_its_report(
     assert verify(corpus.url, target).ok
 
 
-@pytest.mark.xfail(strict=True, reason="plan_upgrade does not call core.transfer.preflight.check_source yet")
 def test_the_plan_refuses_definer_code_the_source_user_cannot_read(
     workspace: Workspace,
     tmp_path: Path,

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from changeover.core import provisioning
+from changeover.core import servers
 from changeover.core.transfer.manifest import read
 from changeover.core.transfer.verify import checksum_database
 from changeover.core.upgrade import procedure
@@ -77,8 +77,8 @@ def check_outcome(kit: Kit, app: TwelveFactorApp, writer: Writer, old_url: URL, 
 
 def old_note(kit: Kit) -> str:
     """The note the finish step leaves on the old database (names the run and the backup)."""
-    with kit.ws._session() as session:
-        return kit.ws._resource(session, "shop-db").note
+    with kit.ws.session() as session:
+        return kit.ws.resource(session, "shop-db").note
 
 
 def upgrade_with_cli(kit: Kit, app: TwelveFactorApp, *target: str) -> tuple[Writer, list[dict[str, object]]]:
@@ -116,7 +116,7 @@ def test_postgresql_to_postgresql_given_by_handle(kit: Kit, make_postgres_db) ->
 
 def test_mariadb_to_mariadb_provisioned_on_a_server(kit: Kit, make_mysql_db) -> None:  # type: ignore[no-untyped-def]
     source = make_mysql_db("co_e2e_src")
-    provisioning.register_server(kit.ws, "maria", MYSQL_URL)
+    servers.register_server(kit.ws, "maria", MYSQL_URL)
     app = kit.app("shop", source)
     kit.deploy(app)
     name = unique_name("e2e-maria").replace("_", "-")
@@ -126,12 +126,12 @@ def test_mariadb_to_mariadb_provisioned_on_a_server(kit: Kit, make_mysql_db) -> 
     assert_event_order(events)
     check_outcome(kit, app, writer, source, name)
     assert kit.ws.show_resource(name).origin == "provisioned"
-    assert sa.engine.make_url(kit.ws.full_handle(name)).username == provisioning.database_name(name)
+    assert sa.engine.make_url(kit.ws.full_handle(name)).username == servers.database_name(name)
 
 
 def test_sqlite_to_postgresql_provisioned_through_the_core_api(kit: Kit, tmp_path: Path) -> None:
     source = URL.create("sqlite", database=str(tmp_path / "shop" / "shop.sqlite3"))
-    provisioning.register_server(kit.ws, "pg", POSTGRES_URL)
+    servers.register_server(kit.ws, "pg", POSTGRES_URL)
     app = kit.app("shop", source)
     kit.deploy(app)
     name = unique_name("e2e-lite").replace("_", "-")

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from changeover.core import paths, provisioning
+from changeover.core import paths, servers
 from changeover.core.errors import Cancelled, ChangeoverError
 from changeover.core.transfer.verify import checksum_database
 from changeover.core.upgrade import procedure
@@ -99,7 +99,7 @@ def test_target_server_stops_in_the_middle_of_the_load(kit: Kit, make_postgres_d
     app = shop_on(kit, source)
     ballast(source, 150_000)
     before = sums(source)
-    provisioning.register_server(kit.ws, "private", text(server_url))
+    servers.register_server(kit.ws, "private", text(server_url))
     copied: list[int] = []
 
     def crash_while_copying() -> None:
@@ -301,7 +301,7 @@ def lockable_keyring(kit: Kit) -> LockableKeyring:
 def test_keyring_locked_before_the_run(kit: Kit, make_postgres_db, lockable_keyring: LockableKeyring) -> None:  # type: ignore[no-untyped-def]
     source = make_postgres_db("co_fault_src")
     app = shop_on(kit, source)
-    provisioning.register_server(kit.ws, "pg", POSTGRES_URL)
+    servers.register_server(kit.ws, "pg", POSTGRES_URL)
     before = sums(source)
     lockable_keyring.locked = True
 
@@ -318,7 +318,7 @@ def test_keyring_locked_before_the_run(kit: Kit, make_postgres_db, lockable_keyr
 def test_keyring_locked_mid_run_rolls_back(kit: Kit, make_postgres_db, lockable_keyring: LockableKeyring) -> None:  # type: ignore[no-untyped-def]
     source = make_postgres_db("co_fault_src")
     app = shop_on(kit, source)
-    provisioning.register_server(kit.ws, "pg", POSTGRES_URL)
+    servers.register_server(kit.ws, "pg", POSTGRES_URL)
     before = sums(source)
 
     def lock() -> None:
@@ -337,7 +337,7 @@ def test_keyring_locked_mid_run_rolls_back(kit: Kit, make_postgres_db, lockable_
 def test_keyring_locked_at_the_switch_is_retried(kit: Kit, make_postgres_db, lockable_keyring: LockableKeyring) -> None:  # type: ignore[no-untyped-def]
     source = make_postgres_db("co_fault_src")
     app = shop_on(kit, source)
-    provisioning.register_server(kit.ws, "pg", POSTGRES_URL)
+    servers.register_server(kit.ws, "pg", POSTGRES_URL)
     retries: list[str] = []
 
     lock_at_the_switch = when("switch", "running", lambda: setattr(lockable_keyring, "locked", True))

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from changeover.core import provisioning
+from changeover.core import servers
 from changeover.core.errors import Cancelled, Conflict
 from changeover.core.transfer.verify import checksum_database
 from changeover.core.upgrade import procedure
@@ -69,7 +69,7 @@ def test_sqlite_to_sqlite_on_a_folder_server(workspace: Workspace, env_file: Pat
     fill(f"sqlite:///{source}")
     shop(workspace, env_file, f"sqlite:///{source}")
     (tmp_path / "dbs").mkdir()
-    provisioning.register_server(workspace, "local", str(tmp_path / "dbs"))
+    servers.register_server(workspace, "local", str(tmp_path / "dbs"))
     before = source.read_bytes()
 
     plan = procedure.plan_upgrade(workspace, "shop-db", provision_on="local", keep_days=3)
