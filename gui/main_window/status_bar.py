@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QStatusBar
+from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar
 
 from changeover.core.secrets import KEPT_IN
 
@@ -26,6 +26,8 @@ class StatusBar(QStatusBar):
         self.inventory_label = QLabel("Inventory: …")
         self.inventory_label.setAccessibleName("Inventory location")
         self.inventory_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # A long inventory path is cut at the window's edge (the tooltip has it all) instead of widening the window.
+        self.inventory_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.busy_label = QLabel("")
         self.busy_label.setAccessibleName("Work in progress")
         self.keyring_icon = QLabel()
@@ -47,6 +49,7 @@ class StatusBar(QStatusBar):
 
     def show_inventory(self, location: str) -> None:
         self.inventory_label.setText(f"Inventory: {location}")
+        self.inventory_label.setToolTip(location)
 
     def set_busy(self, busy: bool) -> None:
         self.busy_label.setText("Working…" if busy else "")

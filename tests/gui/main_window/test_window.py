@@ -475,3 +475,11 @@ def test_attach_over_a_held_variable_needs_replace(qtbot: QtBot, window: MainWin
     assert _env(demo.env_file)["DATABASE_URL"].endswith("shop-2024.sqlite3")
     assert workspace.show_resource(DATABASE).state == "detached"
     assert workspace.show_resource(OLD_DATABASE).state == "attached"
+
+
+def test_a_long_inventory_path_does_not_widen_the_window(window: MainWindow) -> None:
+    location = "sqlite:////srv/" + "deep/" * 60 + "inventory.sqlite3"
+    window.status_bar.show_inventory(location)
+    assert window.minimumSizeHint().width() < 700
+    assert window.inventory_label.toolTip() == location
+    assert window.inventory_label.text() == f"Inventory: {location}"
