@@ -23,3 +23,12 @@ def test_readme_gives_exactly_two_setup_commands() -> None:
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
     [test_command] = [c for c in commands() if c.endswith("-m pytest")]
     assert test_command in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_the_type_checker_sees_the_faces_and_core_as_one_package() -> None:
+    """`mypy -p changeover` checks every call from gui/ and cli/ into core against core's real types: the
+    link tree under .typecheck/ must name every top-level room of the package, and nothing else."""
+    tree = ROOT / ".typecheck" / "changeover"
+    links = {p.name: p.resolve() for p in tree.iterdir() if p.is_symlink()}
+    assert links == {name: (ROOT / name).resolve() for name in ("core", "gui", "cli", "resources")}
+    assert "-p changeover" in (ROOT / ".ci" / "run").read_text()

@@ -19,13 +19,11 @@ from sqlalchemy.orm import Session
 from ..context import Context, owner_alive
 from ..context import owner_id as workspace_owner_id
 from ..errors import Conflict, NotFound
-from ..inventory.models import RUN_TERMINAL_STATES, UpgradeLock, UpgradeRun, UpgradeStep
+from ..inventory.models import UpgradeLock, UpgradeRun, UpgradeStep
+from .states import StepState
 
 LEASE = timedelta(seconds=60)
 HEARTBEAT_SECONDS = 10.0
-
-#: states a run can end in; every other state is unfinished
-TERMINAL = RUN_TERMINAL_STATES
 
 
 def owner_id(ws: Context) -> str:
@@ -172,7 +170,9 @@ def step_data(ws: Context, run_id: int, name: str) -> dict[str, Any]:
 
 
 def new_steps(names: tuple[str, ...]) -> list[UpgradeStep]:
-    return [UpgradeStep(position=i, name=n, state="waiting", message="", data={}) for i, n in enumerate(names)]
+    return [
+        UpgradeStep(position=i, name=n, state=StepState.WAITING.value, message="", data={}) for i, n in enumerate(names)
+    ]
 
 
 def elapsed(start: datetime | None, end: datetime | None) -> float | None:

@@ -402,6 +402,14 @@ def events_of(stream: str) -> list[dict[str, Any]]:
     return [d for d in json_documents(stream) if isinstance(d, dict) and "run_id" in d and "state" in d]
 
 
+@pytest.fixture(autouse=True)
+def instant_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step past the switch retries at once: the back-off is a wait for the admin, not behaviour under test."""
+    from changeover.core.upgrade import runner
+
+    monkeypatch.setattr(runner, "retry_sleep", lambda seconds: None)
+
+
 @pytest.fixture
 def kit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: object, postgres_admin: sa.Engine

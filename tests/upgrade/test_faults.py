@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL
 from changeover.core import paths, servers
 from changeover.core.errors import Cancelled, ChangeoverError
 from changeover.core.transfer.verify import checksum_database
-from changeover.core.upgrade import procedure
+from changeover.core.upgrade import procedure, runner
 from changeover.core.upgrade.procedure import RunEvent, RunInfo, UpgradeFailed
 from tests.conftest import POSTGRES_URL, unique_name
 from tests.keyring_file import FileKeyring
@@ -252,7 +252,7 @@ def test_restart_hook_fails_at_the_switch_then_resume(kit: Kit, make_postgres_db
     assert "after the switch" in message and "restart hook failed (exit 5): shop.service not found" in message
     (run,) = procedure.list_runs(kit.ws)
     assert run.state == "failed" and run.switched
-    assert run.steps[procedure.STEPS.index("switch")].attempts == procedure.FORWARD_RETRIES
+    assert run.steps[procedure.STEPS.index("switch")].attempts == runner.FORWARD_RETRIES
     # Past the point of no return the .env and the inventory already name the new database: one database.
     assert app.config()["DATABASE_URL"] == kit.ws.full_handle(run.target)
     with pytest.raises(ChangeoverError, match="point of no return"):

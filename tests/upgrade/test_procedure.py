@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL
 from changeover.core import servers
 from changeover.core.errors import Cancelled, Conflict
 from changeover.core.transfer.verify import checksum_database
-from changeover.core.upgrade import procedure
+from changeover.core.upgrade import procedure, runner
 from changeover.core.upgrade.procedure import RunEvent, UpgradeFailed
 from changeover.core.workspace import Workspace
 
@@ -216,12 +216,12 @@ def test_failure_after_the_switch_is_resumed_never_rolled_back(
     new = tmp_path / "new.db"
     plan = procedure.plan_upgrade(workspace, "shop-db", to_handle=f"sqlite:///{new}")
     run = procedure.start_upgrade(workspace, plan)
-    procedure.FORWARD_RETRIES, saved = 1, procedure.FORWARD_RETRIES
+    runner.FORWARD_RETRIES, saved = 1, runner.FORWARD_RETRIES
     try:
         with pytest.raises(UpgradeFailed, match="after the switch: .*proxy down.*--resume"):
             procedure.execute(workspace, run.id)
     finally:
-        procedure.FORWARD_RETRIES = saved
+        runner.FORWARD_RETRIES = saved
     stuck = procedure.show_run(workspace, run.id)
     assert stuck.switched and stuck.state == "failed" and stuck.step == "maintenance_off"
     assert f"DATABASE_URL=sqlite:///{new}" in env_file.read_text()

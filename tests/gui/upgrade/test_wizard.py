@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 from changeover.core import demo as demo_module
 from changeover.core import servers as core_servers
 from changeover.core.transfer.verify import checksum_database
-from changeover.core.upgrade import procedure
+from changeover.core.upgrade import procedure, runner
 from changeover.core.upgrade.procedure import RunEvent, RunInfo
 from changeover.core.workspace import Workspace
 from changeover.gui import upgrade as wizard_module
@@ -449,7 +449,7 @@ def test_a_failure_after_the_switch_offers_only_retry(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(procedure, "FORWARD_RETRIES", 1)  # fail at once instead of retrying with back-off
+    monkeypatch.setattr(runner, "FORWARD_RETRIES", 1)  # fail at once instead of retrying with back-off
     source, new = tmp_path / "shop.db", tmp_path / "new.db"
     fill(f"sqlite:///{source}", 40)
     ok = tmp_path / "proxy-up"

@@ -1,0 +1,316 @@
+"""Planning an upgrade: the pre-flight checks, the estimate, and the run journaled to start; nothing else changes."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.engine import URL
+
+from .. import handles, paths, resources
+from ..configstores import open_store
+from ..context import DAYS, QUIET_SECONDS, Context, check_range, validate_name
+from ..errors import ChangeoverError, Conflict, InvalidInput
+from ..inventory.models import Deploy, ResourceState, UpgradeRun
+from . import journal
+from .runs import RunInfo, run_info
+from .states import STEPS, TITLES, RunState, UpgradeFailed
+from .steps import database_url
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_THROUGHPUT = 20_000_000  # bytes per second, until earlier runs measured better
+DATABASE_KINDS = ("postgresql", "mysql", "sqlite")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class UpgradePlan:
+    """What an upgrade would do, from pre-flight checks that changed nothing."""
+
+    source: str
+    source_kind: str
+    source_handle: str  # masked
+    source_version: str
+    source_size: int
+    source_tables: int
+    source_rows: int
+    target_name: str
+    target_kind: str
+    target_handle: str | None  # masked; None until provisioned
+    target_server: str | None
+    target_plan: str | None
+    deploys: tuple[tuple[str, str], ...]  # (deploy, env var)
+    steps: tuple[tuple[str, str], ...]  # (name, title)
+    checks: tuple[Check, ...]
+    estimate_seconds: float
+    keep_days: int
+    cross_engine: bool
+    adaptations: tuple[str, ...] = ()
+    not_carried: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    target_text: str | None = field(default=None, repr=False, compare=False)  # the full handle; never shown
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+# -- plan ------------------------------------------------------------------------------------------
+
+
+def _throughput(ws: Context) -> float:
+    """Bytes per second of earlier finished runs (backup+load+verify), else a cautious default."""
+    with ws.session() as session:
+        rates = [
+            float(str(r.stats["bytes_per_second"]))
+            for r in session.scalars(select(UpgradeRun).where(UpgradeRun.state == RunState.DONE.value))
+            if (r.stats or {}).get("bytes_per_second")
+        ]
+    return sorted(rates)[len(rates) // 2] if rates else DEFAULT_THROUGHPUT
+
+
+def plan_upgrade(
+    ws: Context,
+    source_name: str,
+    *,
+    to_handle: str | None = None,
+    provision_on: str | None = None,
+    plan: str | None = None,
+    target_name: str | None = None,
+    keep_days: int | None = None,
+    quiet_timeout: float = 60.0,
+) -> UpgradePlan:
+    """Run the pre-flight checks and describe the upgrade; nothing is changed."""
+    from ..providers import base as providers
+    from ..transfer import tools
+
+    if (to_handle is None) == (provision_on is None):
+        raise InvalidInput(
+            "Give the new database either by handle (--to) or by a server to provision on (--provision)."
+        )
+    keep = keep_days if keep_days is not None else int(ws.setting("retention_days"))
+    check_range(keep, DAYS, "The days to keep the old database")
+    check_range(quiet_timeout, QUIET_SECONDS, "The quiet timeout (seconds)")
+    checks: list[Check] = []
+    warnings: list[str] = []
+    with ws.session() as session:
+        source = ws.resource(session, source_name)
+        if source.kind not in DATABASE_KINDS:
+            raise InvalidInput(f"'{source.name}' is a {source.kind} resource; only databases are upgraded.")
+        if source.state != ResourceState.ATTACHED:
+            raise Conflict(f"'{source.name}' is {source.state}: only an attached database is upgraded.")
+        deploys = tuple(
+            (a.deploy.name, a.env_var) for a in sorted(source.attachments, key=lambda a: a.id) if a.detached_at is None
+        )
+        name = target_name or resources.free_name(ws, session, f"{source.name}-{ws.clock().strftime('%Y%m%d')}")
+        validate_name(name, "resource")
+        if target_name:
+            resources.check_free_name(ws, session, name)
+        source_url = database_url(ws, source)
+        source_masked = (
+            handles.Handle(source.kind, source.scheme, source.handle, {"password": ""}).masked()
+            if (source.secret_slots)
+            else source.handle
+        )
+        for deploy in session.scalars(select(Deploy).where(Deploy.name.in_([d for d, _ in deploys]))):
+            has_hook = bool(deploy.maintenance_on_cmd and deploy.maintenance_off_cmd) or bool(deploy.maintenance_var)
+            checks.append(
+                Check(
+                    f"maintenance hook of {deploy.name}",
+                    has_hook,
+                    "maintenance on/off is configured"
+                    if has_hook
+                    else f"{deploy.name} has no maintenance hook, so writes could land after the backup: set one with "
+                    "`changeover deploy edit --maintenance-var MAINTENANCE_MODE` (or the on/off commands)",
+                )
+            )
+            try:
+                open_store(deploy.config_kind, deploy.config_location).check_writable()
+                checks.append(Check(f"config of {deploy.name}", True, f"{deploy.config_location} is writable"))
+            except ChangeoverError as exc:
+                checks.append(Check(f"config of {deploy.name}", False, exc.message))
+    try:
+        info = providers.describe(source_url)
+        checks.append(Check("source reachable", True, f"{info.engine} {info.server_version}, {info.size_bytes} bytes"))
+    except ChangeoverError as exc:
+        raise UpgradeFailed(f"Pre-flight: the source database cannot be read: {exc.message}") from None
+    target_kind: str
+    target_masked: str | None = None
+    if to_handle is not None:
+        target = handles.parse(to_handle)
+        if not target.is_database:
+            raise InvalidInput(f"The target handle is a {target.kind} handle, not a database.")
+        target_kind, target_masked = target.kind, target.masked()
+        try:
+            providers.check_empty(target.sqlalchemy_url())
+            checks.append(Check("target empty", True, f"{target_masked} is reachable and empty"))
+        except ChangeoverError as exc:
+            checks.append(Check("target empty", False, exc.message))
+    else:
+        from ..servers import show_server
+
+        assert provision_on is not None
+        try:
+            server = show_server(ws, provision_on)
+        except ChangeoverError as exc:
+            checks.append(Check("server reachable", False, exc.message))
+            target_kind = source.kind
+        else:
+            target_kind = server.kind
+            ok = server.version not in ("", "unreachable")
+            checks.append(Check("server reachable", ok, f"{server.name}: {server.kind} {server.version}"))
+            if plan and not server.has_plans:
+                checks.append(Check("plan", False, f"{server.name} has no sizes or plans; provision without --plan"))
+    cross = target_kind != info.engine
+    if not cross and info.engine == "postgresql":
+        major = int(info.server_version.split(".")[0])
+        found = tools.postgres_tools(major)
+        checks.append(
+            Check(
+                "tools",
+                True,
+                f"pg_dump/pg_restore {found[0].version_text}"
+                if found
+                else "pg_dump/pg_restore missing or older than the server: the built-in copy is used",
+            )
+        )
+    elif not cross and info.engine == "mysql":
+        found_my = tools.mysql_tools()
+        checks.append(
+            Check(
+                "tools",
+                True,
+                "mariadb-dump and mariadb found" if found_my else "mariadb-dump missing: the built-in copy is used",
+            )
+        )
+    # What could fail for lack of privilege, found before anything changes (across engines the report below
+    # lists what the copy leaves behind).
+    from ..transfer import preflight
+
+    target_url = handles.parse(to_handle).sqlalchemy_url() if to_handle is not None and not cross else None
+    checks += [
+        Check(f.name, f.ok, f.detail) for f in preflight.check_source(source_url, target_url, cross_engine=cross)
+    ]
+    need = int(info.size_bytes * 1.2) + 10_000_000
+    root = paths.backups_dir()
+    probe = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
+    free = shutil.disk_usage(probe).free
+    checks.append(
+        Check(
+            "disk for the backup",
+            free >= need,
+            f"{free // 1_000_000} MB free in {probe}, about {need // 1_000_000} MB needed",
+        )
+    )
+    adaptations: tuple[str, ...] = ()
+    not_carried: tuple[str, ...] = ()
+    if cross:
+        report = _cross_report(ws, source_url, to_handle, provision_on, target_kind)
+        adaptations, not_carried = report
+        if not_carried:
+            warnings.append(f"{len(not_carried)} object(s) cannot be carried to {target_kind}; see the report.")
+    if not deploys:
+        warnings.append("No deploy uses this database: the switch will change no config.")
+    estimate = info.size_bytes / _throughput(ws) * (1.0 if not cross else 1.5) + 5.0 * max(1, len(deploys))
+    return UpgradePlan(
+        source=source_name,
+        source_kind=info.engine,
+        source_handle=source_masked,
+        source_version=info.server_version,
+        source_size=info.size_bytes,
+        source_tables=len(info.tables),
+        source_rows=info.estimated_rows,
+        target_name=name,
+        target_kind=target_kind,
+        target_handle=target_masked,
+        target_server=provision_on,
+        target_plan=plan,
+        deploys=deploys,
+        steps=tuple((s, TITLES[s]) for s in STEPS),
+        checks=tuple(checks),
+        estimate_seconds=estimate,
+        keep_days=keep,
+        cross_engine=cross,
+        adaptations=adaptations,
+        not_carried=not_carried,
+        warnings=tuple(warnings),
+        target_text=to_handle,
+    )
+
+
+def _cross_report(
+    ws: Context, source_url: URL, to_handle: str | None, server: str | None, target_kind: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The cross-engine copy's report: adaptations, and what cannot be carried.
+
+    A database to be provisioned does not exist yet, so the report is made against the server itself
+    (its admin connection, or a throw-away in-memory SQLite), which gives the same type mapping.
+    """
+    from ..transfer import crossengine
+
+    if to_handle is not None:
+        target: URL | str = handles.parse(to_handle).sqlalchemy_url()
+    elif target_kind == "sqlite":
+        target = "sqlite://"
+    else:
+        from ..servers import _server, provider_for
+
+        with ws.session() as session:
+            provider = provider_for(_server(session, server or ""))
+        target = provider.url  # type: ignore[attr-defined]
+    report = crossengine.plan(source_url, target)
+    return tuple(str(a) for a in report.adaptations), tuple(str(n) for n in report.not_carried)
+
+
+# -- start -----------------------------------------------------------------------------------------
+
+
+def start_upgrade(ws: Context, plan: UpgradePlan, *, quiet_timeout: float = 60.0) -> RunInfo:
+    """Journal a new run for ``plan`` and take the resource's lock; nothing else changes yet.
+
+    A target given by handle is registered as a resource now (its secret into the keyring).
+    """
+    check_range(quiet_timeout, QUIET_SECONDS, "The quiet timeout (seconds)")
+    if not plan.ok:
+        failed = "; ".join(f"{c.name}: {c.message}" for c in plan.checks if not c.ok)
+        raise UpgradeFailed(f"Pre-flight checks failed, so nothing was started: {failed}")
+    with ws.audited("start upgrade", "resource", plan.source) as details, ws.session() as session:
+        source = ws.resource(session, plan.source)
+        resources.check_free_name(ws, session, plan.target_name)
+        now = ws.clock()
+        run = UpgradeRun(
+            source=source,
+            target_name=plan.target_name,
+            target_server=plan.target_server,
+            target_plan=plan.target_plan,
+            state=RunState.RUNNING,
+            step=STEPS[0],
+            keep_days=plan.keep_days,
+            deploys=[{"deploy": d, "env_var": v} for d, v in plan.deploys],
+            options={"quiet_timeout": quiet_timeout, "cross_engine": plan.cross_engine},
+            stats={"estimate_seconds": plan.estimate_seconds, "source_bytes": plan.source_size},
+            error="",
+            actor=ws.actor,
+            created_at=now,
+            updated_at=now,
+            steps=journal.new_steps(STEPS),
+        )
+        session.add(run)
+        session.flush()
+        journal.take_lock(ws, session, source.id, run.id, source.name)
+        if plan.target_text is not None:
+            target = resources.add_row(ws, session, plan.target_name, handles.parse(plan.target_text))
+            run.target = target
+        session.commit()
+        details.append(f"run {run.id} to {plan.target_name}")
+        return run_info(run)

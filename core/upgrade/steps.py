@@ -1,0 +1,382 @@
+"""The nine steps of an upgrade, each idempotent and journaled, so a run resumes wherever it stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import URL
+
+from .. import attachments, deploys
+from ..configstores import open_store
+from ..context import Context
+from ..errors import ChangeoverError
+from ..inventory.models import Resource, ResourceState
+from ..jobs import Progress, check_cancel
+from . import journal
+from .quiesce import wait_until_quiet
+from .runs import EventSink, RunEvent, RunInfo, show_run
+from .states import STEPS, RunState, StepState
+
+logger = logging.getLogger(__name__)
+
+
+def database_url(ctx: Context, resource: Resource) -> URL:
+    """A database resource's full URL, its secret from the keyring."""
+    return ctx.resolve_handle(resource).sqlalchemy_url()
+
+
+@dataclass
+class StepContext:
+    ws: Context
+    run_id: int
+    progress: Progress
+    cancel: threading.Event | None
+    emit: EventSink
+
+    def data(self, step: str) -> dict[str, Any]:
+        return journal.step_data(self.ws, self.run_id, step)
+
+    def save(self, step: str, **data: Any) -> None:
+        journal.update_step(self.ws, self.run_id, step, data=data)
+
+    def run(self) -> RunInfo:
+        return show_run(self.ws, self.run_id)
+
+    def urls(self) -> tuple[URL, URL | None]:
+        with self.ws.session() as session:
+            run = journal.get_run(session, self.run_id)
+            source = database_url(self.ws, run.source)
+            target = database_url(self.ws, run.target) if run.target is not None else None
+            return source, target
+
+
+# -- the steps -------------------------------------------------------------------------------------
+
+
+def _preflight(ctx: StepContext, report: Progress) -> str:
+    from ..providers import base as providers
+
+    report(0, None, "", "Checking the source, the target and the deploys")
+    run = ctx.run()
+    source_url, target_url = ctx.urls()
+    info = providers.describe(source_url)
+    ctx.save("preflight", size_bytes=info.size_bytes, tables=len(info.tables), rows=info.estimated_rows)
+    with ctx.ws.session() as session:
+        for deploy_name, _ in run.deploys:
+            deploy = ctx.ws.deploy(session, deploy_name)
+            open_store(deploy.config_kind, deploy.config_location).check_writable()
+    step = run.steps[STEPS.index("load")]
+    if target_url is not None and step.state == StepState.WAITING:
+        providers.check_empty(target_url)
+    return f"{info.engine} {info.server_version}, {info.size_bytes:,} bytes in {len(info.tables)} tables"
+
+
+def _provision(ctx: StepContext, report: Progress) -> str:
+    run = ctx.run()
+    with ctx.ws.session() as session:
+        row = journal.get_run(session, ctx.run_id)
+        if row.target is not None:
+            return f"using {row.target.name}"
+        existing = session.scalar(select(Resource).where(Resource.name == run.target))
+        if existing is not None and existing.origin == "provisioned" and existing.state != "deprovisioned":
+            row.target = existing  # provisioned before a crash, not yet journaled
+            session.commit()
+            return f"adopted {existing.name}, provisioned before an interruption"
+    from ..servers import provision
+
+    report(0, None, "", f"Provisioning {run.target} on {run.target_server}")
+    with ctx.ws.session() as session:
+        plan = journal.get_run(session, ctx.run_id).target_plan
+    created = provision(ctx.ws, run.target_server or "", run.target, plan=plan)
+    with ctx.ws.session() as session:
+        row = journal.get_run(session, ctx.run_id)
+        row.target = ctx.ws.resource(session, created.name)
+        session.commit()
+    return f"{created.name}: {created.handle}"
+
+
+def _maintenance_on(ctx: StepContext, report: Progress) -> str:
+    run = ctx.run()
+    if run.maintenance_started_at is None:
+        journal.update_run(ctx.ws, ctx.run_id, maintenance_started_at=ctx.ws.clock())
+    done: list[str] = list(ctx.data("maintenance_on").get("on", []))
+    for i, (deploy, _) in enumerate(run.deploys):
+        check_cancel(ctx.cancel, "The upgrade")
+        report(i, len(run.deploys), "deploys", f"Maintenance on for {deploy}")
+        if deploy not in done:
+            # Journal first: a crash after the hook ran must still take the deploy out of maintenance.
+            ctx.save("maintenance_on", on=[*done, deploy])
+            deploys.set_maintenance(ctx.ws, deploy, True)
+            done.append(deploy)
+    source_url, _ = ctx.urls()
+    timeout = float(_option(ctx, "quiet_timeout", 60.0))
+    wait_until_quiet(source_url, timeout, report, ctx.cancel, f"'{run.source}'")
+    return f"{len(done)} deploy(s) in maintenance; the source is quiet"
+
+
+def _option(ctx: StepContext, key: str, default: Any) -> Any:
+    with ctx.ws.session() as session:
+        return (journal.get_run(session, ctx.run_id).options or {}).get(key, default)
+
+
+def _backup(ctx: StepContext, report: Progress) -> str:
+    from ..transfer.backup import BackupParams, backup
+    from ..transfer.manifest import BackupInvalid, read, verify_artifact
+
+    run = ctx.run()
+    if run.backup_path:
+        try:
+            manifest = read(Path(run.backup_path))
+            verify_artifact(Path(run.backup_path), manifest)
+            return f"kept the backup in {run.backup_path}"
+        except BackupInvalid:
+            pass
+    source_url, _ = ctx.urls()
+    started = time.monotonic()
+    result = backup(BackupParams(source_url, resource=run.source), report, ctx.cancel)
+    seconds = time.monotonic() - started
+    size = result.artifact.stat().st_size
+    journal.update_run(
+        ctx.ws, ctx.run_id, backup_path=str(result.folder), stats={"backup_seconds": seconds, "backup_bytes": size}
+    )
+    return f"{result.manifest.format}, {size:,} bytes in {result.folder}"
+
+
+def _load(ctx: StepContext, report: Progress) -> str:
+    run = ctx.run()
+    source_url, target_url = ctx.urls()
+    assert target_url is not None
+    if ctx.data("load").get("started"):
+        from .target import empty_database
+
+        report(0, None, "", "Emptying the new database after an interrupted load")
+        empty_database(target_url)
+    ctx.save("load", started=True)
+    started = time.monotonic()
+    if _option(ctx, "cross_engine", False):
+        from ..transfer import crossengine
+
+        copied = crossengine.copy(source_url, target_url, progress=report, cancel=ctx.cancel)
+        rows = copied.total_rows
+    else:
+        from ..transfer.load import LoadParams, load
+
+        loaded = load(LoadParams(Path(run.backup_path or ""), target_url, verify=False), report, ctx.cancel)
+        rows = loaded.rows
+    seconds = time.monotonic() - started
+    journal.update_run(ctx.ws, ctx.run_id, stats={"load_seconds": seconds, "rows": rows})
+    return f"{rows:,} rows in {seconds:.1f} s"
+
+
+def _verify(ctx: StepContext, report: Progress) -> str:
+    """Compare the new database with the source as it was backed up (counts, checksums, sequences).
+
+    The backup's manifest holds the source's checksums, taken during maintenance while the source was quiet,
+    so only the new database is read in full; the source's row counts are checked again to prove it has not
+    changed since. A backup without checksums falls back to checksumming both sides.
+    """
+    from ..transfer.manifest import read
+    from ..transfer.typemap import display_url
+    from ..transfer.verify import (
+        TableSum,
+        checksum_database,
+        compare,
+        sequence_positions,
+        sequence_states,
+        verify,
+    )
+
+    source_url, target_url = ctx.urls()
+    assert target_url is not None
+    run = ctx.run()
+    started = time.monotonic()
+    manifest = read(Path(run.backup_path or ""))
+    if all(t.checksum for t in manifest.tables):
+        source_sums = {t.name: TableSum(t.name, t.rows, t.checksum or "") for t in manifest.tables}
+        target_sums = checksum_database(target_url, progress=report, cancel=ctx.cancel)
+        _check_source_unchanged(source_url, manifest.table_rows())
+        result = compare(
+            f"{display_url(source_url)} (as backed up)",
+            display_url(target_url),
+            source_sums,
+            target_sums,
+            sequence_positions(source_url),
+            sequence_positions(target_url),
+            # every sequence, owned or not, at its position (SQLite has none of its own)
+            **(
+                {"source_sequences": sequence_states(source_url), "target_sequences": sequence_states(target_url)}
+                if target_url.get_backend_name() != "sqlite" and source_url.get_backend_name() != "sqlite"
+                else {}
+            ),
+        )
+    else:
+        result = verify(source_url, target_url, progress=report, cancel=ctx.cancel)
+    seconds = time.monotonic() - started
+    journal.update_run(ctx.ws, ctx.run_id, stats={"verify_seconds": seconds, "verified": result.summary()})
+    return result.summary()
+
+
+def _check_source_unchanged(source_url: URL, rows: dict[str, int]) -> None:
+    """Exact row counts of the source against the backup's: a write that slipped past maintenance shows here."""
+    from ..transfer.backup import exact_counts
+    from ..transfer.verify import VerificationFailed, VerifyReport
+
+    now = exact_counts(source_url)
+    changed = sorted(name for name in set(rows) | set(now) if rows.get(name) != now.get(name))
+    if changed:
+        raise VerificationFailed(
+            f"The source changed after its backup (row counts of {', '.join(changed)}): something still writes "
+            "to it despite maintenance mode. Nothing was switched; find the writer and retry.",
+            VerifyReport("source", "backup", ()),
+        )
+
+
+def _switch(ctx: StepContext, report: Progress) -> str:
+    """Per deploy: one atomic write puts the new handle in the variable, then the restart hook runs.
+
+    The point of no return is the first deploy config that really holds the new handle: everything that
+    can be checked (the keyring gives out the new secret, every config is writable) is checked before
+    any write, so such a failure still rolls back. Each deploy is marked ``writing`` before its write,
+    so a crash right after it is recognised by :func:`_passed_point_of_no_return`.
+    """
+    run = ctx.run()
+    state: dict[str, str] = dict(ctx.data("switch").get("deploys", {}))
+    ws = ctx.ws
+    with ws.session() as session:
+        row = journal.get_run(session, ctx.run_id)
+        assert row.target is not None
+        ws.resolve_handle(row.target)  # the keyring gives out the new secret, or this fails before any write
+        if row.switched_at is None:
+            for deploy_name, _var in run.deploys:
+                ws.store(ws.deploy(session, deploy_name)).check_writable()
+    for i, (deploy_name, var) in enumerate(run.deploys):
+        report(i, len(run.deploys), "deploys", f"Switching {deploy_name}")
+        if state.get(deploy_name) == "restarted":
+            continue
+        store = ws.deploy_store(deploy_name)
+        with store.locked(), ws.session() as session:
+            row = journal.get_run(session, ctx.run_id)
+            deploy = ws.deploy(session, deploy_name)
+            assert row.target is not None
+            new_handle = ws.resolve_handle(row.target)
+            details: list[str] = [f"upgrade run {ctx.run_id}: {deploy_name} {var} -> {row.target.name}"]
+            state[deploy_name] = "writing"
+            ctx.save("switch", deploys=state)
+            store.apply({var: new_handle.full()})
+            first = row.switched_at is None
+            if first:
+                row.switched_at = ws.clock()
+            if not any(
+                a.detached_at is None and a.env_var == var and a.resource_id == row.target.id
+                for a in deploy.attachments
+            ):
+                attachments.record_attach(ws, session, deploy, row.target, var, details)
+            session.commit()
+            if first:
+                ctx.emit(RunEvent(ctx.run_id, "switch", "switched", "The point of no return has passed."))
+            state[deploy_name] = "written"
+            ctx.save("switch", deploys=state)
+            ws.run_hook(deploy, "restart", details, tuple(new_handle.secrets.values()))
+            ws.audit("switch", "deploy", deploy_name, "ok", "; ".join(details))
+        state[deploy_name] = "restarted"
+        ctx.save("switch", deploys=state)
+    return f"{len(run.deploys)} deploy(s) now use {run.target}"
+
+
+def passed_point_of_no_return(ws: Context, run_id: int) -> bool:
+    """True once a deploy's config holds the new handle, even if a crash came before the journal said so."""
+    with ws.session() as session:
+        run = journal.get_run(session, run_id)
+        if run.switched_at is not None:
+            return True
+        step = next((s for s in run.steps if s.name == "switch"), None)
+        marks = (step.data or {}).get("deploys", {}) if step else {}
+        writing = [str(d) for d in marks] if isinstance(marks, dict) else []
+        if not writing or run.target is None:
+            return False
+        new_value = ws.resolve_handle(run.target).full()
+        variables = {d["deploy"]: d["env_var"] for d in run.deploys}
+        for deploy_name in writing:
+            values = ws.store(ws.deploy(session, deploy_name)).read()
+            if values.get(variables.get(deploy_name, "")) == new_value:
+                run.switched_at = ws.clock()
+                session.commit()
+                return True
+    return False
+
+
+def out_of_maintenance(ctx: StepContext, report: Progress) -> list[str]:
+    """Maintenance off for every deploy the run put in maintenance, journaled one by one (step 8 and rollback)."""
+    on = list(ctx.data("maintenance_on").get("on", []))
+    off: list[str] = list(ctx.data("maintenance_off").get("off", []))
+    for i, deploy in enumerate(on):
+        report(i, len(on), "deploys", f"Maintenance off for {deploy}")
+        if deploy not in off:
+            deploys.set_maintenance(ctx.ws, deploy, False)
+            off.append(deploy)
+            ctx.save("maintenance_off", off=off)
+    return off
+
+
+def _maintenance_off(ctx: StepContext, report: Progress) -> str:
+    off = out_of_maintenance(ctx, report)
+    journal.update_run(ctx.ws, ctx.run_id, maintenance_ended_at=ctx.ws.clock())
+    return f"{len(off)} deploy(s) out of maintenance"
+
+
+def _finish(ctx: StepContext, report: Progress) -> str:
+    from ..providers import base as providers
+
+    ws = ctx.ws
+    with ws.session() as session:
+        run = journal.get_run(session, ctx.run_id)
+        now = ws.clock()
+        source = run.source
+        if not any(a.detached_at is None for a in source.attachments):
+            source.state = ResourceState.DETACHED.value
+            source.detached_at = source.detached_at or now
+            source.keep_until = now + timedelta(days=run.keep_days)
+        source.note = f"Replaced by {run.target_name} in upgrade run {run.id}; backup in {run.backup_path}"
+        source.updated_at = now
+        if run.target is not None:
+            with contextlib.suppress(ChangeoverError):
+                run.target.size_bytes = providers.describe(database_url(ws, run.target)).size_bytes
+        stats = dict(run.stats or {})
+        work = sum(float(str(stats.get(k) or 0)) for k in ("backup_seconds", "load_seconds", "verify_seconds"))
+        if work > 0 and stats.get("source_bytes"):
+            stats["bytes_per_second"] = float(str(stats["source_bytes"])) / work
+        stats["maintenance_seconds"] = journal.elapsed(run.maintenance_started_at, run.maintenance_ended_at)
+        run.stats = stats
+        run.state = RunState.DONE
+        run.finished_at = now
+        journal.release_lock(session, run.id)
+        session.commit()
+        summary = (
+            f"run {run.id}: {source.name} -> {run.target_name}; maintenance window "
+            f"{stats['maintenance_seconds'] or 0:.1f} s; {source.name} kept until "
+            f"{source.keep_until.date().isoformat() if source.keep_until else '-'}; backup in {run.backup_path}"
+        )
+    ws.audit("upgrade", "resource", source.name, "ok", summary)
+    return summary
+
+
+STEP_FUNCTIONS: dict[str, Callable[[StepContext, Progress], str]] = {
+    "preflight": _preflight,
+    "provision": _provision,
+    "maintenance_on": _maintenance_on,
+    "backup": _backup,
+    "load": _load,
+    "verify": _verify,
+    "switch": _switch,
+    "maintenance_off": _maintenance_off,
+    "finish": _finish,
+}
