@@ -157,3 +157,16 @@ def any_workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Wo
     ws = Workspace(Inventory(url), actor="tester@test")
     yield ws
     ws.close()
+
+
+#: fixtures that reach a real database server: a test using any of them (even indirectly) is marked `servers`
+SERVER_FIXTURES = frozenset(
+    {"postgres_admin", "mysql_admin", "make_postgres_db", "make_mysql_db", "any_workspace", "private_postgres"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs a database server, so `pytest -m "not servers"` is the fast tier."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
