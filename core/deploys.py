@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import suppress
-from typing import Any
+from typing import TypedDict, Unpack
 
 from sqlalchemy import select
 
@@ -75,48 +75,70 @@ def add_deploy(
             return deploy_info(deploy)
 
 
-def edit_deploy(ctx: Context, name: str, **changes: Any) -> DeployInfo:
-    allowed = {
-        "app",
-        "environment",
-        "env_file",
-        "restart_cmd",
-        "maintenance_on_cmd",
-        "maintenance_off_cmd",
-        "maintenance_var",
-        "hook_timeout",
-        "new_name",
-    }
+class DeployHooks(TypedDict, total=False):
+    """A deploy's labels and hooks, as given to add, import or edit it (a hook given as "" is cleared)."""
+
+    app: str
+    environment: str
+    restart_cmd: str | None
+    maintenance_on_cmd: str | None
+    maintenance_off_cmd: str | None
+    maintenance_var: str | None
+    hook_timeout: int
+
+
+class DeployChanges(DeployHooks, total=False):
+    """What an edit may change; a key left out (or None) stays as it is."""
+
+    env_file: str | None
+    new_name: str | None
+
+
+def edit_deploy(ctx: Context, name: str, **changes: Unpack[DeployChanges]) -> DeployInfo:
+    """Change a deploy's labels, hooks, name or config file (refused while an upgrade run holds it)."""
+    allowed = set(DeployChanges.__annotations__) | set(DeployHooks.__annotations__)
     unknown = set(changes) - allowed
     if unknown:
         raise InvalidInput(f"Cannot edit {', '.join(sorted(unknown))} of a deploy.")
     with ctx.audited("edit deploy", "deploy", name) as details, ctx.session() as session:
         deploy = ctx.deploy(session, name)
         ctx.refuse_if_held(session, "edit this deploy", deploy=deploy)
-        if changes.get("new_name"):
-            validate_name(changes["new_name"], "deploy")
-            if session.scalar(select(Deploy.id).where(Deploy.name == changes["new_name"])) is not None:
-                raise Conflict(f"A deploy named '{changes['new_name']}' already exists: choose another name.")
-            deploy.name = changes["new_name"]
-        if "env_file" in changes and changes["env_file"]:
+        new_name = changes.get("new_name")
+        if new_name:
+            validate_name(new_name, "deploy")
+            if session.scalar(select(Deploy.id).where(Deploy.name == new_name)) is not None:
+                raise Conflict(f"A deploy named '{new_name}' already exists: choose another name.")
+            deploy.name = new_name
+        env_file = changes.get("env_file")
+        if env_file:
             if any(a.detached_at is None for a in deploy.attachments):
                 raise Conflict(
                     f"'{name}' has attached resources; detach them before pointing it at another config file.",
                 )
-            store = open_store("envfile", changes["env_file"])
+            store = open_store("envfile", env_file)
             store.read()
             deploy.config_location = store.location
-        if changes.get("maintenance_var"):
-            handles.validate_env_var(changes["maintenance_var"])
-        if "hook_timeout" in changes and changes["hook_timeout"] is not None:
-            check_range(int(changes["hook_timeout"]), HOOK_SECONDS, "The hook timeout (seconds)")
-            deploy.hook_timeout = int(changes["hook_timeout"])
-        for key in ("app", "environment"):
-            if changes.get(key) is not None:
-                setattr(deploy, key, changes[key])
-        for key in ("restart_cmd", "maintenance_on_cmd", "maintenance_off_cmd", "maintenance_var"):
-            if key in changes and changes[key] is not None:
-                setattr(deploy, key, changes[key] or None)
+        maintenance_var = changes.get("maintenance_var")
+        if maintenance_var:
+            handles.validate_env_var(maintenance_var)
+        hook_timeout = changes.get("hook_timeout")
+        if hook_timeout is not None:
+            check_range(int(hook_timeout), HOOK_SECONDS, "The hook timeout (seconds)")
+            deploy.hook_timeout = int(hook_timeout)
+        app, environment = changes.get("app"), changes.get("environment")
+        if app is not None:
+            deploy.app = app
+        if environment is not None:
+            deploy.environment = environment
+        hooks = {
+            "restart_cmd": changes.get("restart_cmd"),
+            "maintenance_on_cmd": changes.get("maintenance_on_cmd"),
+            "maintenance_off_cmd": changes.get("maintenance_off_cmd"),
+            "maintenance_var": maintenance_var,
+        }
+        for key, value in hooks.items():
+            if value is not None:
+                setattr(deploy, key, value or None)
         deploy.updated_at = ctx.clock()
         session.commit()
         details.append("changed " + ", ".join(sorted(changes)))
@@ -198,7 +220,7 @@ def import_deploy(
     ctx: Context,
     name: str,
     env_file: str,
-    **deploy_options: Any,
+    **deploy_options: Unpack[DeployHooks],
 ) -> ImportResult:
     """Add a deploy from an existing ``.env`` and register and attach the resources it already uses.
 
