@@ -5,7 +5,7 @@ Retry or Roll back after a failure, no way back after the switch.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
@@ -23,15 +23,14 @@ from PySide6.QtWidgets import (
 )
 
 from changeover.core.formats import human_count, human_rate, human_seconds
-from changeover.core.jobs import RateMeter
 from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import RunEvent, RunInfo
+from changeover.core.upgrade.runs import PROGRESS, RunProgress
 
 from ..icons import get_colored_icon
 from ..jobs import Job
 from .common import (
     STATES,
-    TOTAL_WEIGHT,
     EventRelay,
     error_text,
     step_tree,
@@ -54,14 +53,8 @@ class ProgressPage(QWizardPage):
         self.setButtonText(QWizard.WizardButton.CommitButton, "&Next >")
         self.job: Job | None = None
         self.rolling_back = False
-        self.switched = False
         self.succeeded = False
-        self.current = ""
-        self.states: dict[str, str] = dict.fromkeys(procedure.STEPS, "waiting")
-        self.fraction = 0.0
-        self.meter = RateMeter()
-        self.maintenance_started: datetime | None = None
-        self.maintenance_ended: datetime | None = None
+        self.progress = RunProgress()  # the core's view of the run: this page only renders it
         self.relay = EventRelay(hook=wizard.event_hook)
         self.relay.arrived.connect(self.show_event)
 
@@ -142,10 +135,9 @@ class ProgressPage(QWizardPage):
             self.start()
 
     def _offer_resume(self, run: RunInfo) -> None:
-        self.sync(run)
-        for name, state in list(self.states.items()):
-            if state in ("running", "retrying"):
-                self._set_state(name, "interrupted")
+        self.progress.sync(run)
+        self.progress.interrupted()
+        self._render()
         self._write(f"Upgrade run {run.id} of {run.source} to {run.target}, started {run.created_at:%Y-%m-%d %H:%M}")
         if run.finished:
             self.status.setText(f"Upgrade run {run.id} is already {run.state.replace('_', ' ')}.")
@@ -169,7 +161,7 @@ class ProgressPage(QWizardPage):
         self.wiz.setButtonText(QWizard.WizardButton.CancelButton, "Cancel")
         self.wiz.setOption(QWizard.WizardOption.NoCancelButton, self.switched)  # no Cancel after the switch
         ws, relay = self.wiz.workspace, self.relay
-        self.meter.reset()
+        self.progress.meter.reset()
         if not self.timer.isActive():
             self.timer.start()
         self._tick()
@@ -237,76 +229,70 @@ class ProgressPage(QWizardPage):
 
     # -- events ---------------------------------------------------------------------------------
 
+    @property
+    def switched(self) -> bool:
+        return self.progress.switched
+
+    @property
+    def states(self) -> dict[str, str]:
+        """Each step's state as shown (read from the core's view)."""
+        return {name: state for name, (state, _) in self.progress.steps.items()}
+
     def show_event(self, event: RunEvent) -> None:
-        """One event of the run, on the GUI thread."""
-        if event.state == "progress":
-            self._progress(event)
+        """One event of the run, on the GUI thread: folded into the core's view, then rendered."""
+        was_switched = self.progress.switched
+        self.progress.apply(event)
+        if event.state == PROGRESS:
+            self._render_current(event)
             return
-        if event.state == "switched":
+        if self.progress.switched and not was_switched:
             self._passed_the_switch()
-        elif event.state == "rolled_back":
-            for name, state in self.states.items():
-                if state == "done":
-                    self._set_state(name, "rolled_back")
-                elif state in ("running", "retrying", "interrupted"):
-                    self._set_state(name, "failed")
-            self._maintenance_over()
-        elif event.step in self.items:
-            self._set_state(event.step, event.state, event.message)
-            if event.state == "running":
-                self.current = event.step
-                self.fraction = 0.0
-                self.meter.reset()
-                self.step_label.setText(f"<b>{procedure.TITLES[event.step]}</b>")
-                self.step_bar.setRange(0, 0)
-                self.rate.setText("")
-                if event.step == "maintenance_on" and self.maintenance_started is None:
-                    self.maintenance_started = datetime.now(UTC)
-                    self._tick()
-            elif event.state == "done":
-                self.fraction = 1.0 if event.step == self.current else self.fraction
-                if event.step == "maintenance_off":
-                    self._maintenance_over()
+        if event.state == "running" and event.step in self.items:
+            self.step_label.setText(f"<b>{procedure.TITLES[event.step]}</b>")
+            self.step_bar.setRange(0, 0)
+            self.rate.setText("")
+        self._render()
         title = procedure.TITLES.get(event.step, event.step.replace("_", " ").capitalize())
         message = "" if event.message == title else event.message
         self._write(f"{title}: {STATES.get(event.state, ('', event.state))[1].lower()}. {message}".strip())
-        self._overall()
         self.wiz.changed()
 
-    def _progress(self, event: RunEvent) -> None:
-        if event.step != self.current:
+    def _render_current(self, event: RunEvent) -> None:
+        """The current step's bar, rate and time left, from the core's meter."""
+        if event.step != self.progress.current:
             return
-        self.meter.update(event.done, event.total, event.unit)
+        meter = self.progress.meter
         if event.message:
             self.step_label.setText(f"<b>{procedure.TITLES[event.step]}</b>: {event.message}")
-        percent = self.meter.percent
+        percent = meter.percent
         if percent is None:
             self.step_bar.setRange(0, 0)
-            self.fraction = 0.0
         else:
             self.step_bar.setRange(0, 1000)
             self.step_bar.setValue(int(percent * 10))
-            self.fraction = percent / 100
         parts = []
         if event.total:
             parts.append(f"{human_count(event.done, event.unit)} of {human_count(event.total, event.unit)}")
-        rate = human_rate(self.meter.rate, event.unit)
+        rate = human_rate(meter.rate, event.unit)
         if rate:
             parts.append(rate)
-        eta = human_seconds(self.meter.eta)
+        eta = human_seconds(meter.eta)
         if eta:
             parts.append(f"{eta} left")
         self.rate.setText(" · ".join(parts))
         self._overall()
 
+    def _render(self) -> None:
+        """Every step's row, the overall bar and the maintenance window, as the core's view has them."""
+        for name, (state, message) in self.progress.steps.items():
+            self._set_state(name, state, message)
+        self._overall()
+        self._tick()
+
     def _overall(self) -> None:
-        done: float = sum(procedure.WEIGHTS[n] for n, s in self.states.items() if s in ("done", "skipped"))
-        if self.current and self.states.get(self.current) in ("running", "retrying"):
-            done += procedure.WEIGHTS[self.current] * self.fraction
-        self.overall_bar.setValue(int(1000 * done / TOTAL_WEIGHT))
+        self.overall_bar.setValue(int(1000 * self.progress.overall))
 
     def _set_state(self, name: str, state: str, message: str | None = None) -> None:
-        self.states[name] = state
         item = self.items[name]
         mark, text = STATES.get(state, ("", state))
         item.setText(1, f"{mark} {text}")
@@ -315,7 +301,6 @@ class ProgressPage(QWizardPage):
             item.setToolTip(2, message)
 
     def _passed_the_switch(self) -> None:
-        self.switched = True
         self.banner.setText(
             "<b>The point of no return has passed:</b> the deploys now use the new database. The upgrade only "
             "goes forward from here; it can no longer be cancelled or rolled back."
@@ -328,17 +313,15 @@ class ProgressPage(QWizardPage):
         self.rollback_button.hide()
 
     def _maintenance_over(self) -> None:
-        if self.maintenance_started is not None and self.maintenance_ended is None:
-            self.maintenance_ended = datetime.now(UTC)
+        self.progress.window_closes(datetime.now(UTC))
         self._tick()
 
     def _tick(self) -> None:
-        if self.maintenance_started is None:
+        seconds = self.progress.maintenance_seconds()
+        if seconds is None:
             self.window_label.setText("Maintenance window: not started (the deploys still serve normally).")
             return
-        end = self.maintenance_ended or datetime.now(UTC)
-        seconds = (end - self.maintenance_started).total_seconds()
-        if self.maintenance_ended is None:
+        if self.progress.maintenance_ended is None:
             self.window_label.setText(f"Maintenance window: <b>{human_seconds(seconds)}</b> so far (min:s).")
         else:
             self.window_label.setText(f"Maintenance window: {human_seconds(seconds)} (min:s), over.")
@@ -351,19 +334,10 @@ class ProgressPage(QWizardPage):
     def sync(self, run: RunInfo) -> None:
         """Show the journal's view of the run (after a job, or when opened on an unfinished run)."""
         self.wiz.run_info = run
-        for step in run.steps:
-            self._set_state(step.name, step.state, step.message)
-        self.current = run.step
-        self.switched = run.switched
+        self.progress.sync(run)
         if run.switched:
             self._passed_the_switch()
-        if run.maintenance_started_at is not None:
-            self.maintenance_started = run.maintenance_started_at
-            if run.maintenance_seconds is not None:
-                self.maintenance_ended = run.maintenance_started_at + timedelta(seconds=run.maintenance_seconds)
-        self.fraction = 0.0
-        self._overall()
-        self._tick()
+        self._render()
 
     # -- outcomes -------------------------------------------------------------------------------
 
