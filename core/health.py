@@ -12,13 +12,12 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from . import handles
+from . import engines, handles
 from .errors import ChangeoverError
 
 logger = logging.getLogger(__name__)
@@ -99,14 +98,10 @@ def check_health(
 
 def _connect_database(handle: handles.Handle, timeout: float) -> ConnectionResult:
     url = handle.sqlalchemy_url()
-    if handle.kind == "sqlite":
-        if not url.database or not Path(url.database).exists():
-            return ConnectionResult(False, "The SQLite file does not exist.")
-        # Read-only, so a check never creates or changes the file.
-        url = url.set(query={"mode": "ro", "uri": "true"}, database=f"file:{url.database}")
-        engine = sa.create_engine(url, connect_args={"timeout": timeout}, poolclass=sa.pool.NullPool)
-    else:
-        engine = sa.create_engine(url, connect_args={"connect_timeout": int(timeout)}, poolclass=sa.pool.NullPool)
+    try:
+        engine = engines.of(url).probe(url, timeout)
+    except engines.ProviderError as exc:
+        return ConnectionResult(False, exc.message)
     try:
         with engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))

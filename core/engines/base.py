@@ -158,6 +158,30 @@ class Engine:
     paramstyle_marker: ClassVar[str] = "%s"
     #: how the engine's bulk load path is named in reports
     bulk_path: ClassVar[str] = ""
+    # What the driver hands over and takes (the copy's value conversions ask these):
+    #: dates, times, decimals as Python objects (SQLite: as text and numbers)
+    driver_typed: ClassVar[bool] = True
+    #: booleans as ``bool`` and times as ``time``
+    gives_bools: ClassVar[bool] = False
+    gives_times: ClassVar[bool] = False
+    #: TIME values as ``timedelta`` (MySQL's TIME is a duration) and BIT(1) as bytes
+    times_as_durations: ClassVar[bool] = False
+    bits_as_bytes: ClassVar[bool] = False
+    #: time-zone-aware values stored as naive UTC (MySQL DATETIME)
+    naive_datetimes: ClassVar[bool] = False
+    #: the bulk path parses each value's text by its column type (PostgreSQL's COPY): values go as read
+    loads_text: ClassVar[bool] = False
+    #: PostgreSQL's ±infinity: an engine that keeps infinite dates
+    has_infinity: ClassVar[bool] = False
+    #: the longest identifier the engine keeps, in UTF-8 bytes (None: no limit Changeover needs to mind)
+    name_bytes: ClassVar[int | None] = None
+    #: the collation text columns get on this engine as a copy's target (None: the engine's own rules)
+    binary_collation: ClassVar[str | None] = None
+    #: True where index names share one namespace per database and the copy names them itself (SQLite)
+    names_indexes: ClassVar[bool] = False
+    #: True where the catalog's list of what is not carried already names its special (full-text, spatial)
+    #: indexes (MariaDB)
+    lists_special_indexes: ClassVar[bool] = False
     #: False where the engine has no sessions to list (SQLite)
     has_sessions: ClassVar[bool] = True
     #: False where constraints cannot be added to a table after it was made (SQLite): made with the table
@@ -201,6 +225,23 @@ class Engine:
     def dialect(self) -> sa.engine.Dialect:
         """The SQLAlchemy dialect that renders DDL for this engine (no connection needed)."""
         raise NotImplementedError
+
+    def bool_literal(self, value: bool) -> str:
+        """A boolean as a literal of this engine (a default, a check)."""
+        return "1" if value else "0"
+
+    def nextval_sql(self, sequence: str) -> str:
+        """A column default drawing from ``sequence`` (engines with sequences)."""
+        raise NotImplementedError
+
+    def table_options(self) -> dict[str, Any]:
+        """SQLAlchemy ``Table`` keyword options for the tables a copy makes on this engine."""
+        return {}
+
+    def plain_check(self, sql: str) -> str:
+        """A CHECK clause of this engine with its own casting syntax taken out (the rest is judged portable
+        or not by the copy)."""
+        return sql
 
     def render_type(self, type_: sa.types.TypeEngine[Any]) -> str:
         """A column type as this engine declares it (its class name when the dialect cannot render it)."""
@@ -351,6 +392,11 @@ class Engine:
     def hashes_in_sql(self, cols: Sequence[Column]) -> bool:
         """Whether :meth:`checksum_sql` renders these columns canonically."""
         return False
+
+    def copy_select(self, col: Column, *, as_text: bool, odd: bool, target: Engine) -> str:
+        """What to SELECT to read ``col`` for a copy to ``target``: ``as_text`` for values the driver cannot
+        read but their text can carry, ``odd`` for a column holding values without a twin elsewhere."""
+        return self.select_expression(col)
 
     def select_expression(self, col: Column) -> str:
         """What to SELECT to read ``col``'s values in their engine-neutral form."""

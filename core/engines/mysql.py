@@ -50,6 +50,21 @@ _NOT_CARRIED = (
 )
 
 
+def real_date(q: str, kind: str, *, infinity: bool) -> str:
+    """A zero date (year 0) read as ``-infinity`` (for an engine that has it) or the far past; a partial
+    date (month or day 0) as its first day."""
+    i = 0 if kind == "date" else 1
+    zero = "-infinity" if infinity else FAR_PAST[i]
+    fmt = "%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%i:%s.%f"
+    clock = "" if kind == "date" else f", DATE_FORMAT({q}, ' %H:%i:%s.%f')"
+    first = (
+        f"CONCAT(LPAD(YEAR({q}), 4, '0'), '-', LPAD(GREATEST(MONTH({q}), 1), 2, '0'), '-', "
+        f"LPAD(GREATEST(DAYOFMONTH({q}), 1), 2, '0'){clock})"
+    )
+    odd = f"MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0"
+    return f"IF(YEAR({q}) = 0, '{zero}', IF({odd}, {first}, DATE_FORMAT({q}, '{fmt}')))"
+
+
 class MySQL(Engine):
     name = "mysql"
     label = "MariaDB/MySQL"
@@ -59,10 +74,21 @@ class MySQL(Engine):
     has_sequences = True  # MariaDB's CREATE SEQUENCE
     snapshot_sql = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
     bulk_path = "LOAD DATA LOCAL INFILE"
+    times_as_durations = True
+    bits_as_bytes = True
+    naive_datetimes = True
+    binary_collation = "utf8mb4_bin"
+    lists_special_indexes = True
     streams_reads = False  # a half-read stream blocks its connection until every row was read
 
     def dialect(self) -> sa.engine.Dialect:
         return mysql.dialect()
+
+    def nextval_sql(self, sequence: str) -> str:
+        return f"(NEXT VALUE FOR {self.quote(sequence)})"
+
+    def table_options(self) -> dict[str, Any]:
+        return {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": self.binary_collation}
 
     def admin_args(self) -> dict[str, Any]:
         return {"connect_timeout": 15, "charset": "utf8mb4"}
@@ -237,6 +263,14 @@ class MySQL(Engine):
                     conn.execute(sa.text(f"DROP EVENT IF EXISTS {self.quote(name)}"))
         finally:
             engine.dispose()
+
+    def copy_select(self, col: Column, *, as_text: bool, odd: bool, target: Engine) -> str:
+        if odd and col.kind in ("date", "datetime", "datetime_tz"):
+            real = real_date(self.quote(col.name), col.kind, infinity=target.has_infinity)
+            if target.loads_text:
+                return real
+            return f"CAST({real} AS {'DATE' if col.kind == 'date' else 'DATETIME(6)'})"
+        return self.select_expression(col)
 
     def select_expression(self, col: Column) -> str:
         q = self.quote(col.name)

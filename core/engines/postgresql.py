@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -117,6 +118,22 @@ def _duration(q: str) -> str:
     )
 
 
+_ANY_ARRAY = re.compile(r"^\(*\s*\(?(\w+)\)?(?:::[\w ]+)?\s*=\s*ANY\s*\(+ARRAY\[(.*?)\](?:::[\w ]+\[\])?\)+\s*$", re.S)
+_CAST = re.compile(r"::[a-z][a-z ]*(\[\])?", re.I)
+
+
+def finite(q: str, kind: str) -> str:
+    """±infinity read as the far future / far past (no other engine, nor Python, has infinity)."""
+    i = 0 if kind == "date" else 1
+    cast = {"date": "date", "datetime": "timestamp", "datetime_tz": "timestamptz"}[kind]
+    far = f"'{FAR_FUTURE[i]}{'+00' if kind == 'datetime_tz' else ''}'"
+    past = f"'{FAR_PAST[i]}{'+00' if kind == 'datetime_tz' else ''}'"
+    return (
+        f"CASE WHEN {q} = 'infinity' THEN CAST({far} AS {cast}) WHEN {q} = '-infinity' THEN CAST({past} AS {cast}) "
+        f"ELSE {q} END"
+    )
+
+
 class PostgreSQL(Engine):
     name = "postgresql"
     label = "PostgreSQL"
@@ -126,9 +143,36 @@ class PostgreSQL(Engine):
     has_schemas = True
     snapshot_sql = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
     bulk_path = "COPY FROM STDIN"
+    has_infinity = True
+    gives_bools = True
+    gives_times = True
+    loads_text = True
+    name_bytes = 63  # NAMEDATALEN - 1
 
     def dialect(self) -> sa.engine.Dialect:
         return postgresql.dialect()  # type: ignore[no-untyped-call]
+
+    def bool_literal(self, value: bool) -> str:
+        return "true" if value else "false"
+
+    def nextval_sql(self, sequence: str) -> str:
+        return "nextval('" + self.quote(sequence).replace("'", "''") + "'::regclass)"
+
+    def plain_check(self, sql: str) -> str:
+        """``x::text = ANY (ARRAY['a'::text, ...])`` as ``x IN ('a', ...)``; every ``::type`` cast dropped."""
+        match = _ANY_ARRAY.match(sql)
+        if match:
+            values = ", ".join(_CAST.sub("", v).strip() for v in match.group(2).split(","))
+            sql = f"{match.group(1)} IN ({values})"
+        return _CAST.sub("", sql)
+
+    def copy_select(self, col: Column, *, as_text: bool, odd: bool, target: Engine) -> str:
+        q = self.quote(col.name)
+        if as_text:
+            return f"{q}::text"
+        if col.kind in ("date", "datetime", "datetime_tz"):
+            return finite(q, col.kind)  # the driver cannot read ±infinity, wherever it may be
+        return q
 
     def admin_args(self) -> dict[str, Any]:
         return {"connect_timeout": 15, "application_name": "changeover"}

@@ -52,6 +52,8 @@ class SQLite(Engine):
     bulk_path = "executemany in one transaction"
     alters_constraints = False
     has_sessions = False
+    names_indexes = True
+    driver_typed = False
     parallel_writes = False
 
     def dialect(self) -> sa.engine.Dialect:

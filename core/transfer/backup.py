@@ -35,12 +35,14 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from .. import handles, paths
+from .. import engines, paths
+from ..engines import MYSQL, POSTGRESQL, SQLITE, DatabaseInfo, display_url, url_secrets
+from ..engines.sqlite import path_of
 from ..errors import Cancelled, ChangeoverError
 from ..jobs import Progress, check_cancel, no_progress
-from ..providers import base as providers
-from . import mysqltsv, pgpython, tools
-from .manifest import Manifest, TableEntry, digest_artifact, stamp
+from . import tools
+from .formats import mariadb_python, mariadb_tsv, pgcopy
+from .formats.manifest import Manifest, TableEntry, digest_artifact, stamp
 
 logger = logging.getLogger(__name__)
 
@@ -73,15 +75,6 @@ class BackupResult:
         return self.folder / self.manifest.artifact
 
 
-def masked(url: URL) -> str:
-    """The URL for display, its password masked."""
-    text = url.set(drivername=url.get_backend_name()).render_as_string(hide_password=False)
-    try:
-        return handles.parse(text).masked()
-    except ChangeoverError:
-        return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
-
-
 def target_folder(params: BackupParams, moment: datetime) -> Path:
     if params.folder is not None:
         return params.folder
@@ -97,10 +90,10 @@ def backup(
     Raises :class:`~changeover.core.errors.Cancelled` (the partial folder removed, the source untouched)
     or a :class:`~changeover.core.errors.ChangeoverError` with what went wrong.
     """
-    engine = providers.engine_of(params.url)
+    engine = engines.of(params.url)
     moment = datetime.now(UTC)
     progress(0, None, "", f"Reading the catalog of {params.url.database}")
-    info = providers.describe(params.url)
+    info = engines.describe(params.url)
     final = target_folder(params, moment)
     if final.exists() and any(final.iterdir()):
         raise ChangeoverError(f"The backup folder {final} is not empty.", title="Backup folder in use")
@@ -111,14 +104,12 @@ def backup(
         check_cancel(cancel, "The backup")
         # The content checksums are read while the dump runs: both are mostly the server's work.
         sums = pool.submit(_table_entries, params.url, params.checksums, stop)
-        if engine == "postgresql":
-            artifact, tool, version, fmt = _pg_dump(params.url, info, folder, progress, cancel)
-        elif engine == "mysql" and params.mysql_format == "sql":
-            artifact, tool, version, fmt = _mysql_dump(params.url, info, folder, progress, cancel)
-        elif engine == "mysql":
-            artifact, tool, version, fmt = _mysql_tsv(params.url, info, folder, progress, cancel)
-        else:
-            artifact, tool, version, fmt = _sqlite_backup(params.url, folder, progress, cancel)
+        dump = {
+            POSTGRESQL: _pg_dump,
+            MYSQL: _mysql_dump if params.mysql_format == "sql" else _mysql_tsv,
+            SQLITE: _sqlite_backup,
+        }[engine]
+        artifact, tool, version, fmt = dump(params.url, info, folder, progress, cancel)
         progress(0, None, "", "Finishing the content checksums of the source")
         while not sums.done():
             if cancel is not None and cancel.is_set():
@@ -133,11 +124,11 @@ def backup(
         digest, size = digest_artifact(artifact)
         manifest = Manifest(
             format=fmt,
-            engine=engine,
+            engine=engine.name,
             tool=tool,
             tool_version=version,
             server_version=info.server_version,
-            source=masked(params.url),
+            source=display_url(params.url),
             artifact=artifact.name,
             sha256=digest,
             size_bytes=size,
@@ -159,7 +150,7 @@ def backup(
                 "is untouched and the partial backup was removed.",
             ) from None
         if isinstance(exc, Exception) and not isinstance(exc, tools.ConnectionLost) and tools.lost_connection(str(exc)):
-            raise tools.connection_lost("source", "the backup", str(exc), providers.url_secrets(params.url)) from None
+            raise tools.connection_lost("source", "the backup", str(exc), url_secrets(params.url)) from None
         raise
     pool.shutdown(wait=True)
     progress(manifest.size_bytes, manifest.size_bytes, "bytes", f"Backup written to {folder}")
@@ -253,7 +244,7 @@ def _table_entries(url: URL, checksums: bool, cancel: threading.Event | None) ->
 
 def exact_counts(url: URL, cancel: threading.Event | None = None) -> dict[str, int]:
     """Exact row counts of every table (a full count each): for manifests without checksums."""
-    info = providers.describe(url)
+    info = engines.describe(url)
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     counts: dict[str, int] = {}
     try:
@@ -281,15 +272,15 @@ def _ticker(path: Path, total: int, progress: Progress, message: str) -> Callabl
 
 
 def _pg_dump(
-    url: URL, info: providers.DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
+    url: URL, info: DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
 ) -> tuple[Path, str, str, str]:
     major = int(info.server_version.split(".")[0])
     found = tools.postgres_tools(major)
     if found is None:
         logger.info("no pg_dump %d or newer: backing up through psycopg", major)
         artifact = folder / "database.copy"
-        pgpython.export(url, info, artifact, progress, cancel)
-        return artifact, "psycopg", psycopg.__version__, pgpython.FORMAT
+        pgcopy.export(url, info, artifact, progress, cancel)
+        return artifact, "psycopg", psycopg.__version__, pgcopy.FORMAT
     dump, _restore = found
     artifact = folder / "database.pgdump"
     env = tools.postgres_env(url.host, url.port, url.username, tools.url_password(url), url.database or "")
@@ -299,7 +290,7 @@ def _pg_dump(
         [dump.path, "--format=custom", "--compress=0", "--no-sync", f"--file={artifact}"],
         what="The backup",
         env=env,
-        secrets=providers.url_secrets(url),
+        secrets=url_secrets(url),
         cancel=cancel,
         tick=_ticker(artifact, info.size_bytes, progress, message),
     )
@@ -307,7 +298,7 @@ def _pg_dump(
 
 
 def _mysql_dump(
-    url: URL, info: providers.DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
+    url: URL, info: DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
 ) -> tuple[Path, str, str, str]:
     dump, _client = tools.require_mysql_tools("back up this server")
     artifact = folder / "database.sql"
@@ -331,7 +322,7 @@ def _mysql_dump(
                 url.database or "",
             ],
             what="The backup",
-            secrets=providers.url_secrets(url),
+            secrets=url_secrets(url),
             cancel=cancel,
             tick=_ticker(artifact, info.size_bytes, progress, message),
         )
@@ -339,26 +330,24 @@ def _mysql_dump(
 
 
 def _mysql_tsv(
-    url: URL, info: providers.DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
+    url: URL, info: DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
 ) -> tuple[Path, str, str, str]:
     artifact = folder / "database.tsv"
     found = tools.mysql_tools()
     if found is None:
         logger.info("no mariadb-dump/mariadb client: backing up through PyMySQL")
-        mysqltsv.export_python(url, info, artifact, progress, cancel)
+        mariadb_python.export_python(url, info, artifact, progress, cancel)
         import pymysql
 
-        return artifact, "pymysql", str(pymysql.__version__), mysqltsv.FORMAT
+        return artifact, "pymysql", str(pymysql.__version__), mariadb_tsv.FORMAT
     dump, client = found
-    mysqltsv.export(url, info, artifact, dump, client, progress, cancel)
-    return artifact, f"{dump.name}+{client.name}", dump.version_text, mysqltsv.FORMAT
+    mariadb_tsv.export(url, info, artifact, dump, client, progress, cancel)
+    return artifact, f"{dump.name}+{client.name}", dump.version_text, mariadb_tsv.FORMAT
 
 
 def _sqlite_backup(
-    url: URL, folder: Path, progress: Progress, cancel: threading.Event | None
+    url: URL, info: DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
 ) -> tuple[Path, str, str, str]:
-    from ..providers.sqlite import path_of
-
     source_path = path_of(url)
     artifact = folder / "database.sqlite3"
     copy_sqlite(source_path, artifact, progress, cancel, what="The backup")

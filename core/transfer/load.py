@@ -25,12 +25,15 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from .. import engines
+from ..engines import MYSQL, POSTGRESQL, SQLITE, check_empty, display_url, url_secrets
+from ..engines.sqlite import path_of
 from ..errors import Cancelled, ChangeoverError
 from ..jobs import Progress, check_cancel, no_progress
-from ..providers import base as providers
-from . import mysqltsv, pgpython, tools
-from .backup import copy_sqlite, exact_counts, masked
-from .manifest import BackupInvalid, Manifest, read, verify_artifact
+from . import tools
+from .backup import copy_sqlite, exact_counts
+from .formats import mariadb_python, mariadb_tsv, pgcopy
+from .formats.manifest import BackupInvalid, Manifest, read, verify_artifact
 
 logger = logging.getLogger(__name__)
 
@@ -62,26 +65,23 @@ class LoadResult:
 def load(params: LoadParams, progress: Progress = no_progress, cancel: threading.Event | None = None) -> LoadResult:
     """Load the backup in ``params.backup`` into ``params.target``; see the module docstring."""
     manifest = read(params.backup)
-    engine = providers.engine_of(params.target)
+    engine = engines.of(params.target)
     if engine != manifest.engine:
         raise BackupInvalid(
             f"This is a {manifest.engine} backup and the target is a {engine} database: a same-engine load "
             "needs a target of the same engine (use the cross-engine copy instead).",
         )
-    shown = masked(params.target)
+    shown = display_url(params.target)
     progress(0, manifest.size_bytes, "bytes", "Checking the backup's checksum")
     artifact = verify_artifact(params.backup, manifest)
-    providers.check_empty(params.target)
+    check_empty(params.target)
     check_cancel(cancel, "The load")
     try:
-        if manifest.format == pgpython.FORMAT:
-            pgpython.load(params.target, artifact, progress, cancel)
-        elif engine == "postgresql":
-            _pg_restore(params, manifest, artifact, progress, cancel)
-        elif engine == "mysql":
-            _mysql_load(params, manifest, artifact, progress, cancel)
+        if manifest.format == pgcopy.FORMAT:
+            pgcopy.load(params.target, artifact, progress, cancel)
         else:
-            _sqlite_load(params, artifact, progress, cancel)
+            restore = {POSTGRESQL: _pg_restore, MYSQL: _mysql_load, SQLITE: _sqlite_load}[engine]
+            restore(params, manifest, artifact, progress, cancel)
     except Cancelled:
         raise Cancelled(
             f"The load into {shown} was cancelled. The backup and the source are untouched; the target holds a "
@@ -106,7 +106,7 @@ def _raise_if_lost(exc: Exception, target: URL, doing: str) -> None:
     """Raise :class:`~.tools.ConnectionLost` when ``exc`` says the connection to the target broke."""
     if isinstance(exc, tools.ConnectionLost | LoadMismatch | Cancelled) or not tools.lost_connection(str(exc)):
         return
-    raise tools.connection_lost("target", doing, str(exc), providers.url_secrets(target)) from None
+    raise tools.connection_lost("target", doing, str(exc), url_secrets(target)) from None
 
 
 def verify_against(
@@ -145,7 +145,7 @@ def _pg_restore(
     params: LoadParams, manifest: Manifest, artifact: Path, progress: Progress, cancel: threading.Event | None
 ) -> None:
     url = params.target
-    major = int(providers.describe(url).server_version.split(".")[0])
+    major = int(engines.describe(url).server_version.split(".")[0])
     found = tools.postgres_tools(major)
     if found is None:
         raise tools.ToolMissing(
@@ -193,7 +193,7 @@ def _pg_restore(
             ],
             what="The load",
             env=env,
-            secrets=providers.url_secrets(url),
+            secrets=url_secrets(url),
             cancel=cancel,
             on_line=on_line,
             tick=tick,
@@ -242,12 +242,12 @@ def _mysql_load(
     params: LoadParams, manifest: Manifest, artifact: Path, progress: Progress, cancel: threading.Event | None
 ) -> None:
     url = params.target
-    if manifest.format == mysqltsv.FORMAT:
+    if manifest.format == mariadb_tsv.FORMAT:
         found = tools.mysql_tools()
-        if found is None or (artifact / mysqltsv.SCHEMA_JSON).exists():
-            mysqltsv.load_python(url, artifact, progress, cancel)
+        if found is None or (artifact / mariadb_python.SCHEMA_JSON).exists():
+            mariadb_python.load_python(url, artifact, progress, cancel)
         else:
-            mysqltsv.load(url, artifact, found[1], progress, cancel)
+            mariadb_tsv.load(url, artifact, found[1], progress, cancel)
         return
     _dump, client = tools.require_mysql_tools("load this backup")
     total = artifact.stat().st_size
@@ -263,10 +263,10 @@ def _mysql_load(
                 f"--database={url.database}",
             ],
             what="The load",
-            secrets=providers.url_secrets(url),
+            secrets=url_secrets(url),
             cancel=cancel,
             source=source,
-            transform=mysqltsv.dump_rewriter(),
+            transform=mariadb_tsv.dump_rewriter(),
             on_bytes=lambda n: progress(min(n, total), total, "bytes", message),
         )
 
@@ -274,9 +274,9 @@ def _mysql_load(
 # -- SQLite -----------------------------------------------------------------------------------------
 
 
-def _sqlite_load(params: LoadParams, artifact: Path, progress: Progress, cancel: threading.Event | None) -> None:
-    from ..providers.sqlite import path_of
-
+def _sqlite_load(
+    params: LoadParams, manifest: Manifest, artifact: Path, progress: Progress, cancel: threading.Event | None
+) -> None:
     target = path_of(params.target)
     if not target.parent.is_dir():
         raise ChangeoverError(f"The folder of the target {target} does not exist.", title="Target missing")

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
-from .typemap import display_url, engine_of, open_engine, quote
-from .verify import error_reason
+from .. import engines
+from ..engines import MYSQL, POSTGRESQL, Engine, display_url, driver_message
 
 logger = logging.getLogger(__name__)
 
@@ -64,15 +64,18 @@ def check_source(
     source = sa.engine.make_url(source_url)
     target = None if target_url is None else sa.engine.make_url(target_url)
     findings: list[PreflightFinding] = []
-    source_engine = engine_of(source)
+    source_engine = engines.of(source)
     kinds: set[str] = set()
-    reader = {"mysql": _mysql_source, "postgresql": _pg_source}.get(source_engine)
+    # The checks are per engine (SQLite has no privileges to check)
+    reader = {MYSQL: _mysql_source, POSTGRESQL: _pg_source}.get(source_engine)
     if reader is not None:
         findings += _guarded(f"source {display_url(source)}", lambda: reader(source, kinds))
-    if source_engine == "postgresql" and not cross_engine:
-        findings += _guarded(f"source {display_url(source)}", lambda: _pg_builtin(source))
+    builtins: dict[Engine, Callable[[URL], list[PreflightFinding]]] = {POSTGRESQL: _pg_builtin}
+    builtin = builtins.get(source_engine)
+    if builtin is not None and not cross_engine:
+        findings += _guarded(f"source {display_url(source)}", lambda: builtin(source))
     if target is not None and not cross_engine:
-        writer = {"mysql": _mysql_target, "postgresql": _pg_target}.get(engine_of(target))
+        writer = {MYSQL: _mysql_target, POSTGRESQL: _pg_target}.get(engines.of(target))
         if writer is not None:
             tgt = target
             findings += _guarded(f"target {display_url(tgt)}", lambda: writer(tgt, kinds, source))
@@ -85,11 +88,11 @@ def _guarded(what: str, run: Callable[[], list[PreflightFinding]]) -> list[Prefl
     try:
         return run()
     except sa.exc.SQLAlchemyError as exc:
-        return [PreflightFinding(f"{what} readable", False, f"could not be read: {error_reason(exc)}")]
+        return [PreflightFinding(f"{what} readable", False, f"could not be read: {driver_message(exc)}")]
 
 
 def _connect(url: URL) -> sa.Engine:
-    return open_engine(url)
+    return engines.open_engine(url)
 
 
 # ----------------------------------------------------------------------------------------------- MariaDB
@@ -110,7 +113,7 @@ def _routine_grant(conn: Connection, database: str) -> str:
     mariadb, version = _mysql_version(conn)
     who = _account(conn)
     if mariadb and version >= (11, 3):
-        return f"GRANT SHOW CREATE ROUTINE ON {quote('mysql', database)}.* TO {who}"
+        return f"GRANT SHOW CREATE ROUTINE ON {MYSQL.quote(database)}.* TO {who}"
     if mariadb:
         return f"GRANT SELECT ON mysql.proc TO {who}"
     return f"GRANT SHOW_ROUTINE ON *.* TO {who}"
@@ -141,9 +144,9 @@ def _mysql_source(url: URL, kinds: set[str]) -> list[PreflightFinding]:
                 kinds.add(str(kind))
                 label = f"{str(kind).lower()} {name}"
                 try:
-                    row = conn.exec_driver_sql(f"SHOW CREATE {kind} {quote('mysql', str(name))}").first()
+                    row = conn.exec_driver_sql(f"SHOW CREATE {kind} {MYSQL.quote(str(name))}").first()
                 except sa.exc.DBAPIError as exc:
-                    unreadable.append((label, error_reason(exc)))
+                    unreadable.append((label, driver_message(exc)))
                     continue
                 if row is None or row[column[str(kind)]] is None:
                     hidden.append(label)
@@ -165,7 +168,7 @@ def _mysql_source(url: URL, kinds: set[str]) -> list[PreflightFinding]:
                         "source definitions readable",
                         False,
                         f"{_account(conn)} cannot read {label}: {reason}. Grant SHOW VIEW, TRIGGER and EVENT on "
-                        f"{quote('mysql', database)}.* to it; {ADMIN_HINT}.",
+                        f"{MYSQL.quote(database)}.* to it; {ADMIN_HINT}.",
                     )
                 )
             if not hidden and not unreadable:
@@ -244,7 +247,7 @@ def _mysql_target(url: URL, kinds: set[str], source: URL) -> list[PreflightFindi
 def _mysql_probes(conn: Connection, who: str, kinds: set[str], database: str) -> list[PreflightFinding]:
     """Create and drop one object of each kind the source has, in the (empty) target: the right to create."""
     tag = f"changeover_probe_{secrets.token_hex(4)}"
-    table, q = quote("mysql", tag), quote("mysql", tag + "_x")
+    table, q = MYSQL.quote(tag), MYSQL.quote(tag + "_x")
     probes: list[tuple[str, str, list[str], list[str]]] = [
         ("TABLE", "CREATE", [f"CREATE TABLE {table} (i INT)"], [f"DROP TABLE IF EXISTS {table}"]),
         ("VIEW", "CREATE VIEW", [f"CREATE VIEW {q} AS SELECT 1 AS i"], [f"DROP VIEW IF EXISTS {q}"]),
@@ -276,7 +279,7 @@ def _mysql_probes(conn: Connection, who: str, kinds: set[str], database: str) ->
             for statement in create:
                 conn.exec_driver_sql(statement)
         except sa.exc.DBAPIError as exc:
-            failed.append(f"{kind.lower()}s ({privilege}: {error_reason(exc)})")
+            failed.append(f"{kind.lower()}s ({privilege}: {driver_message(exc)})")
         finally:
             for statement in drop:
                 try:
@@ -290,7 +293,7 @@ def _mysql_probes(conn: Connection, who: str, kinds: set[str], database: str) ->
                 "target can create the source's objects",
                 False,
                 f"{who} cannot create {'; '.join(failed)} in the target: GRANT {', '.join(grants)} ON "
-                f"{quote('mysql', database)}.* TO {who}; {ADMIN_HINT}",
+                f"{MYSQL.quote(database)}.* TO {who}; {ADMIN_HINT}",
             )
         ]
     return [PreflightFinding("target can create the source's objects", True, f"{who} can create them")]
@@ -319,14 +322,12 @@ def _pg_source(url: URL, kinds: set[str]) -> list[PreflightFinding]:
             ).all()
             unreadable = [f"{schema}.{name}" for schema, name, _seq in relations]
             if blocked or unreadable:
-                role = quote("postgresql", who)
-                fixes = [f"GRANT USAGE ON SCHEMA {quote('postgresql', s)} TO {role}" for s in blocked]
+                role = POSTGRESQL.quote(who)
+                fixes = [f"GRANT USAGE ON SCHEMA {POSTGRESQL.quote(s)} TO {role}" for s in blocked]
                 for schema in sorted({str(r[0]) for r in relations}):
                     for sequences, what in ((False, "TABLES"), (True, "SEQUENCES")):
                         if any(str(r[0]) == schema and bool(r[2]) == sequences for r in relations):
-                            fixes.append(
-                                f"GRANT SELECT ON ALL {what} IN SCHEMA {quote('postgresql', schema)} TO {role}"
-                            )
+                            fixes.append(f"GRANT SELECT ON ALL {what} IN SCHEMA {POSTGRESQL.quote(schema)} TO {role}")
                 shown = [*blocked, *unreadable]
                 findings.append(
                     PreflightFinding(
@@ -362,7 +363,7 @@ def _pg_source(url: URL, kinds: set[str]) -> list[PreflightFinding]:
     return findings
 
 
-#: what the built-in PostgreSQL copy (no pg_dump: :mod:`.pgpython`) does not carry, as catalog queries
+#: what the built-in PostgreSQL copy (no pg_dump: :mod:`.formats.pgcopy`) does not carry, as catalog queries
 _PG_BUILTIN_MISSES = {
     "domains": "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
     f"WHERE {_PG_USER} AND t.typtype = 'd'",
@@ -427,8 +428,8 @@ def _pg_target(url: URL, kinds: set[str], source: URL) -> list[PreflightFinding]
                     f"{who} can create in schema public"
                     if schema_ok
                     else f"{who} cannot create in the target's schema public (PostgreSQL 15 and later allow only the "
-                    f"database owner): ALTER DATABASE {quote('postgresql', url.database or '')} OWNER TO "
-                    f"{quote('postgresql', who)}, or GRANT CREATE ON SCHEMA public TO {quote('postgresql', who)}",
+                    f"database owner): ALTER DATABASE {POSTGRESQL.quote(url.database or '')} OWNER TO "
+                    f"{POSTGRESQL.quote(who)}, or GRANT CREATE ON SCHEMA public TO {POSTGRESQL.quote(who)}",
                 )
             )
             missing: list[str] = []
@@ -447,7 +448,7 @@ def _pg_target(url: URL, kinds: set[str], source: URL) -> list[PreflightFinding]
                 elif not superuser and not (row[1] and db_ok):
                     missing.append(
                         f"{name} needs a superuser to create (or a trusted extension and CREATE on the database): "
-                        f"CREATE EXTENSION {quote('postgresql', name)} in the target first, as a superuser"
+                        f"CREATE EXTENSION {POSTGRESQL.quote(name)} in the target first, as a superuser"
                     )
             if missing:
                 findings.append(PreflightFinding("target extensions", False, "; ".join(missing)))
@@ -471,7 +472,7 @@ def _cross_engine(source: URL, target: URL) -> list[PreflightFinding]:
     findings = [PreflightFinding("target empty", False, b) for b in report.blockers]
     findings += [PreflightFinding("adapted on the way", True, str(a)) for a in report.adaptations]
     findings += [PreflightFinding("not carried", True, str(n)) for n in report.not_carried]
-    if report.target_engine == "mysql" and report.bulk_path != "LOAD DATA LOCAL INFILE":
+    if report.bulk_path == MYSQL.insert_path:
         findings.append(
             PreflightFinding(
                 "LOCAL INFILE on the target",

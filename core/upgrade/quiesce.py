@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from .. import engines
 from ..errors import ChangeoverError
 from ..jobs import Progress, check_cancel
 
@@ -40,31 +41,16 @@ class Session:
 
 def sessions(url: URL) -> list[Session]:
     """Other sessions of the URL's user on the URL's database (none for SQLite, which has no sessions)."""
-    backend = url.get_backend_name()
-    if backend == "sqlite":
+    engine = engines.of(url)
+    if not engine.has_sessions:
         return []
-    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    connection = sa.create_engine(engine.url(url), poolclass=sa.NullPool)
     try:
-        with engine.connect() as conn:
-            if backend == "postgresql":
-                rows = conn.execute(
-                    sa.text(
-                        "SELECT pid::text, usename, coalesce(client_addr::text, 'local'), application_name, "
-                        "coalesce(state, '') FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND usename = current_user AND pid <> pg_backend_pid()"
-                    )
-                ).all()
-            else:
-                rows = conn.execute(
-                    sa.text(
-                        "SELECT CAST(ID AS CHAR), USER, HOST, '', COALESCE(COMMAND, '') "
-                        "FROM information_schema.PROCESSLIST WHERE DB = DATABASE() "
-                        "AND USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AND ID <> CONNECTION_ID()"
-                    )
-                ).all()
+        with connection.connect() as conn:
+            others = engine.other_sessions(conn)
     finally:
-        engine.dispose()
-    return [Session(*(str(v or "") for v in row)) for row in rows]
+        connection.dispose()
+    return [Session(s.id, s.user, s.client or "local", s.application, s.state) for s in others]
 
 
 def wait_until_quiet(url: URL, timeout: float, progress: Progress, cancel: threading.Event | None, what: str) -> None:

@@ -22,8 +22,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from changeover.core.transfer.typemap import Kind, engine_of, open_engine
-from changeover.core.transfer.verify import SEP, TableSum, _checksum, canonical_value
+from changeover.core import engines
+from changeover.core.engines import open_engine
+from changeover.core.transfer.reading import Kind
+from changeover.core.transfer.verify import SEP, TableSum, canonical_value
+from changeover.core.transfer.verify.canonical import _checksum
 
 #: table -> column -> kind (the engine-neutral family the checksum renders)
 KINDS: dict[str, dict[str, Kind]] = {
@@ -430,7 +433,7 @@ def create_rich_schema(url: URL | str) -> None:
     engine_ = open_engine(url)
     try:
         with engine_.begin() as conn:
-            engine = engine_of(conn)
+            engine = engines.of(conn).name
             for statement in _DDL[engine]:
                 conn.exec_driver_sql(statement)
             # The circular key: authors first without their favourite book, then books, then the link.

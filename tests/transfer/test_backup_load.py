@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from changeover.core import paths
+from changeover.core.engines import TargetNotEmpty, check_empty
 from changeover.core.errors import Cancelled
-from changeover.core.providers.base import TargetNotEmpty, check_empty
 from changeover.core.transfer import tools
 from changeover.core.transfer.backup import BackupParams, backup
 from changeover.core.transfer.load import LoadParams, load

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from changeover.core.transfer.mysqltsv import Column, TableFile, _Splitter, load_statement, rewrite_definer
+from changeover.core.transfer.formats.mariadb_tsv import Column, TableFile, _Splitter, load_statement, rewrite_definer
 
 MARKER = b"changeover-split-0123456789abcdef0123456789abcdef:"
 

@@ -84,7 +84,7 @@ def test_a_lagging_unowned_sequence_fails_verification(
 #: the mariadb-dump SQL format needs two changes outside this test's reach (see H4's report): mariadb-dump
 #: --skip-add-locks in backup._mysql_dump (a LOCK TABLES around a table whose DEFAULT draws from a sequence
 #: fails: "Table 'invoice_numbers' was not locked with LOCK TABLES"), and load._mysql_load's transform made
-#: mysqltsv.dump_rewriter() (the column default names the old database's sequence). Strict: remove this mark
+#: mariadb_tsv.dump_rewriter() (the column default names the old database's sequence). Strict: remove this mark
 #: once they are in.
 
 

@@ -16,9 +16,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
+from changeover.core import engines
+from changeover.core.engines import open_engine
 from changeover.core.errors import Cancelled
-from changeover.core.transfer.crossengine import CopyFailed, TargetNotEmpty, _portable_check, copy, plan
-from changeover.core.transfer.typemap import open_engine
+from changeover.core.transfer.copy.schema import _portable_check
+from changeover.core.transfer.crossengine import CopyFailed, TargetNotEmpty, copy, plan
 from changeover.core.transfer.verify import checksum_database, verify
 from tests.conftest import unique_name
 from tests.transfer.richschema import AUTO_ID, ROWS, TRIGGERS, VIEWS, create_rich_schema, expected_sums
@@ -178,4 +180,4 @@ def test_same_engine_is_sent_to_backup_and_load(make_db: Maker) -> None:
 def test_portable_checks_are_rewritten_and_others_refused(
     sql: str, source: Any, target: Any, expected: str | None
 ) -> None:
-    assert _portable_check(sql, source, target) == expected
+    assert _portable_check(sql, engines.of(source), engines.of(target)) == expected

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import URL
 
-from changeover.core.transfer import crossengine
+from changeover.core import engines
 from changeover.core.transfer.crossengine import copy, plan
 from changeover.core.transfer.verify import checksum_database, verify
 from tests.transfer import test_crossengine
@@ -87,7 +87,7 @@ def test_postgres_odd_types_copy_and_verify(target_engine: str, make_db: Maker) 
 
 def test_mariadb_without_local_infile_takes_multi_row_inserts(make_db: Maker, monkeypatch: pytest.MonkeyPatch) -> None:
     """Servers that forbid LOAD DATA LOCAL still get a bulk path, not row-by-row inserts."""
-    monkeypatch.setattr(crossengine, "_mysql_local_infile", lambda conn: False)
+    monkeypatch.setattr(engines.MYSQL, "bulk_path_on", lambda conn: engines.MYSQL.insert_path)
     source, target = make_db("postgresql"), make_db("mysql")
     create_rich_schema(source)
 

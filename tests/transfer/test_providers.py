@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from changeover.core import backups, paths, servers
+from changeover.core.engines import TargetNotEmpty, check_empty, describe
 from changeover.core.errors import Conflict, InvalidInput
 from changeover.core.inventory.models import Resource, Server
-from changeover.core.providers.base import TargetNotEmpty, check_empty, describe
 from changeover.core.workspace import Workspace
 from tests.conftest import MYSQL_URL, POSTGRES_URL
 from tests.memory_keyring import InMemoryKeyring

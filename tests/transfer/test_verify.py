@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy.engine import URL, make_url
 
 from changeover.core.errors import Cancelled
-from changeover.core.transfer import verify as verify_module
 from changeover.core.transfer.verify import (
     DatabaseError,
     VerificationFailed,
@@ -24,6 +23,7 @@ from changeover.core.transfer.verify import (
     sequence_positions,
     verify,
 )
+from changeover.core.transfer.verify import checksums as verify_module
 from tests.transfer import test_crossengine
 from tests.transfer.richschema import AUTO_ID, ROWS, create_rich_schema, expected_sums
 from tests.transfer.test_crossengine import ENGINES, Maker, scalar

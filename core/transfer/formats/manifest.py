@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ChangeoverError
+from ...errors import ChangeoverError
 
 MANIFEST = "manifest.json"
 VERSION = 1

@@ -24,10 +24,10 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import URL
 
-from ..hooks import redact
-from ..jobs import Progress, check_cancel
-from ..providers import base as providers
-from . import tools
+from ...engines import POSTGRESQL, DatabaseInfo, driver_message, url_secrets
+from ...hooks import redact
+from ...jobs import Progress, check_cancel
+from .. import tools
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +56,11 @@ def _connect(url: URL, **kwargs: Any) -> psycopg.Connection[Any]:
 
 
 def _failure(exc: Exception, url: URL, doing: str) -> tools.TransferError:
-    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-    return tools.TransferError(f"PostgreSQL could not {doing}: {redact(line, providers.url_secrets(url))}")
+    line = driver_message(exc)
+    return tools.TransferError(f"PostgreSQL could not {doing}: {redact(line, url_secrets(url))}")
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+_ident = POSTGRESQL.quote
 
 
 def _rows(cur: psycopg.Cursor[Any], sql: str) -> list[tuple[Any, ...]]:
@@ -184,9 +183,7 @@ def schema_statements(cur: psycopg.Cursor[Any]) -> tuple[list[str], list[str], l
     return pre, post, tables
 
 
-def export(
-    url: URL, info: providers.DatabaseInfo, artifact: Path, progress: Progress, cancel: threading.Event | None
-) -> None:
+def export(url: URL, info: DatabaseInfo, artifact: Path, progress: Progress, cancel: threading.Event | None) -> None:
     """Write ``schema.json``, ``tables.json`` and ``data/NNNN.copy`` for the database at ``url``."""
     (artifact / "data").mkdir(parents=True)
     total = max(1, info.size_bytes)
