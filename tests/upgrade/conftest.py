@@ -127,6 +127,39 @@ def processes_with(*needles: bytes) -> list[int]:
     return found
 
 
+# -- a small table on any engine -----------------------------------------------------------------
+
+
+ROWS = 3000
+
+
+def fill(url: URL | str, rows: int = ROWS) -> None:
+    """A table of ``rows`` items (text with a non-ASCII mark, decimals) on any engine."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        backend = conn.dialect.name
+        ident = {
+            "postgresql": "id SERIAL PRIMARY KEY",
+            "mysql": "id INT AUTO_INCREMENT PRIMARY KEY",
+            "sqlite": "id INTEGER PRIMARY KEY AUTOINCREMENT",
+        }[backend]
+        conn.execute(sa.text(f"CREATE TABLE items ({ident}, name VARCHAR(100) NOT NULL, price NUMERIC(10,2))"))
+        conn.execute(
+            sa.text("INSERT INTO items (name, price) VALUES (:n, :p)"),
+            [{"n": f"item {i} ✓", "p": i / 4} for i in range(rows)],
+        )
+    engine.dispose()
+
+
+def count(url: URL | str) -> int:
+    """The rows of the items table."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        result = int(conn.execute(sa.text("SELECT count(*) FROM items")).scalar_one())
+    engine.dispose()
+    return result
+
+
 # -- a PostgreSQL server of the test's own -------------------------------------------------------
 
 

@@ -18,32 +18,7 @@ from changeover.core.upgrade import procedure, runner
 from changeover.core.upgrade.procedure import RunEvent, UpgradeFailed
 from changeover.core.workspace import Workspace
 
-ROWS = 3000
-
-
-def fill(url: URL | str, rows: int = ROWS) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        backend = conn.dialect.name
-        ident = {
-            "postgresql": "id SERIAL PRIMARY KEY",
-            "mysql": "id INT AUTO_INCREMENT PRIMARY KEY",
-            "sqlite": "id INTEGER PRIMARY KEY AUTOINCREMENT",
-        }[backend]
-        conn.execute(sa.text(f"CREATE TABLE items ({ident}, name VARCHAR(100) NOT NULL, price NUMERIC(10,2))"))
-        conn.execute(
-            sa.text("INSERT INTO items (name, price) VALUES (:n, :p)"),
-            [{"n": f"item {i} ✓", "p": i / 4} for i in range(rows)],
-        )
-    engine.dispose()
-
-
-def count(url: URL | str) -> int:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        result = int(conn.execute(sa.text("SELECT count(*) FROM items")).scalar_one())
-    engine.dispose()
-    return result
+from .conftest import ROWS, count, fill
 
 
 @pytest.fixture

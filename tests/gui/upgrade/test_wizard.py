@@ -25,7 +25,7 @@ from changeover.gui.main_window import MainWindow
 from changeover.gui.screenshots import visible_texts
 from changeover.gui.upgrade import PAGE_DONE, PAGE_PLAN, PAGE_PROGRESS, PAGE_TARGET, UpgradeWizard
 from tests.conftest import POSTGRES_URL
-from tests.upgrade.test_procedure import ROWS, count, fill
+from tests.upgrade.conftest import ROWS, count, fill
 
 from ..helpers import settle
 
