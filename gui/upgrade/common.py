@@ -5,19 +5,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal, SignalInstance
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
     QTreeWidget,
     QTreeWidgetItem,
+    QWizard,
 )
 
 from changeover.core.errors import ChangeoverError
+from changeover.core.records import ResourceInfo
 from changeover.core.upgrade import procedure
-from changeover.core.upgrade.procedure import RunEvent
+from changeover.core.upgrade.procedure import RunEvent, RunInfo, UpgradePlan
+from changeover.core.workspace import Workspace
+
+from ..jobs import Job, JobRunner
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +48,46 @@ TOTAL_WEIGHT = sum(procedure.WEIGHTS.values())
 
 #: ``confirm(title, text, on_yes)``: ask, then call ``on_yes`` if the admin agrees (never a nested loop)
 Confirm = Callable[[str, str, Callable[[], None]], None]
+
+
+class WizardHost(Protocol):
+    """What the pages use of the wizard. The wizard is made of the pages, so they know it only by this."""
+
+    workspace: Workspace
+    initial_resource: str | None
+    run_info: RunInfo | None
+    resumed: bool
+    plan: UpgradePlan | None
+    run_runner: JobRunner
+    event_hook: Callable[[RunEvent], None] | None
+    confirm: Confirm
+    run_ended: SignalInstance
+
+    def work(
+        self,
+        call: Callable[[], Any],
+        *,
+        name: str,
+        on_finished: Callable[[Any], None],
+        on_failed: Callable[[BaseException], None],
+        run: bool = False,
+    ) -> Job: ...
+
+    def changed(self) -> None: ...
+
+    def setOption(self, option: QWizard.WizardOption, on: bool = ...) -> None: ...  # noqa: N802
+
+    def setButtonText(self, which: QWizard.WizardButton, text: str) -> None: ...  # noqa: N802
+
+    def next(self) -> None: ...
+
+    def source(self) -> ResourceInfo | None:
+        """The database chosen on the first page."""
+        ...
+
+    def target_handle(self) -> str:
+        """The full handle typed on the second page (password included)."""
+        ...
 
 
 #: ``inform(title, text)``: tell the admin something, without blocking

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -21,19 +20,17 @@ from changeover.core.records import ResourceInfo
 from changeover.core.upgrade import procedure
 
 from .common import (
+    WizardHost,
     error_text,
     step_tree,
     wrapped_label,
 )
 
-if TYPE_CHECKING:
-    from .wizard import UpgradeWizard
-
 logger = logging.getLogger(__name__)
 
 
 class DatabasePage(QWizardPage):
-    def __init__(self, wizard: UpgradeWizard) -> None:
+    def __init__(self, wizard: WizardHost) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("The database")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -18,20 +17,18 @@ from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import RunInfo
 
 from .common import (
+    WizardHost,
     error_text,
     step_tree,
     tree_row,
     wrapped_label,
 )
 
-if TYPE_CHECKING:
-    from .wizard import UpgradeWizard
-
 logger = logging.getLogger(__name__)
 
 
 class DonePage(QWizardPage):
-    def __init__(self, wizard: UpgradeWizard) -> None:
+    def __init__(self, wizard: WizardHost) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Done")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -24,20 +23,18 @@ from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import RunInfo, UpgradePlan
 
 from .common import (
+    WizardHost,
     error_text,
     step_tree,
     tree_row,
     wrapped_label,
 )
 
-if TYPE_CHECKING:
-    from .wizard import UpgradeWizard
-
 logger = logging.getLogger(__name__)
 
 
 class PlanPage(QWizardPage):
-    def __init__(self, wizard: UpgradeWizard) -> None:
+    def __init__(self, wizard: WizardHost) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("The plan")
@@ -105,9 +102,8 @@ class PlanPage(QWizardPage):
         self.status.setText("Running the pre-flight checks… nothing is changed.")
         ws = self.wiz.workspace
         source = str(self.field("source"))
-        target = self.wiz.target_page
         provision = bool(self.field("provision"))
-        handle = None if provision else target.full_handle()
+        handle = None if provision else self.wiz.target_handle()
         server = str(self.field("server")) if provision else None
         plan_text = (str(self.field("plan")).strip() or None) if provision else None
         name = str(self.field("target_name")).strip() or None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
@@ -32,19 +31,17 @@ from ..jobs import Job
 from .common import (
     STATES,
     EventRelay,
+    WizardHost,
     error_text,
     step_tree,
     wrapped_label,
 )
 
-if TYPE_CHECKING:
-    from .wizard import UpgradeWizard
-
 logger = logging.getLogger(__name__)
 
 
 class ProgressPage(QWizardPage):
-    def __init__(self, wizard: UpgradeWizard) -> None:
+    def __init__(self, wizard: WizardHost) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("The upgrade")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -25,18 +24,16 @@ from changeover.core.servers import ServerInfo
 from ..icons import get_colored_icon
 from ..widgets import password_field, with_password
 from .common import (
+    WizardHost,
     error_text,
     wrapped_label,
 )
-
-if TYPE_CHECKING:
-    from .wizard import UpgradeWizard
 
 logger = logging.getLogger(__name__)
 
 
 class TargetPage(QWizardPage):
-    def __init__(self, wizard: UpgradeWizard) -> None:
+    def __init__(self, wizard: WizardHost) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("The new database")
@@ -101,7 +98,7 @@ class TargetPage(QWizardPage):
         self.test_button.clicked.connect(self.test_connection)
 
     def initializePage(self) -> None:  # noqa: N802
-        source = self.wiz.database_page.source()
+        source = self.wiz.source()
         if source is not None:
             self.target_name.setPlaceholderText(f"{source.name}-{datetime.now().strftime('%Y%m%d')} (the default)")
         if not self.loaded:
@@ -153,7 +150,7 @@ class TargetPage(QWizardPage):
                 "for example db.t3.medium" if server.has_plans else "this server has no sizes or plans"
             )
         self._check_handle()
-        source = self.wiz.database_page.source()
+        source = self.wiz.source()
         kind = self.target_kind()
         if source is not None and kind is not None and kind != source.kind:
             self.engine_note.setText(

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWizard,
 )
 
+from changeover.core.records import ResourceInfo
 from changeover.core.upgrade.procedure import RunEvent, RunInfo, UpgradePlan
 from changeover.core.workspace import Workspace
 
@@ -131,6 +132,12 @@ class UpgradeWizard(QWizard):
 
     def changed(self) -> None:
         self._refresh_timer.start()
+
+    def source(self) -> ResourceInfo | None:
+        return self.database_page.source()
+
+    def target_handle(self) -> str:
+        return self.target_page.full_handle()
 
     @property
     def busy(self) -> bool:
