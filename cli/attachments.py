@@ -1,4 +1,4 @@
-"""``changeover attach``, ``detach`` and ``deprovision``: a resource's life with its deploys."""
+"""``changeover attach``, ``detach``, ``swap`` and ``deprovision``: a resource's life with its deploys."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from changeover.core.context import DAYS
 from changeover.core.workspace import Workspace
 
 from .options import Commands, command, number
-from .output import Bar
+from .output import Bar, emit_json
 from .resources import state_label
 
 
@@ -22,6 +22,17 @@ def cmd_attach(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
 def cmd_detach(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
     info = ws.detach(args.resource, args.deploy, keep_days=args.keep_days)
     out.write(f"Detached {info.name} from {args.deploy}; it is {state_label(info)}.\n")
+
+
+def cmd_swap(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    result = ws.swap(args.old, args.new, keep_days=args.keep_days)
+    if args.json:
+        emit_json(result, out)
+        return
+    out.write(f"Checked {result.new.name}: {result.check}\n")
+    for deploy, var in result.switched:
+        out.write(f"  {deploy}: {var} -> {result.new.name}, restarted\n")
+    out.write(f"Swapped {result.old.name} for {result.new.name}; {result.old.name} is {state_label(result.old)}.\n")
 
 
 def cmd_deprovision(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
@@ -47,6 +58,17 @@ def register(commands: Commands) -> None:
         type=number(DAYS, "--keep-days"),
         help="days to keep the detached resource (default: retention_days)",
     )
+    p = command(
+        commands, "swap", cmd_swap, "replace a resource by another of its kind on every deploy it is attached to"
+    )
+    p.add_argument("old", help="the resource the deploys use now")
+    p.add_argument("new", help="the resource of the same kind that replaces it (checked first)")
+    p.add_argument(
+        "--keep-days",
+        type=number(DAYS, "--keep-days"),
+        help="days to keep the replaced resource (default: retention_days)",
+    )
+    p.add_argument("--json", action="store_true")
     p = command(commands, "deprovision", cmd_deprovision, "forget (or drop, if provider-made) a detached resource")
     p.add_argument("resource")
     p.add_argument("--confirm", required=True, metavar="NAME", help="the resource's name, typed again")

@@ -7,7 +7,7 @@ does. Nothing here is logic of its own; look up a use case in the module that ow
 
 from __future__ import annotations
 
-from . import attachments, audit, backups, deploys, resources, servers
+from . import attachments, audit, backups, deploys, resources, servers, swaps
 from .context import Context
 
 
@@ -36,6 +36,7 @@ class Workspace(Context):
     attach = attachments.attach
     detach = attachments.detach
     recover = attachments.recover
+    swap = swaps.swap
     # servers and what is provisioned on them
     register_server = servers.register_server
     list_servers = servers.list_servers

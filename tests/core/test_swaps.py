@@ -1,0 +1,195 @@
+"""Swap a Redis on three deploys: real Redis servers, real .env files, real restart hooks that ping them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from changeover.core.errors import Conflict
+from changeover.core.swaps import SwapFailed
+from changeover.core.workspace import Workspace
+from tests.conftest import server_unavailable
+
+OLD_HANDLE = "redis://127.0.0.1:6379/0"
+PASSWORD = "hosted-s3cret-pw"
+DEPLOYS = ("a-shop", "b-shop", "c-shop")
+#: a restart hook that does what an app does on start: read REDIS_URL from its .env and talk to it
+HOOK = """url=$(sed -n 's/^REDIS_URL=//p' .env)
+port=${url##*:}; port=${port%%/*}
+echo "$port $(redis-cli -u "$url" ping 2>/dev/null)" >> "$1"
+"""
+
+
+def wait_for(what: str, ready: Callable[[], bool], deadline: float = 20.0) -> None:
+    end = time.monotonic() + deadline
+    pause = threading.Event()
+    while not ready():
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {deadline:g} s waiting for {what}")
+        pause.wait(0.02)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ping(*args: str) -> bool:
+    done = subprocess.run(["redis-cli", *args, "ping"], capture_output=True, text=True, timeout=10, check=False)
+    return done.stdout.strip() == "PONG"
+
+
+@pytest.fixture(scope="module")
+def machine_redis() -> str:
+    if not ping("-h", "127.0.0.1", "-p", "6379"):
+        server_unavailable("Redis on 127.0.0.1:6379", ConnectionError("no PONG"))
+    return OLD_HANDLE
+
+
+@pytest.fixture
+def hosted_redis(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A Redis of its own, with a password, on a free port: the "hosted" one a swap moves to."""
+    port = free_port()
+    pidfile = tmp_path / "redis.pid"
+    subprocess.run(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--requirepass", PASSWORD, "--save", "",
+         "--appendonly", "no", "--daemonize", "yes", "--pidfile", str(pidfile), "--dir", str(tmp_path)],
+        check=True,
+        timeout=30,
+    )  # fmt: skip
+    wait_for(
+        "the test's Redis", lambda: pidfile.exists() and ping("-p", str(port), "-a", PASSWORD, "--no-auth-warning")
+    )
+    yield f"redis://default:{PASSWORD}@127.0.0.1:{port}/0", port  # redis-cli 7.0 needs the user name
+    pid = int(pidfile.read_text())
+    os.kill(pid, signal.SIGTERM)
+    wait_for("the test's Redis to stop", lambda: not _alive(pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def three_deploys(workspace: Workspace, tmp_path: Path, machine_redis: str) -> dict[str, Path]:
+    """Three deploys on the machine's Redis (registered as ``cache``), each with a hook that pings it."""
+    hook = tmp_path / "restart.sh"
+    hook.write_text(HOOK)
+    workspace.register_resource("cache", machine_redis)
+    envs = {}
+    for name in DEPLOYS:
+        env = tmp_path / name / ".env"
+        env.parent.mkdir()
+        env.write_text(f"# {name}\nexport DEBUG=0\nSECRET_KEY='k3y {name}'\n")
+        workspace.add_deploy(name, str(env), restart_cmd=f"sh {hook} {tmp_path / name / 'restarts.log'}")
+        workspace.attach("cache", name)
+        envs[name] = env
+    return envs
+
+
+def restarts(env: Path) -> list[str]:
+    log = env.parent / "restarts.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_swap_on_three_deploys_moves_each_one_and_keeps_the_old_detached(
+    workspace: Workspace, three_deploys: dict[str, Path], hosted_redis: tuple[str, int]
+) -> None:
+    handle, port = hosted_redis
+    workspace.register_resource("hosted-cache", handle)
+
+    result = workspace.swap("cache", "hosted-cache", keep_days=3)
+
+    assert result.switched == tuple((name, "REDIS_URL") for name in DEPLOYS)
+    for name, env in three_deploys.items():
+        assert env.read_text() == f"# {name}\nexport DEBUG=0\nSECRET_KEY='k3y {name}'\nREDIS_URL={handle}\n"
+        # the restart after the swap reached the hosted Redis with its password
+        assert restarts(env) == ["6379 PONG", f"{port} PONG"]
+    assert result.old.state == "detached" and not result.old.attachments
+    assert result.old.keep_until is not None and result.old.detached_at is not None
+    assert (result.old.keep_until - result.old.detached_at).days == 3
+    assert result.new.state == "attached"
+    assert sorted(a.deploy for a in result.new.attachments) == list(DEPLOYS)
+    assert result.new.handle == f"redis://default:•••@127.0.0.1:{port}/0"
+    assert "Reached 127.0.0.1" in result.check
+    event = workspace.events("cache", limit=1)[0]
+    assert (event.action, event.result) == ("swap", "ok")
+    assert PASSWORD not in event.detail and "a-shop: REDIS_URL switched" in event.detail
+
+
+def test_a_failing_restart_on_the_second_deploy_puts_the_first_back(
+    workspace: Workspace, three_deploys: dict[str, Path], hosted_redis: tuple[str, int]
+) -> None:
+    handle, port = hosted_redis
+    workspace.register_resource("hosted-cache", handle)
+    workspace.edit_deploy("b-shop", restart_cmd="echo cannot start >&2; exit 3")
+    before = {name: env.read_bytes() for name, env in three_deploys.items()}
+
+    with pytest.raises(SwapFailed) as failed:
+        workspace.swap("cache", "hosted-cache")
+
+    message = failed.value.message
+    assert "stopped at deploy 'b-shop'" in message and "(exit 3): cannot start" in message
+    assert "a-shop was put back on 'cache' and restarted" in message
+    assert PASSWORD not in message
+    for name, env in three_deploys.items():
+        assert env.read_bytes() == before[name], name  # byte-identical, the failed one too
+    # a-shop reached the hosted Redis, then was restarted on the old one; c-shop was never touched
+    assert restarts(three_deploys["a-shop"]) == ["6379 PONG", f"{port} PONG", "6379 PONG"]
+    assert restarts(three_deploys["c-shop"]) == ["6379 PONG"]
+    old = workspace.show_resource("cache")
+    assert old.state == "attached" and old.keep_until is None
+    assert sorted((a.deploy, a.env_var) for a in old.attachments) == [(n, "REDIS_URL") for n in DEPLOYS]
+    new = workspace.show_resource("hosted-cache")
+    assert new.state == "available" and not new.attachments and new.keep_until is None
+    for name in DEPLOYS:
+        assert [(a.resource, a.env_var) for a in workspace.show_deploy(name).attachments] == [("cache", "REDIS_URL")]
+    assert workspace.recover() == []  # no change left pending
+    event = workspace.events("cache", limit=1)[0]
+    assert (event.action, event.result) == ("swap", "failed")
+    assert "a-shop: put back on cache" in event.detail and PASSWORD not in event.detail
+
+
+def test_a_new_resource_that_does_not_answer_is_refused_before_any_change(
+    workspace: Workspace, three_deploys: dict[str, Path]
+) -> None:
+    port = free_port()  # nothing listens there
+    workspace.register_resource("gone-cache", f"redis://:{PASSWORD}@127.0.0.1:{port}/0")
+    before = {name: env.read_bytes() for name, env in three_deploys.items()}
+
+    with pytest.raises(Conflict, match="'gone-cache' did not pass its check.*no deploy was changed") as refused:
+        workspace.swap("cache", "gone-cache")
+
+    assert PASSWORD not in refused.value.message
+    assert {name: env.read_bytes() for name, env in three_deploys.items()} == before
+    assert all(restarts(env) == ["6379 PONG"] for env in three_deploys.values())
+    assert workspace.show_resource("cache").state == "attached"
+
+
+def test_databases_kinds_and_unattached_resources_are_refused(
+    workspace: Workspace, three_deploys: dict[str, Path]
+) -> None:
+    workspace.register_resource("db", "postgresql://app@127.0.0.1:5432/app")
+    workspace.register_resource("db2", "postgresql://app@127.0.0.1:5432/app2")
+    workspace.register_resource("queue", "amqp://guest@127.0.0.1:5672/")
+    workspace.register_resource("spare", "redis://127.0.0.1:6379/3")
+    with pytest.raises(Conflict, match=r"database.*changeover upgrade db"):
+        workspace.swap("db", "db2")
+    with pytest.raises(Conflict, match="same kind"):
+        workspace.swap("cache", "queue")
+    with pytest.raises(Conflict, match="attached to no deploy"):
+        workspace.swap("spare", "cache")
+    assert workspace.show_resource("cache").state == "attached"
