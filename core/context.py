@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import handles, hooks, redaction
+from . import handles, hooks, paths, redaction
 from . import secrets as keyring_secrets
 from .configstores import ConfigStore, open_store
 from .errors import ChangeoverError, Conflict, HookError, InvalidInput, InventoryError, NotFound
@@ -110,13 +110,7 @@ def owner_alive(owner: str, *, since: datetime | None = None, now: datetime | No
         return True
     if host != socket.gethostname():
         return since is None or now is None or now - since < FOREIGN_OWNER_PATIENCE
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return paths.pid_alive(pid)
 
 
 def validate_name(name: str, what: str) -> str:

@@ -8,7 +8,8 @@ secrets would vanish with the process. The product's own tools use ``secrets.use
 from __future__ import annotations
 
 import keyring.backend
-import keyring.errors
+
+from changeover.core import secrets
 
 
 class InMemoryKeyring(keyring.backend.KeyringBackend):
@@ -19,14 +20,14 @@ class InMemoryKeyring(keyring.backend.KeyringBackend):
 
     def __init__(self) -> None:
         super().__init__()
-        self.items: dict[tuple[str, str], str] = {}
+        self.store = secrets.MemoryStore(self.name)
+        self.items = self.store.items  # what tests look into
 
     def get_password(self, service: str, username: str) -> str | None:
-        return self.items.get((service, username))
+        return self.store.get_password(service, username)
 
     def set_password(self, service: str, username: str, password: str) -> None:
-        self.items[(service, username)] = password
+        self.store.set_password(service, username, password)
 
     def delete_password(self, service: str, username: str) -> None:
-        if self.items.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError(username)
+        self.store.delete_password(service, username)
