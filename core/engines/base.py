@@ -25,8 +25,8 @@ from ..hooks import redact
 EngineName = Literal["postgresql", "mysql", "sqlite"]
 
 MASK = "•••"
-#: query parameters of a URL that hold a secret (shown masked)
-_SECRET_PARAM = re.compile(r"(^|_)(key|apikey|api_key|token|secret|password|passwd|pass|signature|sig)$", re.I)
+#: query parameters of a URL that hold a secret (shown masked): handles' rule, plus libpq's ``sslpassword``
+_SECRET_PARAM = re.compile(r"(^|_|ssl)(key|apikey|api_key|token|secret|password|passwd|pass|signature|sig)$", re.I)
 
 #: PostgreSQL's ±infinity and MariaDB's zero dates have no twin on the other engine: a copy stores them as
 #: the extremes every engine holds (date, timestamp), and verification renders them so on every side
@@ -182,6 +182,8 @@ class Engine:
     #: True where the catalog's list of what is not carried already names its special (full-text, spatial)
     #: indexes (MariaDB)
     lists_special_indexes: ClassVar[bool] = False
+    #: a database is a file (SQLite): no server, no users, a folder where a server would be
+    file_based: ClassVar[bool] = False
     #: False where the engine has no sessions to list (SQLite)
     has_sessions: ClassVar[bool] = True
     #: False where constraints cannot be added to a table after it was made (SQLite): made with the table

@@ -52,6 +52,7 @@ class SQLite(Engine):
     bulk_path = "executemany in one transaction"
     alters_constraints = False
     has_sessions = False
+    file_based = True
     names_indexes = True
     driver_typed = False
     parallel_writes = False

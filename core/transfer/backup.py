@@ -75,6 +75,27 @@ class BackupResult:
         return self.folder / self.manifest.artifact
 
 
+def tools_note(engine: str, server_version: str) -> str | None:
+    """Which tools a same-engine backup of this server will use, for a pre-flight line (None: no tools,
+    SQLite's own backup API)."""
+
+    def postgres() -> str:
+        found = tools.postgres_tools(int(server_version.split(".")[0]))
+        if found:
+            return f"pg_dump/pg_restore {found[0].version_text}"
+        return "pg_dump/pg_restore missing or older than the server: the built-in copy is used"
+
+    def mariadb() -> str:
+        return (
+            "mariadb-dump and mariadb found"
+            if tools.mysql_tools()
+            else "mariadb-dump missing: the built-in copy is used"
+        )
+
+    note = {POSTGRESQL: postgres, MYSQL: mariadb}.get(engines.of(engine))
+    return None if note is None else note()
+
+
 def target_folder(params: BackupParams, moment: datetime) -> Path:
     if params.folder is not None:
         return params.folder

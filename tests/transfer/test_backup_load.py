@@ -30,6 +30,7 @@ from changeover.core.transfer.backup import BackupParams, backup
 from changeover.core.transfer.load import LoadParams, load
 from changeover.core.transfer.manifest import BackupInvalid, digest_artifact, read
 from changeover.core.transfer.verify import checksum_database
+from tests.transfer.helpers import scalar
 from tests.transfer.richschema import AUTO_ID, ROWS, TRIGGERS, VIEWS, create_rich_schema
 
 ROUTINE = {
@@ -93,16 +94,6 @@ def schema_of(url: URL) -> dict[str, Any]:
                 "checks": sorted(_CAST.sub("", str(c["sqltext"])) for c in insp.get_check_constraints(table)),
             }
         return found
-    finally:
-        eng.dispose()
-
-
-def scalar(url: URL, sql: str, **params: Any) -> Any:
-    eng = sa.create_engine(url, poolclass=sa.NullPool)
-    try:
-        with eng.begin() as conn:
-            result = conn.execute(sa.text(sql), params)
-            return result.scalar() if result.returns_rows else None
     finally:
         eng.dispose()
 
@@ -326,3 +317,14 @@ def test_a_pg_dump_backup_without_pg_restore_says_what_to_install(
         load(LoadParams(result.folder, target))
 
     check_empty(target)
+
+
+def test_tools_note_says_which_tools_a_backup_will_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    from changeover.core.transfer.backup import tools_note
+
+    assert tools_note("sqlite", "3.40.1") is None  # SQLite's own backup API: no tools
+    monkeypatch.setattr(tools, "find_tool", lambda name: None)
+    assert tools_note("postgresql", "15.4") == (
+        "pg_dump/pg_restore missing or older than the server: the built-in copy is used"
+    )
+    assert tools_note("mysql", "10.11.6") == "mariadb-dump missing: the built-in copy is used"

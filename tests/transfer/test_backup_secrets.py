@@ -19,13 +19,8 @@ from sqlalchemy.engine import make_url
 from changeover.core import backups, servers
 from changeover.core.transfer import tools
 from changeover.core.workspace import Workspace
+from tests.transfer.helpers import ADMIN_PW
 from tests.transfer.richschema import ROWS, create_rich_schema
-from tests.transfer.test_providers import (  # noqa: F401 - fixtures
-    ADMIN_PW,
-    cleanup,
-    mysql_admin_handle,
-    postgres_admin_handle,
-)
 
 WRAPPER = """#!/bin/bash
 {{

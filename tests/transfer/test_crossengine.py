@@ -8,61 +8,21 @@ that names what was left behind.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 
 from changeover.core import engines
-from changeover.core.engines import open_engine
 from changeover.core.errors import Cancelled
 from changeover.core.transfer.copy.schema import _portable_check
 from changeover.core.transfer.crossengine import CopyFailed, TargetNotEmpty, copy, plan
 from changeover.core.transfer.verify import checksum_database, verify
-from tests.conftest import unique_name
+from tests.transfer.helpers import PAIRS, Maker, scalar, tables_of
 from tests.transfer.richschema import AUTO_ID, ROWS, TRIGGERS, VIEWS, create_rich_schema, expected_sums
 
 pytestmark = pytest.mark.servers
-
-ENGINES = ("sqlite", "mysql", "postgresql")
-PAIRS = [(a, b) for a in ENGINES for b in ENGINES if a != b]
-Maker = Callable[[str], URL]
-
-
-@pytest.fixture
-def make_db(request: pytest.FixtureRequest, tmp_path: Path) -> Maker:
-    """``make_db(engine)``: a new empty database of that engine, dropped after the test."""
-
-    def make(engine: str) -> URL:
-        if engine == "sqlite":
-            return make_url(f"sqlite:///{tmp_path / unique_name('co_x')}.sqlite3")
-        factory = request.getfixturevalue("make_postgres_db" if engine == "postgresql" else "make_mysql_db")
-        url: URL = factory("co_x")
-        return url
-
-    return make
-
-
-def scalar(url: URL, sql: str, **params: Any) -> Any:
-    engine = open_engine(url)
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(sa.text(sql), params)
-            return result.scalar() if result.returns_rows else None
-    finally:
-        engine.dispose()
-
-
-def tables_of(url: URL) -> list[str]:
-    engine = open_engine(url)
-    try:
-        with engine.connect() as conn:
-            return sorted(sa.inspect(conn).get_table_names())
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.parametrize(("source_engine", "target_engine"), PAIRS, ids=[f"{a}-to-{b}" for a, b in PAIRS])

@@ -8,11 +8,8 @@ from sqlalchemy.engine import URL
 from changeover.core import engines
 from changeover.core.transfer.crossengine import copy, plan
 from changeover.core.transfer.verify import checksum_database, verify
-from tests.transfer import test_crossengine
+from tests.transfer.helpers import Maker, scalar
 from tests.transfer.richschema import create_rich_schema, expected_sums
-from tests.transfer.test_crossengine import Maker, scalar
-
-make_db = test_crossengine.make_db  # the fixture, shared
 
 pytestmark = pytest.mark.servers
 

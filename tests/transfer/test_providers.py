@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,45 +20,8 @@ from changeover.core.engines import TargetNotEmpty, check_empty, describe
 from changeover.core.errors import Conflict, InvalidInput
 from changeover.core.inventory.models import Resource, Server
 from changeover.core.workspace import Workspace
-from tests.conftest import MYSQL_URL, POSTGRES_URL
 from tests.memory_keyring import InMemoryKeyring
-
-ADMIN_PW = "Adm1n-" + uuid.uuid4().hex[:12]
-
-
-@pytest.fixture
-def mysql_admin_handle(mysql_admin: sa.Engine) -> Iterator[str]:
-    """A MariaDB admin with a real password, allowed to create databases and users."""
-    user = f"co_admin_{uuid.uuid4().hex[:8]}"
-    with mysql_admin.connect() as conn:
-        conn.execute(sa.text("CREATE USER :u@'%' IDENTIFIED BY :p"), {"u": user, "p": ADMIN_PW})
-        conn.execute(sa.text("GRANT ALL PRIVILEGES ON *.* TO :u@'%' WITH GRANT OPTION"), {"u": user})
-    base = make_url(MYSQL_URL)
-    yield f"mysql://{user}:{ADMIN_PW}@{base.host}:{base.port or 3306}/mysql"
-    with mysql_admin.connect() as conn:
-        conn.execute(sa.text("DROP USER IF EXISTS :u@'%'"), {"u": user})
-
-
-@pytest.fixture
-def postgres_admin_handle(postgres_admin: sa.Engine) -> str:
-    base = make_url(POSTGRES_URL)
-    return f"postgresql://{base.username}:{ADMIN_PW}@{base.host}:{base.port or 5432}/postgres"
-
-
-@pytest.fixture
-def cleanup(postgres_admin: sa.Engine, mysql_admin: sa.Engine) -> Iterator[list[tuple[str, str]]]:
-    """Databases/users a test provisioned; dropped afterwards even when the test failed."""
-    made: list[tuple[str, str]] = []
-    yield made
-    for kind, name in made:
-        if kind == "postgresql":
-            with postgres_admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                conn.execute(sa.text(f'DROP ROLE IF EXISTS "{name}"'))
-        else:
-            with mysql_admin.connect() as conn:
-                conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-                conn.execute(sa.text("DROP USER IF EXISTS :u@'%'"), {"u": name})
+from tests.transfer.helpers import ADMIN_PW
 
 
 def _keyring_values(keyring: InMemoryKeyring) -> str:

@@ -24,11 +24,8 @@ from changeover.core.transfer.verify import (
     verify,
 )
 from changeover.core.transfer.verify import checksums as verify_module
-from tests.transfer import test_crossengine
+from tests.transfer.helpers import ENGINES, Maker, scalar
 from tests.transfer.richschema import AUTO_ID, ROWS, create_rich_schema, expected_sums
-from tests.transfer.test_crossengine import ENGINES, Maker, scalar
-
-make_db = test_crossengine.make_db  # the fixture, shared
 
 pytestmark = pytest.mark.servers
 
