@@ -17,8 +17,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import handles, health, redaction
+from . import handles, health, kinds, redaction
 from .attachments import record_attach
+from .checks import TIMEOUT as CHECK_TIMEOUT
+from .checks import CheckStatus
 from .context import DAYS, Context, check_range
 from .errors import ChangeoverError, Conflict, HookError, InvalidInput
 from .inventory.models import IntentState, Resource, ResourceState
@@ -82,16 +84,33 @@ def swap(ctx: Context, old_name: str, new_name: str, *, keep_days: int | None = 
 def check_new(ctx: Context, name: str) -> str:
     """Check the resource ``name`` answers before any deploy is pointed at it; raise :class:`Conflict` if not.
 
-    A SQL ``SELECT 1`` for databases (refused earlier anyway), a TCP connection to its host and port for
-    every other kind (:func:`changeover.core.health.check_connection`).
+    The kind's own check (:mod:`changeover.core.kinds`: Redis ``AUTH`` + ``PING``, AMQP open, SMTP
+    ``EHLO``...); a kind whose check module is not there yet gets a TCP connection to its host and port
+    (:func:`changeover.core.health.check_connection`). A resource that cannot be checked (a bare API key)
+    is swapped to, and the answer says so.
     """
-    result = health.check_connection(ctx.full_handle(name))
-    if not result.ok:
+    handle = handles.parse(ctx.full_handle(name), kind=_kind_of(ctx, name))
+    try:
+        result = kinds.get(handle.kind).check(handle, CHECK_TIMEOUT)
+    except ModuleNotFoundError:
+        reached = health.check_connection(handle.full(), CHECK_TIMEOUT)
+        ok, reason = reached.ok, reached.message
+    else:
+        if result.status is CheckStatus.NOT_CHECKABLE:
+            return f"not checkable ({result.reason})"
+        ok, reason = result.ok, result.reason
+    if not ok:
         raise Conflict(
-            f"'{name}' did not pass its check ({result.message}), so no deploy was changed: make it reachable "
-            "from this machine and swap again.",
+            f"'{name}' did not pass its check ({reason}), so no deploy was changed: make it reachable from this "
+            "machine and swap again.",
         )
-    return result.message
+    return reason
+
+
+def _kind_of(ctx: Context, name: str) -> str:
+    """The registered kind of resource ``name`` (a bare key parses only when its kind is given)."""
+    with ctx.session() as session:
+        return ctx.resource(session, name).kind
 
 
 def _plan(ctx: Context, old_name: str, new_name: str) -> tuple[list[tuple[str, list[str]]], _Before]:

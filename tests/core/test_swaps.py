@@ -124,7 +124,7 @@ def test_swap_on_three_deploys_moves_each_one_and_keeps_the_old_detached(
     assert result.new.state == "attached"
     assert sorted(a.deploy for a in result.new.attachments) == list(DEPLOYS)
     assert result.new.handle == f"redis://default:•••@127.0.0.1:{port}/0"
-    assert "Reached 127.0.0.1" in result.check
+    assert f"at 127.0.0.1:{port} answered PING" in result.check
     event = workspace.events("cache", limit=1)[0]
     assert (event.action, event.result) == ("swap", "ok")
     assert PASSWORD not in event.detail and "a-shop: REDIS_URL switched" in event.detail
@@ -170,7 +170,9 @@ def test_a_new_resource_that_does_not_answer_is_refused_before_any_change(
     workspace.register_resource("gone-cache", f"redis://:{PASSWORD}@127.0.0.1:{port}/0")
     before = {name: env.read_bytes() for name, env in three_deploys.items()}
 
-    with pytest.raises(Conflict, match="'gone-cache' did not pass its check.*no deploy was changed") as refused:
+    with pytest.raises(
+        Conflict, match=r"'gone-cache' did not pass its check \(Connection refused.*no deploy was changed"
+    ) as refused:
         workspace.swap("cache", "gone-cache")
 
     assert PASSWORD not in refused.value.message
@@ -193,3 +195,18 @@ def test_databases_kinds_and_unattached_resources_are_refused(
     with pytest.raises(Conflict, match="attached to no deploy"):
         workspace.swap("spare", "cache")
     assert workspace.show_resource("cache").state == "attached"
+
+
+def test_a_new_redis_with_the_wrong_password_is_refused_by_its_own_check(
+    workspace: Workspace, three_deploys: dict[str, Path], hosted_redis: tuple[str, int]
+) -> None:
+    _, port = hosted_redis
+    workspace.register_resource("hosted-cache", f"redis://default:not-the-password@127.0.0.1:{port}/0")
+    before = {name: env.read_bytes() for name, env in three_deploys.items()}
+
+    with pytest.raises(Conflict, match=r"did not pass its check \(Wrong password") as refused:
+        workspace.swap("cache", "hosted-cache")
+
+    assert "not-the-password" not in refused.value.message
+    assert {name: env.read_bytes() for name, env in three_deploys.items()} == before
+    assert workspace.show_resource("hosted-cache").state == "available"
