@@ -7,7 +7,7 @@ does. Nothing here is logic of its own; look up a use case in the module that ow
 
 from __future__ import annotations
 
-from . import attachments, audit, backups, deploys, resources, servers, swaps
+from . import attachments, audit, backups, deploys, resources, servers, swaps, uses
 from .context import Context
 
 
@@ -37,6 +37,8 @@ class Workspace(Context):
     detach = attachments.detach
     recover = attachments.recover
     swap = swaps.swap
+    # who uses what
+    uses = uses.uses
     # servers and what is provisioned on them
     register_server = servers.register_server
     list_servers = servers.list_servers
