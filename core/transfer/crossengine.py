@@ -35,10 +35,10 @@ from .. import engines
 from ..engines import Engine, TargetNotEmpty, display_url, driver_message
 from ..errors import Cancelled, ChangeoverError, InvalidInput
 from ..jobs import Progress, check_cancel, no_progress
-from .copy.reflect import _reflect_source, _Source
+from .copy.reflect import Source, reflect_source
 from .copy.report import CopyFailed, CopyReport, CopyResult, NotCarried, TableCopy
-from .copy.schema import _build_target, _TargetSchema
-from .copy.writers import _load_all, _Tracker
+from .copy.schema import TargetSchema, build_target
+from .copy.writers import Tracker, load_all
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ def _target_contents(conn: Connection) -> list[str]:
 def _make_report(
     source_url: URL,
     target_url: URL,
-    source: _Source,
-    schema: _TargetSchema,
+    source: Source,
+    schema: TargetSchema,
     target: Engine,
     blockers: list[str],
     bulk_path: str,
@@ -77,7 +77,7 @@ def _make_report(
     )
 
 
-def _prepare(source_url: URL, target_url: URL) -> tuple[_Source, _TargetSchema, CopyReport]:
+def _prepare(source_url: URL, target_url: URL) -> tuple[Source, TargetSchema, CopyReport]:
     source_engine, target = engines.of(source_url), engines.of(target_url)
     if source_engine == target:
         raise InvalidInput(
@@ -87,8 +87,8 @@ def _prepare(source_url: URL, target_url: URL) -> tuple[_Source, _TargetSchema, 
     src_engine, tgt_engine = engines.open_engine(source_url), engines.open_engine(target_url)
     try:
         with src_engine.connect() as conn:
-            source = _reflect_source(conn)
-        schema = _build_target(source, target)
+            source = reflect_source(conn)
+        schema = build_target(source, target)
         with tgt_engine.connect() as conn:
             present = _target_contents(conn)
             bulk_path = target.bulk_path_on(conn)
@@ -164,9 +164,9 @@ def copy(
             for n, table in enumerate(schema.tables.values()):
                 progress(n, len(schema.tables), "tables", f"Creating table {table.name}")
                 conn.execute(CreateTable(table))
-        tracker = _Tracker(progress, report.estimated_rows)
+        tracker = Tracker(progress, report.estimated_rows)
         tracker.progress(0, report.estimated_rows, "rows", "Copying rows")
-        rows = _load_all(source_url, target_url, source, schema, report, tracker, cancel)
+        rows = load_all(source_url, target_url, source, schema, report, tracker, cancel)
         check_cancel(cancel, "The copy")
         with tgt_engine.begin() as conn:
             steps = len(schema.indexes) + (len(schema.fks) if target.alters_constraints else 0)
@@ -201,7 +201,7 @@ def copy(
     return CopyResult(report, rows, seconds)
 
 
-def _move_sequences(conn: Connection, target: Engine, source: _Source, progress: Progress) -> None:
+def _move_sequences(conn: Connection, target: Engine, source: Source, progress: Progress) -> None:
     """Every auto-numbered column's next value is the source's (and past the highest id copied)."""
     if not target.has_sequences:
         return  # SQLite's rowid takes max(rowid)+1: past every row copied

@@ -26,7 +26,7 @@ from changeover.core import engines
 from changeover.core.engines import open_engine
 from changeover.core.transfer.reading import Kind
 from changeover.core.transfer.verify import SEP, TableSum, canonical_value
-from changeover.core.transfer.verify.canonical import _checksum
+from changeover.core.transfer.verify.canonical import table_checksum
 
 #: table -> column -> kind (the engine-neutral family the checksum renders)
 KINDS: dict[str, dict[str, Kind]] = {
@@ -226,7 +226,7 @@ def expected_sums() -> dict[str, TableSum]:
             digest = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
             first += int(digest[:15], 16)
             second += int(digest[15:30], 16)
-        sums[table] = TableSum(table, len(rows), _checksum(first, second))
+        sums[table] = TableSum(table, len(rows), table_checksum(first, second))
     return sums
 
 

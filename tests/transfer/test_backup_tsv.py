@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from changeover.core.transfer.formats.mariadb_tsv import Column, TableFile, _Splitter, load_statement, rewrite_definer
+from changeover.core.transfer.formats.mariadb_tsv import Column, Splitter, TableFile, load_statement, rewrite_definer
 
 MARKER = b"changeover-split-0123456789abcdef0123456789abcdef:"
 
@@ -20,7 +20,7 @@ def test_the_stream_is_cut_into_one_file_per_table_whatever_the_chunks(tmp_path:
         "c.tsv": b"3\t\\N\n" * 50 + b"4\tchangeover-split-not-ours:1\n",
     }
     stream = b"".join(MARKER + str(i).encode() + b"\n" + body for i, body in enumerate(tables.values()))
-    splitter = _Splitter(tmp_path, MARKER, list(tables))
+    splitter = Splitter(tmp_path, MARKER, list(tables))
     rng = random.Random(chunk)
     at = 0
     while at < len(stream):

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from changeover.core import engines
 from changeover.core.errors import Cancelled
-from changeover.core.transfer.copy.schema import _portable_check
+from changeover.core.transfer.copy.schema import portable_check
 from changeover.core.transfer.crossengine import CopyFailed, TargetNotEmpty, copy, plan
 from changeover.core.transfer.verify import checksum_database, verify
 from tests.transfer.helpers import PAIRS, Maker, scalar, tables_of
@@ -140,4 +140,4 @@ def test_same_engine_is_sent_to_backup_and_load(make_db: Maker) -> None:
 def test_portable_checks_are_rewritten_and_others_refused(
     sql: str, source: Any, target: Any, expected: str | None
 ) -> None:
-    assert _portable_check(sql, engines.of(source), engines.of(target)) == expected
+    assert portable_check(sql, engines.of(source), engines.of(target)) == expected

@@ -73,7 +73,7 @@ def _to_text(value: Any) -> str:
 Converter = Callable[[Any], Any]
 
 
-def _converter(col: ColumnInfo, source: Engine, target: Engine) -> Converter | None:
+def converter(col: ColumnInfo, source: Engine, target: Engine) -> Converter | None:
     """How one source value becomes what the target's writer takes; None when it passes as it is."""
     steps: list[Converter] = []
     kind = col.kind
@@ -133,7 +133,7 @@ def _converter(col: ColumnInfo, source: Engine, target: Engine) -> Converter | N
     return both
 
 
-def _select_columns(engine: Engine, cols: list[ColumnInfo], target: Engine, odd: Collection[str] = ()) -> list[str]:
+def select_columns(engine: Engine, cols: list[ColumnInfo], target: Engine, odd: Collection[str] = ()) -> list[str]:
     """The select list reading ``cols`` for ``target``; ``odd`` names the columns whose values need mapping
     (see ``Engine.copy_select``)."""
     return [
@@ -150,7 +150,7 @@ def _select_columns(engine: Engine, cols: list[ColumnInfo], target: Engine, odd:
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 
 
-def _load_field(kind: str, value: Any) -> str:
+def load_field(kind: str, value: Any) -> str:
     """One value as a field of a ``LOAD DATA`` file (tab-separated, backslash-escaped, ``\\N`` for NULL)."""
     if value is None:
         return "\\N"

@@ -17,7 +17,7 @@ from .report import NotCarried
 
 
 @dataclass
-class _SourceTable:
+class SourceTable:
     name: str
     columns: list[ColumnInfo]
     pk: list[str]
@@ -36,9 +36,9 @@ class _SourceTable:
 
 
 @dataclass
-class _Source:
+class Source:
     engine: Engine
-    tables: dict[str, _SourceTable]
+    tables: dict[str, SourceTable]
     not_carried: list[NotCarried]
     #: sequence objects not behind an auto-numbered column: carried as sequences, at their position
     sequences: list[SequenceState] = field(default_factory=list)
@@ -46,13 +46,13 @@ class _Source:
     sequence_defaults: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
-def _reflect_source(conn: Connection) -> _Source:
+def reflect_source(conn: Connection) -> Source:
     engine = engines.of(conn)
     inspector = sa.inspect(conn)
     columns = reflect_tables(conn)
     estimates = engine.estimate_rows(conn, list(columns))
     checks = engine.check_constraints(conn, list(columns))
-    tables: dict[str, _SourceTable] = {}
+    tables: dict[str, SourceTable] = {}
     for name, cols in columns.items():
         pk = list(inspector.get_pk_constraint(name)["constrained_columns"])
         uniques = [list(u["column_names"]) for u in inspector.get_unique_constraints(name)]
@@ -61,7 +61,7 @@ def _reflect_source(conn: Connection) -> _Source:
             for c in inspector.get_columns(name)
             if c.get("default") is not None and str(c["default"]).upper() != "NULL"
         }
-        tables[name] = _SourceTable(
+        tables[name] = SourceTable(
             name=name,
             columns=cols,
             pk=pk,
@@ -75,14 +75,14 @@ def _reflect_source(conn: Connection) -> _Source:
                 str(c["name"]): str(c["computed"]["sqltext"]) for c in inspector.get_columns(name) if c.get("computed")
             },
         )
-    source = _Source(engine, tables, [NotCarried(*found) for found in engine.not_carried(conn)])
+    source = Source(engine, tables, [NotCarried(*found) for found in engine.not_carried(conn)])
     _scan_values(conn, engine, tables)
     if engine.has_sequences:
         _reflect_sequences(conn, source)
     return source
 
 
-def _scan_values(conn: Connection, engine: Engine, tables: dict[str, _SourceTable]) -> None:
+def _scan_values(conn: Connection, engine: Engine, tables: dict[str, SourceTable]) -> None:
     """Count the values no other engine holds as they are (one pass per table that may have them; see
     ``Engine.odd_value_probes``: PostgreSQL's ±infinity; MariaDB's zero and partial dates, and TIME beyond
     24 hours or negative)."""
@@ -98,7 +98,7 @@ def _scan_values(conn: Connection, engine: Engine, tables: dict[str, _SourceTabl
                 st.odd.setdefault(column, []).append((what, int(count)))
 
 
-def _reflect_sequences(conn: Connection, source: _Source) -> None:
+def _reflect_sequences(conn: Connection, source: Source) -> None:
     """Sequence objects and where they stand; which back an auto-numbered key; which a column default uses."""
     engine = source.engine
     states = engine.sequences(conn)

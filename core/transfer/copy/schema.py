@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from ...engines import FAR_FUTURE, FAR_PAST, Engine, SequenceState
 from ..reading import ColumnInfo
-from .reflect import _Source, _SourceTable
+from .reflect import Source, SourceTable
 from .report import NotCarried
 from .typemap import Adaptation, map_column
 
@@ -23,7 +23,7 @@ _CHECK_TOKENS = re.compile(
 _CHECK_WORDS = {"AND", "OR", "NOT", "IN", "IS", "NULL", "BETWEEN", "LIKE", "TRUE", "FALSE"}
 
 
-def _portable_check(sql: str, source: Engine, target: Engine) -> str | None:
+def portable_check(sql: str, source: Engine, target: Engine) -> str | None:
     """``sql`` rewritten for ``target`` if it uses only columns, literals, comparisons and logic; else None."""
     text = source.plain_check(sql.strip())
     pos, out = 0, []
@@ -69,7 +69,7 @@ def _portable_default(text: str, col: ColumnInfo, target: Engine) -> sa.TextClau
 
 
 @dataclass
-class _TargetSchema:
+class TargetSchema:
     metadata: sa.MetaData
     tables: dict[str, sa.Table]
     indexes: list[sa.Index]
@@ -99,7 +99,7 @@ def _special_index(ix: dict[str, Any]) -> str | None:
     return None if using == "btree" else using.upper()
 
 
-def _odd_adaptations(st: _SourceTable, col: ColumnInfo, to_type: str, target: Engine) -> list[Adaptation]:
+def _odd_adaptations(st: SourceTable, col: ColumnInfo, to_type: str, target: Engine) -> list[Adaptation]:
     found = []
     for what, count in st.odd.get(col.name, []):
         if what == "infinity":
@@ -122,9 +122,9 @@ def _sequence_ddl(target: Engine, state: SequenceState) -> str:
     return f"CREATE SEQUENCE {name} INCREMENT BY {state.increment} START WITH {state.next_value}"
 
 
-def _build_target(source: _Source, target: Engine) -> _TargetSchema:
+def build_target(source: Source, target: Engine) -> TargetSchema:
     md = sa.MetaData()
-    schema = _TargetSchema(md, {}, [], [], [], [])
+    schema = TargetSchema(md, {}, [], [], [], [])
     can_sequence = target.has_sequences
     for state in source.sequences:
         if can_sequence:
@@ -198,7 +198,7 @@ def _build_target(source: _Source, target: Engine) -> _TargetSchema:
         for unique in st.uniques:
             cols.append(sa.UniqueConstraint(*unique))
         for name, sql in st.checks:
-            portable = _portable_check(sql, source.engine, target)
+            portable = portable_check(sql, source.engine, target)
             if portable is None:
                 schema.not_carried.append(NotCarried("check", f"{st.name}.{name or '?'}", f"{sql!r} is not portable"))
             else:

@@ -23,10 +23,10 @@ from ...engines.mysql import real_date
 from ...errors import Cancelled
 from ...jobs import Progress, check_cancel
 from ..reading import ColumnInfo, read_batches
-from .convert import _converter, _load_field, _select_columns
-from .reflect import _Source, _SourceTable
+from .convert import converter, load_field, select_columns
+from .reflect import Source, SourceTable
 from .report import CopyFailed, CopyReport
-from .schema import _TargetSchema
+from .schema import TargetSchema
 
 BATCH_ROWS = 10_000
 
@@ -55,18 +55,18 @@ def _check(cancel: threading.Event | None, abort: threading.Event) -> None:
 def _batches(
     conn: Connection,
     engine: Engine,
-    st: _SourceTable,
+    st: SourceTable,
     target: Engine,
     cancel: threading.Event | None,
     abort: threading.Event,
 ) -> Generator[list[tuple[Any, ...]], None, None]:
     """The source table in converted batches (flat memory; cancel and abort checked before each)."""
-    converters = [_converter(c, engine, target) for c in st.columns]
+    converters = [converter(c, engine, target) for c in st.columns]
     active = [(i, f) for i, f in enumerate(converters) if f is not None]
 
     check = partial(_check, cancel, abort)
     for rows in read_batches(
-        conn, st.name, _select_columns(engine, st.columns, target, st.odd), pk=st.pk, batch_rows=BATCH_ROWS, check=check
+        conn, st.name, select_columns(engine, st.columns, target, st.odd), pk=st.pk, batch_rows=BATCH_ROWS, check=check
     ):
         if not active:
             yield rows  # type: ignore[misc]  # tuples from the driver
@@ -137,7 +137,7 @@ def _mysql_copy_field(col: ColumnInfo) -> str:
 
 
 def _mysql_to_postgres(
-    conn: Connection, raw: Any, st: _SourceTable, count: Callable[[int], None], check: Callable[[], None]
+    conn: Connection, raw: Any, st: SourceTable, count: Callable[[int], None], check: Callable[[], None]
 ) -> int:
     """MariaDB renders whole pages of rows as COPY text (GROUP_CONCAT); they go to COPY as they come.
 
@@ -225,7 +225,7 @@ def _write_mysql_load(
             pending = 0
             for batch in batches:
                 for row in batch:
-                    out.write("\t".join(_load_field(k, v) for k, v in zip(kinds, row, strict=True)))
+                    out.write("\t".join(load_field(k, v) for k, v in zip(kinds, row, strict=True)))
                     out.write("\n")
                 pending += len(batch)
                 total += len(batch)
@@ -265,7 +265,7 @@ def _write_insert(
     return total
 
 
-class _Tracker:
+class Tracker:
     """Progress shared by the loading threads: rows against the catalog's estimate, a few times a second."""
 
     def __init__(self, progress: Progress, total: int) -> None:
@@ -287,13 +287,13 @@ Writer = Callable[[Any, str, list[ColumnInfo], Iterator[list[tuple[Any, ...]]], 
 _WRITERS: dict[str, Writer] = {POSTGRESQL.bulk_path: _write_postgres, MYSQL.bulk_path: _write_mysql_load}
 
 
-def _load_all(
+def load_all(
     source_url: URL,
     target_url: URL,
-    source: _Source,
-    schema: _TargetSchema,
+    source: Source,
+    schema: TargetSchema,
     report: CopyReport,
-    tracker: _Tracker,
+    tracker: Tracker,
     cancel: threading.Event | None,
 ) -> dict[str, int]:
     target = engines.of(target_url)

@@ -137,7 +137,7 @@ def read_columns(url: URL) -> dict[str, tuple[Column, ...]]:
     return {table: tuple(cols) for table, cols in found.items()}
 
 
-class _Splitter:
+class Splitter:
     """Writes the client's output into one file per table, cut at the marker lines between tables."""
 
     def __init__(self, folder: Path, marker: bytes, files: list[str]) -> None:
@@ -256,7 +256,7 @@ def export(
             secrets=secrets_,
             cancel=cancel,
         )
-        splitter = _Splitter(artifact, marker, [spec.file for spec in specs])
+        splitter = Splitter(artifact, marker, [spec.file for spec in specs])
         progress(0, total, "bytes", message)
         try:
             tools.run(

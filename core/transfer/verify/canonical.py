@@ -206,11 +206,11 @@ def field_renderer(kind: Kind) -> Callable[[Any], str]:
     return shortcuts.get(kind, general)
 
 
-def _digest(text: str) -> tuple[int, int]:
+def row_digest(text: str) -> tuple[int, int]:
     """The row's MD5 as two 60-bit integers: its hex digits 1-15 and 16-30 (what the SQL side sums)."""
     d = hashlib.md5(text.encode("utf-8", errors="surrogatepass"), usedforsecurity=False).digest()
     return int.from_bytes(d[:8], "big") >> 4, (int.from_bytes(d[7:16], "big") >> 8) & _MASK60
 
 
-def _checksum(first: int, second: int) -> str:
+def table_checksum(first: int, second: int) -> str:
     return f"{first & _MASK60:015x}{second & _MASK60:015x}"

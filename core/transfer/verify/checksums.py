@@ -20,7 +20,7 @@ from ...engines import Engine, display_url, driver_message, split_key
 from ...errors import ChangeoverError
 from ...jobs import Progress, check_cancel, no_progress
 from ..reading import ColumnInfo, read_batches, reflect_tables
-from .canonical import SEP, _checksum, _digest, field_renderer
+from .canonical import SEP, field_renderer, row_digest, table_checksum
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def _sum_in_python(
         batch_rows=2000,
         check=partial(check_cancel, cancel, "Verification"),
     )
-    join, digest = SEP.join, _digest
+    join, digest = SEP.join, row_digest
     for batch in batches:
         first = second = 0
         for row in batch:
@@ -187,7 +187,7 @@ def checksum_database(
                 ordered = sorted(cols, key=lambda c: c.name.lower())
                 summer = _sum_in_sql if engine.hashes_in_sql(ordered) else _sum_in_python
                 tally = summer(conn, engine, table, ordered, partial(tick, table=table), cancel)
-                sums[table] = TableSum(table, tally.rows, _checksum(tally.first, tally.second))
+                sums[table] = TableSum(table, tally.rows, table_checksum(tally.first, tally.second))
             progress(done, done, "rows", f"Checksummed {len(sums)} tables of {where}")
             conn.rollback()
             return sums
