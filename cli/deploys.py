@@ -119,13 +119,37 @@ def cmd_deploy_maintenance(ws: Workspace, args: argparse.Namespace, out: TextIO)
 
 
 def cmd_import(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
-    result = ws.import_deploy(args.deploy, args.env_file, **deploy_options(args))
+    result = ws.import_deploy(args.deploy, args.env_file, dry_run=args.dry_run, **deploy_options(args))
     if args.json:
         emit_json(result, out)
         return
-    out.write(f"Imported deploy {result.deploy.name} with {len(result.attached)} attached resource(s):\n")
-    for var, resource in result.attached:
-        out.write(f"  {var} -> {resource}\n")
+    if result.dry_run:
+        out.write(
+            f"Dry run: nothing was saved. Importing {result.deploy.name} ({result.deploy.config_location}) would:\n"
+        )
+        table(
+            [
+                (
+                    r.variable,
+                    r.kind,
+                    r.resource,
+                    r.handle,
+                    ("attach" if r.attach else "register only") + (" (already registered)" if r.existing else ""),
+                    r.why,
+                )
+                for r in result.recognised
+            ],
+            ("VAR", "KIND", "RESOURCE", "HANDLE", "ACTION", "RECOGNISED BY"),
+            out,
+        )
+    else:
+        out.write(f"Imported deploy {result.deploy.name} with {len(result.attached)} attached resource(s):\n")
+        for var, resource in result.attached:
+            out.write(f"  {var} -> {resource}\n")
+        for var, resource in result.registered:
+            out.write(f"  {var} -> {resource} (registered, not attached: the app reads it in its own form)\n")
+    for var, reason in result.skipped:
+        out.write(f"skipped {var}: {reason}\n")
 
 
 def register(commands: Commands) -> None:
@@ -159,4 +183,5 @@ def register_import(commands: Commands) -> None:
     p.add_argument("deploy")
     p.add_argument("--env-file", required=True)
     hook_options(p)
+    p.add_argument("--dry-run", action="store_true", help="show what would be registered and attached; save nothing")
     p.add_argument("--json", action="store_true")
