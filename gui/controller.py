@@ -17,8 +17,11 @@ from PySide6.QtCore import QObject, Signal
 
 from changeover.core import demo, handles, health, resources, servers
 from changeover.core import secrets as keyring_secrets
+from changeover.core.deploys import Discovery
 from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ImportResult, ResourceInfo
 from changeover.core.servers import RotationResult, ServerInfo
+from changeover.core.swaps import SwapResult
+from changeover.core.uses import Use
 from changeover.core.workspace import Workspace
 
 from .jobs import Job, JobRunner
@@ -200,6 +203,16 @@ class MainController(QObject):
 
         return self._action("import deploy", lambda: self.workspace.import_deploy(name, env_file, **values), summary)
 
+    def preview_import(self, values: dict[str, Any], on_result: Callable[[Discovery], None]) -> Job:
+        """What an import would register and attach, saving nothing: shown for the admin to confirm."""
+        options = dict(values)
+        name, env_file = options.pop("name"), options.pop("env_file")
+        return self.run(
+            lambda: self.workspace.import_deploy(name, env_file, dry_run=True, **options),
+            name="read the .env",
+            on_finished=on_result,
+        )
+
     def edit_deploy(self, name: str, changes: dict[str, Any]) -> Job:
         return self._action("edit deploy", lambda: self.workspace.edit_deploy(name, **changes), f"Saved {name}.")
 
@@ -228,6 +241,19 @@ class MainController(QObject):
             lambda: self.workspace.attach(resource, deploy, env_var or None, replace=replace),
             f"Attached {resource} to {deploy}.",
         )
+
+    def swap(self, old: str, new: str, keep_days: int | None = None) -> Job:
+        """Replace ``old`` by ``new`` on every deploy (core.swaps): checked first, undone on the first failure."""
+
+        def summary(result: SwapResult) -> str:
+            deploys = ", ".join(sorted({d for d, _ in result.switched}))
+            return f"Swapped {old} for {new} on {deploys}; {old} is kept, detached."
+
+        return self._action("swap", lambda: self.workspace.swap(old, new, keep_days=keep_days), summary)
+
+    def uses(self, what: str, on_result: Callable[[list[Use]], None]) -> Job:
+        """Every deploy whose config points at ``what`` now (a resource, host or user), for the "Used by" view."""
+        return self.run(lambda: self.workspace.uses(what), name="find who uses it", on_finished=on_result)
 
     def detach(self, resource: str, deploy: str, keep_days: int | None = None) -> Job:
         return self._action(

@@ -133,3 +133,78 @@ class DetachDialog(QDialog):
 
     def values(self) -> tuple[str, str, int]:
         return self.resource.name, str(self.deploy.currentData()), self.keep_days.value()
+
+
+class SwapDialog(QDialog):
+    """Swap a resource for another of its kind on every deploy it is attached to (databases: the wizard).
+
+    The core checks the new resource first, then switches the deploys one by one, each with one config
+    change and one restart, and puts them all back if one fails. A database is not swapped (its data would
+    stay behind): the dialog says so and offers the upgrade wizard (``wants_upgrade``) instead.
+    """
+
+    def __init__(
+        self,
+        resource: ResourceInfo,
+        resources: list[ResourceInfo],
+        retention_days: int = 7,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Swap {resource.name}")
+        self.old = resource
+        self.wants_upgrade = False
+        self.database = resource.kind in handles.DATABASE_KINDS
+        self.new = QComboBox()
+        for info in resources:
+            if (
+                info.name != resource.name
+                and info.kind == resource.kind
+                and info.state not in ("deprovisioned", "failed")
+            ):
+                self.new.addItem(f"{info.name} ({info.handle})", info.name)
+        named(self.new, "Replace with", "A resource of the same kind; it is checked before any deploy changes")
+        self.keep_days = QSpinBox()
+        self.keep_days.setRange(1, 3650)
+        self.keep_days.setValue(retention_days)
+        self.keep_days.setSuffix(" days")
+        named(self.keep_days, "Keep the old one for", "How long the replaced resource is kept, detached")
+        deploys = ", ".join(f"{a.deploy} ({a.env_var})" for a in resource.attachments) or "no deploy"
+        self.note = named(QLabel(), "Swap explanation")
+        self.note.setWordWrap(True)
+        if self.database:
+            self.note.setText(
+                f"{resource.name} is a database: swapping it would leave its data behind. Use Upgrade database… "
+                "to copy the data, verify it and move the deploys together."
+            )
+        elif not resource.attachments:
+            self.note.setText(f"{resource.name} is attached to no deploy: there is nothing to swap.")
+        elif self.new.count() == 0:
+            self.note.setText(f"No other {resource.kind} resource is registered: register the new one first.")
+        else:
+            self.note.setText(
+                f"Used by {deploys}. The new resource is checked first; then each deploy gets one config change and "
+                "one restart, in name order. If one fails, the deploys already switched are put back and restarted."
+            )
+        form = QFormLayout()
+        form.addRow("&Replace with:", self.new)
+        form.addRow("&Keep the old one for:", self.keep_days)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.note)
+        layout.addLayout(form)
+        self.buttons = dialog_buttons(self, "&Swap")
+        ok = not self.database and bool(resource.attachments) and self.new.count() > 0
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+        if self.database:
+            upgrade = self.buttons.addButton("&Upgrade database…", QDialogButtonBox.ButtonRole.ActionRole)
+            upgrade.clicked.connect(self._upgrade)
+            self.new.setEnabled(False)
+            self.keep_days.setEnabled(False)
+        layout.addWidget(self.buttons)
+
+    def _upgrade(self) -> None:
+        self.wants_upgrade = True
+        self.accept()
+
+    def values(self) -> tuple[str, str, int]:
+        return self.old.name, str(self.new.currentData()), self.keep_days.value()
