@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -210,3 +211,28 @@ def test_a_new_redis_with_the_wrong_password_is_refused_by_its_own_check(
     assert "not-the-password" not in refused.value.message
     assert {name: env.read_bytes() for name, env in three_deploys.items()} == before
     assert workspace.show_resource("hosted-cache").state == "available"
+
+
+def test_the_cli_swaps_and_reports_a_refusal_in_one_line(
+    workspace: Workspace,
+    three_deploys: dict[str, Path],
+    hosted_redis: tuple[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from changeover.cli import main
+
+    handle, port = hosted_redis
+    workspace.register_resource("hosted-cache", handle)
+    monkeypatch.setenv("CHANGEOVER_DATABASE_URL", str(workspace.inventory.engine.url))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["swap", "cache", "cache"], out, err) == 1
+    assert err.getvalue().startswith("changeover: 'cache' cannot be swapped for itself")
+
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["swap", "cache", "hosted-cache", "--keep-days", "2"], out, err) == 0, err.getvalue()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("Checked hosted-cache: Redis") and lines[0].endswith("answered PING.")
+    assert lines[1:4] == [f"  {name}: REDIS_URL -> hosted-cache, restarted" for name in DEPLOYS]
+    assert lines[4].startswith("Swapped cache for hosted-cache; cache is detached, kept until ")
+    assert PASSWORD not in out.getvalue()
+    assert all(restarts(env)[-1] == f"{port} PONG" for env in three_deploys.values())
