@@ -69,7 +69,7 @@ def machine() -> list[tuple[str, str]]:
 
 def dataset_summary(urls: dict[str, URL]) -> list[tuple[str, str, int, int]]:
     """(engine, table, rows, bytes) for the dataset."""
-    from changeover.core.providers.base import describe
+    from changeover.core.engines import describe
 
     rows = []
     for engine, url in urls.items():

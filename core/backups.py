@@ -11,17 +11,17 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from . import paths
+from . import engines, paths
 from .context import Context
+from .engines import DatabaseInfo, describe
 from .errors import Conflict, InvalidInput
 from .inventory.models import ResourceState
 from .jobs import Progress, no_progress
-from .providers.base import DatabaseInfo, describe
 from .transfer import crossengine
 from .transfer.backup import BackupParams, BackupResult, backup, is_partial
 from .transfer.crossengine import CopyReport, CopyResult
+from .transfer.formats.manifest import BackupInvalid, Manifest, read
 from .transfer.load import LoadParams, LoadResult, load
-from .transfer.manifest import BackupInvalid, Manifest, read
 from .transfer.verify import VerifyReport, verify
 
 
@@ -29,7 +29,7 @@ def database_url(ctx: Context, resource_name: str) -> tuple[str, URL]:
     """A database resource's name and full SQLAlchemy URL (its secret from the keyring)."""
     with ctx.session() as session:
         resource = ctx.resource(session, resource_name)
-        if resource.kind not in ("postgresql", "mysql", "sqlite"):
+        if resource.kind not in engines.NAMES:
             raise InvalidInput(f"'{resource.name}' is a {resource.kind} resource, not a database.")
         if resource.state == ResourceState.DEPROVISIONED:
             raise Conflict(f"'{resource.name}' is deprovisioned.")

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, ur
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from . import engines
 from .errors import HandleError
 
 __all__ = [
@@ -55,7 +56,7 @@ KIND_BY_SCHEME: dict[str, str] = {
     "https": "http",
 }
 
-DATABASE_KINDS = frozenset({"postgresql", "mysql", "sqlite"})
+DATABASE_KINDS = frozenset(engines.NAMES)
 #: a bare credential (``STRIPE_API_KEY=sk_live_...``): the whole value is the secret
 APIKEY = "apikey"
 KINDS = frozenset(KIND_BY_SCHEME.values()) | {APIKEY}
@@ -203,8 +204,7 @@ class Handle:
         if not self.is_database:
             raise HandleError(f"A {self.kind} handle is not a database URL.")
         url = make_url(self.full())
-        driver = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql", "sqlite": "sqlite"}[self.kind]
-        return url.set(drivername=driver)
+        return url.set(drivername=engines.of(self.kind).driver)
 
 
 def parse(text: str, *, kind: str | None = None) -> Handle:
@@ -243,7 +243,7 @@ def _check_database(text: str, kind: str) -> None:
         url = make_url(text)
     except (ArgumentError, ValueError):
         raise HandleError(f"The {kind} handle is malformed: expected {_example(kind)}.") from None
-    if kind == "sqlite":
+    if engines.of(kind).file_based:
         if not url.database or url.database == ":memory:":
             raise HandleError("The sqlite handle names no file: use sqlite:////absolute/path/app.db.")
         if not url.database.startswith("/"):

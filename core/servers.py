@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from . import handles, resources
+from . import engines, handles, providers, resources
 from . import secrets as keyring_secrets
 from .context import Context, validate_name
 from .errors import ChangeoverError, Conflict, HookError, InvalidInput, NotFound
@@ -28,7 +28,26 @@ from .providers.base import Provider
 from .records import ResourceInfo, resource_info
 from .transfer.backup import BackupParams, backup
 
-SERVER_KINDS = ("postgresql", "mysql", "sqlite")
+SERVER_KINDS = engines.NAMES
+
+
+def kind_text(kind: str) -> str:
+    """A server kind in words: "PostgreSQL", "MariaDB/MySQL", "SQLite folder"."""
+    engine = engines.of(kind)
+    return f"{engine.label} folder" if engine.file_based else engine.label
+
+
+#: what the faces offer when a server is registered: (kind, in words, an example admin handle or "")
+KIND_CHOICES: tuple[tuple[str, str, str], ...] = tuple(
+    (e.name, kind_text(e.name), e.admin_example) for e in engines.ALL
+)
+
+
+def is_folder(kind: str) -> bool:
+    """A server of this kind is a folder of database files (SQLite), with no admin handle or users."""
+    return engines.of(kind).file_based
+
+
 PASSWORD_BYTES = 24  # token_urlsafe: 32 characters of [A-Za-z0-9_-]
 
 
@@ -54,24 +73,10 @@ def _slots(server: Server) -> list[str]:
     return server.secret_slots.split(",") if server.secret_slots else []
 
 
-def _make_provider(kind: str, handle: handles.Handle | Path) -> Provider:
-    if isinstance(handle, Path):
-        from .providers.sqlite import SQLiteFolderProvider
-
-        return SQLiteFolderProvider(handle)
-    if kind == "postgresql":
-        from .providers.postgres import PostgresProvider
-
-        return PostgresProvider(handle)
-    from .providers.mysql import MySQLProvider
-
-    return MySQLProvider(handle)
-
-
 def provider_for(server: Server) -> Provider:
     """The provider of a registered server, its admin secret fetched from the keyring."""
-    if server.kind == "sqlite":
-        return _make_provider("sqlite", Path(server.handle))
+    if engines.of(server.kind).file_based:
+        return providers.for_server(Path(server.handle))
     public = _server_handle(server)
     full = public
     if server.secret_ref:
@@ -82,7 +87,13 @@ def provider_for(server: Server) -> Provider:
                 "Changeover?): register the server again.",
             )
         full = public.with_secrets(stored)
-    return _make_provider(server.kind, full)
+    return providers.for_server(full)
+
+
+def provider_named(ctx: Context, name: str) -> Provider:
+    """The provider of the registered server ``name`` (for a plan made against the server itself)."""
+    with ctx.session() as session:
+        return provider_for(_server(session, name))
 
 
 def _server(session: Session, name: str) -> Server:
@@ -98,7 +109,7 @@ def _server_info(session: Session, server: Server) -> ServerInfo:
         .where(Resource.server_id == server.id, Resource.state != ResourceState.DEPROVISIONED.value)
         .order_by(Resource.name)
     ).all()
-    shown = server.handle if server.kind == "sqlite" else _server_handle(server).masked()
+    shown = server.handle if engines.of(server.kind).file_based else _server_handle(server).masked()
     options = server.options or {}
     return ServerInfo(
         name=server.name,
@@ -124,7 +135,7 @@ def parse_server_location(text: str) -> tuple[str, handles.Handle | Path]:
             raise InvalidInput(f"The folder {folder} does not exist: create it first.")
         return "sqlite", folder
     handle = handles.parse(text)
-    if handle.kind not in ("postgresql", "mysql"):
+    if handle.kind not in providers.SERVER_ENGINES:
         raise InvalidInput(
             f"A {handle.kind} handle is not a database server: give a postgresql:// or mysql:// admin handle, "
             "or an absolute folder for SQLite files.",
@@ -143,7 +154,7 @@ def register_server(ctx: Context, name: str, handle_text: str) -> ServerInfo:
         with ctx.session() as session:
             if session.scalar(select(Server).where(Server.name == name)) is not None:
                 raise Conflict(f"A server named '{name}' already exists: choose another name.")
-        provider = _make_provider(kind, parsed)
+        provider = providers.for_server(parsed)
         version = provider.server_version()
         secret_ref = None
         if isinstance(parsed, handles.Handle) and parsed.secrets:
@@ -231,7 +242,7 @@ def provision(ctx: Context, server_name: str, name: str, *, plan: str | None = N
                 session.commit()
             except BaseException:
                 session.rollback()
-                provider.deprovision(database, database if server.kind != "sqlite" else None)
+                provider.deprovision(database, None if engines.of(server.kind).file_based else database)
                 raise
             return resource_info(resource)
 
@@ -279,7 +290,7 @@ def deprovision(
 
 def _database_and_user(resource: Resource) -> tuple[str, str | None]:
     url = make_url(resource.handle)
-    if resource.kind == "sqlite":
+    if engines.of(resource.kind).file_based:
         return Path(url.database or "").stem, None
     return url.database or "", url.username
 

@@ -142,6 +142,8 @@ class Engine:
     name: ClassVar[EngineName]
     #: how the engine is named to people
     label: ClassVar[str]
+    #: an admin handle to show as an example where a server is registered ("" for a folder of files)
+    admin_example: ClassVar[str] = ""
     #: the SQLAlchemy driver Changeover ships for it
     driver: ClassVar[str]
     #: URL backend names that mean this engine

@@ -68,6 +68,7 @@ def real_date(q: str, kind: str, *, infinity: bool) -> str:
 class MySQL(Engine):
     name = "mysql"
     label = "MariaDB/MySQL"
+    admin_example = "mysql://root@db.internal:3306/mysql"
     driver = "mysql+pymysql"
     backends = ("mysql", "mariadb")
     quote_char = "`"

@@ -137,6 +137,7 @@ def finite(q: str, kind: str) -> str:
 class PostgreSQL(Engine):
     name = "postgresql"
     label = "PostgreSQL"
+    admin_example = "postgresql://postgres@db.internal:5432/postgres"
     driver = "postgresql+psycopg"
     backends = ("postgresql", "postgres")
     has_sequences = True

@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import paths
+from .. import engines, paths
 from ..errors import InventoryError
 from .models import Base
 
@@ -30,13 +30,6 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 ENV_VAR = "CHANGEOVER_DATABASE_URL"
-
-_DRIVERS = {
-    "postgres": "postgresql+psycopg",
-    "postgresql": "postgresql+psycopg",
-    "mysql": "mysql+pymysql",
-    "mariadb": "mysql+pymysql",
-}
 
 
 def inventory_url(explicit: str | None = None) -> URL:
@@ -47,8 +40,12 @@ def inventory_url(explicit: str | None = None) -> URL:
         raise InventoryError(
             f"{ENV_VAR} is not a database URL: use sqlite:////path/inventory.sqlite3 or postgresql://user@host/dbname.",
         ) from None
-    if url.drivername in _DRIVERS:
-        url = url.set(drivername=_DRIVERS[url.drivername])
+    try:
+        engine = engines.of(url.get_backend_name())
+    except engines.UnsupportedEngine as exc:
+        raise InventoryError(f"{ENV_VAR}: {exc.message}") from None
+    if "+" not in url.drivername:  # a bare scheme: the driver Changeover ships
+        url = url.set(drivername=engine.driver)
     return url
 
 
@@ -60,7 +57,7 @@ def alembic_config(url: URL) -> Config:
 
 
 def create_inventory_engine(url: URL) -> Engine:
-    if url.get_backend_name() == "sqlite":
+    if engines.of(url).file_based:
         if url.database:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
@@ -106,7 +103,7 @@ def migrate(engine: Engine) -> None:
 
 
 def _copy_before_migrating(url: URL) -> None:
-    if url.get_backend_name() != "sqlite" or not url.database:
+    if not engines.of(url).file_based or not url.database:
         return
     source = Path(url.database)
     if source.exists():

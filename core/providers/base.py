@@ -17,22 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from .. import engines, handles
-from ..engines import DatabaseInfo, ProviderError, TableInfo, TargetNotEmpty, check_empty, describe
+from ..engines import ProviderError
 from ..hooks import redact
 
-# Re-exported for the modules that still import them from here (core/backups.py, gui/upgrade/database_page.py):
-# they live in engines now; drop these names once those import from changeover.core.engines.
-__all__ = [
-    "Connection",
-    "DatabaseInfo",
-    "Provider",
-    "ProviderError",
-    "ServerProvider",
-    "TableInfo",
-    "TargetNotEmpty",
-    "check_empty",
-    "describe",
-]
+__all__ = ["Connection", "Provider", "ProviderError", "ServerProvider"]
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from .. import handles, paths, resources
+from .. import engines, handles, paths, resources
 from ..configstores import open_store
 from ..context import DAYS, QUIET_SECONDS, Context, check_range, validate_name
 from ..errors import ChangeoverError, Conflict, InvalidInput
 from ..inventory.models import Deploy, ResourceState, UpgradeRun
+from ..transfer import backup
 from . import journal
 from .runs import RunInfo, run_info
 from .states import STEPS, TITLES, RunState, UpgradeFailed
@@ -23,7 +24,7 @@ from .steps import database_url
 logger = logging.getLogger(__name__)
 
 DEFAULT_THROUGHPUT = 20_000_000  # bytes per second, until earlier runs measured better
-DATABASE_KINDS = ("postgresql", "mysql", "sqlite")
+DATABASE_KINDS = engines.NAMES
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,6 @@ def plan_upgrade(
     quiet_timeout: float = 60.0,
 ) -> UpgradePlan:
     """Run the pre-flight checks and describe the upgrade; nothing is changed."""
-    from ..providers import base as providers
-    from ..transfer import tools
 
     if (to_handle is None) == (provision_on is None):
         raise InvalidInput(
@@ -140,7 +139,7 @@ def plan_upgrade(
             except ChangeoverError as exc:
                 checks.append(Check(f"config of {deploy.name}", False, exc.message))
     try:
-        info = providers.describe(source_url)
+        info = engines.describe(source_url)
         checks.append(Check("source reachable", True, f"{info.engine} {info.server_version}, {info.size_bytes} bytes"))
     except ChangeoverError as exc:
         raise UpgradeFailed(f"Pre-flight: the source database cannot be read: {exc.message}") from None
@@ -152,7 +151,7 @@ def plan_upgrade(
             raise InvalidInput(f"The target handle is a {target.kind} handle, not a database.")
         target_kind, target_masked = target.kind, target.masked()
         try:
-            providers.check_empty(target.sqlalchemy_url())
+            engines.check_empty(target.sqlalchemy_url())
             checks.append(Check("target empty", True, f"{target_masked} is reachable and empty"))
         except ChangeoverError as exc:
             checks.append(Check("target empty", False, exc.message))
@@ -172,27 +171,9 @@ def plan_upgrade(
             if plan and not server.has_plans:
                 checks.append(Check("plan", False, f"{server.name} has no sizes or plans; provision without --plan"))
     cross = target_kind != info.engine
-    if not cross and info.engine == "postgresql":
-        major = int(info.server_version.split(".")[0])
-        found = tools.postgres_tools(major)
-        checks.append(
-            Check(
-                "tools",
-                True,
-                f"pg_dump/pg_restore {found[0].version_text}"
-                if found
-                else "pg_dump/pg_restore missing or older than the server: the built-in copy is used",
-            )
-        )
-    elif not cross and info.engine == "mysql":
-        found_my = tools.mysql_tools()
-        checks.append(
-            Check(
-                "tools",
-                True,
-                "mariadb-dump and mariadb found" if found_my else "mariadb-dump missing: the built-in copy is used",
-            )
-        )
+    note = None if cross else backup.tools_note(info.engine, info.server_version)
+    if note is not None:
+        checks.append(Check("tools", True, note))
     # What could fail for lack of privilege, found before anything changes (across engines the report below
     # lists what the copy leaves behind).
     from ..transfer import preflight
@@ -260,14 +241,12 @@ def _cross_report(
 
     if to_handle is not None:
         target: URL | str = handles.parse(to_handle).sqlalchemy_url()
-    elif target_kind == "sqlite":
+    elif engines.of(target_kind).file_based:
         target = "sqlite://"
     else:
-        from ..servers import _server, provider_for
+        from ..servers import provider_named
 
-        with ws.session() as session:
-            provider = provider_for(_server(session, server or ""))
-        target = provider.url  # type: ignore[attr-defined]
+        target = provider_named(ws, server or "").url  # type: ignore[attr-defined]
     report = crossengine.plan(source_url, target)
     return tuple(str(a) for a in report.adaptations), tuple(str(n) for n in report.not_carried)
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from .. import attachments, deploys
+from .. import attachments, deploys, engines
 from ..configstores import open_store
 from ..context import Context
 from ..errors import ChangeoverError
@@ -63,12 +63,11 @@ class StepContext:
 
 
 def _preflight(ctx: StepContext, report: Progress) -> str:
-    from ..providers import base as providers
 
     report(0, None, "", "Checking the source, the target and the deploys")
     run = ctx.run()
     source_url, target_url = ctx.urls()
-    info = providers.describe(source_url)
+    info = engines.describe(source_url)
     ctx.save("preflight", size_bytes=info.size_bytes, tables=len(info.tables), rows=info.estimated_rows)
     with ctx.ws.session() as session:
         for deploy_name, _ in run.deploys:
@@ -76,7 +75,7 @@ def _preflight(ctx: StepContext, report: Progress) -> str:
             open_store(deploy.config_kind, deploy.config_location).check_writable()
     step = run.steps[STEPS.index("load")]
     if target_url is not None and step.state == StepState.WAITING:
-        providers.check_empty(target_url)
+        engines.check_empty(target_url)
     return f"{info.engine} {info.server_version}, {info.size_bytes:,} bytes in {len(info.tables)} tables"
 
 
@@ -130,7 +129,7 @@ def _option(ctx: StepContext, key: str, default: Any) -> Any:
 
 def _backup(ctx: StepContext, report: Progress) -> str:
     from ..transfer.backup import BackupParams, backup
-    from ..transfer.manifest import BackupInvalid, read, verify_artifact
+    from ..transfer.formats.manifest import BackupInvalid, read, verify_artifact
 
     run = ctx.run()
     if run.backup_path:
@@ -184,8 +183,8 @@ def _verify(ctx: StepContext, report: Progress) -> str:
     so only the new database is read in full; the source's row counts are checked again to prove it has not
     changed since. A backup without checksums falls back to checksumming both sides.
     """
-    from ..transfer.manifest import read
-    from ..transfer.typemap import display_url
+    from ..engines import display_url
+    from ..transfer.formats.manifest import read
     from ..transfer.verify import (
         TableSum,
         checksum_database,
@@ -214,7 +213,7 @@ def _verify(ctx: StepContext, report: Progress) -> str:
             # every sequence, owned or not, at its position (SQLite has none of its own)
             **(
                 {"source_sequences": sequence_states(source_url), "target_sequences": sequence_states(target_url)}
-                if target_url.get_backend_name() != "sqlite" and source_url.get_backend_name() != "sqlite"
+                if engines.of(target_url).has_sequences and engines.of(source_url).has_sequences
                 else {}
             ),
         )
@@ -334,7 +333,6 @@ def _maintenance_off(ctx: StepContext, report: Progress) -> str:
 
 
 def _finish(ctx: StepContext, report: Progress) -> str:
-    from ..providers import base as providers
 
     ws = ctx.ws
     with ws.session() as session:
@@ -349,7 +347,7 @@ def _finish(ctx: StepContext, report: Progress) -> str:
         source.updated_at = now
         if run.target is not None:
             with contextlib.suppress(ChangeoverError):
-                run.target.size_bytes = providers.describe(database_url(ws, run.target)).size_bytes
+                run.target.size_bytes = engines.describe(database_url(ws, run.target)).size_bytes
         stats = dict(run.stats or {})
         work = sum(float(str(stats.get(k) or 0)) for k in ("backup_seconds", "load_seconds", "verify_seconds"))
         if work > 0 and stats.get("source_bytes"):

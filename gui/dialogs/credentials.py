@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from changeover.core.providers import SERVER_ENGINES
+
 from ..icons import get_colored_icon
 from ..models import (
     PAYLOAD_ROLE,
@@ -89,7 +91,7 @@ def can_rotate(credential: Credential | None) -> bool:
         credential is not None
         and credential.owner_type == "resource"
         and credential.origin == "provisioned"
-        and credential.kind in ("postgresql", "mysql")
+        and credential.kind in SERVER_ENGINES
     )
 
 

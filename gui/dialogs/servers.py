@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from changeover.core.context import validate_name
 from changeover.core.errors import ChangeoverError, InvalidInput
-from changeover.core.servers import ServerInfo, database_name, parse_server_location
+from changeover.core.servers import KIND_CHOICES, ServerInfo, database_name, is_folder, parse_server_location
 
 from ..icons import get_colored_icon
 from ..models import (
@@ -43,11 +43,7 @@ class AddServerDialog(QDialog):
     """
 
     #: kind, what the choice says, an example admin handle (none for a folder)
-    KINDS = (
-        ("postgresql", "PostgreSQL", "postgresql://postgres@db.internal:5432/postgres"),
-        ("mysql", "MariaDB/MySQL", "mysql://root@db.internal:3306/mysql"),
-        ("sqlite", "SQLite folder", ""),
-    )
+    KINDS = KIND_CHOICES
 
     def __init__(self, taken: Iterable[str] = (), parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -94,7 +90,7 @@ class AddServerDialog(QDialog):
         return str(self.kind.currentData())
 
     def _kind_changed(self) -> None:
-        folder = self.kind_value() == "sqlite"
+        folder = is_folder(self.kind_value())
         for field in (self.handle, self.password):
             self.form.setRowVisible(field, not folder)
         self.form.setRowVisible(self.folder_row, folder)
@@ -104,7 +100,7 @@ class AddServerDialog(QDialog):
 
     def full_handle(self) -> str:
         """What ``register_server`` takes: the admin handle with its password folded in, or the folder."""
-        if self.kind_value() == "sqlite":
+        if is_folder(self.kind_value()):
             return self.folder.text().strip()
         return with_password(self.handle.text(), self.password.text())
 
@@ -113,12 +109,12 @@ class AddServerDialog(QDialog):
         kind = self.kind_value()
         text = self.full_handle()
         if not text:
-            if kind == "sqlite":
+            if is_folder(kind):
                 return "Choose the folder the SQLite database files go in.", False
             example = next(e for k, _t, e in self.KINDS if k == kind)
             return f"Type the server's admin handle, for example {example}.", False
         # A folder typed without its leading slash still reads as a folder (and is refused as relative).
-        location = text if kind != "sqlite" or text.startswith(("/", "~")) else f"sqlite:///{text}"
+        location = text if not is_folder(kind) or text.startswith(("/", "~")) else f"sqlite:///{text}"
         try:
             found, where = parse_server_location(location)
         except ChangeoverError as exc:
@@ -203,7 +199,7 @@ class ProvisionDialog(QDialog):
             else:
                 ok = True
                 database = database_name(name)
-                if self.server.kind == "sqlite":
+                if is_folder(self.server.kind):
                     message = f"Creates the SQLite database {database} in {self.server.handle}."
                 else:
                     message = (
@@ -305,7 +301,7 @@ class ServersDialog(QDialog):
         else:
             made = (
                 f"Each database provisioned on {server.name} is a SQLite file in its folder."
-                if server.kind == "sqlite"
+                if is_folder(server.kind)
                 else f"Each database provisioned on {server.name} gets its own user, its password kept in the keyring."
             )
             carries = f" It carries {', '.join(server.resources)}." if server.resources else ""

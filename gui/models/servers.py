@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from changeover.core.servers import ServerInfo
+from changeover.core.servers import KIND_CHOICES, ServerInfo
 
 from .base import Column, RecordTableModel
 
@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 
 #: how a server's kind reads in the window (the CLI's words: postgresql, mysql, sqlite)
-SERVER_KIND_TEXT = {"postgresql": "PostgreSQL", "mysql": "MariaDB/MySQL", "sqlite": "SQLite folder"}
+SERVER_KIND_TEXT = {kind: text for kind, text, _example in KIND_CHOICES}
 
 
 class ServersModel(RecordTableModel[ServerInfo]):

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import (
 )
 
 from changeover.core import backups
+from changeover.core.engines import DatabaseInfo
 from changeover.core.formats import human_bytes
-from changeover.core.providers.base import DatabaseInfo
 from changeover.core.records import ResourceInfo
 from changeover.core.upgrade import procedure
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 
 from changeover.core import servers
 from changeover.core.errors import ChangeoverError, ConfigStoreError, Conflict
-from changeover.core.providers.base import ProviderError
+from changeover.core.providers import ProviderError
 from changeover.core.workspace import Workspace
 
 from ..conftest import MYSQL_URL, POSTGRES_URL, unique_name

@@ -27,8 +27,8 @@ from changeover.core.engines import TargetNotEmpty, check_empty
 from changeover.core.errors import Cancelled
 from changeover.core.transfer import tools
 from changeover.core.transfer.backup import BackupParams, backup
+from changeover.core.transfer.formats.manifest import BackupInvalid, digest_artifact, read
 from changeover.core.transfer.load import LoadParams, load
-from changeover.core.transfer.manifest import BackupInvalid, digest_artifact, read
 from changeover.core.transfer.verify import checksum_database
 from tests.transfer.helpers import scalar
 from tests.transfer.richschema import AUTO_ID, ROWS, TRIGGERS, VIEWS, create_rich_schema

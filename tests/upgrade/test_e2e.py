@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from changeover.core import servers
-from changeover.core.transfer.manifest import read
+from changeover.core.transfer.formats.manifest import read
 from changeover.core.transfer.verify import checksum_database
 from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import STEPS, RunEvent, RunInfo

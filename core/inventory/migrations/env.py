@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+from changeover.core import engines
 from changeover.core.inventory.models import Base
 
 config = context.config
@@ -15,7 +16,7 @@ def _run(conn: Connection) -> None:
     context.configure(
         connection=conn,
         target_metadata=Base.metadata,
-        render_as_batch=conn.dialect.name == "sqlite",
+        render_as_batch=not engines.of(conn).alters_constraints,
         compare_type=True,
     )
     with context.begin_transaction():
