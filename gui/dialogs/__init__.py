@@ -5,7 +5,7 @@ Every dialog is shown with ``open()`` (window-modal, never a nested event loop) 
 """
 
 from ..widgets import ConfirmDialog
-from .attach import AttachDialog, DetachDialog
+from .attach import AttachDialog, DetachDialog, SwapDialog
 from .credentials import CLIPBOARD_MS, REVEAL_MS, CredentialsDialog, ReplaceSecretDialog, RotateDialog, can_rotate
 from .deploys import DeployDialog
 from .deprovision import DeprovisionDialog
@@ -29,6 +29,7 @@ __all__ = [
     "ReplaceSecretDialog",
     "RotateDialog",
     "ServersDialog",
+    "SwapDialog",
     "can_rotate",
     "error_box",
 ]

@@ -26,6 +26,7 @@ ACTIONS: tuple[tuple[str, str, str, str | QKeySequence.StandardKey | None, str],
     ("attach", "&Attach…", "attach", "Ctrl+T", "Attach a resource to a deploy"),
     ("detach", "&Detach…", "detach", "Ctrl+D", "Detach the selected resource from a deploy"),
     ("keep_until", "&Keep until…", "keep", "Ctrl+K", "Keep a detached resource longer"),
+    ("swap", "S&wap for another…", "", None, "Replace the selected resource by another of its kind on every deploy"),
     ("deprovision", "De&provision…", "deprovision", "Ctrl+Del", "Forget (and drop) a detached resource"),
     ("upgrade", "&Upgrade database…", "upgrade", "Ctrl+U", "Move the database to a newer server"),
     ("health", "Check &health", "health", "Ctrl+H", "Test the connection to each attached resource"),
@@ -61,7 +62,8 @@ def build_menus(window: QMainWindow, action: Callable[[str], QAction]) -> None:
         "&File": ["demo", "refresh", None, "log", None, "quit"],
         "&Deploy": ["add_deploy", "import_deploy", "edit_deploy", "remove_deploy", None, "restart"]
         + ["maintenance_on", "maintenance_off"],
-        "&Resource": ["register", "attach", "detach", "keep_until", "deprovision", None, "upgrade", "health"],
+        "&Resource": ["register", "attach", "detach", "keep_until", "swap", "deprovision", None, "upgrade"]
+        + ["health"],
         "&Tools": ["servers", "credentials"],
     }
     for title, keys in menus.items():

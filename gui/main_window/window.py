@@ -36,6 +36,7 @@ from ..dialogs import (
     KeepUntilDialog,
     RegisterDialog,
     ServersDialog,
+    SwapDialog,
     error_box,
 )
 from ..icons import get_colored_icon
@@ -100,7 +101,7 @@ class MainWindow(QMainWindow):
         filter_action.triggered.connect(lambda: self.deploys_pane.filter.setFocus(Qt.FocusReason.ShortcutFocusReason))
         self.addAction(filter_action)
         self.deploy_pane = DeployPane()
-        keys = ("attach", "detach", "keep_until", "deprovision", "upgrade", "credentials")
+        keys = ("attach", "detach", "swap", "keep_until", "deprovision", "upgrade", "credentials")
         self.resources_pane = ResourcesPane([self.action(key) for key in keys])
         self.activity_pane = ActivityPane()
         # The panes' parts, by the names the tests, screenshots and benchmarks use.
@@ -175,6 +176,7 @@ class MainWindow(QMainWindow):
             "attach": self.attach,
             "detach": self.detach,
             "keep_until": self.keep_until,
+            "swap": self.swap_resource,
             "deprovision": self.deprovision,
             "upgrade": self.upgrade_database,
             "health": self.check_health,
@@ -352,6 +354,7 @@ class MainWindow(QMainWindow):
         self.action("detach").setEnabled(bool(resource and resource.attachments))
         self.action("keep_until").setEnabled(bool(resource and resource.state == "detached"))
         self.action("deprovision").setEnabled(live)
+        self.action("swap").setEnabled(live)
         is_database = live and resource is not None and resource.kind in handles.DATABASE_KINDS
         upgrade = self.action("upgrade")
         upgrade.setEnabled(is_database)
@@ -452,6 +455,24 @@ class MainWindow(QMainWindow):
         dialog.accepted.connect(lambda: self.controller.set_keep_until(*dialog.values()))
         self._open(dialog)
         return dialog
+
+    def swap_resource(self) -> SwapDialog | None:
+        """Swap for another…: the dialog for the selected resource; a database is pointed to the wizard."""
+        resource = self.selected_resource()
+        if resource is None or self.snapshot is None:
+            return None
+        dialog = SwapDialog(resource, self.snapshot.resources, parent=self)
+        if not dialog.database:
+            self.controller.retention_days(lambda days: dialog.keep_days.setValue(int(days)))
+        dialog.accepted.connect(lambda: self._swap_accepted(dialog))
+        self._open(dialog)
+        return dialog
+
+    def _swap_accepted(self, dialog: SwapDialog) -> None:
+        if dialog.wants_upgrade:
+            self.controller.request_upgrade(dialog.old.name)
+        else:
+            self.controller.swap(*dialog.values())
 
     def deprovision(self) -> None:
         """Ask the core whether the selected resource may be deprovisioned, then open the dialog."""
