@@ -17,10 +17,14 @@ from .tables import data_table
 
 logger = logging.getLogger(__name__)
 
+PROMPT = "Select a resource to see which deploys use it."
+
 
 class ResourcesPane(QWidget):
     #: the name of the resource whose row was selected (the window asks the controller who uses it)
     resource_selected = Signal(str)
+    #: emitted when the deploys using a resource have been shown
+    uses_shown = Signal(str)
 
     def __init__(self, context_actions: list[QAction], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,7 +50,9 @@ class ResourcesPane(QWidget):
         bar.addWidget(state_label)
         bar.addWidget(self.state_filter)
         bar.addWidget(self.text_filter, 1)
-        self.used_by = QLabel("Select a resource to see which deploys use it.")
+        self.asking: str | None = None  # the resource whose users were asked for last
+        self.requests = 0
+        self.used_by = QLabel(PROMPT)
         self.used_by.setWordWrap(True)
         self.used_by.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.used_by.setAccessibleName("Used by")
@@ -69,25 +75,56 @@ class ResourcesPane(QWidget):
             if index.isValid():
                 self.view.selectRow(index.row())
 
-    def _selected(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
-        indexes = selected.indexes()
-        if not indexes:
+    def selected_name(self) -> str | None:
+        """The resource of the selected row (None when no row is selected, e.g. the filter hides it)."""
+        rows = self.view.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self.model.record(self.proxy.mapToSource(rows[0]).row()).name
+
+    def _selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        name = self.selected_name()
+        if name is None:
+            self.asking = None
+            self.used_by.setText(PROMPT)
             return
-        name = self.model.record(self.proxy.mapToSource(indexes[0]).row()).name
+        if name != self.asking:
+            self.ask(name)
+
+    def ask(self, name: str) -> None:
+        """Ask (through ``resource_selected``) who uses ``name`` now; its answer replaces the text."""
+        self.asking = name
+        self.requests += 1
         self.used_by.setText(f"Looking for the deploys that use {name}…")
         self.resource_selected.emit(name)
 
+    def ask_again(self) -> None:
+        """After the inventory was read again: the configs may have changed too."""
+        name = self.selected_name()
+        if name is not None:
+            self.ask(name)
+
     def show_uses(self, resource: str, uses: Sequence[Use]) -> None:
-        """Which deploys point at ``resource`` now: one line each, with what Changeover knows of it."""
-        lines = []
-        for use in uses:
-            if use.problem:
-                lines.append(f"{use.deploy}: {use.problem}")
-            elif use.known:
-                lines.append(f"{use.deploy}: {use.variable} (attached)")
-            elif use.resource:
-                lines.append(f"{use.deploy}: {use.variable} (attached as {use.resource}, edited since)")
-            else:
-                lines.append(f"{use.deploy}: {use.variable} (not attached: written outside Changeover)")
+        """Which deploys point at ``resource`` now: one line each, with what Changeover knows of it.
+
+        An answer for a resource that is no longer the one asked about (the selection moved on while
+        it was read) is dropped.
+        """
+        if resource != self.asking:
+            return
+        lines = [use_line(use) for use in uses]
         body = "\n".join(lines) if lines else "no deploy's config points at it."
-        self.used_by.setText(f"Used by (from each deploy's config now) — {resource}:\n{body}")
+        self.used_by.setText(f"Used by (read from each deploy's config now) — {resource}:\n{body}")
+        self.uses_shown.emit(resource)
+
+
+def use_line(use: Use) -> str:
+    """One deploy variable that points at the resource, and whether Changeover attached it there."""
+    if use.problem:
+        return f"{use.deploy}: {use.problem}"
+    where = f"{use.deploy}: {use.variable} = {use.handle}"
+    if use.known:
+        return f"{where} (attached)"
+    if use.resource:
+        return f"{where} (not attached by Changeover: it attached {use.resource} there, edited by hand since)"
+    return f"{where} (not attached by Changeover: written by hand)"

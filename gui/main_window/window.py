@@ -159,6 +159,7 @@ class MainWindow(QMainWindow):
         self.deploy_filter.textChanged.connect(self._filter_deploys)
         self.deploy_view.selectionModel().selectionChanged.connect(self._deploy_selected)
         self.resources_view.selectionModel().selectionChanged.connect(self._resource_selected)
+        self.resources_pane.resource_selected.connect(self._load_uses)
         self.attachments_view.selectionModel().selectionChanged.connect(self._attachment_selected)
         self.activity_filter.textChanged.connect(self._activity_filter_changed)
         handlers = {
@@ -254,8 +255,11 @@ class MainWindow(QMainWindow):
         elif snapshot.deploys and not self.deploy_view.selectionModel().hasSelection():
             self.select_deploy(sorted(snapshot.deploys, key=lambda d: (d.app, d.environment, d.name))[0].name)
         self._show_deploy(self.selected_deploy())
+        asked = self.resources_pane.requests
         if previous_resource:
             self.select_resource(previous_resource)
+        if self.resources_pane.requests == asked:
+            self.resources_pane.ask_again()  # a deploy's config may have changed with the inventory
         if self.credentials_dialog is not None:
             self.credentials_dialog.set_credentials(credentials_from(snapshot.resources, snapshot.servers))
         if self.servers_dialog is not None:
@@ -334,6 +338,9 @@ class MainWindow(QMainWindow):
         if rows:
             self._resource_choice = str(rows[0].data())
         self._update_actions()
+
+    def _load_uses(self, resource: str) -> None:
+        self.controller.uses(resource, lambda uses: self.resources_pane.show_uses(resource, uses))
 
     def _attachment_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.attachments_view.selectionModel().selectedRows()
