@@ -203,7 +203,12 @@ class MainController(QObject):
 
         return self._action("import deploy", lambda: self.workspace.import_deploy(name, env_file, **values), summary)
 
-    def preview_import(self, values: dict[str, Any], on_result: Callable[[Discovery], None]) -> Job:
+    def preview_import(
+        self,
+        values: dict[str, Any],
+        on_result: Callable[[Discovery], None],
+        on_failed: Callable[[BaseException], None] | None = None,
+    ) -> Job:
         """What an import would register and attach, saving nothing: shown for the admin to confirm."""
         options = dict(values)
         name, env_file = options.pop("name"), options.pop("env_file")
@@ -211,6 +216,7 @@ class MainController(QObject):
             lambda: self.workspace.import_deploy(name, env_file, dry_run=True, **options),
             name="read the .env",
             on_finished=on_result,
+            on_failed=on_failed,
         )
 
     def edit_deploy(self, name: str, changes: dict[str, Any]) -> Job:

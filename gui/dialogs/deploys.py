@@ -1,10 +1,15 @@
-"""Add, import or edit a deploy: its name, .env file, grouping and hooks."""
+"""Add, import or edit a deploy: its name, .env file, grouping and hooks.
+
+An import first shows what was recognised in the .env (``import_deploy(..., dry_run=True)``: variable,
+kind, proposed name, masked handle, why) and imports only when the admin confirms it.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -19,15 +24,42 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from changeover.core.deploys import Discovery
+from changeover.core.errors import ChangeoverError
 from changeover.core.records import DeployInfo
 
-from ..widgets import dialog_buttons, named
+from ..models import RecognisedModel, record_proxy
+from ..widgets import dialog_buttons, named, record_table
 
 logger = logging.getLogger(__name__)
 
+PREVIEW = "&Preview import"
+
+
+def preview_summary(discovery: Discovery) -> str:
+    """One sentence on what the import would do, for the admin to confirm."""
+    new = sum(1 for r in discovery.recognised if not r.existing)
+    attach = len(discovery.attached)
+    if not discovery.recognised:
+        return f"No resource was recognised in the .env: {discovery.deploy.name} would be added with nothing attached."
+    return (
+        f"Recognised {len(discovery.recognised)}: {new} to register, {attach} to attach to "
+        f"{discovery.deploy.name}. Nothing is saved until you press Import."
+    )
+
 
 class DeployDialog(QDialog):
-    """Add, import or edit a deploy: its name, .env file, grouping and hooks."""
+    """Add, import or edit a deploy: its name, .env file, grouping and hooks.
+
+    In ``import`` mode the first OK asks for a preview (``preview_requested`` with :meth:`values`); the
+    window answers with :meth:`show_preview` (or :meth:`show_preview_failed`), and only then does OK,
+    now "Import", accept. Changing a field drops the preview: it is read again before anything is saved.
+    """
+
+    #: import mode: the values to preview an import of (nothing is saved)
+    preview_requested = Signal(dict)
+    #: import mode: the preview (or why there is none) is shown
+    preview_shown = Signal()
 
     def __init__(self, mode: str = "add", deploy: DeployInfo | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -70,10 +102,13 @@ class DeployDialog(QDialog):
             ("Hook &timeout:", self.hook_timeout),
         ):
             form.addRow(label, field)
+        self.discovery: Discovery | None = None
+        self._previewed: dict[str, Any] | None = None  # the values the preview was asked for
         if mode == "import":
             hint = QLabel(
                 "Variables that hold a resource handle (database, cache, queue URLs, API keys) are registered "
-                "as resources and attached; the file itself is not changed."
+                "as resources and attached; the file itself is not changed. You see what was recognised "
+                "before anything is saved."
             )
             hint.setWordWrap(True)
             form.addRow(hint)
@@ -89,15 +124,83 @@ class DeployDialog(QDialog):
             self.hook_timeout.setValue(deploy.hook_timeout)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        self.buttons = dialog_buttons(self, {"add": "&Add", "import": "&Import", "edit": "&Save"}[mode])
+        self.preview_model = RecognisedModel(self)
+        self.preview_view = record_table(
+            record_proxy(self.preview_model, self),
+            "Recognised resources",
+            "What the import would register and attach; nothing is saved until you import",
+        )
+        self.preview_view.hide()
+        self.preview_status = named(QLabel(), "Import preview")
+        self.preview_status.setWordWrap(True)
+        self.preview_status.hide()
+        if mode == "import":
+            layout.addWidget(self.preview_status)
+            layout.addWidget(self.preview_view, 1)
+        self.buttons = dialog_buttons(self, {"add": "&Add", "import": PREVIEW, "edit": "&Save"}[mode])
         layout.addWidget(self.buttons)
         self.name.textChanged.connect(self._update)
         self.env_file.textChanged.connect(self._update)
         self._update()
 
+    def _ok(self) -> QPushButton:
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
     def _update(self) -> None:
         ok = bool(self.name.text().strip() and self.env_file.text().strip())
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+        self._ok().setEnabled(ok)
+        if self.discovery is not None and self._previewed != self.values():
+            self._drop_preview()
+
+    def _drop_preview(self) -> None:
+        self.discovery = None
+        self._previewed = None
+        self.preview_model.set_records([])
+        self.preview_view.hide()
+        self.preview_status.hide()
+        self._ok().setText(PREVIEW)
+
+    def accept(self) -> None:
+        """Import mode: a preview first; the import only once it is shown and the fields are unchanged."""
+        if self.mode == "import" and (self.discovery is None or self._previewed != self.values()):
+            self.request_preview()
+            return
+        super().accept()
+
+    def request_preview(self) -> None:
+        self._drop_preview()
+        self._previewed = self.values()
+        self.preview_status.setText("Reading the .env…")
+        self.preview_status.show()
+        self._ok().setEnabled(False)
+        self.preview_requested.emit(dict(self._previewed))
+
+    def show_preview(self, discovery: Discovery) -> None:
+        """What the import would do; OK becomes Import. A preview of values changed since is dropped."""
+        if self._previewed is None or self._previewed != self.values():
+            return
+        self.discovery = discovery
+        self.preview_model.set_records(list(discovery.recognised))
+        lines = [preview_summary(discovery)]
+        lines += [f"Passed over {var}: {reason}" for var, reason in discovery.skipped]
+        self.preview_status.setText("\n".join(lines))
+        self.preview_view.setVisible(bool(discovery.recognised))
+        self.preview_view.resizeColumnsToContents()
+        self._ok().setText("&Import")
+        self._ok().setEnabled(True)
+        self.preview_shown.emit()
+
+    def show_preview_failed(self, error: BaseException) -> None:
+        """Why the .env cannot be imported as it is (the core's message), in the dialog."""
+        if isinstance(error, ChangeoverError):
+            text = f"{error.title}: {error.message}"
+        else:
+            text = f"The .env could not be read ({type(error).__name__}); see the log file."
+        self._previewed = None
+        self.preview_status.setText(text)
+        self.preview_status.show()
+        self._ok().setEnabled(True)
+        self.preview_shown.emit()
 
     def pick_env_file(self) -> None:
         dialog = QFileDialog(self, "Choose the deploy's .env file", self.env_file.text())

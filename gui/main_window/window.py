@@ -387,7 +387,12 @@ class MainWindow(QMainWindow):
         return self._new_deploy_dialog("add", self.controller.add_deploy)
 
     def import_deploy(self) -> DeployDialog:
-        return self._new_deploy_dialog("import", self.controller.import_deploy)
+        """Import deploy from .env…: what was recognised is shown first; the import runs on confirmation."""
+        dialog = self._new_deploy_dialog("import", self.controller.import_deploy)
+        dialog.preview_requested.connect(
+            lambda values: self.controller.preview_import(values, dialog.show_preview, dialog.show_preview_failed)
+        )
+        return dialog
 
     def _new_deploy_dialog(self, mode: str, submit: Any) -> DeployDialog:
         dialog = DeployDialog(mode, parent=self)

@@ -13,7 +13,7 @@ from .base import (
     when,
 )
 from .credentials import Credential, CredentialsModel, credentials_from
-from .deploys import AttachmentsModel, ConfigModel, DeployTreeModel
+from .deploys import AttachmentsModel, ConfigModel, DeployTreeModel, RecognisedModel, recognised_action
 from .events import EventsModel
 from .resources import ResourceFilterProxy, ResourcesModel, kept_text, provider_text
 from .servers import SERVER_KIND_TEXT, ServersModel
@@ -29,6 +29,7 @@ __all__ = [
     "CredentialsModel",
     "DeployTreeModel",
     "EventsModel",
+    "RecognisedModel",
     "RecordProxy",
     "RecordTableModel",
     "ResourceFilterProxy",
@@ -38,6 +39,7 @@ __all__ = [
     "day",
     "kept_text",
     "provider_text",
+    "recognised_action",
     "record_proxy",
     "sort_time",
     "tree_proxy",

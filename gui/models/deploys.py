@@ -1,4 +1,5 @@
-"""The deploys tree (by app and environment) and the selected deploy's attachments and config."""
+"""The deploys tree (by app and environment), the selected deploy's attachments and config, and what an
+import recognised in a .env (shown for the admin to confirm)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
+from changeover.core.deploys import Recognised
 from changeover.core.records import AttachmentInfo, ConfigVar, DeployInfo, ResourceInfo
 
 from .base import PAYLOAD_ROLE, SORT_ROLE, Column, Index, RecordTableModel, sort_time, when
@@ -142,4 +144,24 @@ class ConfigModel(RecordTableModel[ConfigVar]):
     columns = (
         Column[ConfigVar]("Variable", lambda v: v.name),
         Column[ConfigVar]("Value", lambda v: v.value),
+    )
+
+
+def recognised_action(r: Recognised) -> str:
+    """What the import will do with one recognised resource."""
+    if r.existing:
+        return "attach the registered one" if r.attach else "already registered"
+    return "register and attach" if r.attach else "register only"
+
+
+class RecognisedModel(RecordTableModel[Recognised]):
+    """What an import recognised in a .env, from ``import_deploy(..., dry_run=True)``: nothing saved yet."""
+
+    columns = (
+        Column[Recognised]("Variable", lambda r: ", ".join(r.variables) or r.variable),
+        Column[Recognised]("Kind", lambda r: r.kind),
+        Column[Recognised]("Resource", lambda r: r.resource),
+        Column[Recognised]("Will", recognised_action),
+        Column[Recognised]("Handle", lambda r: r.handle, tooltip=lambda r: r.handle),
+        Column[Recognised]("Why", lambda r: r.why, tooltip=lambda r: r.why),
     )

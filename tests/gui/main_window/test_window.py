@@ -171,6 +171,9 @@ def test_import_deploy(qtbot: QtBot, window: MainWindow, workspace: Workspace, t
     dialog = window.import_deploy()
     dialog.name.setText("legacy")
     dialog.env_file.setText(str(env))
+    with qtbot.waitSignal(dialog.preview_shown, timeout=10000):
+        dialog.accept()  # the first OK shows what was recognised
+    assert workspace.list_deploys() == [] and dialog.isVisible()
     with qtbot.waitSignal(window.controller.changed, timeout=10000) as done:
         dialog.accept()
     settle(qtbot, window)
