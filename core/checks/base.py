@@ -107,7 +107,10 @@ def network_reason(exc: BaseException, host: str, port: int | None) -> str | Non
     if isinstance(exc, socket.gaierror):
         return f"No such host '{host}': the name does not resolve."
     if isinstance(exc, ConnectionResetError):
-        return f"{at} closed the connection: it may speak another protocol on that port."
+        return (
+            f"Wrong protocol on {at}: the server closed the connection at once (it speaks another protocol on "
+            "that port, or turns this client away)."
+        )
     return None
 
 

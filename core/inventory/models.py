@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -263,3 +264,19 @@ class UpgradeLock(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("upgrade_runs.id"))
     owner: Mapped[str] = mapped_column(String(300))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class HealthCheck(Base):
+    """One health check of a resource: when, the outcome (ok, failed, not_checkable), how long the server
+    took, and its reason in plain words (redacted: never a secret)."""
+
+    __tablename__ = "health_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"), index=True)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    resource: Mapped[Resource] = relationship()

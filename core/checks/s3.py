@@ -1,0 +1,87 @@
+"""S3 buckets through boto3: ``HeadBucket`` with the handle's keys and region.
+
+A handle is ``s3://ACCESS_KEY:SECRET_KEY@BUCKET?region=REGION``; without ``region`` the check uses
+``AWS_REGION`` (or ``AWS_DEFAULT_REGION``). The endpoint is AWS's unless ``?endpoint=`` names another or
+``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` is set (MinIO, moto, another S3-compatible store).
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import boto3
+import botocore.exceptions as bx
+from botocore.config import Config
+
+from ..handles import Handle
+from .base import CheckResult, cause_chain, failed, network_reason, ok, timed, wrong_protocol
+
+
+def check(handle: Handle, timeout: float) -> CheckResult:
+    parts = urlsplit(handle.full())
+    bucket = parts.hostname or ""
+    query = {k.lower(): v[-1] for k, v in parse_qs(parts.query).items()}
+    region = query.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    endpoint = query.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    where = urlsplit(endpoint).netloc if endpoint else f"s3.{region}.amazonaws.com"
+    host, _, port_text = where.partition(":")
+    port = int(port_text) if port_text.isdigit() else None
+    with timed() as timer:
+        client = boto3.session.Session().client(
+            "s3",
+            region_name=region,
+            endpoint_url=endpoint or None,
+            aws_access_key_id=unquote(parts.username or "") or None,
+            aws_secret_access_key=unquote(parts.password or "") or None,
+            config=Config(
+                connect_timeout=timeout,
+                read_timeout=timeout,
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                s3={"addressing_style": "path"} if endpoint else None,
+            ),
+        )
+        try:
+            client.head_bucket(Bucket=bucket)
+        except bx.NoCredentialsError:
+            return failed(timer, f"No keys for bucket '{bucket}': put them in the handle (s3://KEY:SECRET@{bucket}).")
+        except bx.ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in {"404", "NoSuchBucket", "NotFound"}:
+                return failed(timer, f"No bucket named '{bucket}' at {where} (region {region}).", handle)
+            if code in {"403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
+                return failed(
+                    timer,
+                    f"Access denied to bucket '{bucket}' at {where}: wrong keys, or no permission (HTTP {status}).",
+                    handle,
+                )
+            if code in {"301", "PermanentRedirect", "400"}:
+                return failed(
+                    timer,
+                    f"Bucket '{bucket}' is not in region {region}: set ?region= in the handle (HTTP {status}).",
+                    handle,
+                )
+            return failed(timer, f"{where} answered HeadBucket with {code} (HTTP {status}).", handle)
+        except (bx.ConnectTimeoutError, bx.ReadTimeoutError):
+            return failed(timer, f"Timed out waiting for {where}: the server did not answer in time.", handle)
+        except bx.EndpointConnectionError as exc:
+            return failed(timer, _network(exc, host, port, where), handle)
+        except bx.BotoCoreError as exc:
+            return failed(timer, _network(exc, host, port, where), handle)
+        finally:
+            client.close()
+        return ok(timer, f"Bucket '{bucket}' at {where} answered HeadBucket (region {region}).")
+
+
+def _network(exc: BaseException, host: str, port: int | None, where: str) -> str:
+    for inner in cause_chain(exc):
+        known = network_reason(inner, host, port)
+        if known:
+            return known
+    text = str(exc)
+    if "refused" in text.lower():
+        return f"Connection refused at {where}: nothing listens there. Is the server running on that port?"
+    if isinstance(exc, bx.ConnectionClosedError) or "closed" in text.lower() or "BadStatusLine" in text:
+        return wrong_protocol("S3 (HTTP)", where, text[:120])
+    return f"Could not reach {where}: {text[:200]}"
