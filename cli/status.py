@@ -13,6 +13,7 @@ from changeover.core.records import EventInfo
 from changeover.core.upgrade import procedure
 from changeover.core.workspace import Workspace
 
+from . import checks
 from .options import Commands, command, number
 from .output import emit_json, listing, when
 
@@ -68,6 +69,7 @@ def register_events(commands: Commands) -> None:
 
 
 def register(commands: Commands) -> None:
+    checks.register(commands)
     p = command(commands, "status", cmd_status, "version, inventory, keyring and unfinished upgrades")
     p.add_argument("--json", action="store_true")
     p = command(commands, "settings", cmd_settings, "show or change settings (retention_days, env_backups)")

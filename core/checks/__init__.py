@@ -32,6 +32,7 @@ __all__ = [
     "CheckResult",
     "CheckStatus",
     "ResourceCheck",
+    "ChecksFailed",
     "check",
     "check_resources",
     "last_results",
@@ -44,6 +45,12 @@ logger = logging.getLogger(__name__)
 KEEP_PER_RESOURCE = 50
 #: how many resources are checked at once
 PARALLEL = 8
+
+
+class ChecksFailed(ChangeoverError):
+    """Some resources failed their check (the faces have shown each one's reason already)."""
+
+    title = "Health check failed"
 
 
 @dataclass(frozen=True)
