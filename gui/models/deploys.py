@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
-from changeover.core.deploys import Recognised
+from changeover.core.discovery import Recognised
 from changeover.core.records import AttachmentInfo, ConfigVar, DeployInfo, ResourceInfo
 
 from .base import PAYLOAD_ROLE, SORT_ROLE, Column, Index, RecordTableModel, sort_time, when
