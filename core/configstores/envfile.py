@@ -14,6 +14,10 @@ Writes are atomic (temp file in the real file's folder, fsync, rename, fsync of 
 a symlink to the file it points at. The file keeps its mode, owner and group (0600 for a new file). The
 previous version is kept beside the real file as ``<name>.changeover-<UTC timestamp>.bak``, mode 0600,
 written atomically too; only the newest ``keep_backups`` of them are kept.
+
+Why one module of about 500 lines: rendering, quoting, locking and the atomic write are one promise (the
+file changes exactly as said, once) and are tested together byte for byte; split, each piece would need
+the others' invariants restated.
 """
 
 from __future__ import annotations
