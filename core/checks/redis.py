@@ -27,6 +27,8 @@ def check(handle: Handle, timeout: float) -> CheckResult:
             answer = client.ping()
             version = client.info("server").get("redis_version", "")
         except rx.AuthenticationError as exc:
+            if not where.password:
+                return failed(timer, f"The Redis server at {at} wants a password and the handle gives none.", handle)
             return failed(timer, f"Wrong password: the Redis server at {at} says: {exc}", handle)
         except rx.ResponseError as exc:
             text = str(exc)
