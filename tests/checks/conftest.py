@@ -174,3 +174,85 @@ def assert_ok(result: CheckResult, *words: str) -> None:
     assert result.latency_ms > 0
     for word in words:
         assert word.lower() in result.reason.lower(), result.reason
+
+
+@dataclass(frozen=True)
+class SmtpServers:
+    starttls_port: int  # STARTTLS demanded before AUTH
+    implicit_port: int  # smtps: TLS from the first byte
+    plain_port: int  # no TLS, no AUTH
+    user: str
+    password: str
+    cert: Path
+
+
+@pytest.fixture(scope="session")
+def smtp_servers() -> Iterator[SmtpServers]:
+    """aiosmtpd relays with AUTH and STARTTLS, implicit TLS, and plain, on a self-signed certificate."""
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    openssl = binary("openssl")
+    base = Path(tempfile.mkdtemp(prefix="co_smtp_"))
+    cert, key = base / "cert.pem", base / "key.pem"
+    made = subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert)]
+        + ["-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    user, password = "mailer", "smtp-pw-" + os.urandom(4).hex()
+
+    def authenticator(server: object, session: object, envelope: object, mechanism: str, data: object) -> AuthResult:
+        good = isinstance(data, LoginPassword) and (data.login, data.password) == (user.encode(), password.encode())
+        return AuthResult(success=good, handled=False)
+
+    class Handler:
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+            return "250 OK"
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    controllers = [
+        Controller(
+            Handler(),
+            hostname="127.0.0.1",
+            port=free_port(),
+            authenticator=authenticator,
+            auth_require_tls=True,
+            require_starttls=True,
+            tls_context=context,
+        ),
+        Controller(
+            Handler(),
+            hostname="127.0.0.1",
+            port=free_port(),
+            authenticator=authenticator,
+            auth_require_tls=False,  # aiosmtpd sees no STARTTLS here, though the whole session is TLS
+            ssl_context=context,
+            server_hostname="127.0.0.1",
+        ),
+        Controller(Handler(), hostname="127.0.0.1", port=free_port()),
+    ]
+    started = []
+    try:
+        for controller in controllers:
+            controller.start()
+            started.append(controller)
+        yield SmtpServers(controllers[0].port, controllers[1].port, controllers[2].port, user, password, cert)
+    finally:
+        for controller in started:
+            controller.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def trusted_smtp_cert(smtp_servers: SmtpServers, monkeypatch: pytest.MonkeyPatch) -> SmtpServers:
+    """The test relays' self-signed certificate trusted the way OpenSSL is told to (``SSL_CERT_FILE``)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(smtp_servers.cert))
+    return smtp_servers
