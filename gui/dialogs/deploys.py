@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -34,6 +34,8 @@ from ..widgets import dialog_buttons, named, record_table
 logger = logging.getLogger(__name__)
 
 PREVIEW = "&Preview import"
+#: the widest the import dialog grows to show the recognised resources (long texts are elided, whole in tooltips)
+PREVIEW_MAX_WIDTH = 980
 
 
 def preview_summary(discovery: Discovery) -> str:
@@ -130,6 +132,9 @@ class DeployDialog(QDialog):
             "Recognised resources",
             "What the import would register and attach; nothing is saved until you import",
         )
+        self.preview_view.setWordWrap(False)
+        self.preview_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.preview_view.horizontalHeader().setStretchLastSection(True)
         self.preview_view.hide()
         self.preview_status = named(QLabel(), "Import preview")
         self.preview_status.setWordWrap(True)
@@ -185,10 +190,28 @@ class DeployDialog(QDialog):
         lines += [f"Passed over {var}: {reason}" for var, reason in discovery.skipped]
         self.preview_status.setText("\n".join(lines))
         self.preview_view.setVisible(bool(discovery.recognised))
-        self.preview_view.resizeColumnsToContents()
+        self._fit_preview()
         self._ok().setText("&Import")
         self._ok().setEnabled(True)
         self.preview_shown.emit()
+
+    def _fit_preview(self) -> None:
+        """Grow the dialog (within the screen) so the recognised rows, up to ten, show without scrolling."""
+        view = self.preview_view
+        view.resizeColumnsToContents()
+        rows = min(self.preview_model.rowCount(), 10)
+        height = (
+            view.horizontalHeader().height() + 2 * view.frameWidth() + view.horizontalScrollBar().sizeHint().height()
+        )
+        view.setMinimumHeight(height + sum(view.rowHeight(r) for r in range(rows)))
+        width = min(view.horizontalHeader().length() + 2 * view.frameWidth() + 40, PREVIEW_MAX_WIDTH)
+        screen = self.screen()
+        if screen is not None:
+            width = min(width, int(screen.availableGeometry().width() * 0.9))
+        self.resize(max(self.width(), width), max(self.height(), self.sizeHint().height()))
+        parent = self.parentWidget()
+        if parent is not None:  # keep it centred over the window as it grows
+            self.move(parent.geometry().center() - self.rect().center())
 
     def show_preview_failed(self, error: BaseException) -> None:
         """Why the .env cannot be imported as it is (the core's message), in the dialog."""
