@@ -4,7 +4,8 @@ CouchDB (``couchdb://``, ``couchdbs://`` for TLS) is asked ``GET /_up`` with the
 password (HTTP Basic) and must answer ``{"status": "ok"}``. An HTTP API is asked ``GET`` on the handle as
 written (its base, or the health path it names; a ``#health=/path`` fragment names one apart from the
 base); a token alone in the userinfo travels as ``Authorization: Bearer``, a user and password as Basic,
-a key in the query stays in the query. Redirects are not followed (they could carry the key elsewhere).
+a key in the query stays in the query. On the base, HTTP 404 or 405 still counts as up (the server
+answered); on a health path only 2xx does. Redirects are not followed (they could carry the key elsewhere).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def check(handle: Handle, timeout: float) -> CheckResult:
     port = parts.port or kind.port_for(parts.scheme)
     at = f"{host}:{port}"
     path = parts.path or "/"
+    configured = bool(kind.health_path) or parts.fragment.startswith("health=")
     if kind.health_path:
         path = kind.health_path
     elif parts.fragment.startswith("health="):
@@ -57,6 +59,13 @@ def check(handle: Handle, timeout: float) -> CheckResult:
                 status = response.status
                 body = response.read(4096)
         except urllib.error.HTTPError as exc:
+            if not configured and exc.code in (404, 405):  # an API's bare base often has no page of its own
+                exc.close()
+                return ok(
+                    timer,
+                    f"{kind.title} at {at} answered GET {path} with HTTP {exc.code}: it is up and speaks HTTP "
+                    "(name a health path with #health=/path for a stricter check).",
+                )
             return failed(timer, _http_error(exc, at, kind.title), handle)
         except urllib.error.URLError as exc:
             return failed(timer, _reason(exc, host, port, kind.title), handle)

@@ -46,7 +46,10 @@ class _Api(BaseHTTPRequestHandler):
                 self._send(200, {"status": "maintenance_mode" if self.maintenance else "ok"})
             return
         if auth == f"Bearer {TOKEN}" or f"api_key={TOKEN}" in self.path:
-            self._send(200, {"ok": True})
+            if self.path.startswith("/missing"):
+                self._send(404, {"error": "no such page"})
+            else:
+                self._send(200, {"ok": True})
         else:
             self._send(401, {"error": "invalid api key"})
 
@@ -84,6 +87,11 @@ def test_http_api_with_the_key_as_bearer_or_query(api_port: int) -> None:
     _Api.seen_paths.clear()
     assert_ok(run_check(f"http://{TOKEN}@127.0.0.1:{api_port}/v1#health=/status"), "GET /status")
     assert _Api.seen_paths == ["/status"]
+
+
+def test_http_api_base_without_a_page_is_up_but_a_health_path_must_answer(api_port: int) -> None:
+    assert_ok(run_check(f"http://{TOKEN}@127.0.0.1:{api_port}/missing"), "HTTP 404", "it is up")
+    assert_failed(run_check(f"http://{TOKEN}@127.0.0.1:{api_port}/#health=/missing"), "HTTP 404")
 
 
 def test_http_api_wrong_key(api_port: int) -> None:

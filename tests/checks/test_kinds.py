@@ -14,9 +14,9 @@ def test_every_handle_kind_and_scheme_is_in_the_registry() -> None:
     assert {s: k.name for k in kinds.KINDS for s in k.schemes} == handles.KIND_BY_SCHEME
 
 
-def test_every_kind_has_a_default_variable_it_recognises() -> None:
+def test_every_kind_has_the_default_variable_handles_uses_and_recognises_it() -> None:
     for kind in kinds.KINDS:
-        assert kind.default_env_var, kind.name
+        assert kind.default_env_var == handles.DEFAULT_ENV_VAR[kind.name], kind.name
         assert kind.matches_env_var(kind.default_env_var)
 
 
