@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, ur
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from . import engines
+from . import engines, kinds
 from .errors import HandleError
 
 __all__ = [
@@ -32,50 +32,16 @@ __all__ = [
 
 MASK = "•••"
 
-#: scheme (before any ``+driver``) -> resource kind
-KIND_BY_SCHEME: dict[str, str] = {
-    "postgres": "postgresql",
-    "postgresql": "postgresql",
-    "mysql": "mysql",
-    "mariadb": "mysql",
-    "sqlite": "sqlite",
-    "redis": "redis",
-    "rediss": "redis",
-    "memcached": "memcached",
-    "memcache": "memcached",
-    "amqp": "amqp",
-    "amqps": "amqp",
-    "beanstalk": "beanstalk",
-    "beanstalkd": "beanstalk",
-    "smtp": "smtp",
-    "smtps": "smtp",
-    "s3": "s3",
-    "couchdb": "couchdb",
-    "couchdbs": "couchdb",
-    "http": "http",
-    "https": "http",
-}
+#: scheme (before any ``+driver``) -> resource kind: the kind registry's, in one place
+KIND_BY_SCHEME: dict[str, str] = {scheme: kind.name for kind in kinds.KINDS for scheme in kind.schemes}
 
 DATABASE_KINDS = frozenset(engines.NAMES)
 #: a bare credential (``STRIPE_API_KEY=sk_live_...``): the whole value is the secret
 APIKEY = "apikey"
-KINDS = frozenset(KIND_BY_SCHEME.values()) | {APIKEY}
+KINDS = frozenset(kinds.names())
 
 #: the env var a kind is attached under unless the admin names another
-DEFAULT_ENV_VAR: dict[str, str] = {
-    "postgresql": "DATABASE_URL",
-    "mysql": "DATABASE_URL",
-    "sqlite": "DATABASE_URL",
-    "redis": "REDIS_URL",
-    "memcached": "MEMCACHED_URL",
-    "amqp": "AMQP_URL",
-    "beanstalk": "BEANSTALK_URL",
-    "smtp": "SMTP_URL",
-    "s3": "S3_URL",
-    "couchdb": "COUCHDB_URL",
-    "http": "API_URL",
-    APIKEY: "API_KEY",
-}
+DEFAULT_ENV_VAR: dict[str, str] = {kind.name: kind.default_env_var for kind in kinds.KINDS}
 
 _SECRET_PARAM = re.compile(r"(^|_)(key|apikey|api_key|token|secret|password|passwd|pass|signature|sig)$", re.I)
 #: a whole environment variable name (``\\Z``: no trailing newline slips through, even with ``.match``)
@@ -465,15 +431,5 @@ def _check_port(text: str, kind: str) -> None:
 
 
 def _example(kind: str) -> str:
-    return {
-        "postgresql": "postgresql://user:password@host:5432/dbname",
-        "mysql": "mysql://user:password@host:3306/dbname",
-        "redis": "redis://:password@host:6379/0",
-        "memcached": "memcached://host:11211",
-        "amqp": "amqp://user:password@host:5672/vhost",
-        "beanstalk": "beanstalk://host:11300",
-        "smtp": "smtp://user:password@host:587",
-        "s3": "s3://access-key:secret-key@bucket-name",
-        "couchdb": "couchdb://user:password@host:5984/dbname",
-        "http": "https://api-key@api.example.com or https://api.example.com/?api_key=KEY",
-    }.get(kind, "scheme://host")
+    known = {k.name: k for k in kinds.KINDS}.get(kind)
+    return known.example if known is not None and known.example else "scheme://host"

@@ -32,15 +32,11 @@ _WRONG_PROTOCOL = re.compile(
 def check(handle: Handle, timeout: float) -> CheckResult:
     url = handle.sqlalchemy_url()
     with timed() as timer:
-        if handle.kind == "sqlite":
+        if engines.of(url).file_based:
             problem = _sqlite_file_problem(url.database or "")
             if problem:
                 return failed(timer, problem)
         at = f"{url.host}:{url.port or kinds.get(handle.kind).port_for(handle.scheme)}" if url.host else "the socket"
-        if handle.kind == "mysql":
-            # PyMySQL's connect_timeout ends at the TCP connect: a port that never greets would hang.
-            # TODO(engines): belongs in the MySQL engine's probe().
-            url = url.update_query_dict({"read_timeout": str(max(int(timeout), 1))})
         try:
             engine = engines.of(url).probe(url, max(timeout, 1.0))
         except engines.ProviderError as exc:

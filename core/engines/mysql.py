@@ -82,6 +82,16 @@ class MySQL(Engine):
     lists_special_indexes = True
     streams_reads = False  # a half-read stream blocks its connection until every row was read
 
+    def probe(self, url: URL, timeout: float) -> sa.Engine:
+        """PyMySQL's connect timeout ends at the TCP connect: a port that never greets would hang without a
+        read timeout too."""
+        seconds = max(int(timeout), 1)
+        return sa.create_engine(
+            self.url(url),
+            connect_args={"connect_timeout": seconds, "read_timeout": seconds},
+            poolclass=sa.NullPool,
+        )
+
     def dialect(self) -> sa.engine.Dialect:
         return mysql.dialect()
 
