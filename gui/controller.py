@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
-from changeover.core import demo, handles, health, resources, servers
+from changeover.core import checks, demo, handles, health, resources, servers
 from changeover.core import secrets as keyring_secrets
+from changeover.core.checks import CheckStatus, ResourceCheck
 from changeover.core.deploys import Discovery
 from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ImportResult, ResourceInfo
 from changeover.core.servers import RotationResult, ServerInfo
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int | None, str, str], None]
 
+#: how often the window re-checks the attached resources in the background (milliseconds)
+HEALTH_INTERVAL_MS = 5 * 60 * 1000
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -42,6 +46,8 @@ class Snapshot:
     keyring: str
     location: str
     servers: list[ServerInfo] = field(default_factory=list)
+    # each checked resource's last kept health result, by name
+    health: dict[str, ResourceCheck] = field(default_factory=dict)
     # the tables' cells, rendered off the GUI thread
     resource_texts: list[tuple[str, ...]] | None = None
     event_texts: list[tuple[str, ...]] | None = None
@@ -66,12 +72,27 @@ def secret_values(full: str) -> list[str]:
         return [full]
 
 
+def health_summary(results: list[ResourceCheck]) -> str:
+    """One line for the status bar after a check: how many, and the first failure's reason."""
+    if not results:
+        return "Nothing to check: select a deploy with attached resources, or a resource."
+    failed = [r for r in results if r.status is CheckStatus.FAILED]
+    unchecked = sum(1 for r in results if r.status is CheckStatus.NOT_CHECKABLE)
+    text = f"Checked {len(results)}: {len(results) - len(failed) - unchecked} ok"
+    if unchecked:
+        text += f", {unchecked} not checkable"
+    if failed:
+        first = failed[0]
+        text += f", {len(failed)} failed ({first.resource}: {first.reason.splitlines()[0] if first.reason else ''})"
+    return text + "."
+
+
 class MainController(QObject):
     """Runs the use cases for the main window and tells it what changed."""
 
     snapshot_loaded = Signal(object)  # Snapshot
     config_loaded = Signal(str, object)  # deploy name, list[ConfigVar]
-    health_checked = Signal(object)  # dict[resource name, text]
+    health_checked = Signal(object)  # dict[resource name, ResourceCheck]: results just kept
     events_loaded = Signal(object, object)  # list[EventInfo] for the activity filter, their rendered cells
     changed = Signal(str)  # a short sentence for the status bar after a successful action
     failed = Signal(object)  # ChangeoverError or an unexpected exception
@@ -85,6 +106,12 @@ class MainController(QObject):
         self.runner = runner or JobRunner(self)
         self.runner.busy_changed.connect(self.busy_changed)
         self.event_filter = ""
+        self.checking = 0  # health checks running now (a background tick is skipped while one runs)
+        #: re-checks the attached resources every HEALTH_INTERVAL_MS; started by the window
+        self.health_timer = QTimer(self)
+        self.health_timer.setObjectName("health_timer")
+        self.health_timer.setInterval(HEALTH_INTERVAL_MS)
+        self.health_timer.timeout.connect(self.check_in_background)
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -141,6 +168,7 @@ class MainController(QObject):
                 keyring=keyring_secrets.describe(),
                 location=ws.inventory.location,
                 servers=servers.list_servers(ws),
+                health=checks.last_results(ws),
                 resource_texts=ResourcesModel.render(resources),
                 event_texts=EventsModel.render(events),
             )
@@ -163,13 +191,45 @@ class MainController(QObject):
         return self.run(read, name="read the activity", on_finished=lambda r: self.events_loaded.emit(*r))
 
     def check_health(self, resource_names: list[str]) -> Job:
-        """Test the connection to each resource (core.health); ``health_checked`` gets a line per resource."""
+        """Check these resources now with their protocols (core.checks); the results are kept in the
+        inventory, ``health_checked`` gets them and the status bar a one-line summary."""
+        return self._check(lambda: list(resource_names), background=False)
+
+    def check_in_background(self) -> Job | None:
+        """The timer's re-check of every attached resource; skipped (None) while a check runs.
+
+        Never shows a dialog: a failure to check at all is logged, and the results speak for themselves."""
+        if self.checking:
+            logger.info("background health check skipped: a check is running")
+            return None
+        ws = self.workspace
+        return self._check(lambda: [r.name for r in ws.list_resources("attached")], background=True)
+
+    def _check(self, names: Callable[[], list[str]], *, background: bool) -> Job:
         ws = self.workspace
 
-        def check() -> dict[str, str]:
-            return {name: result.text for name, result in health.check_health(ws, resource_names).items()}
+        def check() -> dict[str, ResourceCheck]:
+            wanted = names()
+            return {r.resource: r for r in checks.check_resources(ws, wanted)} if wanted else {}
 
-        return self.run(check, name="check health", on_finished=self.health_checked.emit)
+        def finished(results: dict[str, ResourceCheck]) -> None:
+            self.checking -= 1
+            self.health_checked.emit(results)
+            if not background:
+                self.changed.emit(health_summary(list(results.values())))
+
+        def failed(error: BaseException) -> None:
+            self.checking -= 1
+            if background:
+                logger.warning("background health check failed: %s", error)
+            else:
+                self.failed.emit(error)
+
+        self.checking += 1
+        return self.run(
+            check, name="check health in the background" if background else "check health",
+            on_finished=finished, on_failed=failed,
+        )  # fmt: skip
 
     def test_connection(self, handle_text: str, on_result: Callable[[health.ConnectionResult], None]) -> Job:
         return self.run(lambda: health.check_connection(handle_text), name="test the connection", on_finished=on_result)

@@ -158,12 +158,8 @@ def _render(outdir: Path, root: Path) -> list[Path]:
     window.resize(1280, 800)
     wait_until(lambda: window.snapshot is not None and window.config_model.rowCount() > 0)
     window.check_health()
-    wait_until(
-        lambda: (
-            all(v != "not checked" for v in window.attachments_model.health.values())
-            and bool(window.attachments_model.health)
-        )
-    )
+    attached = {a.resource for a in window.attachments_model.records()}
+    wait_until(lambda: bool(attached) and attached <= set(window.attachments_model.health))
     window.select_resource(demo_module.DATABASE)
     settle(window)
     save(window, "main-window")

@@ -12,7 +12,15 @@ from PySide6.QtWidgets import QFrame, QHeaderView, QLabel, QLineEdit, QPushButto
 from changeover.core.records import ConfigVar, DeployInfo
 
 from ..icons import get_colored_icon
-from ..models import PAYLOAD_ROLE, AttachmentsModel, ConfigModel, DeployTreeModel, record_proxy, tree_proxy
+from ..models import (
+    HEALTH_COLUMN_WIDTH,
+    PAYLOAD_ROLE,
+    AttachmentsModel,
+    ConfigModel,
+    DeployTreeModel,
+    record_proxy,
+    tree_proxy,
+)
 from .tables import data_table, size_columns
 
 logger = logging.getLogger(__name__)
@@ -112,6 +120,9 @@ class DeployPane(QWidget):
         )
         self.attachments_model.set_records(list(deploy.attachments))
         size_columns(self.attachments_view, again=True)
+        health = AttachmentsModel.HEALTH
+        if self.attachments_view.columnWidth(health) > HEALTH_COLUMN_WIDTH:  # a long reason: elided, in the tooltip
+            self.attachments_view.setColumnWidth(health, HEALTH_COLUMN_WIDTH)
 
     def show_config(self, deploy: DeployInfo, variables: list[ConfigVar]) -> None:
         """The deploy's variables that are not attachments (those are listed above them)."""

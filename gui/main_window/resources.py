@@ -10,9 +10,11 @@ from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
+from changeover.core.checks import ResourceCheck
 from changeover.core.uses import Use
 
-from ..models import ResourceFilterProxy, ResourcesModel
+from ..models import ResourceFilterProxy, ResourcesModel, health_tip
+from ..models.health import NOT_CHECKED_TIP
 from .tables import data_table
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,13 @@ class ResourcesPane(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.view)
         layout.addWidget(self.used_by)
+        self.health = QLabel()
+        self.health.setWordWrap(True)
+        self.health.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.health.setAccessibleName("Last health check")
+        self.health.setObjectName("resource_health")
+        self.health.hide()
+        layout.addWidget(self.health)
         self.view.selectionModel().selectionChanged.connect(self._selected)
         self.state_filter.currentIndexChanged.connect(
             lambda _i: self.proxy.set_state(str(self.state_filter.currentData()))
@@ -116,6 +125,15 @@ class ResourcesPane(QWidget):
         body = "\n".join(lines) if lines else "no deploy's config points at it."
         self.used_by.setText(f"Used by (read from each deploy's config now) — {resource}:\n{body}")
         self.uses_shown.emit(resource)
+
+    def show_health(self, resource: str | None, check: ResourceCheck | None) -> None:
+        """The selected resource's last kept health result, its reason in full (no selection: hidden)."""
+        if resource is None:
+            self.health.hide()
+            return
+        tip = health_tip(check) if check is not None else f"{resource}: {NOT_CHECKED_TIP}"
+        self.health.setText(f"Last health check — {tip}")
+        self.health.show()
 
 
 def use_line(use: Use) -> str:

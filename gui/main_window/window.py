@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from changeover.core import handles
+from changeover.core.checks import ResourceCheck
 from changeover.core.errors import ChangeoverError
 from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ResourceInfo
 
@@ -70,6 +71,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("changeover_main_window")
         self.snapshot: Snapshot | None = None
         self.resources_by_name: dict[str, ResourceInfo] = {}
+        self.health: dict[str, ResourceCheck] = {}  # each resource's last kept health result
         self.dialog: QDialog | None = None  # the dialog an action opened last (tests drive it)
         self.message_box: QMessageBox | None = None
         self.credentials_dialog: CredentialsDialog | None = None
@@ -82,6 +84,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_geometry()
         self._update_actions()
+        self.controller.health_timer.start()  # re-check the attached resources in the background
 
     # -- building -------------------------------------------------------------------------------
 
@@ -151,8 +154,7 @@ class MainWindow(QMainWindow):
         c.snapshot_loaded.connect(self.show_snapshot)
         c.config_loaded.connect(self.show_config)
         c.events_loaded.connect(self._show_events)
-        c.health_checked.connect(self.attachments_model.set_health)
-        c.health_checked.connect(lambda _health: self.attachments_view.resizeColumnToContents(4))
+        c.health_checked.connect(self.show_health)
         c.changed.connect(lambda text: self.statusBar().showMessage(text, 8000))
         c.failed.connect(self.show_error)
         c.busy_changed.connect(self.status_bar.set_busy)
@@ -238,6 +240,8 @@ class MainWindow(QMainWindow):
         if self.deploy_model.set_deploys(snapshot.deploys):
             self.deploy_view.expandAll()
         self.attachments_model.set_context(self.resources_by_name)
+        self.health = dict(snapshot.health)
+        self.attachments_model.set_health(self.health, replace=True)
         self.resources_model.set_records(snapshot.resources, snapshot.resource_texts)
         self._show_events(snapshot.events, snapshot.event_texts)
         size_columns(self.resources_view)
@@ -260,6 +264,7 @@ class MainWindow(QMainWindow):
             self.select_resource(previous_resource)
         if self.resources_pane.requests == asked:
             self.resources_pane.ask_again()  # a deploy's config may have changed with the inventory
+        self._show_resource_health()
         if self.credentials_dialog is not None:
             self.credentials_dialog.set_credentials(credentials_from(snapshot.resources, snapshot.servers))
         if self.servers_dialog is not None:
@@ -275,6 +280,16 @@ class MainWindow(QMainWindow):
         if current is not None and current.name == deploy:
             self.deploy_pane.show_config(current, variables)
             self.config_shown.emit(deploy)
+
+    def show_health(self, results: dict[str, ResourceCheck]) -> None:
+        """Results just kept by a check: the health column and the selected resource's detail line."""
+        self.health.update(results)
+        self.attachments_model.set_health(results)
+        self._show_resource_health()
+
+    def _show_resource_health(self) -> None:
+        name = self.resources_pane.selected_name()
+        self.resources_pane.show_health(name, self.health.get(name) if name else None)
 
     def _show_deploy(self, deploy: DeployInfo | None) -> None:
         self.deploy_pane.show_deploy(deploy)
@@ -329,7 +344,6 @@ class MainWindow(QMainWindow):
             self.select_deploy(previous.name)
 
     def _deploy_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
-        self.attachments_model.health.clear()
         self._show_deploy(self.selected_deploy())
         self._update_actions()
 
@@ -337,6 +351,7 @@ class MainWindow(QMainWindow):
         rows = self.resources_view.selectionModel().selectedRows()
         if rows:
             self._resource_choice = str(rows[0].data())
+        self._show_resource_health()
         self._update_actions()
 
     def _load_uses(self, resource: str) -> None:
@@ -354,8 +369,10 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         deploy = self.selected_deploy()
         resource = self.selected_resource()
-        for key in ("edit_deploy", "remove_deploy", "restart", "maintenance_on", "maintenance_off", "health"):
+        for key in ("edit_deploy", "remove_deploy", "restart", "maintenance_on", "maintenance_off"):
             self.action(key).setEnabled(deploy is not None)
+        checkable = bool(deploy and deploy.attachments) or self.resources_pane.selected_name() is not None
+        self.action("health").setEnabled(checkable)
         live = resource is not None and resource.state not in ("deprovisioned", "failed")
         self.action("attach").setEnabled(bool(self.snapshot and self.snapshot.deploys and self.snapshot.resources))
         self.action("detach").setEnabled(bool(resource and resource.attachments))
@@ -504,10 +521,22 @@ class MainWindow(QMainWindow):
         if resource is not None and resource.kind in handles.DATABASE_KINDS:
             self.controller.request_upgrade(resource.name)
 
-    def check_health(self) -> None:
+    def health_targets(self) -> list[str]:
+        """What Check health works on: the resource selected in the Resources table when that table has
+        the focus, else the selected deploy's attached resources (else the resource selected there)."""
+        chosen = self.resources_pane.selected_name()
+        if chosen and self.resources_view.hasFocus():
+            return [chosen]
         deploy = self.selected_deploy()
-        if deploy is not None:
-            self.controller.check_health([a.resource for a in deploy.attachments])
+        if deploy is not None and deploy.attachments:
+            return [a.resource for a in deploy.attachments]
+        return [chosen] if chosen else []
+
+    def check_health(self) -> None:
+        """Check health (Ctrl+H): the selected resources now, off the GUI thread."""
+        names = self.health_targets()
+        if names:
+            self.controller.check_health(names)
 
     def show_credentials(self) -> CredentialsDialog:
         if self.credentials_dialog is None:

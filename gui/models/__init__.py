@@ -15,10 +15,13 @@ from .base import (
 from .credentials import Credential, CredentialsModel, credentials_from
 from .deploys import AttachmentsModel, ConfigModel, DeployTreeModel, RecognisedModel, recognised_action
 from .events import EventsModel
+from .health import HEALTH_COLUMN_WIDTH, NOT_CHECKED, checked_time, health_text, health_tip
 from .resources import ResourceFilterProxy, ResourcesModel, kept_text, provider_text
 from .servers import SERVER_KIND_TEXT, ServersModel
 
 __all__ = [
+    "HEALTH_COLUMN_WIDTH",
+    "NOT_CHECKED",
     "PAYLOAD_ROLE",
     "SERVER_KIND_TEXT",
     "SORT_ROLE",
@@ -35,8 +38,11 @@ __all__ = [
     "ResourceFilterProxy",
     "ResourcesModel",
     "ServersModel",
+    "checked_time",
     "credentials_from",
     "day",
+    "health_text",
+    "health_tip",
     "kept_text",
     "provider_text",
     "recognised_action",

@@ -4,16 +4,18 @@ import recognised in a .env (shown for the admin to confirm)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
+from changeover.core.checks import ResourceCheck
 from changeover.core.discovery import Recognised
 from changeover.core.records import AttachmentInfo, ConfigVar, DeployInfo, ResourceInfo
 
 from .base import PAYLOAD_ROLE, SORT_ROLE, Column, Index, RecordTableModel, sort_time, when
+from .health import health_text, health_tip
 from .resources import provider_text
 
 logger = logging.getLogger(__name__)
@@ -100,21 +102,24 @@ class DeployTreeModel(QStandardItemModel):
 
 
 class AttachmentsModel(RecordTableModel[AttachmentInfo]):
-    """The selected deploy's attached resources, with provider and health looked up by resource name."""
+    """The selected deploy's attached resources, with provider and the last kept health result by name."""
 
     cache_texts = False
+    HEALTH = 4  # the health column
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.resources: dict[str, ResourceInfo] = {}
-        self.health: dict[str, str] = {}
+        self.health: dict[str, ResourceCheck] = {}
         self.columns = (
             Column[AttachmentInfo]("Env var", lambda a: a.env_var),
             Column[AttachmentInfo]("Resource", lambda a: a.resource),
             Column[AttachmentInfo]("Kind", lambda a: a.kind),
             Column[AttachmentInfo]("Provider", self._provider),
             Column[AttachmentInfo](
-                "Health", lambda a: self.health.get(a.resource, "not checked"), tooltip=self._health_tip
+                "Health",
+                lambda a: health_text(self.health.get(a.resource)),
+                tooltip=lambda a: health_tip(self.health.get(a.resource)),
             ),
             Column[AttachmentInfo]("Attached since", lambda a: when(a.attached_at), lambda a: sort_time(a.attached_at)),
             Column[AttachmentInfo]("Handle", lambda a: a.handle),
@@ -131,13 +136,14 @@ class AttachmentsModel(RecordTableModel[AttachmentInfo]):
         self.resources = dict(resources)
         self.endResetModel()
 
-    def _health_tip(self, a: AttachmentInfo) -> str:
-        return self.health.get(a.resource, "Resource ▸ Check health (Ctrl+H) tests each connection")
-
-    def set_health(self, health: dict[str, str]) -> None:
-        self.health.update(health)
+    def set_health(self, health: Mapping[str, ResourceCheck], *, replace: bool = False) -> None:
+        """Show these kept results (``replace``: they are all there is, e.g. a fresh read of the inventory)."""
+        if replace:
+            self.health = dict(health)
+        else:
+            self.health.update(health)
         if self.rowCount():
-            self.dataChanged.emit(self.index(0, 4), self.index(self.rowCount() - 1, 4))
+            self.dataChanged.emit(self.index(0, self.HEALTH), self.index(self.rowCount() - 1, self.HEALTH))
 
 
 class ConfigModel(RecordTableModel[ConfigVar]):

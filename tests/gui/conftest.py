@@ -12,6 +12,9 @@ from pytestqt.qtbot import QtBot
 from changeover.core.workspace import Workspace
 from changeover.gui.controller import MainController
 from changeover.gui.main_window import MainWindow
+from tests.conftest import server_unavailable
+
+from .helpers import MACHINE_REDIS
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -59,3 +62,15 @@ def env_file(tmp_path: Path) -> Path:
     path.parent.mkdir()
     path.write_text("APP_NAME=shop\nDEBUG=false\nSECRET_KEY=s3cr3t-value-123\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def machine_redis() -> str:
+    """This machine's Redis, answering PING (skipped through server_unavailable when it is down)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(MACHINE_REDIS, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        server_unavailable("Redis on 127.0.0.1:6379", exc)
+    return MACHINE_REDIS

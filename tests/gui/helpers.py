@@ -7,6 +7,9 @@ from pytestqt.qtbot import QtBot
 from changeover.gui.dialogs import DeprovisionDialog
 from changeover.gui.main_window import MainWindow
 
+#: this machine's Redis (RECIPES.md), database 0; the ``machine_redis`` fixture says whether it answers
+MACHINE_REDIS = "redis://127.0.0.1:6379/0"
+
 
 def settle(qtbot: QtBot, window: MainWindow, timeout: int = 10000) -> None:
     """Wait until no job runs and the window has redrawn from the inventory after the last change."""

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from changeover.core.workspace import Workspace
 from changeover.gui.dialogs import SwapDialog
 from changeover.gui.main_window import MainWindow
-from tests.conftest import server_unavailable
 
+from ..helpers import MACHINE_REDIS as OLD
 from ..helpers import settle
 
-OLD = "redis://127.0.0.1:6379/0"
 NEW = "redis://127.0.0.1:6379/1"
-
-
-@pytest.fixture
-def machine_redis() -> None:
-    import redis
-
-    try:
-        redis.Redis.from_url(OLD, socket_timeout=3).ping()
-    except redis.RedisError as exc:
-        server_unavailable("Redis on 127.0.0.1:6379", exc)
 
 
 def _deploys(workspace: Workspace, tmp_path: Path, hooks: dict[str, str]) -> dict[str, Path]:
@@ -65,7 +53,7 @@ def _open_swap(qtbot: QtBot, window: MainWindow, resource: str) -> SwapDialog:
 
 
 def test_swap_switches_every_deploy_and_keeps_the_old_one(
-    qtbot: QtBot, window: MainWindow, workspace: Workspace, tmp_path: Path, machine_redis: None
+    qtbot: QtBot, window: MainWindow, workspace: Workspace, tmp_path: Path, machine_redis: str
 ) -> None:
     files = _deploys(workspace, tmp_path, {"a-shop": "true", "b-shop": "true"})
     workspace.set_setting("retention_days", "4")
@@ -88,7 +76,7 @@ def test_swap_switches_every_deploy_and_keeps_the_old_one(
 
 
 def test_a_failed_restart_undoes_the_swap_and_shows_why(
-    qtbot: QtBot, window: MainWindow, workspace: Workspace, tmp_path: Path, machine_redis: None
+    qtbot: QtBot, window: MainWindow, workspace: Workspace, tmp_path: Path, machine_redis: str
 ) -> None:
     files = _deploys(workspace, tmp_path, {"a-shop": "true", "b-shop": "exit 3", "c-shop": "true"})
     dialog = _open_swap(qtbot, window, "cache-old")

@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.modeltest import ModelTester
 
+from changeover.core.checks import check_resources
 from changeover.core.demo import create_demo
 from changeover.core.workspace import Workspace
 from changeover.gui import models
@@ -22,7 +23,7 @@ def _demo_models(workspace: Workspace) -> dict[str, Any]:
     attachments = models.AttachmentsModel()
     attachments.set_context({r.name: r for r in resources})
     attachments.set_records(list(deploys[0].attachments))
-    attachments.set_health({"demo-shop-db": "ok: Connected"})
+    attachments.set_health({r.resource: r for r in check_resources(workspace, ["demo-shop-db"])})
     config = models.ConfigModel()
     config.set_records(workspace.deploy_config("demo-shop"))
     resources_model = models.ResourcesModel()
