@@ -120,9 +120,15 @@ class DeployPane(QWidget):
         )
         self.attachments_model.set_records(list(deploy.attachments))
         size_columns(self.attachments_view, again=True)
-        health = AttachmentsModel.HEALTH
-        if self.attachments_view.columnWidth(health) > HEALTH_COLUMN_WIDTH:  # a long reason: elided, in the tooltip
-            self.attachments_view.setColumnWidth(health, HEALTH_COLUMN_WIDTH)
+        self.fit_health()
+
+    def fit_health(self) -> None:
+        """Fit the health column to its texts, never wider than HEALTH_COLUMN_WIDTH: a long reason is
+        elided in the cell (whole in the tooltip) instead of pushing the handle out of sight."""
+        view, health = self.attachments_view, AttachmentsModel.HEALTH
+        view.resizeColumnToContents(health)
+        if view.columnWidth(health) > HEALTH_COLUMN_WIDTH:
+            view.setColumnWidth(health, HEALTH_COLUMN_WIDTH)
 
     def show_config(self, deploy: DeployInfo, variables: list[ConfigVar]) -> None:
         """The deploy's variables that are not attachments (those are listed above them)."""

@@ -285,6 +285,7 @@ class MainWindow(QMainWindow):
         """Results just kept by a check: the health column and the selected resource's detail line."""
         self.health.update(results)
         self.attachments_model.set_health(results)
+        self.deploy_pane.fit_health()
         self._show_resource_health()
 
     def _show_resource_health(self) -> None:
