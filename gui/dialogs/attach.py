@@ -1,8 +1,9 @@
-"""Attach a resource to a deploy under an env var, and detach it again."""
+"""Attach a resource to a deploy under an env var, detach it again, or swap it for another of its kind."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from changeover.core import handles
 from changeover.core.records import DeployInfo, ResourceInfo
+from changeover.core.uses import Use
 
 from ..widgets import dialog_buttons, named
 
@@ -201,6 +203,23 @@ class SwapDialog(QDialog):
             self.new.setEnabled(False)
             self.keep_days.setEnabled(False)
         layout.addWidget(self.buttons)
+
+        self.elsewhere = named(QLabel(), "Not swapped")
+        self.elsewhere.setWordWrap(True)
+        self.elsewhere.hide()
+        layout.insertWidget(1, self.elsewhere)
+
+    def show_uses(self, uses: Sequence[Use]) -> None:
+        """Warn of configs that point at the old resource without Changeover's attachment: not swapped."""
+        outside = [u for u in uses if not u.known and not u.problem]
+        unread = [u for u in uses if u.problem]
+        lines = [f"{u.deploy}'s {u.variable} points at {self.old.name} too, written by hand" for u in outside]
+        lines += [f"{u.deploy}: {u.problem}" for u in unread]
+        if lines:
+            self.elsewhere.setText(
+                "A swap changes only what Changeover attached; these stay as they are:\n" + "\n".join(lines)
+            )
+            self.elsewhere.show()
 
     def _upgrade(self) -> None:
         self.wants_upgrade = True

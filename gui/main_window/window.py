@@ -494,6 +494,7 @@ class MainWindow(QMainWindow):
         dialog = SwapDialog(resource, self.snapshot.resources, parent=self)
         if not dialog.database:
             self.controller.retention_days(lambda days: dialog.keep_days.setValue(int(days)))
+            self.controller.uses(resource.name, dialog.show_uses)  # hand-written uses are not swapped: say so
         dialog.accepted.connect(lambda: self._swap_accepted(dialog))
         self._open(dialog)
         return dialog

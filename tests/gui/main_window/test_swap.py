@@ -56,8 +56,14 @@ def test_swap_switches_every_deploy_and_keeps_the_old_one(
     qtbot: QtBot, window: MainWindow, workspace: Workspace, tmp_path: Path, machine_redis: str
 ) -> None:
     files = _deploys(workspace, tmp_path, {"a-shop": "true", "b-shop": "true"})
+    hand = tmp_path / "hand" / ".env"
+    hand.parent.mkdir()
+    hand.write_text(f"CACHE={OLD}\n", encoding="utf-8")
+    workspace.add_deploy("hand-made", str(hand))
     workspace.set_setting("retention_days", "4")
     dialog = _open_swap(qtbot, window, "cache-old")
+    qtbot.waitUntil(dialog.elsewhere.isVisible, timeout=10000)  # a hand-written use is not swapped: it says so
+    assert "hand-made's CACHE points at cache-old too, written by hand" in dialog.elsewhere.text()
     assert not dialog.database and dialog.new.currentData() == "cache-new"
     assert "a-shop (REDIS_URL)" in dialog.note.text() and "b-shop (REDIS_URL)" in dialog.note.text()
     qtbot.waitUntil(lambda: dialog.keep_days.value() == 4)  # the inventory's retention setting
@@ -66,6 +72,7 @@ def test_swap_switches_every_deploy_and_keeps_the_old_one(
     settle(qtbot, window)
     assert done.args == ["Swapped cache-old for cache-new on a-shop, b-shop; cache-old is kept, detached."]
     assert [_redis_url(files[d]) for d in ("a-shop", "b-shop")] == [NEW, NEW]
+    assert hand.read_text(encoding="utf-8") == f"CACHE={OLD}\n"
     old = workspace.show_resource("cache-old")
     assert old.state == "detached" and old.keep_until is not None
     assert workspace.show_resource("cache-new").state == "attached"
