@@ -209,3 +209,38 @@ def test_inventory_server_lost_during_attach_then_recovered(kit: Kit, private_po
         ("shop", "REDIS_URL")
     ]
     assert not processes_with(str(started).encode())
+
+
+def test_attach_and_detach_during_an_upgrade_leave_file_and_inventory_agreeing(kit: Kit, make_postgres_db) -> None:  # type: ignore[no-untyped-def]
+    """An admin's script attaches and detaches a cache on the deploy while an upgrade switches its database."""
+    from .conftest import ballast, on_one_database, seed, text
+
+    source, target = make_postgres_db("co_during_src"), make_postgres_db("co_during_dst")
+    seed(source, 50)
+    ballast(source, 100_000)  # the upgrade takes a few seconds: long enough for the script to overlap it
+    app = kit.app("shop", source)
+    kit.deploy(app)
+    kit.ws.register_resource("cache", redis_handle(5))
+    upgrade = kit.popen("upgrade", "shop-db", "--to", text(target), "--name", "shop-db-new", "--yes", "--json")
+    rounds = 0
+    try:
+        while upgrade.poll() is None or rounds < 2:
+            for argv in (("attach", "cache", "shop", "--as", "REDIS_URL"), ("detach", "cache", "shop")):
+                done = kit.cli(*argv)
+                # Refusals are fine (the deploy is in maintenance, a lock is held): a lie is not.
+                assert done.returncode in (0, 1), done.stderr
+            rounds += 1
+            assert rounds < 200, "the upgrade did not finish"
+    finally:
+        out, err = upgrade.communicate(timeout=300)
+    assert upgrade.returncode == 0, err
+
+    config = dotenv_values(app.env_file)
+    attached = attachments(kit.ws)
+    assert ("REDIS_URL" in config) == ("REDIS_URL" in attached), (config, attached)
+    if "REDIS_URL" in config:
+        assert config["REDIS_URL"] == redis_handle(5)
+    assert attached.get("DATABASE_URL") == "shop-db-new"
+    if "REDIS_URL" in attached:
+        assert kit.cli("detach", "cache", "shop").returncode == 0
+    on_one_database(kit, app, "shop-db-new")
