@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import URL
 
@@ -17,12 +18,13 @@ from .engines import DatabaseInfo, describe
 from .errors import Conflict, InvalidInput
 from .inventory.models import ResourceState
 from .jobs import Progress, no_progress
-from .transfer import crossengine
-from .transfer.backup import BackupParams, BackupResult, backup, is_partial
-from .transfer.crossengine import CopyReport, CopyResult
-from .transfer.formats.manifest import BackupInvalid, Manifest, read
-from .transfer.load import LoadParams, LoadResult, load
-from .transfer.verify import VerifyReport, verify
+
+if TYPE_CHECKING:  # the transfer engine loads when a backup, load or copy first runs, not at start-up
+    from .transfer.backup import BackupParams, BackupResult
+    from .transfer.crossengine import CopyReport, CopyResult
+    from .transfer.formats.manifest import Manifest
+    from .transfer.load import LoadParams, LoadResult
+    from .transfer.verify import VerifyReport
 
 
 def database_url(ctx: Context, resource_name: str) -> tuple[str, URL]:
@@ -43,6 +45,8 @@ def describe_resource(ctx: Context, resource_name: str) -> DatabaseInfo:
 
 def backup_params(ctx: Context, resource_name: str, folder: Path | None = None) -> BackupParams:
     """The parameters of the backup job for a database resource (its secret fetched from the keyring)."""
+    from .transfer.backup import BackupParams
+
     name, url = database_url(ctx, resource_name)
     return BackupParams(url, resource=name, folder=folder)
 
@@ -54,6 +58,8 @@ def backup_resource(
     cancel: threading.Event | None = None,
 ) -> BackupResult:
     """Back up a database resource into the backups folder; audited."""
+    from .transfer.backup import backup
+
     with ctx.audited("backup", "resource", resource_name) as details:
         params = backup_params(ctx, resource_name)
         result = backup(params, progress, cancel)
@@ -62,6 +68,9 @@ def backup_resource(
 
 
 def load_params(ctx: Context, backup_folder: Path, resource_name: str) -> LoadParams:
+    """The parameters of the load job into a database resource (its secret fetched from the keyring)."""
+    from .transfer.load import LoadParams
+
     name, url = database_url(ctx, resource_name)
     return LoadParams(backup_folder, url)
 
@@ -74,6 +83,8 @@ def load_into_resource(
     cancel: threading.Event | None = None,
 ) -> LoadResult:
     """Load a backup into an empty database resource of the same engine; audited."""
+    from .transfer.load import load
+
     with ctx.audited("load", "resource", resource_name) as details:
         details.append(f"from {backup_folder}")
         result = load(load_params(ctx, backup_folder, resource_name), progress, cancel)
@@ -83,6 +94,9 @@ def load_into_resource(
 
 def list_backups(resource_name: str | None = None) -> list[tuple[Path, Manifest]]:
     """Backups in the backups folder (of one resource, or all), newest first."""
+    from .transfer.backup import is_partial
+    from .transfer.formats.manifest import BackupInvalid, read
+
     root = paths.backups_dir()
     folders = [root / resource_name] if resource_name else sorted(p for p in root.glob("*") if p.is_dir())
     found: list[tuple[Path, Manifest]] = []
@@ -99,6 +113,8 @@ def list_backups(resource_name: str | None = None) -> list[tuple[Path, Manifest]
 
 def plan_copy(ctx: Context, source_name: str, target_name: str) -> CopyReport:
     """What a copy across engines would adapt, leave behind or be blocked by; nothing is changed."""
+    from .transfer import crossengine
+
     (_, source), (_, target) = database_url(ctx, source_name), database_url(ctx, target_name)
     return crossengine.plan(source, target)
 
@@ -111,6 +127,8 @@ def copy_resources(
     cancel: threading.Event | None = None,
 ) -> CopyResult:
     """Copy a database resource into an empty one on another engine; refused while the plan has blockers; audited."""
+    from .transfer import crossengine
+
     with ctx.audited("copy", "resource", source_name) as details:
         report = plan_copy(ctx, source_name, target_name)
         if report.blockers:
@@ -125,6 +143,8 @@ def verify_resources(
     ctx: Context, source_name: str, target_name: str, progress: Progress = no_progress
 ) -> VerifyReport:
     """Compare two database resources (counts, content checksums, sequences); audited with the outcome."""
+    from .transfer.verify import verify
+
     with ctx.audited("verify", "resource", source_name) as details:
         (_, source), (_, target) = database_url(ctx, source_name), database_url(ctx, target_name)
         report = verify(source, target, progress=progress)

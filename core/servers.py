@@ -26,7 +26,6 @@ from .inventory.models import Origin, Resource, ResourceState, Server
 from .jobs import Progress, no_progress
 from .providers.base import Provider
 from .records import ResourceInfo, resource_info
-from .transfer.backup import BackupParams, backup
 
 SERVER_KINDS = engines.NAMES
 
@@ -318,6 +317,8 @@ def _drop_provisioned(
             "Stop them (is a deploy still using it outside Changeover?) and try again.",
         )
     if final_backup:
+        from .transfer.backup import BackupParams, backup  # the transfer engine loads only when it works
+
         url = ctx.resolve_handle(resource).sqlalchemy_url()
         result = backup(BackupParams(url, resource=resource.name), progress, cancel)
         details.append(f"final backup in {result.folder}")

@@ -15,7 +15,6 @@ from ..configstores import open_store
 from ..context import DAYS, QUIET_SECONDS, Context, check_range, validate_name
 from ..errors import ChangeoverError, Conflict, InvalidInput
 from ..inventory.models import Deploy, ResourceState, UpgradeRun
-from ..transfer import backup
 from . import journal
 from .runs import RunInfo, run_info
 from .states import STEPS, TITLES, RunState, UpgradeFailed
@@ -171,6 +170,8 @@ def plan_upgrade(
             if plan and not server.has_plans:
                 checks.append(Check("plan", False, f"{server.name} has no sizes or plans; provision without --plan"))
     cross = target_kind != info.engine
+    from ..transfer import backup
+
     note = None if cross else backup.tools_note(info.engine, info.server_version)
     if note is not None:
         checks.append(Check("tools", True, note))

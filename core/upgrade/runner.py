@@ -11,7 +11,6 @@ from ..context import Context
 from ..errors import Cancelled, ChangeoverError, Conflict
 from ..inventory.models import ResourceState
 from ..jobs import Progress, check_cancel, no_progress
-from ..transfer.backup import clean_partials
 from . import journal
 from .runs import EventSink, RunEvent, RunInfo, no_events, show_run
 from .states import FORWARD_RETRIES, STEPS, SWITCH, TERMINAL, TITLES, RunState, StepState, UpgradeFailed, after_rollback
@@ -39,6 +38,8 @@ def execute(
     switch on, each step is retried; a step that keeps failing leaves the run failed, to be resumed.
     Returns the run's final state; raises the error that ended a run that did not finish.
     """
+    from ..transfer.backup import clean_partials
+
     clean_partials()  # a killed run's half-written backup folder
     with ws.session() as session:
         run = journal.get_run(session, run_id)
@@ -151,6 +152,8 @@ def rollback(
 
     The source was never changed, so nothing needs restoring. Idempotent: safe to repeat after a crash.
     """
+    from ..transfer.backup import clean_partials
+
     clean_partials()
     with ws.session() as session:
         run = journal.get_run(session, run_id)
