@@ -154,7 +154,7 @@ def recover(ctx: Context) -> list[str]:
     alone. Returns one line per change dealt with; each also goes to the audit trail. Leftovers of a
     killed Changeover (credential files of its tools, partial backup folders) are removed first.
     """
-    from .transfer.backup import clean_partials
+    from .transfer.partials import clean_partials
 
     for leftover in [*paths.clean_private_runtime(), *clean_partials()]:
         logger.info("removed %s, left by a Changeover that was stopped", leftover)

@@ -94,8 +94,8 @@ def load_into_resource(
 
 def list_backups(resource_name: str | None = None) -> list[tuple[Path, Manifest]]:
     """Backups in the backups folder (of one resource, or all), newest first."""
-    from .transfer.backup import is_partial
     from .transfer.formats.manifest import BackupInvalid, read
+    from .transfer.partials import is_partial
 
     root = paths.backups_dir()
     folders = [root / resource_name] if resource_name else sorted(p for p in root.glob("*") if p.is_dir())

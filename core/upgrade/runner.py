@@ -38,7 +38,7 @@ def execute(
     switch on, each step is retried; a step that keeps failing leaves the run failed, to be resumed.
     Returns the run's final state; raises the error that ended a run that did not finish.
     """
-    from ..transfer.backup import clean_partials
+    from ..transfer.partials import clean_partials
 
     clean_partials()  # a killed run's half-written backup folder
     with ws.session() as session:
@@ -152,7 +152,7 @@ def rollback(
 
     The source was never changed, so nothing needs restoring. Idempotent: safe to repeat after a crash.
     """
-    from ..transfer.backup import clean_partials
+    from ..transfer.partials import clean_partials
 
     clean_partials()
     with ws.session() as session:

@@ -29,8 +29,7 @@ from sqlalchemy.engine import URL
 
 from changeover.core import paths
 from changeover.core.backups import list_backups
-from changeover.core.transfer import backup as backups
-from changeover.core.transfer import tools
+from changeover.core.transfer import partials, tools
 from changeover.core.transfer.backup import BackupParams, backup
 from changeover.core.transfer.load import LoadParams, load
 from tests.conftest import unique_name
@@ -115,10 +114,10 @@ def assert_tools_gone(pids: list[int]) -> None:
 
 def assert_partial_cleaned() -> None:
     folder = paths.backups_dir() / "kid"
-    left = [p for p in folder.iterdir() if backups.is_partial(p)]
+    left = [p for p in folder.iterdir() if partials.is_partial(p)]
     assert len(left) == 1, list(folder.iterdir())
     assert list_backups("kid") == []  # a partial backup is never offered
-    assert backups.clean_partials() == left
+    assert partials.clean_partials() == left
     assert not left[0].exists()
 
 
@@ -157,19 +156,19 @@ def test_pg_dump_dies_with_a_killed_changeover_and_its_partial_backup_is_cleaned
 
 def test_clean_partials_leaves_finished_backups_and_live_writers_alone(pg_source: URL, tmp_path: Path) -> None:
     done = backup(BackupParams(pg_source, resource="kid"))
-    live = paths.backups_dir() / "kid" / f"live{backups.PARTIAL}"
+    live = paths.backups_dir() / "kid" / f"live{partials.PARTIAL}"
     live.mkdir()
-    (live / backups.OWNER).write_text(f"{os.getpid()} {backups._start_time(os.getpid())}\n")
-    reused = paths.backups_dir() / "kid" / f"reused{backups.PARTIAL}"
+    (live / partials.OWNER).write_text(f"{os.getpid()} {partials.process_start_time(os.getpid())}\n")
+    reused = paths.backups_dir() / "kid" / f"reused{partials.PARTIAL}"
     reused.mkdir()
-    (reused / backups.OWNER).write_text(f"{os.getpid()} 1\n")  # our pid, but another process's start time
+    (reused / partials.OWNER).write_text(f"{os.getpid()} 1\n")  # our pid, but another process's start time
 
-    assert backups.clean_partials() == [reused]
+    assert partials.clean_partials() == [reused]
 
     assert live.exists() and not reused.exists()
     assert [folder for folder, _ in list_backups("kid")] == [done.folder]
-    assert not backups.is_partial(done.folder) and (done.folder / "manifest.json").exists()
-    assert not (done.folder / backups.OWNER).exists()
+    assert not partials.is_partial(done.folder) and (done.folder / "manifest.json").exists()
+    assert not (done.folder / partials.OWNER).exists()
 
 
 @pytest.fixture
