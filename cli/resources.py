@@ -6,7 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import TextIO
 
-from changeover.core import handles, servers
+from changeover.core import handles, resources, servers
 from changeover.core.errors import InvalidInput
 from changeover.core.inventory.models import ResourceState
 from changeover.core.records import ResourceInfo
@@ -34,8 +34,16 @@ def _print_resource(info: ResourceInfo, out: TextIO) -> None:
         overdue = "  (past: deprovision it or keep it longer)" if info.overdue else ""
         out.write(f"kept until   {when(info.keep_until)}{overdue}\n")
     out.write(f"secret       {'in the keyring' if info.has_secret else 'none'}\n")
+    if info.has_secret:
+        out.write(f"secret set   {when(info.secret_set_at)}\n")
+        out.write(f"changed      {when(info.secret_rotated_at)}  ({_age(info)})\n")
     out.write("attached:\n")
     print_attachments(info.attachments, out)
+
+
+def _age(info: ResourceInfo) -> str:
+    days = info.secret_age_days()
+    return "age unknown" if days is None else f"{days} day{'' if days == 1 else 's'} old"
 
 
 def cmd_resource_add(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
@@ -61,10 +69,42 @@ def cmd_resource_show(ws: Workspace, args: argparse.Namespace, out: TextIO) -> N
 
 
 def cmd_resource_secret(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
-    info = ws.set_resource_secret(args.name, read_handle(args.handle))
+    if args.show:
+        _reveal(ws, args, out)
+        return
+    if args.handle is None:
+        raise InvalidInput(
+            f"Give the new handle (or - to read it from stdin), or --show to print the secret: "
+            f"changeover resource secret {args.name} -",
+        )
+    if args.force:
+        raise InvalidInput("--force goes with --show (print the secret even when stdout is not a terminal).")
+    info = ws.set_resource_secret(args.name, read_handle(args.handle), keep_deploys=args.keep_deploys)
     out.write(f"Replaced the secret of {info.name} in the keyring.\n")
-    if info.attachments:
-        out.write("Attached deploys still hold the old handle: detach and attach again to rewrite them.\n")
+    deploys = sorted({a.deploy for a in info.attachments})
+    if not deploys:
+        return
+    if args.keep_deploys:
+        out.write(
+            f"{', '.join(deploys)} still hold the old secret (--keep-deploys): replace again without it, or "
+            "detach and attach again, to rewrite them.\n"
+        )
+    else:
+        out.write(f"Rewrote and restarted, one at a time: {', '.join(deploys)}.\n")
+
+
+def _reveal(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    """Print the complete handle, only to a terminal unless --force; every reveal is in the audit trail."""
+    if args.handle is not None or args.keep_deploys:
+        raise InvalidInput("--show prints the secret: give it only the resource name (and --force if needed).")
+    terminal = out.isatty()
+    if not terminal and not args.force:
+        raise InvalidInput(
+            "Standard output is not a terminal, so the secret is not printed (it would land in a file, a pipe "
+            "or a log): run it in a terminal, or add --force if that is what you want.",
+        )
+    full = resources.reveal_secret(ws, args.name, shown_on="a terminal" if terminal else "standard output, forced")
+    out.write(f"{full}\n")
 
 
 def cmd_resource_rotate(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
@@ -102,10 +142,20 @@ def register(commands: Commands) -> None:
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
     p = command(
-        resource, "secret", cmd_resource_secret, "replace a resource's secret from a new handle ('-' reads stdin)"
+        resource,
+        "secret",
+        cmd_resource_secret,
+        "replace a resource's secret everywhere from a new handle ('-' reads stdin), or --show it",
     )
     p.add_argument("name")
-    p.add_argument("handle")
+    p.add_argument("handle", nargs="?", help="the new handle with its new secret, or - to read it from stdin")
+    p.add_argument(
+        "--keep-deploys",
+        action="store_true",
+        help="change only the keyring: attached deploys keep the old secret in their config",
+    )
+    p.add_argument("--show", action="store_true", help="print the complete handle, secret included, to a terminal")
+    p.add_argument("--force", action="store_true", help="with --show: print even when stdout is not a terminal")
     p = command(
         resource, "rotate", cmd_resource_rotate, "a new password for a provider-made database user, everywhere at once"
     )

@@ -72,6 +72,8 @@ def register(commands: Commands) -> None:
     checks.register(commands)
     p = command(commands, "status", cmd_status, "version, inventory, keyring and unfinished upgrades")
     p.add_argument("--json", action="store_true")
-    p = command(commands, "settings", cmd_settings, "show or change settings (retention_days, env_backups)")
+    p = command(
+        commands, "settings", cmd_settings, "show or change settings (retention_days, env_backups, secret_warn_days)"
+    )
     p.add_argument("key", nargs="?")
     p.add_argument("value", nargs="?")

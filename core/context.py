@@ -49,7 +49,12 @@ logger = logging.getLogger(__name__)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 DEFAULT_RETENTION_DAYS = 7
 DEFAULT_ENV_BACKUPS = 5
-SETTINGS: dict[str, str] = {"retention_days": str(DEFAULT_RETENTION_DAYS), "env_backups": str(DEFAULT_ENV_BACKUPS)}
+DEFAULT_SECRET_WARN_DAYS = 90
+SETTINGS: dict[str, str] = {
+    "retention_days": str(DEFAULT_RETENTION_DAYS),
+    "env_backups": str(DEFAULT_ENV_BACKUPS),
+    "secret_warn_days": str(DEFAULT_SECRET_WARN_DAYS),  # a secret unchanged for longer is marked old
+}
 
 #: the ranges every number a user gives must fall in (checked at the edge, before anything changes)
 DAYS = (1, 36_500)
@@ -57,7 +62,11 @@ HOOK_SECONDS = (1, 86_400)
 QUIET_SECONDS = (0.0, 86_400.0)
 EVENT_LIMIT = (1, 100_000)
 ENV_BACKUPS = (0, 100)
-SETTING_RANGES: dict[str, tuple[int, int]] = {"retention_days": DAYS, "env_backups": ENV_BACKUPS}
+SETTING_RANGES: dict[str, tuple[int, int]] = {
+    "retention_days": DAYS,
+    "env_backups": ENV_BACKUPS,
+    "secret_warn_days": DAYS,
+}
 _SECRETISH_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIALS?)$", re.I)
 
 

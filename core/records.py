@@ -55,6 +55,20 @@ class ResourceInfo:
     deprovisioned_at: datetime | None
     attachments: tuple[AttachmentInfo, ...] = ()
     history: tuple[AttachmentInfo, ...] = ()
+    secret_set_at: datetime | None = None  # when the secret was first stored (never its value)
+    secret_rotated_at: datetime | None = None  # when it was last replaced or rotated
+
+    @property
+    def secret_changed_at(self) -> datetime | None:
+        """When the secret in use now was put there: its last replace or rotation, else when it was set."""
+        return self.secret_rotated_at or self.secret_set_at
+
+    def secret_age_days(self, at: datetime | None = None) -> int | None:
+        """Whole days since the secret in use was put there, or None when there is no secret or no date."""
+        changed = self.secret_changed_at
+        if not self.has_secret or changed is None:
+            return None
+        return max(0, ((at or datetime.now(UTC)) - changed).days)
 
     @property
     def overdue(self) -> bool:
@@ -145,6 +159,8 @@ def resource_info(r: Resource) -> ResourceInfo:
         deprovisioned_at=r.deprovisioned_at,
         attachments=tuple(attachment_info(a) for a in ordered if a.detached_at is None),
         history=tuple(attachment_info(a) for a in ordered),
+        secret_set_at=r.secret_set_at,
+        secret_rotated_at=r.secret_rotated_at,
     )
 
 

@@ -11,11 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import handles
+from . import handles, redaction, swaps
 from . import secrets as keyring_secrets
 from .context import Context, validate_name
-from .errors import Conflict, InvalidInput
+from .errors import ChangeoverError, Conflict, InvalidInput
 from .inventory.models import (
+    IntentState,
     Origin,
     Resource,
     ResourceState,
@@ -74,6 +75,7 @@ def add_row(
         note="",
         created_at=stamp,
         updated_at=stamp,
+        secret_set_at=stamp if secret_ref else None,
     )
     session.add(resource)
     try:
@@ -85,10 +87,71 @@ def add_row(
     return resource
 
 
-def set_resource_secret(ctx: Context, name: str, handle_text: str) -> ResourceInfo:
-    """Replace a resource's handle secret (same kind); attached deploys are not rewritten by this."""
-    with ctx.audited("replace secret", "resource", name) as details, ctx.session() as session:
+class ReplaceFailed(ChangeoverError):
+    """A replace stopped on a deploy; the deploys already rewritten and the keyring were put back."""
+
+    title = "Replace stopped and undone"
+
+
+def set_resource_secret(ctx: Context, name: str, handle_text: str, *, keep_deploys: bool = False) -> ResourceInfo:
+    """Replace a resource's secret (same handle otherwise) in the keyring and in every attached deploy.
+
+    The new handle is checked first (:func:`changeover.core.checks.check`): a resource that refuses it
+    changes nothing. Then the keyring gets the new secret and each attached deploy, in name order, gets
+    it written into its config and is restarted, through the same machinery as a swap
+    (:func:`changeover.core.swaps.propagate`). On the first failure every deploy already rewritten is put
+    back on its old value and restarted, and the keyring holds the old secret again. With
+    ``keep_deploys`` only the keyring changes (the deploys keep the old value until attached again).
+    The resource records when its secret was changed, never the value.
+    """
+    with ctx.audited("replace secret", "resource", name) as details:
+        new, plan, previous = _plan_replace(ctx, name, handle_text, keep_deploys)
+        if plan:
+            details.append(f"checked with the new secret: {_check_new_secret(name, new)}")
+        elif keep_deploys:
+            details.append("deploys kept as they are (--keep-deploys)")
+        with ctx.session() as session:
+            secret_ref = ctx.resource(session, name).secret_ref or f"resource:{name}:{_random.token_hex(4)}"
+        redaction.remember(*new.secrets.values())
+        keyring_secrets.store(secret_ref, new.keyring_entries)
+        details.append("secret replaced in the keyring")
+        before: dict[str, dict[str, str | None]] = {}
+
+        def undo(done: swaps.Done) -> list[str]:
+            _restore_keyring(secret_ref, previous, details)
+            return swaps.undo_each(
+                done,
+                lambda deploy_name, _: _put_back(ctx, name, deploy_name, before[deploy_name], new, details),
+                name,
+                "its old secret",
+            )
+
+        try:
+            swaps.propagate(plan, lambda d: _rewrite(ctx, name, d, new, before, details), undo)
+        except swaps.PropagationStopped as stopped:
+            raise ReplaceFailed(_failure(name, stopped)) from None
+        with ctx.session() as session:
+            resource = ctx.resource(session, name)
+            stamp = ctx.clock()
+            resource.secret_ref = secret_ref
+            resource.secret_slots = ",".join(new.secrets)
+            if resource.secret_set_at is None:
+                resource.secret_set_at = stamp
+            else:
+                resource.secret_rotated_at = stamp
+            resource.updated_at = stamp
+            session.commit()
+            return resource_info(resource)
+
+
+def _plan_replace(
+    ctx: Context, name: str, handle_text: str, keep_deploys: bool
+) -> tuple[handles.Handle, list[str], dict[str, str] | None]:
+    """The new handle, the deploys to rewrite (by name) and the keyring entries to put back on failure."""
+    with ctx.session() as session:
         resource = ctx.resource(session, name)
+        if resource.state == ResourceState.DEPROVISIONED:
+            raise Conflict(f"'{name}' is deprovisioned: there is no secret to replace.")
         ctx.refuse_if_held(session, "replace its secret", resource=resource)
         handle = handles.parse(handle_text, kind=resource.kind)
         if not handles.same_public(handle.public, resource.handle):
@@ -98,14 +161,114 @@ def set_resource_secret(ctx: Context, name: str, handle_text: str) -> ResourceIn
             )
         if not handle.secrets:
             raise InvalidInput("The new handle carries no secret (password, token or key).")
-        secret_ref = resource.secret_ref or f"resource:{name}:{_random.token_hex(4)}"
-        keyring_secrets.store(secret_ref, handle.keyring_entries)
-        resource.secret_ref = secret_ref
-        resource.secret_slots = ",".join(handle.secrets)
-        resource.updated_at = ctx.clock()
+        previous = keyring_secrets.load(resource.secret_ref) if resource.secret_ref else None
+        plan: list[str] = []
+        if not keep_deploys:
+            plan = sorted({a.deploy.name for a in resource.attachments if a.detached_at is None})
+            for deploy_name in plan:
+                deploy = ctx.deploy(session, deploy_name)
+                ctx.refuse_if_held(session, "rewrite its config", deploy=deploy)
+                ctx.store(deploy).check_writable()
+        return handle, plan, previous
+
+
+def _check_new_secret(name: str, handle: handles.Handle) -> str:
+    """Check the resource answers to the new secret before any deploy is given it; raise if it does not."""
+    from .checks import CheckStatus, check
+
+    result = check(handle)
+    if result.status is CheckStatus.NOT_CHECKABLE:
+        return f"not checkable ({result.reason})"
+    if not result.ok:
+        raise Conflict(
+            f"'{name}' did not accept the new secret ({result.reason}), so nothing was changed: give the new "
+            "secret to the service first, or replace with --keep-deploys to change only the keyring.",
+        )
+    return result.reason
+
+
+def _rewrite(
+    ctx: Context,
+    name: str,
+    deploy_name: str,
+    handle: handles.Handle,
+    before: dict[str, dict[str, str | None]],
+    details: list[str],
+) -> list[str]:
+    """Write the new handle into one deploy's variables for the resource and restart it."""
+    store = ctx.deploy_store(deploy_name)
+    with store.locked(), ctx.session() as session:
+        resource = ctx.resource(session, name)
+        deploy = ctx.deploy(session, deploy_name)
+        variables = sorted(
+            a.env_var for a in deploy.attachments if a.detached_at is None and a.resource_id == resource.id
+        )
+        if not variables:
+            details.append(f"{deploy_name}: {name} was detached meanwhile, left alone")
+            return []
+        store.check_writable()
+        values = store.read()
+        before[deploy_name] = {v: values.get(v) for v in variables}  # None: it was not there
+        intents = swaps.rewrite_and_restart(ctx, deploy, variables, handle, name, details)
+        for intent_id in intents:
+            ctx.close_intent(session, intent_id, IntentState.DONE)
         session.commit()
-        details.append("secret replaced in the keyring")
-        return resource_info(resource)
+        details.append(f"{deploy_name}: {', '.join(variables)} rewritten")
+        return variables
+
+
+def _put_back(
+    ctx: Context,
+    name: str,
+    deploy_name: str,
+    values: dict[str, str | None],
+    new: handles.Handle,
+    details: list[str],
+) -> None:
+    """The deploy's variables back to what they held before the replace, then a restart."""
+    store = ctx.deploy_store(deploy_name)
+    with store.locked(), ctx.session() as session:
+        deploy = ctx.deploy(session, deploy_name)
+        intents = swaps.write_back(ctx, store, deploy, values, name)
+        for intent_id in intents:
+            ctx.close_intent(session, intent_id, IntentState.DONE)
+        session.commit()
+        details.append(f"{deploy_name}: put back on the old secret")
+        swaps.restart_put_back(ctx, deploy, details, tuple(new.secrets.values()))
+
+
+def _restore_keyring(secret_ref: str, previous: dict[str, str] | None, details: list[str]) -> None:
+    """The keyring as it was before the replace: the old entries, or none."""
+    if previous:
+        keyring_secrets.store(secret_ref, previous)
+    else:
+        keyring_secrets.delete(secret_ref)
+    details.append("old secret put back in the keyring")
+
+
+def _failure(name: str, stopped: swaps.PropagationStopped) -> str:
+    text = f"Replacing the secret of '{name}' stopped at deploy '{stopped.deploy}': {stopped.error.message}"
+    if stopped.problems:
+        return f"{text} Putting the deploys back was not complete: {'; '.join(stopped.problems)}."
+    if stopped.done:
+        names = ", ".join(d for d, _ in stopped.done)
+        verb = "was" if len(stopped.done) == 1 else "were"
+        return (
+            f"{text} {names} {verb} put back on the old secret and restarted, and the keyring holds the old secret "
+            "again: nothing changed. Fix that deploy and replace again."
+        )
+    return f"{text} No deploy was rewritten and the keyring holds the old secret again: nothing changed."
+
+
+def reveal_secret(ctx: Context, name: str, *, shown_on: str) -> str:
+    """The resource's complete handle, secret included, for a face to show; audited (who, when, where).
+
+    ``shown_on`` says where it went ("a terminal", "the window", "stdout, forced"); never the value.
+    """
+    with ctx.audited("reveal secret", "resource", name) as details:
+        full = ctx.full_handle(name)
+        details.append(f"shown on {shown_on}")
+        return full
 
 
 def list_resources(ctx: Context, state: str | None = None) -> list[ResourceInfo]:

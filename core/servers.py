@@ -377,7 +377,8 @@ def rotate(ctx: Context, resource_name: str) -> RotationResult:
             provider.set_password(user, old.secrets["password"])
             raise
         details.append(f"new password for {user} on {resource.server.name}, stored in the keyring")
-        resource.updated_at = ctx.clock()
+        resource.updated_at = resource.secret_rotated_at = ctx.clock()
+        resource.secret_set_at = resource.secret_set_at or resource.updated_at
         session.commit()
         rewritten: list[str] = []
         failed: list[str] = []

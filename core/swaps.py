@@ -14,6 +14,7 @@ May touch: the inventory (through the kernel), the deploys' configs and restart 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,9 +22,10 @@ from . import handles, health, kinds, redaction
 from .attachments import record_attach
 from .checks import TIMEOUT as CHECK_TIMEOUT
 from .checks import CheckStatus
+from .configstores import ConfigStore
 from .context import DAYS, Context, check_range
 from .errors import ChangeoverError, Conflict, HookError, InvalidInput
-from .inventory.models import IntentState, Resource, ResourceState
+from .inventory.models import Deploy, IntentState, Resource, ResourceState
 from .records import ResourceInfo, resource_info
 
 logger = logging.getLogger(__name__)
@@ -61,24 +63,151 @@ def swap(ctx: Context, old_name: str, new_name: str, *, keep_days: int | None = 
         plan, before = _plan(ctx, old_name, new_name)
         checked = check_new(ctx, new_name)
         details.append(f"{new_name} checked: {checked}")
-        done: list[tuple[str, list[str]]] = []
-        current = ""
         try:
-            for deploy_name, _ in plan:
-                current = deploy_name
-                variables = _switch(ctx, old_name, new_name, deploy_name, keep_days, details)
-                if variables:
-                    done.append((deploy_name, variables))
-        except BaseException as exc:
-            problems = _undo(ctx, old_name, new_name, done, before, details)
-            if not isinstance(exc, ChangeoverError):
-                raise
-            raise SwapFailed(_failure(old_name, new_name, current, exc, done, problems)) from None
+            done = propagate(
+                [deploy_name for deploy_name, _ in plan],
+                lambda deploy_name: _switch(ctx, old_name, new_name, deploy_name, keep_days, details),
+                lambda done: _undo(ctx, old_name, new_name, done, before, details),
+            )
+        except PropagationStopped as stopped:
+            message = _failure(old_name, new_name, stopped.deploy, stopped.error, stopped.done, stopped.problems)
+            raise SwapFailed(message) from None
         with ctx.session() as session:
             old = resource_info(ctx.resource(session, old_name))
             new = resource_info(ctx.resource(session, new_name))
         switched = tuple((d, v) for d, variables in done for v in variables)
         return SwapResult(old, new, switched, checked)
+
+
+Done = list[tuple[str, list[str]]]  # (deploy, variables rewritten), in the order they were rewritten
+
+
+class PropagationStopped(Exception):
+    """A propagation stopped at ``deploy`` on ``error``; ``done`` were put back, but for ``problems``."""
+
+    def __init__(self, deploy: str, error: ChangeoverError, done: Done, problems: list[str]) -> None:
+        super().__init__(error.message)
+        self.deploy = deploy
+        self.error = error
+        self.done = done
+        self.problems = problems
+
+
+def propagate(deploys: Sequence[str], switch: Callable[[str], list[str]], undo: Callable[[Done], list[str]]) -> Done:
+    """Rewrite ``deploys`` one at a time, in order; on the first failure undo the ones done, last first.
+
+    ``switch(deploy)`` rewrites and restarts one deploy and returns the variables it rewrote (none: left
+    alone); ``undo(done)`` puts those back and returns one sentence per deploy it could not fully put
+    back. Shared by swap and the replace of a secret everywhere. A :class:`ChangeoverError` becomes
+    :class:`PropagationStopped`; anything else is re-raised once the deploys are put back.
+    """
+    done: Done = []
+    current = ""
+    try:
+        for deploy_name in deploys:
+            current = deploy_name
+            variables = switch(deploy_name)
+            if variables:
+                done.append((deploy_name, variables))
+    except BaseException as exc:
+        problems = undo(done)
+        if not isinstance(exc, ChangeoverError):
+            raise
+        raise PropagationStopped(current, exc, done, problems) from None
+    return done
+
+
+def rewrite_and_restart(
+    ctx: Context,
+    deploy: Deploy,
+    variables: list[str],
+    handle: handles.Handle,
+    resource_name: str,
+    details: list[str],
+) -> list[int | None]:
+    """Write ``handle`` into ``variables`` of the deploy's config and restart it, through the kernel.
+
+    One intent per variable (the effect: ``resource_name`` attached there), so an interrupted change is
+    finished or dropped variable by variable; the caller closes the returned intents in the transaction
+    that records the change. A failed restart has put the config back before this raises.
+    """
+    extra: list[int | None] = [
+        ctx.announce(deploy, {"op": "attach", "resource": resource_name, "var": v}) for v in variables[1:]
+    ]
+    try:
+        intent = ctx.change_config(
+            deploy,
+            dict.fromkeys(variables, handle.full()),
+            details,
+            tuple(handle.secrets.values()),
+            effect={"op": "attach", "resource": resource_name, "var": variables[0]},
+        )
+    except BaseException as exc:
+        state = IntentState.UNDONE if isinstance(exc, HookError) else IntentState.ABANDONED
+        for intent_id in extra:
+            ctx.close_intent(None, intent_id, state)
+        raise
+    return [intent, *extra]
+
+
+def write_back(
+    ctx: Context,
+    store: ConfigStore,
+    deploy: Deploy,
+    values: Mapping[str, str | None],
+    resource_name: str,
+) -> list[int]:
+    """Write ``values`` (the ones known to work; None clears) back into the deploy's config, without a restart yet.
+
+    ``store`` is the deploy's config store, locked by the caller. Returns the intents for the caller to
+    close in its transaction; then :func:`restart_put_back`.
+    """
+    changes: dict[str, str | None] = dict(values)
+    intents = [ctx.announce(deploy, {"op": "attach", "resource": resource_name, "var": v}) for v in values]
+    try:
+        store.apply(changes)
+    except BaseException:
+        for intent_id in intents:
+            ctx.close_intent(None, intent_id, IntentState.ABANDONED)
+        raise
+    return intents
+
+
+def restart_put_back(ctx: Context, deploy: Deploy, details: list[str], secrets: tuple[str, ...]) -> None:
+    """Restart a deploy that was put back; a failure is :class:`RestartFailed` (its file stays put back)."""
+    try:
+        ctx.run_hook(deploy, "restart", details, secrets)
+    except HookError as exc:
+        raise RestartFailed(exc.message) from None
+
+
+def undo_each(
+    done: Done,
+    put_back: Callable[[str, list[str]], None],
+    resource_name: str,
+    back_on: str,
+) -> list[str]:
+    """Put every deploy in ``done`` back (last first) with ``put_back(deploy, variables)``.
+
+    The file goes back even when the restart then fails: the old handle is the one known to work.
+    Returns one sentence per deploy that could not be fully put back, with the command that finishes it.
+    """
+    problems: list[str] = []
+    for deploy_name, variables in reversed(done):
+        try:
+            put_back(deploy_name, variables)
+        except ChangeoverError as exc:
+            logger.warning("could not put %s back on %s: %s", deploy_name, back_on, exc.message)
+            problems.append(
+                f"{deploy_name} could not be put back ({exc.message}): run `changeover attach {resource_name} "
+                f"{deploy_name} --as {variables[0]} --replace`",
+            )
+        except RestartFailed as exc:
+            problems.append(
+                f"{deploy_name} is back on {back_on} but its restart failed ({exc.message}): restart it with "
+                f"`changeover deploy restart {deploy_name}`",
+            )
+    return problems
 
 
 def check_new(ctx: Context, name: str) -> str:
@@ -169,29 +298,12 @@ def _switch(
             return []
         handle = ctx.resolve_handle(new)
         store.check_writable()
-        full = handle.full()
-        # One intent per variable, so an interrupted swap is finished or dropped variable by variable.
-        extra: list[int | None] = [
-            ctx.announce(deploy, {"op": "attach", "resource": new.name, "var": v}) for v in variables[1:]
-        ]
-        try:
-            intent = ctx.change_config(
-                deploy,
-                dict.fromkeys(variables, full),
-                details,
-                tuple(handle.secrets.values()),
-                effect={"op": "attach", "resource": new.name, "var": variables[0]},
-            )
-        except BaseException as exc:
-            state = IntentState.UNDONE if isinstance(exc, HookError) else IntentState.ABANDONED
-            for intent_id in extra:
-                ctx.close_intent(None, intent_id, state)
-            raise
+        intents = rewrite_and_restart(ctx, deploy, variables, handle, new.name, details)
         for var in variables:
             record_attach(ctx, session, deploy, new, var, details)
         if keep_days is not None and old.state == ResourceState.DETACHED and old.detached_at is not None:
             old.keep_until = old.detached_at + timedelta(days=keep_days)
-        for intent_id in [intent, *extra]:
+        for intent_id in intents:
             ctx.close_intent(session, intent_id, IntentState.DONE)
         session.commit()
         details.append(f"{deploy_name}: {', '.join(variables)} switched")
@@ -202,34 +314,22 @@ def _undo(
     ctx: Context,
     old_name: str,
     new_name: str,
-    done: list[tuple[str, list[str]]],
+    done: Done,
     before: _Before,
     details: list[str],
 ) -> list[str]:
-    """Put every switched deploy back on the old resource (last switched first) and restart it.
-
-    The file goes back even when the restart then fails: the old handle is the one known to work.
-    Returns one sentence per deploy that could not be fully put back.
-    """
-    problems: list[str] = []
-    for deploy_name, variables in reversed(done):
-        try:
-            _put_back(ctx, old_name, new_name, deploy_name, variables, before, details)
-        except ChangeoverError as exc:
-            logger.warning("could not put %s back on %s: %s", deploy_name, old_name, exc.message)
-            problems.append(
-                f"{deploy_name} could not be put back ({exc.message}): run `changeover attach {old_name} "
-                f"{deploy_name} --as {variables[0]} --replace`",
-            )
-        except _RestartFailed as exc:
-            problems.append(
-                f"{deploy_name} is back on '{old_name}' but its restart failed ({exc.message}): restart it with "
-                f"`changeover deploy restart {deploy_name}`",
-            )
-    return problems
+    """Put every switched deploy back on the old resource (last switched first) and restart it."""
+    return undo_each(
+        done,
+        lambda deploy_name, variables: _put_back(ctx, old_name, new_name, deploy_name, variables, before, details),
+        old_name,
+        f"'{old_name}'",
+    )
 
 
-class _RestartFailed(Exception):
+class RestartFailed(Exception):
+    """A deploy put back could not be restarted (its config is back all the same)."""
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -252,13 +352,7 @@ def _put_back(
         handle = ctx.resolve_handle(old)
         new_secrets = tuple(ctx.resolve_handle(new).secrets.values())
         redaction.remember(*handle.secrets.values(), *new_secrets)
-        intents = [ctx.announce(deploy, {"op": "attach", "resource": old.name, "var": v}) for v in variables]
-        try:
-            store.apply(dict.fromkeys(variables, handle.full()))
-        except BaseException:
-            for intent_id in intents:
-                ctx.close_intent(None, intent_id, IntentState.ABANDONED)
-            raise
+        intents = write_back(ctx, store, deploy, dict.fromkeys(variables, handle.full()), old.name)
         for var in variables:
             record_attach(ctx, session, deploy, old, var, details)
         _restore(new, before)
@@ -266,10 +360,7 @@ def _put_back(
             ctx.close_intent(session, intent_id, IntentState.DONE)
         session.commit()
         details.append(f"{deploy_name}: put back on {old_name}")
-        try:
-            ctx.run_hook(deploy, "restart", details, new_secrets)
-        except HookError as exc:
-            raise _RestartFailed(exc.message) from None
+        restart_put_back(ctx, deploy, details, new_secrets)
 
 
 def _restore(new: Resource, before: _Before) -> None:
@@ -281,9 +372,7 @@ def _restore(new: Resource, before: _Before) -> None:
     new.keep_until = before.keep_until
 
 
-def _failure(
-    old: str, new: str, deploy: str, exc: ChangeoverError, done: list[tuple[str, list[str]]], problems: list[str]
-) -> str:
+def _failure(old: str, new: str, deploy: str, exc: ChangeoverError, done: Done, problems: list[str]) -> str:
     text = f"The swap of '{old}' for '{new}' stopped at deploy '{deploy}': {exc.message}"
     if problems:
         return f"{text} Putting the deploys back was not complete: {'; '.join(problems)}."

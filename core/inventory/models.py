@@ -123,6 +123,9 @@ class Resource(Base):
     detached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     keep_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deprovisioned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: when the secret was first stored, and when it was last changed (replaced or rotated); never its value
+    secret_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     server: Mapped[Server | None] = relationship()
     attachments: Mapped[list[Attachment]] = relationship(back_populates="resource")

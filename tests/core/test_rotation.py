@@ -85,9 +85,14 @@ def test_rotate_changes_the_password_everywhere(
     assert old and connects(old)
     before = password_hash(old)
 
+    provisioned_at = workspace.show_resource(name).secret_set_at
+    assert provisioned_at is not None and workspace.show_resource(name).secret_rotated_at is None
+
     result = servers.rotate(workspace, name)
 
     assert result.deploys == ("web", "worker") and result.failed == ()
+    assert result.resource.secret_set_at == provisioned_at  # the age counts from the rotation now
+    assert result.resource.secret_rotated_at is not None and result.resource.secret_rotated_at >= provisioned_at
     new = dotenv_values(envs[0])["DATABASE_URL"]
     assert new and new != old and dotenv_values(envs[1])["DATABASE_URL"] == new
     assert connects(new)
