@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from changeover.core import handles
 from changeover.core.checks import ResourceCheck
 from changeover.core.errors import ChangeoverError
+from changeover.core.inventory.models import ResourceState
 from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ResourceInfo
 
 from .. import errors
@@ -374,11 +375,22 @@ class MainWindow(QMainWindow):
             self.action(key).setEnabled(deploy is not None)
         checkable = bool(deploy and deploy.attachments) or self.resources_pane.selected_name() is not None
         self.action("health").setEnabled(checkable)
-        live = resource is not None and resource.state not in ("deprovisioned", "failed")
-        self.action("attach").setEnabled(bool(self.snapshot and self.snapshot.deploys and self.snapshot.resources))
+        gone = (ResourceState.DEPROVISIONED, ResourceState.FAILED)
+        live = resource is not None and resource.state not in gone
+        attachable = bool(self.snapshot and any(r.state not in gone for r in self.snapshot.resources))
+        attach = self.action("attach")
+        if resource is not None and not live:
+            # A failed upgrade target (or a deprovisioned resource) is attached nowhere: the action would open on
+            # another resource than the one selected.
+            attach.setEnabled(False)
+            attach.setToolTip(f"'{resource.name}' is {resource.state}: it cannot be attached. Select another resource.")
+        else:
+            attach.setEnabled(bool(self.snapshot and self.snapshot.deploys and attachable))
+            attach.setToolTip(f"Attach a resource to a deploy ({attach.shortcut().toString()})")
         self.action("detach").setEnabled(bool(resource and resource.attachments))
-        self.action("keep_until").setEnabled(bool(resource and resource.state == "detached"))
-        self.action("deprovision").setEnabled(live)
+        self.action("keep_until").setEnabled(bool(resource and resource.state == ResourceState.DETACHED))
+        # A failed database (what a rolled-back upgrade leaves) is what the wizard says to deprovision.
+        self.action("deprovision").setEnabled(resource is not None and resource.state != ResourceState.DEPROVISIONED)
         self.action("swap").setEnabled(live)
         is_database = live and resource is not None and resource.kind in handles.DATABASE_KINDS
         upgrade = self.action("upgrade")

@@ -40,7 +40,9 @@ STATES = {
     "rolled_back": ("↶", "Rolled back"),
     "skipped": ("–", "Skipped"),
     "interrupted": ("■", "Interrupted"),  # journaled as running, but nothing runs it: Changeover was stopped
+    "cancelled": ("■", "Cancelled"),  # journaled as failed, but the admin's own Cancel stopped it
 }
+CANCELLED = "cancelled"
 
 
 TOTAL_WEIGHT = sum(procedure.WEIGHTS.values())

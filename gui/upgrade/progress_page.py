@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -23,12 +23,13 @@ from PySide6.QtWidgets import (
 
 from changeover.core.formats import human_count, human_rate, human_seconds
 from changeover.core.upgrade import procedure
-from changeover.core.upgrade.procedure import RunEvent, RunInfo
+from changeover.core.upgrade.procedure import RunEvent, RunInfo, StepState
 from changeover.core.upgrade.runs import PROGRESS, RunProgress
 
 from ..icons import get_colored_icon
 from ..jobs import Job
 from .common import (
+    CANCELLED,
     STATES,
     EventRelay,
     WizardHost,
@@ -83,6 +84,10 @@ class ProgressPage(QWizardPage):
         self.retry_button.setAccessibleName("Retry")
         self.rollback_button = QPushButton(get_colored_icon("remove"), "Roll &back")
         self.rollback_button.setAccessibleName("Roll back")
+        for button in (self.retry_button, self.rollback_button):
+            # Not the dialog's default when focused: Enter belongs to the wizard's Next, and a hidden button that
+            # kept the focus (its window was not active when it was hidden) must not answer it.
+            button.setAutoDefault(False)
         failure_layout = QVBoxLayout(self.failure)
         failure_layout.addWidget(self.failure_text)
         failure_buttons = QHBoxLayout()
@@ -153,7 +158,7 @@ class ProgressPage(QWizardPage):
         """Execute (or resume) the run; a failure before the switch pauses for Retry or Roll back."""
         run = self.wiz.run_info
         assert run is not None
-        self.failure.hide()
+        self._hide_failure()
         self.status.setText(f"Upgrading {run.source} to {run.target}…")
         self.wiz.setButtonText(QWizard.WizardButton.CancelButton, "Cancel")
         self.wiz.setOption(QWizard.WizardOption.NoCancelButton, self.switched)  # no Cancel after the switch
@@ -173,6 +178,8 @@ class ProgressPage(QWizardPage):
         self.job.signals.cancelled.connect(self._cancelled)
 
     def resume(self) -> None:
+        if self.job is not None or self.succeeded or not self.retry_button.isVisible():
+            return  # nothing to retry: a run under way, or done
         self._write("Retrying: the run goes on from the step that stopped.")
         self.start()
 
@@ -183,6 +190,8 @@ class ProgressPage(QWizardPage):
             self._write("Cancel asked: stopping at the next safe point, then rolling back.")
 
     def ask_rollback(self) -> None:
+        if self.job is not None or not self.rollback_button.isVisible():
+            return
         run = self.wiz.run_info
         assert run is not None
         self.wiz.confirm(
@@ -195,7 +204,7 @@ class ProgressPage(QWizardPage):
     def rollback(self) -> None:
         run = self.wiz.run_info
         assert run is not None
-        self.failure.hide()
+        self._hide_failure()
         self.rolling_back = True
         self.status.setText("Rolling back…")
         ws, relay = self.wiz.workspace, self.relay
@@ -206,6 +215,14 @@ class ProgressPage(QWizardPage):
             on_failed=self._failed,
             run=True,
         )
+
+    def _hide_failure(self) -> None:
+        """Hide Retry and Roll back; the focus, if one of them had it, goes to the log (Qt moves it only in an
+        active window, and a hidden button that keeps it would still get the keys)."""
+        focus = self.window().focusWidget()
+        self.failure.hide()
+        if focus is not None and (focus is self.failure or self.failure.isAncestorOf(focus)):
+            self.log.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def offer(self, text: str, retry: str | None) -> None:
         """Show what stopped the run, with Retry/Resume (``retry`` is its text) and Roll back when possible."""
@@ -392,6 +409,10 @@ class ProgressPage(QWizardPage):
 
     def _cancel_done(self, run: RunInfo) -> None:
         self.sync(run)
+        # The journal records the step a cancel stopped as failed; the admin asked for it: say "Cancelled".
+        for name, state in self.states.items():
+            if state == StepState.FAILED:
+                self._set_state(name, CANCELLED, "Cancelled by you")
         self._closed(
             f"Cancelled and rolled back: the deploys are out of maintenance on '{run.source}', which was not "
             f"changed; the new database {run.target} is marked failed."
@@ -408,7 +429,7 @@ class ProgressPage(QWizardPage):
 
     def _closed(self, text: str) -> None:
         """The run is over without an upgrade: say so, and let the wizard close."""
-        self.failure.hide()
+        self._hide_failure()
         self._maintenance_over()
         self.step_bar.setRange(0, 1000)
         self.step_bar.setValue(0)

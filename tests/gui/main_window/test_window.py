@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QLabel, QLineEdit, QMessageBox
 from pytestqt.qtbot import QtBot
@@ -486,3 +488,53 @@ def test_a_long_inventory_path_does_not_widen_the_window(window: MainWindow) -> 
     assert window.minimumSizeHint().width() < 700
     assert window.inventory_label.toolTip() == location
     assert window.inventory_label.text() == f"Inventory: {location}"
+
+
+def test_a_failed_upgrade_target_can_be_deprovisioned_and_not_attached(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], workspace: Workspace, tmp_path: Path
+) -> None:
+    """The wizard says to deprovision the database a rolled-back upgrade left failed: the window lets you."""
+    from changeover.core import servers as core_servers
+    from changeover.core.upgrade import procedure
+    from tests.upgrade.conftest import fill
+
+    source = tmp_path / "shop.db"
+    fill(f"sqlite:///{source}", 10)
+    env_file = tmp_path / "shop.env"
+    env_file.write_text("DEBUG=0\n", encoding="utf-8")
+    workspace.add_deploy(
+        "shop",
+        str(env_file),
+        restart_cmd="true",
+        maintenance_on_cmd="echo 'the proxy refuses' >&2; exit 3",
+        maintenance_off_cmd="true",
+        maintenance_var="",
+    )
+    workspace.register_resource("shop-db", f"sqlite:///{source}")
+    workspace.attach("shop-db", "shop")
+    folder = tmp_path / "dbs"
+    folder.mkdir()
+    core_servers.register_server(workspace, "files", str(folder))
+    plan = procedure.plan_upgrade(workspace, "shop-db", provision_on="files")
+    run = procedure.start_upgrade(workspace, plan)
+    with pytest.raises(procedure.UpgradeFailed):
+        procedure.execute(workspace, run.id)  # the failure rolls back: the new database is marked failed
+    target = procedure.show_run(workspace, run.id).target
+    assert workspace.show_resource(target).state == "failed"
+
+    window = make_window()
+    window.resources_pane.state_filter.setCurrentIndex(window.resources_pane.state_filter.findData("all"))
+    assert window.select_resource(target)
+    assert window.action("deprovision").isEnabled()
+    assert not window.action("attach").isEnabled()  # a failed database is attached nowhere
+    assert "failed" in window.action("attach").toolTip()
+    dialog = open_deprovision(qtbot, window)
+    assert dialog.confirm.isEnabled() and "This cannot be undone" in dialog.reason.text()  # not refused
+    dialog.confirm.setText(target)
+    dialog.final_backup.setChecked(False)
+    assert _ok(dialog)
+    with qtbot.waitSignal(window.refreshed, timeout=20000):
+        dialog.accept()
+    settle(qtbot, window)
+    assert workspace.show_resource(target).state == "deprovisioned"
+    assert list(folder.iterdir()) == []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox, QPlainTextEdit, QWizard
 from pytestqt.qtbot import QtBot
 from sqlalchemy.engine import URL
@@ -361,6 +361,8 @@ def test_cancel_asks_then_rolls_back_and_closing_is_refused_while_running(
     states = wizard.progress_page.states
     assert states["preflight"] == "rolled_back" and states["backup"] == "failed" and states["load"] == "waiting"
     assert "↶ Rolled back" in wizard.progress_page.items["maintenance_on"].text(1)
+    assert wizard.progress_page.items["backup"].text(1) == "■ Cancelled"  # the admin's cancel is no failure
+    assert not any("Failed" in item.text(1) for item in wizard.progress_page.items.values())
     assert not wizard.progress_page.isComplete()
     assert wizard.button(QWizard.WizardButton.CancelButton).text() == "&Close"
 
@@ -566,3 +568,42 @@ def test_upgrading_a_database_with_an_unfinished_run_offers_that_run(
     wizard.button(QWizard.WizardButton.CancelButton).click()  # "Close"
     qtbot.waitUntil(lambda: launcher.wizard is None, timeout=WAIT)
     settle(qtbot, window)  # the window rereads the inventory after the wizard closed
+
+
+def test_enter_on_the_finished_page_never_retries(
+    qtbot: QtBot, make_wizard: Callable[..., UpgradeWizard], workspace: Workspace, env_file: Path, tmp_path: Path
+) -> None:
+    """Retry had the focus when it was clicked and hidden; a window that was not active then (no window manager,
+    or another window in front) keeps it as its focus widget, and the window system delivers Enter to it. Hidden, it
+    must not react: Enter goes on to the summary, as Next does."""
+    source = tmp_path / "shop.db"
+    fill(f"sqlite:///{source}", 20)
+    marker = tmp_path / "fail-once"
+    marker.write_text("")
+    shop(
+        workspace,
+        env_file,
+        f"sqlite:///{source}",
+        maintenance_var="",
+        maintenance_on_cmd=f"if [ -e {marker} ]; then rm {marker}; echo 'the app is busy' >&2; exit 4; fi",
+        maintenance_off_cmd="true",
+    )
+    wizard = make_wizard(resource="shop-db")
+    to_plan(qtbot, wizard, f"sqlite:///{tmp_path / 'new.db'}")
+    start(qtbot, wizard)
+    page = wizard.progress_page
+    qtbot.waitUntil(lambda: page.failure.isVisible(), timeout=WAIT)
+    page.retry_button.setFocus()
+    page.retry_button.click()
+    qtbot.waitUntil(lambda: page.succeeded, timeout=WAIT)
+    qtbot.waitUntil(lambda: not wizard.busy, timeout=WAIT)
+    assert not page.retry_button.isVisible() and not page.rollback_button.isVisible()
+    assert page.log.toPlainText().count("Retrying") == 1
+    # Enter as the window delivers it: to the widget that held the focus, whichever that was.
+    for widget in (page.retry_button, wizard.focusWidget() or wizard):
+        if wizard.currentId() == PAGE_PROGRESS:
+            qtbot.keyClick(widget, Qt.Key.Key_Return)
+    assert page.log.toPlainText().count("Retrying") == 1
+    assert "already done" not in page.log.toPlainText()
+    assert wizard.currentId() == PAGE_DONE
+    assert procedure.list_runs(workspace)[0].state == "done"
