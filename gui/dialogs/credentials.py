@@ -1,4 +1,4 @@
-"""Secrets in the keyring: reveal briefly, copy (cleared from the clipboard), replace, rotate."""
+"""Secrets in the keyring: their age, reveal briefly, copy (cleared from the clipboard), replace everywhere, rotate."""
 
 from __future__ import annotations
 
@@ -45,10 +45,19 @@ class ReplaceSecretDialog(QDialog):
         self.setWindowTitle(f"Replace the secret of {credential.owner}")
         self.secret = named(QLineEdit(), "New secret", "The new password, token or key")
         self.secret.setEchoMode(QLineEdit.EchoMode.Password)
-        note = QLabel(
-            f"The keyring entry of {credential.owner} ({credential.handle}) is replaced. Deploys it is attached "
-            "to keep the old value until it is attached again."
-        )
+        if credential.deploys:
+            text = (
+                f"The new secret of {credential.owner} ({credential.handle}) is checked first, then stored in the "
+                f"keyring and written into the config of {', '.join(credential.deploys)}; each deploy is restarted, "
+                "one at a time. If a restart fails, the deploys already changed are put back on the old secret "
+                "and restarted, and the keyring keeps the old secret: nothing changes."
+            )
+        else:
+            text = (
+                f"The keyring entry of {credential.owner} ({credential.handle}) is replaced. It is attached to no "
+                "deploy, so no config is rewritten."
+            )
+        note = QLabel(text)
         note.setWordWrap(True)
         form = QFormLayout()
         form.addRow("New &secret:", self.secret)
@@ -127,6 +136,9 @@ class CredentialsDialog(QDialog):
             f"clipboard after {CLIPBOARD_MS // 1000} s."
         )
         self.note.setWordWrap(True)
+        self.age_note = named(QLabel(), "Old secrets", "Secrets unchanged for longer than the secret_warn_days setting")
+        self.age_note.setWordWrap(True)
+        self.age_note.setVisible(False)
         buttons = QHBoxLayout()
         for button in (self.reveal_button, self.copy_button, self.replace_button, self.rotate_button):
             buttons.addWidget(button)
@@ -136,6 +148,7 @@ class CredentialsDialog(QDialog):
         buttons.addWidget(close)
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
+        layout.addWidget(self.age_note)
         layout.addWidget(self.note)
         layout.addLayout(buttons)
         self.hide_timer = QTimer(self)
@@ -156,11 +169,22 @@ class CredentialsDialog(QDialog):
         self.finished.connect(lambda _result: self.model.hide())
         self._update()
 
-    def set_credentials(self, credentials: list[Credential]) -> None:
+    def set_credentials(self, credentials: list[Credential], warn_days: int | None = None) -> None:
+        """Show ``credentials``; ``warn_days`` (the ``secret_warn_days`` setting) marks the old ones."""
         self.model.hide()
+        if warn_days is not None:
+            self.model.warn_days = warn_days
         self.model.set_records(credentials)
         if credentials and not self.table.selectionModel().hasSelection():
             self.table.selectRow(0)
+        old = [c.owner for c in credentials if self.model.is_old(c)]
+        self.age_note.setText(
+            f"{len(old)} secret{' is' if len(old) == 1 else 's are'} older than {self.model.warn_days} days "
+            f"({', '.join(old)}): replace or rotate {'it' if len(old) == 1 else 'them'}."
+            if old
+            else ""
+        )
+        self.age_note.setVisible(bool(old))
         self._update()
 
     def selected(self) -> Credential | None:

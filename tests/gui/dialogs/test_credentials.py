@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from changeover.core.workspace import Workspace
@@ -67,22 +68,82 @@ def test_copy_clears_the_clipboard_later(
     settle(qtbot, window)
 
 
-def test_replace_the_secret(qtbot: QtBot, window: MainWindow, workspace: Workspace, env_file: Path) -> None:
-    dialog = _open(qtbot, window, workspace, env_file)
-    dialog.select("shop-db")
+def test_replace_the_secret_rewrites_the_attached_deploy(
+    qtbot: QtBot, window: MainWindow, workspace: Workspace, env_file: Path, postgres_admin: object
+) -> None:
+    from dotenv import dotenv_values
+
+    log = env_file.parent / "restarts.log"
+    workspace.add_deploy("shop", str(env_file), restart_cmd=f"echo restarted >> {log}")
+    # the machine's PostgreSQL trusts local logins: it answers the check with any password
+    workspace.register_resource("live-db", f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/postgres")
+    workspace.attach("live-db", "shop")
+    with qtbot.waitSignal(window.refreshed, timeout=10000):
+        window.controller.refresh()
+    dialog = window.show_credentials()
+    qtbot.addWidget(dialog)
+    dialog.select("live-db")
     dialog.replace_selected()
     replace = dialog.replace_dialog
+    assert "written into the config of shop" in replace.findChild(QLabel).text()
     assert not replace.buttons.button(replace.buttons.StandardButton.Ok).isEnabled()
     qtbot.keyClicks(replace.secret, NEW_PASSWORD)
     assert replace.secret.echoMode() == replace.secret.EchoMode.Password
-    with qtbot.waitSignal(window.refreshed, timeout=10000):
+    with qtbot.waitSignal(window.refreshed, timeout=20000):
         replace.accept()
     settle(qtbot, window)
-    assert workspace.full_handle("shop-db") == f"postgresql://shop:{NEW_PASSWORD}@db.internal:5432/shop"
-    # The attached deploy keeps the old value until it is attached again (set_resource_secret's contract).
-    assert PASSWORD in env_file.read_text(encoding="utf-8")
-    assert workspace.events("shop-db")[0].action == "replace secret"
+    new = f"postgresql://postgres:{NEW_PASSWORD}@127.0.0.1:5432/postgres"
+    assert workspace.full_handle("live-db") == new
+    assert dotenv_values(env_file)["DATABASE_URL"] == new  # written everywhere, no re-attach needed
+    assert log.read_text() == "restarted\nrestarted\n"  # the attach, then the replace
+    event = workspace.events("live-db")[0]
+    assert (event.action, event.result) == ("replace secret", "ok") and NEW_PASSWORD not in event.detail
     assert NEW_PASSWORD not in _texts(dialog)
+    [credential] = [c for c in dialog.model.records() if c.owner == "live-db"]
+    assert credential.secret_rotated_at is not None  # the window's snapshot carries the new date
+
+
+def test_the_age_of_each_secret_and_the_old_ones_marked(qtbot: QtBot, qtmodeltester: object) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from PySide6.QtCore import Qt
+
+    from changeover.core.records import ResourceInfo
+    from changeover.gui.dialogs.credentials import CredentialsDialog
+    from changeover.gui.models import credentials_from
+
+    now = datetime.now(UTC)
+
+    def info(name: str, set_at: datetime | None, rotated: datetime | None = None) -> ResourceInfo:
+        return ResourceInfo(
+            name, "redis", "redis://default:•••@127.0.0.1:6379/0", "registered", "available", True, None, None,
+            now, None, None, None, secret_set_at=set_at, secret_rotated_at=rotated,
+        )  # fmt: skip
+
+    resources = [
+        info("fresh", now - timedelta(days=400), rotated=now - timedelta(days=3)),
+        info("stale", now - timedelta(days=45)),
+        info("unknown", None),
+    ]
+    dialog = CredentialsDialog()
+    qtbot.addWidget(dialog)
+    dialog.set_credentials(credentials_from(resources), warn_days=30)
+    model = dialog.model
+    qtmodeltester.check(model)  # type: ignore[attr-defined]
+    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+    age, changed = headers.index("Age"), headers.index("Changed")
+    rows = {model.index(r, 0).data(): r for r in range(model.rowCount())}
+    assert model.index(rows["fresh"], age).data() == "3 days"  # counted from the last replace
+    assert model.index(rows["fresh"], changed).data() == (now - timedelta(days=3)).astimezone().strftime("%Y-%m-%d")
+    assert model.index(rows["stale"], age).data() == "45 days (old)"
+    assert model.index(rows["stale"], age).data(Qt.ItemDataRole.FontRole).bold()
+    assert "older than 30 days" in model.index(rows["stale"], age).data(Qt.ItemDataRole.ToolTipRole)
+    assert model.index(rows["fresh"], age).data(Qt.ItemDataRole.FontRole) is None
+    assert model.index(rows["unknown"], age).data() == ""
+    assert dialog.age_note.text() == "1 secret is older than 30 days (stale): replace or rotate it."
+    dialog.set_credentials(credentials_from(resources), warn_days=90)
+    assert model.index(rows["stale"], age).data() == "45 days"
+    assert dialog.age_note.text() == "" and not dialog.age_note.isVisibleTo(dialog)
 
 
 def test_rotate_a_provisioned_database_user(
