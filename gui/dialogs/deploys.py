@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QDir, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -229,6 +229,8 @@ class DeployDialog(QDialog):
         dialog = QFileDialog(self, "Choose the deploy's .env file", self.env_file.text())
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         dialog.setNameFilters(["Env files (*.env .env* *.env.*)", "All files (*)"])
+        # A deploy's file is usually a dotfile (.env, .env.production): Qt's chooser hides those unless asked.
+        dialog.setFilter(dialog.filter() | QDir.Filter.Hidden)
         dialog.fileSelected.connect(self.env_file.setText)
         dialog.open()
         self.file_dialog = dialog
