@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from . import handles, redaction, swaps
 from . import secrets as keyring_secrets
+from .checks import CheckStatus, check
 from .context import Context, validate_name
 from .errors import ChangeoverError, Conflict, InvalidInput
 from .inventory.models import (
@@ -174,8 +175,6 @@ def _plan_replace(
 
 def _check_new_secret(name: str, handle: handles.Handle) -> str:
     """Check the resource answers to the new secret before any deploy is given it; raise if it does not."""
-    from .checks import CheckStatus, check
-
     result = check(handle)
     if result.status is CheckStatus.NOT_CHECKABLE:
         return f"not checkable ({result.reason})"
