@@ -92,6 +92,7 @@ def record_table(proxy: QAbstractItemModel, name: str, description: str) -> QTab
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
     table.verticalHeader().hide()
+    table.setTabKeyNavigation(False)  # Tab goes on to the next control; the arrows move between rows
     return named(table, name, description)
 
 

@@ -16,6 +16,7 @@ def data_table(name: str, description: str) -> QTableView:
     view.horizontalHeader().setStretchLastSection(True)
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     view.setWordWrap(False)
+    view.setTabKeyNavigation(False)  # Tab goes on to the next control; the arrows move between rows
     view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
     view.horizontalHeader().setResizeContentsPrecision(100)  # size columns from 100 rows, not 10,000
     view.setAccessibleName(name)

@@ -80,7 +80,7 @@ class TargetPage(QWizardPage):
         existing_form.addRow("", self.handle_status)
         existing_form.addRow(self.test_button, self.test_result)
         name_form = QFormLayout()
-        name_form.addRow("&Name in the inventory:", self.target_name)
+        name_form.addRow("Na&me in the inventory:", self.target_name)  # Alt+N is the wizard's Next
         layout = QVBoxLayout(self)
         layout.addWidget(self.provision)
         layout.addWidget(provision_box)
