@@ -32,6 +32,7 @@ class Workspace(Context):
     show_resource = resources.show_resource
     set_keep_until = resources.set_keep_until
     deprovision_refusal = resources.deprovision_refusal
+    reveal_secret = resources.reveal_secret
     # attachments
     attach = attachments.attach
     detach = attachments.detach

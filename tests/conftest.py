@@ -165,8 +165,19 @@ SERVER_FIXTURES = frozenset(
 )
 
 
+#: parameters naming an engine that lives on a server (a test parametrised with one reaches it at run time)
+SERVER_ENGINES = frozenset({"postgresql", "mysql"})
+
+
+def _needs_a_server(item: pytest.Item) -> bool:
+    if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(v in SERVER_ENGINES for v in callspec.params.values() if isinstance(v, str))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that needs a database server, so `pytest -m "not servers"` is the fast tier."""
     for item in items:
-        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if _needs_a_server(item):
             item.add_marker(pytest.mark.servers)
