@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from PySide6.QtCore import QAbstractItemModel, Qt
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -16,6 +17,10 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QProxyStyle,
+    QStyle,
+    QStyleOption,
+    QStyleOptionHeader,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -28,6 +33,7 @@ from .models import PAYLOAD_ROLE
 
 __all__ = [
     "ConfirmDialog",
+    "UprightSortArrows",
     "dialog_buttons",
     "human_bytes",
     "human_count",
@@ -37,6 +43,7 @@ __all__ = [
     "password_field",
     "record_table",
     "selected_record",
+    "upright_sort_arrows",
     "with_password",
 ]
 
@@ -81,6 +88,37 @@ def dialog_buttons(dialog: QDialog, ok_text: str) -> QDialogButtonBox:
     return box
 
 
+class UprightSortArrows(QProxyStyle):
+    """Header sort arrows the way admins read them: ▲ is ascending (A to Z, oldest first), ▼ descending.
+
+    QHeaderView hands an ascending column to the style as ``SortDown``, and Fusion (like most styles off macOS)
+    draws that as ▼: the arrow read backwards next to rows sorted A to Z."""
+
+    def drawPrimitive(  # noqa: N802
+        self,
+        element: QStyle.PrimitiveElement,
+        option: QStyleOption,
+        painter: QPainter,
+        widget: QWidget | None = None,
+    ) -> None:
+        if element == QStyle.PrimitiveElement.PE_IndicatorHeaderArrow and isinstance(option, QStyleOptionHeader):
+            flipped = QStyleOptionHeader(option)
+            up, down = QStyleOptionHeader.SortIndicator.SortUp, QStyleOptionHeader.SortIndicator.SortDown
+            if option.sortIndicator == up:
+                flipped.sortIndicator = down
+            elif option.sortIndicator == down:
+                flipped.sortIndicator = up
+            option = flipped
+        super().drawPrimitive(element, option, painter, widget)
+
+
+def upright_sort_arrows(header: QHeaderView) -> None:
+    """Draw ``header``'s sort arrow as ▲ for ascending (see :class:`UprightSortArrows`)."""
+    style = UprightSortArrows()  # over the application's style, whichever theme that is
+    style.setParent(header)  # lives as long as the header
+    header.setStyle(style)
+
+
 def record_table(proxy: QAbstractItemModel, name: str, description: str) -> QTableView:
     """A sortable, single-row-selection table of records, its fifth column (the handle) stretched."""
     table = QTableView()
@@ -92,6 +130,7 @@ def record_table(proxy: QAbstractItemModel, name: str, description: str) -> QTab
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
     table.verticalHeader().hide()
+    upright_sort_arrows(table.horizontalHeader())
     table.setTabKeyNavigation(False)  # Tab goes on to the next control; the arrows move between rows
     return named(table, name, description)
 

@@ -21,6 +21,7 @@ from ..models import (
     record_proxy,
     tree_proxy,
 )
+from ..widgets import upright_sort_arrows
 from .tables import data_table, size_columns
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class DeploysPane(QWidget):
         self.view.setModel(self.proxy)
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        upright_sort_arrows(self.view.header())
         self.view.setUniformRowHeights(True)
         self.view.setAccessibleName("Deploys")
         self.view.setAccessibleDescription("Deploys grouped by app and environment")
@@ -94,12 +96,14 @@ class DeployPane(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.attachments_model = AttachmentsModel(self)
         self.attachments_proxy = record_proxy(self.attachments_model, self)
-        self.attachments_view = data_table("Attached resources", "Resources attached to the selected deploy")
-        self.attachments_view.setModel(self.attachments_proxy)
+        self.attachments_view = data_table(
+            "Attached resources", "Resources attached to the selected deploy", self.attachments_proxy
+        )
         self.config_model = ConfigModel(self)
         self.config_proxy = record_proxy(self.config_model, self)
-        self.config_view = data_table("Config variables", "The selected deploy's other config variables, masked")
-        self.config_view.setModel(self.config_proxy)
+        self.config_view = data_table(
+            "Config variables", "The selected deploy's other config variables, masked", self.config_proxy
+        )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)

@@ -43,8 +43,7 @@ class ResourcesPane(QWidget):
         self.model = ResourcesModel(self)
         self.proxy = ResourceFilterProxy(self)
         self.proxy.setSourceModel(self.model)
-        self.view = data_table("Resources", "Every resource in the inventory")
-        self.view.setModel(self.proxy)
+        self.view = data_table("Resources", "Every resource in the inventory", self.proxy)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         for action in context_actions:
             self.view.addAction(action)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QAbstractItemModel, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
+from ..widgets import upright_sort_arrows
 
-def data_table(name: str, description: str) -> QTableView:
-    """A sortable, single-row-selection table, compact rows, its last column stretched."""
+
+def data_table(
+    name: str,
+    description: str,
+    model: QAbstractItemModel,
+    order: Qt.SortOrder = Qt.SortOrder.AscendingOrder,
+) -> QTableView:
+    """A sortable, single-row-selection table of ``model``, compact rows, its last column stretched, sorted on
+    its first column in ``order`` (so the arrow the header shows is the order the rows are in)."""
     view = QTableView()
+    view.setModel(model)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     view.setSortingEnabled(True)
@@ -22,6 +32,8 @@ def data_table(name: str, description: str) -> QTableView:
     view.setAccessibleName(name)
     view.setAccessibleDescription(description)
     view.setObjectName(name.replace(" ", "_").lower())
+    view.sortByColumn(0, order)
+    upright_sort_arrows(view.horizontalHeader())
     return view
 
 
