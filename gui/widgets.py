@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from PySide6.QtCore import QAbstractItemModel, Qt
+from PySide6.QtCore import QAbstractItemModel, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -33,6 +33,7 @@ from .models import PAYLOAD_ROLE
 
 __all__ = [
     "ConfirmDialog",
+    "GrowToFit",
     "UprightSortArrows",
     "dialog_buttons",
     "human_bytes",
@@ -117,6 +118,40 @@ def upright_sort_arrows(header: QHeaderView) -> None:
     style = UprightSortArrows()  # over the application's style, whichever theme that is
     style.setParent(header)  # lives as long as the header
     header.setStyle(style)
+
+
+class GrowToFit(QObject):
+    """Grows a dialog (never shrinks it) when its wrapped texts need more lines than it has room for.
+
+    A wrapped QLabel whose text gets longer after the dialog is shown asks its layout for more height, but the
+    window keeps its size and the text is cut off; this answers the layout's request by growing the window, up to
+    the screen's height."""
+
+    def __init__(self, dialog: QWidget) -> None:
+        super().__init__(dialog)
+        self.dialog = dialog
+        self._pending = False
+        dialog.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if watched is self.dialog and event.type() == QEvent.Type.LayoutRequest and not self._pending:
+            self._pending = True
+            QTimer.singleShot(0, self.fit)  # once the layout has taken the new texts in
+        return False
+
+    def fit(self) -> None:
+        self._pending = False
+        layout = self.dialog.layout()
+        if layout is None or not self.dialog.isVisible():
+            return
+        layout.activate()
+        width = self.dialog.width()
+        need = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.totalSizeHint().height()
+        screen = self.dialog.screen()
+        if screen is not None:
+            need = min(need, screen.availableGeometry().height())
+        if need > self.dialog.height():
+            self.dialog.resize(width, need)
 
 
 def record_table(proxy: QAbstractItemModel, name: str, description: str) -> QTableView:

@@ -22,7 +22,7 @@ from changeover.core import handles
 from changeover.core.records import DeployInfo, ResourceInfo
 from changeover.core.uses import Use
 
-from ..widgets import dialog_buttons, named
+from ..widgets import GrowToFit, dialog_buttons, named
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class AttachDialog(QDialog):
         layout.addLayout(form)
         self.buttons = dialog_buttons(self, "A&ttach")
         layout.addWidget(self.buttons)
+        self.grow = GrowToFit(self)  # the hint appears when the variable is already held
         self.resource.currentIndexChanged.connect(self._suggest)
         self.env_var.textChanged.connect(self._update)
         self.deploy.currentIndexChanged.connect(self._update)

@@ -24,7 +24,7 @@ from changeover.core.health import ConnectionResult
 from changeover.core.records import ResourceInfo
 
 from ..icons import get_colored_icon
-from ..widgets import dialog_buttons, named, password_field, with_password
+from ..widgets import GrowToFit, dialog_buttons, named, password_field, with_password
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class RegisterDialog(QDialog):
         layout.addLayout(form)
         self.buttons = dialog_buttons(self, "&Register")
         layout.addWidget(self.buttons)
+        self.grow = GrowToFit(self)  # the handle check grows as the handle is typed
         for signal in (self.name.textChanged, self.handle.textChanged, self.password.textChanged):
             signal.connect(self.validate)
         self.kind.currentIndexChanged.connect(self.validate)
