@@ -10,12 +10,9 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar
 
 from changeover.core.secrets import KEPT_IN
 
-from ..icons import get_colored_icon
+from ..icons import get_colored_icon, warning_color
 
 logger = logging.getLogger(__name__)
-
-#: the status bar's colour for "no usable keyring" (the failed-state red of the tables)
-KEYRING_WARNING_COLOR = "#c62828"
 
 
 class StatusBar(QStatusBar):
@@ -45,7 +42,8 @@ class StatusBar(QStatusBar):
         font = self.keyring_label.font()
         font.setBold(not usable)
         self.keyring_label.setFont(font)
-        self.keyring_label.setStyleSheet("" if usable else f"color: {KEYRING_WARNING_COLOR};")
+        # the failed-state red of the tables, readable on the palette
+        self.keyring_label.setStyleSheet("" if usable else f"color: {warning_color().name()};")
 
     def show_inventory(self, location: str) -> None:
         self.inventory_label.setText(f"Inventory: {location}")

@@ -6,10 +6,11 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush
 
 from changeover.core.records import EventInfo
 
+from ..icons import warning_color
 from .base import Column, RecordTableModel, sort_time, when
 
 logger = logging.getLogger(__name__)
@@ -29,5 +30,5 @@ class EventsModel(RecordTableModel[EventInfo]):
 
     def extra_data(self, record: EventInfo, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.ForegroundRole and record.result != "ok":
-            return QBrush(QColor("#c62828"))
+            return QBrush(warning_color())  # readable on light and dark palettes
         return None

@@ -6,11 +6,12 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush
 
 from changeover.core.formats import human_bytes
 from changeover.core.records import ResourceInfo
 
+from ..icons import warning_color
 from .base import Column, RecordProxy, RecordTableModel, day, sort_time, when
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class ResourcesModel(RecordTableModel[ResourceInfo]):
 
     def extra_data(self, record: ResourceInfo, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.ForegroundRole and record.overdue:
-            return QBrush(QColor("#c62828"))
+            return QBrush(warning_color())  # readable on light and dark palettes
         return None
 
 

@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 from changeover.core import paths
 from changeover.core.workspace import Workspace
 from changeover.gui.dialogs import AttachDialog, DeployDialog, DeprovisionDialog, DetachDialog, RegisterDialog
+from changeover.gui.icons import warning_color
 from changeover.gui.main_window import MainWindow
 
 from ..helpers import open_deprovision, settle
@@ -327,7 +328,7 @@ def test_status_bar_warns_without_a_keyring(qtbot: QtBot, window: MainWindow) ->
         "then try again."
     )
     assert window.keyring_label.font().bold()
-    assert "#c62828" in window.keyring_label.styleSheet()
+    assert f"color: {warning_color().name()}" in window.keyring_label.styleSheet()
     assert window.keyring_icon.toolTip().startswith("No secret can be stored")
 
 
