@@ -115,22 +115,23 @@ def backup(
     try:
         check_cancel(cancel, "The backup")
         # The content checksums are read while the dump runs: both are mostly the server's work.
-        sums = pool.submit(_table_entries, params.url, params.checksums, stop)
+        bar = _StepBar(progress, info.size_bytes)
+        sums = pool.submit(_table_entries, params.url, params.checksums, stop, bar.checksums)
         dump = {
             POSTGRESQL: _pg_dump,
             MYSQL: _mysql_dump if params.mysql_format == "sql" else _mysql_tsv,
             SQLITE: _sqlite_backup,
         }[engine]
-        artifact, tool, version, fmt = dump(params.url, info, folder, progress, cancel)
-        progress(0, None, "", "Finishing the content checksums of the source")
+        artifact, tool, version, fmt = dump(params.url, info, folder, bar.dump, cancel)
+        bar.dumped("Finishing the content checksums of the source")
         while not sums.done():
             if cancel is not None and cancel.is_set():
                 stop.set()
             wait([sums], timeout=tools.TICK)
-            progress(0, None, "", "Finishing the content checksums of the source")
+            bar.report("Finishing the content checksums of the source")
         tables = sums.result()
         check_cancel(cancel, "The backup")
-        progress(0, None, "", "Computing the backup's checksum")
+        bar.report("Computing the backup's checksum", final=True)
         for item in [artifact, *artifact.rglob("*")]:
             item.chmod(0o700 if item.is_dir() else 0o600)
         digest, size = digest_artifact(artifact)
@@ -170,11 +171,53 @@ def backup(
     return BackupResult(folder, manifest)
 
 
-def _table_entries(url: URL, checksums: bool, cancel: threading.Event | None) -> tuple[TableEntry, ...]:
+class _StepBar:
+    """One bar for the backup's two parts that run side by side, the dump and the content checksums: the backup
+    is as far as the slower of them, shown in bytes of the source, never going back. (It was a busy bar, back at
+    the step's start, while the checksums finished after the dump.) The last share is the backup's own digest."""
+
+    PARTS = 0.97  # of the bar for the dump and the checksums; the digest of the artifact takes the rest
+
+    def __init__(self, progress: Progress, size: int) -> None:
+        self.progress = progress
+        self.size = max(1, size)
+        self.dumped_share = 0.0
+        self.summed_share: float | None = None  # None: the checksums say nothing of their progress
+        self.shown = 0
+        self.determinate = False
+
+    def dump(self, done: int, total: int | None, unit: str, message: str) -> None:
+        """The dump's own progress (any unit): folded into the bar."""
+        if not total:
+            if not self.determinate:
+                self.progress(done, total, unit, message)
+            return
+        self.dumped_share = max(self.dumped_share, min(1.0, done / total))
+        self.report(message)
+
+    def checksums(self, done: int, total: int | None, unit: str, message: str) -> None:
+        """The checksums' progress, from their own thread: only noted; the backup's thread reports it."""
+        if total:
+            self.summed_share = min(1.0, done / total)
+
+    def dumped(self, message: str) -> None:
+        self.dumped_share = 1.0
+        self.report(message)
+
+    def report(self, message: str, *, final: bool = False) -> None:
+        share = self.dumped_share if self.summed_share is None else min(self.dumped_share, self.summed_share)
+        self.shown = max(self.shown, int(self.size * self.PARTS * (1.0 if final else share)))
+        self.determinate = True
+        self.progress(self.shown, self.size, "bytes", message)
+
+
+def _table_entries(
+    url: URL, checksums: bool, cancel: threading.Event | None, progress: Progress = no_progress
+) -> tuple[TableEntry, ...]:
     if checksums:
         from .verify import checksum_database
 
-        sums = checksum_database(url, cancel=cancel)
+        sums = checksum_database(url, progress=progress, cancel=cancel)
         return tuple(TableEntry(name, int(s.rows), str(s.checksum)) for name, s in sorted(sums.items()))
     return tuple(TableEntry(name, rows) for name, rows in sorted(exact_counts(url, cancel).items()))
 

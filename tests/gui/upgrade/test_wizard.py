@@ -607,3 +607,35 @@ def test_enter_on_the_finished_page_never_retries(
     assert "already done" not in page.log.toPlainText()
     assert wizard.currentId() == PAGE_DONE
     assert procedure.list_runs(workspace)[0].state == "done"
+
+
+def test_the_backup_step_shows_steady_progress_through_its_checksums(
+    qtbot: QtBot, make_wizard: Callable[..., UpgradeWizard], workspace: Workspace, env_file: Path, tmp_path: Path
+) -> None:
+    """The backup's content checksums run beside the dump and may outlast it: the step's bar stays a percentage
+    through them, and neither bar ever goes back (it sat at the step's start, indeterminate, then jumped)."""
+    source = tmp_path / "shop.db"
+    fill(f"sqlite:///{source}", 3000)
+    shop(workspace, env_file, f"sqlite:///{source}")
+    backup_events: list[RunEvent] = []
+
+    def record(event: RunEvent) -> None:
+        if event.step == "backup" and event.state == "progress":
+            backup_events.append(event)
+
+    wizard = make_wizard(resource="shop-db", event_hook=record)
+    to_plan(qtbot, wizard, f"sqlite:///{tmp_path / 'new.db'}")
+    page = wizard.progress_page
+    overall: list[int] = []
+    page.overall_bar.valueChanged.connect(overall.append)
+    start(qtbot, wizard)
+    finish(qtbot, wizard)
+    determinate = [e for e in backup_events if e.total]
+    assert determinate, backup_events
+    first = backup_events.index(determinate[0])
+    after = backup_events[first:]
+    assert [e.message for e in after if not e.total] == []  # no busy bar once it has a percentage
+    fractions = [e.done / e.total for e in after if e.total]
+    assert fractions == sorted(fractions), fractions
+    assert any("checksum" in e.message for e in after), [e.message for e in after]
+    assert overall == sorted(overall), overall
