@@ -242,7 +242,11 @@ class MainController(QObject):
         )
 
     def reveal(self, resource: str, on_result: Callable[[str], None]) -> Job:
-        return self.run(lambda: self.workspace.full_handle(resource), name="reveal a secret", on_finished=on_result)
+        return self.run(
+            lambda: self.workspace.reveal_secret(resource, shown_on="the window"),  # audited, never the value
+            name="reveal a secret",
+            on_finished=on_result,
+        )
 
     def retention_days(self, on_result: Callable[[str], None]) -> Job:
         return self.run(lambda: self.workspace.setting("retention_days"), name="read settings", on_finished=on_result)

@@ -68,13 +68,21 @@ class UpgradePlan:
 # -- plan ------------------------------------------------------------------------------------------
 
 
+#: a run whose copying took less than this measured its start-up, not its speed: it sets no throughput
+MIN_MEASURED_SECONDS = 5.0
+
+
+def _work_seconds(stats: dict[str, object]) -> float:
+    return sum(float(str(stats.get(k) or 0)) for k in ("backup_seconds", "load_seconds", "verify_seconds"))
+
+
 def _throughput(ws: Context) -> float:
-    """Bytes per second of earlier finished runs (backup+load+verify), else a cautious default."""
+    """Bytes per second of earlier finished runs long enough to measure (backup+load+verify), else a default."""
     with ws.session() as session:
         rates = [
             float(str(r.stats["bytes_per_second"]))
             for r in session.scalars(select(UpgradeRun).where(UpgradeRun.state == RunState.DONE.value))
-            if (r.stats or {}).get("bytes_per_second")
+            if (r.stats or {}).get("bytes_per_second") and _work_seconds(r.stats or {}) >= MIN_MEASURED_SECONDS
         ]
     return sorted(rates)[len(rates) // 2] if rates else DEFAULT_THROUGHPUT
 

@@ -99,9 +99,10 @@ def _run_step(ctx: StepContext, index: int, name: str) -> None:
 
 
 def _after_failure(ctx: StepContext, index: int, name: str, exc: ChangeoverError, on_failure: str) -> RunInfo:
-    journal.update_step(ctx.ws, ctx.run_id, name, state=StepState.FAILED, message=exc.message, finished=True)
+    stopped = StepState.CANCELLED if isinstance(exc, Cancelled) else StepState.FAILED
+    journal.update_step(ctx.ws, ctx.run_id, name, state=stopped, message=exc.message, finished=True)
     journal.expire_lease(ctx.ws, ctx.run_id)  # nobody drives a stopped run: another process may resume it now
-    ctx.emit(RunEvent(ctx.run_id, name, StepState.FAILED, exc.message))
+    ctx.emit(RunEvent(ctx.run_id, name, stopped, exc.message))
     source = ctx.run().source
     if ctx.run().switched:  # past the point of no return: only forward
         journal.update_run(ctx.ws, ctx.run_id, state=RunState.FAILED, error=exc.message)

@@ -35,6 +35,7 @@ class StepState(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
+    CANCELLED = "cancelled"  # stopped by the admin's cancel (then rolled back)
     SKIPPED = "skipped"
 
 

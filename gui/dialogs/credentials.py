@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QKeySequence
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -129,8 +129,12 @@ class CredentialsDialog(QDialog):
             (self.rotate_button, "Rotate password"),
         ):
             button.setAccessibleName(name)
-        self.reveal_button.setShortcut(QKeySequence("Ctrl+R"))
-        self.copy_button.setShortcut(QKeySequence(QKeySequence.StandardKey.Copy))
+        # Shortcuts beside the buttons, not on them: setShortcut() would replace their Alt mnemonics.
+        for keys, button in (
+            (QKeySequence("Ctrl+R"), self.reveal_button),
+            (QKeySequence(QKeySequence.StandardKey.Copy), self.copy_button),
+        ):
+            QShortcut(keys, self).activated.connect(lambda b=button: b.isVisible() and b.isEnabled() and b.click())
         self.note = QLabel(
             f"Revealed secrets are hidden again after {REVEAL_MS // 1000} s; a copied secret is cleared from the "
             f"clipboard after {CLIPBOARD_MS // 1000} s."

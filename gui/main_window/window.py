@@ -267,7 +267,9 @@ class MainWindow(QMainWindow):
             self.resources_pane.ask_again()  # a deploy's config may have changed with the inventory
         self._show_resource_health()
         if self.credentials_dialog is not None:
-            self.credentials_dialog.set_credentials(credentials_from(snapshot.resources, snapshot.servers))
+            self.credentials_dialog.set_credentials(
+                credentials_from(snapshot.resources, snapshot.servers), warn_days=self._secret_warn_days()
+            )
         if self.servers_dialog is not None:
             self.servers_dialog.set_servers(snapshot.servers, self.resources_by_name)
         self._update_actions()
@@ -552,6 +554,10 @@ class MainWindow(QMainWindow):
         if names:
             self.controller.check_health(names)
 
+    def _secret_warn_days(self) -> int:
+        """The age past which the credentials manager marks a secret old (the ``secret_warn_days`` setting)."""
+        return int(self.controller.workspace.setting("secret_warn_days"))
+
     def show_credentials(self) -> CredentialsDialog:
         if self.credentials_dialog is None:
             dialog = CredentialsDialog(self)
@@ -563,7 +569,10 @@ class MainWindow(QMainWindow):
             self.credentials_dialog = dialog
         dialog = self.credentials_dialog
         snapshot = self.snapshot
-        dialog.set_credentials(credentials_from(snapshot.resources, snapshot.servers) if snapshot else [])
+        dialog.set_credentials(
+            credentials_from(snapshot.resources, snapshot.servers) if snapshot else [],
+            warn_days=self._secret_warn_days(),
+        )
         if self._resource_choice:
             dialog.select(self._resource_choice)
         dialog.show()

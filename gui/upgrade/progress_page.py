@@ -23,13 +23,12 @@ from PySide6.QtWidgets import (
 
 from changeover.core.formats import human_count, human_rate, human_seconds
 from changeover.core.upgrade import procedure
-from changeover.core.upgrade.procedure import RunEvent, RunInfo, StepState
+from changeover.core.upgrade.procedure import RunEvent, RunInfo
 from changeover.core.upgrade.runs import PROGRESS, RunProgress
 
 from ..icons import get_colored_icon
 from ..jobs import Job
 from .common import (
-    CANCELLED,
     STATES,
     EventRelay,
     WizardHost,
@@ -408,11 +407,7 @@ class ProgressPage(QWizardPage):
         )
 
     def _cancel_done(self, run: RunInfo) -> None:
-        self.sync(run)
-        # The journal records the step a cancel stopped as failed; the admin asked for it: say "Cancelled".
-        for name, state in self.states.items():
-            if state == StepState.FAILED:
-                self._set_state(name, CANCELLED, "Cancelled by you")
+        self.sync(run)  # the journal records the step a cancel stopped as cancelled, not failed
         self._closed(
             f"Cancelled and rolled back: the deploys are out of maintenance on '{run.source}', which was not "
             f"changed; the new database {run.target} is marked failed."

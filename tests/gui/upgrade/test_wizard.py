@@ -359,7 +359,7 @@ def test_cancel_asks_then_rolls_back_and_closing_is_refused_while_running(
     gate.open()
     qtbot.waitUntil(lambda: "Cancelled and rolled back" in wizard.progress_page.status.text(), timeout=WAIT)
     states = wizard.progress_page.states
-    assert states["preflight"] == "rolled_back" and states["backup"] == "failed" and states["load"] == "waiting"
+    assert states["preflight"] == "rolled_back" and states["backup"] == "cancelled" and states["load"] == "waiting"
     assert "↶ Rolled back" in wizard.progress_page.items["maintenance_on"].text(1)
     assert wizard.progress_page.items["backup"].text(1) == "■ Cancelled"  # the admin's cancel is no failure
     assert not any("Failed" in item.text(1) for item in wizard.progress_page.items.values())
