@@ -3,6 +3,11 @@ resource with its state, the audit trail, and a status bar saying where secrets 
 
 Views only: every action opens a dialog or calls the :class:`~changeover.gui.controller.MainController`,
 which runs the use case on a worker thread; the window redraws from what comes back.
+
+Why about 600 lines: the panes, the status bar and the table models live in their own modules; what stays
+is one short method per menu action (open its dialog, hand the answer to the controller) and the selection
+state they share. Splitting those actions off would pass that state around or make the window a mixin of
+its own parts; the next feature that adds actions should move the Resource menu's into their own module.
 """
 
 from __future__ import annotations
