@@ -11,7 +11,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from changeover.core import handles
 from changeover.core.checks import CheckResult, CheckStatus, check
 from tests.conftest import server_unavailable
+from tests.waiting import wait_for
 
 #: the timeout every check in these tests gets (the "timeout" cases wait this long)
 TIMEOUT = 1.0
@@ -34,11 +34,7 @@ def free_port() -> int:
 
 def wait_until(condition: Callable[[], bool], what: str, deadline: float = 20.0) -> None:
     """Poll ``condition`` until it is true; fail naming ``what`` after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while not condition():
-        if time.monotonic() > end:
-            pytest.fail(f"{what} did not happen within {deadline:g} s")
-        time.sleep(0.05)  # polling interval of the readiness check, not a wait for an outcome
+    wait_for(what, condition, deadline)
 
 
 def accepts(port: int) -> bool:

@@ -18,6 +18,7 @@ import pytest
 
 from changeover.core import hooks, redaction
 from changeover.core.errors import HookError
+from tests.waiting import became
 
 
 def alive(pid: int) -> bool:
@@ -30,12 +31,7 @@ def alive(pid: int) -> bool:
 
 
 def wait_for(condition: Callable[[], bool], deadline: float = 10.0) -> bool:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+    return became(condition, deadline)
 
 
 @pytest.fixture

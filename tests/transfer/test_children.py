@@ -33,6 +33,7 @@ from changeover.core.transfer import partials, tools
 from changeover.core.transfer.backup import BackupParams, backup
 from changeover.core.transfer.load import LoadParams, load
 from tests.conftest import unique_name
+from tests.waiting import wait_for as shared_wait_for
 
 pytestmark = pytest.mark.servers
 
@@ -46,15 +47,7 @@ backup(BackupParams(make_url(os.environ["KID_URL"]), resource="kid", mysql_forma
 
 
 def wait_for(condition: Callable[[], object], deadline: float, what: str) -> object:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    found = condition()
-    assert found, f"{what} (waited {deadline:g} s)"
-    return found
+    return shared_wait_for(what, condition, deadline)
 
 
 def _stat(pid: int) -> tuple[str, str, int] | None:

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,12 +34,12 @@ from changeover.core import handles
 from changeover.core.inventory.db import Inventory
 from changeover.core.workspace import Workspace
 from tests.keyring_file import FileKeyring
+from tests.waiting import wait_for
 
 REPO = Path(__file__).parents[2]
 APP_DIR = REPO / "examples" / "twelve_factor_app"
 APPCTL = APP_DIR / "appctl.py"
 APP_PY = APP_DIR / "app.py"
-DEADLINE = 30.0
 
 
 def text(url: URL | str) -> str:
@@ -52,19 +51,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(what: str, ready: Callable[[], object], deadline: float = DEADLINE) -> Any:
-    """Poll ``ready`` until it returns something truthy; fail naming ``what`` after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    pause = threading.Event()
-    while True:
-        value = ready()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"timed out after {deadline:g} s waiting for {what}")
-        pause.wait(0.02)
 
 
 def items(url: URL | str) -> dict[int, str]:
