@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import TextIO
 
 from changeover.core import backups
+from changeover.core.errors import InvalidInput
 from changeover.core.workspace import Workspace
 
 from .options import Commands, command
 from .output import Bar, emit_json, labelled, table
+
+PRUNE = "prune"
 
 
 def cmd_describe(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
@@ -35,6 +38,11 @@ def cmd_backup(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
 
 
 def cmd_backups(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    if args.resource == PRUNE:
+        cmd_prune(ws, args, out)
+        return
+    if args.prune_resource is not None or args.dry_run:
+        raise InvalidInput("Only `changeover backups prune [RESOURCE] [--dry-run]` takes a second word or --dry-run.")
     found = backups.list_backups(args.resource)
     if args.json:
         emit_json([{"folder": str(folder), **dataclasses.asdict(m)} for folder, m in found], out)
@@ -44,6 +52,23 @@ def cmd_backups(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
         ("RESOURCE", "CREATED (UTC)", "FORMAT", "BYTES", "FOLDER"),
         out,
     )
+
+
+def cmd_prune(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    pruned = backups.prune_backups(ws, args.prune_resource, dry_run=args.dry_run)
+    if args.json:
+        emit_json([{**dataclasses.asdict(p), "folder": str(p.folder)} for p in pruned], out)
+        return
+    verb = "Would remove" if args.dry_run else "Removed"
+    if not pruned:
+        out.write("Nothing to remove: every backup is kept by the retention rules.\n")
+        return
+    table(
+        [(p.resource, p.created_at[:19], f"{p.size_bytes:,}", str(p.folder)) for p in pruned],
+        ("RESOURCE", "CREATED (UTC)", "BYTES", "FOLDER"),
+        out,
+    )
+    out.write(f"{verb} {len(pruned)} backups, {sum(p.size_bytes for p in pruned):,} bytes.\n")
 
 
 def cmd_load(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
@@ -86,8 +111,13 @@ def register(commands: Commands) -> None:
     p.add_argument("--json", action="store_true")
     p = command(commands, "backup", cmd_backup, "back up a database resource into the backups folder")
     p.add_argument("resource")
-    p = command(commands, "backups", cmd_backups, "list backups, newest first")
-    p.add_argument("resource", nargs="?")
+    p = command(
+        commands, "backups", cmd_backups, "list backups, newest first; `backups prune` removes what retention drops"
+    )
+    # `backups [RESOURCE]` stays as scripts call it; the word `prune` in its place is the prune action
+    p.add_argument("resource", nargs="?", help="list this resource's backups only; or `prune`")
+    p.add_argument("prune_resource", nargs="?", metavar="RESOURCE", help="with prune: this resource's backups only")
+    p.add_argument("--dry-run", action="store_true", help="with prune: list what would be removed, remove nothing")
     p.add_argument("--json", action="store_true")
     p = command(commands, "load", cmd_load, "load a backup into an empty database resource of the same engine")
     p.add_argument("backup", help="the backup folder (holding manifest.json)")

@@ -54,6 +54,8 @@ SETTINGS: dict[str, str] = {
     "retention_days": str(DEFAULT_RETENTION_DAYS),
     "env_backups": str(DEFAULT_ENV_BACKUPS),
     "secret_warn_days": str(DEFAULT_SECRET_WARN_DAYS),  # a secret unchanged for longer is marked old
+    "backup_keep": "5",  # prune keeps at least this many backups per resource
+    "backup_keep_days": "14",  # and every backup younger than this
 }
 
 #: the ranges every number a user gives must fall in (checked at the edge, before anything changes)
@@ -66,6 +68,8 @@ SETTING_RANGES: dict[str, tuple[int, int]] = {
     "retention_days": DAYS,
     "env_backups": ENV_BACKUPS,
     "secret_warn_days": DAYS,
+    "backup_keep": (1, 1000),
+    "backup_keep_days": (0, 36_500),
 }
 _SECRETISH_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIALS?)$", re.I)
 
