@@ -51,6 +51,7 @@ class Workspace(Context):
     # backups, loads, copies
     describe_resource = backups.describe_resource
     backup_resource = backups.backup_resource
+    prune_backups = backups.prune_backups
     load_into_resource = backups.load_into_resource
     plan_copy = backups.plan_copy
     copy_resources = backups.copy_resources
