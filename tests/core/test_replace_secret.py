@@ -16,11 +16,11 @@ import pytest
 from changeover.core.errors import Conflict
 from changeover.core.resources import ReplaceFailed
 from changeover.core.workspace import Workspace
-from tests.core.test_swaps import _alive, free_port, ping, wait_for
+from tests.core.redis_deploys import DEPLOYS, alive, free_port, make_three_deploys, ping, restarts
+from tests.waiting import wait_for
 
 OLD_PW = "old-s3cret-pw"
 NEW_PW = "new-s3cret-pw"
-DEPLOYS = ("a-shop", "b-shop", "c-shop")
 #: what an app does on start: read REDIS_URL from its .env and talk to the Redis with it
 HOOK = """url=$(sed -n 's/^REDIS_URL=//p' .env)
 echo "$(redis-cli -u "$url" --no-auth-warning ping 2>&1 | head -c 40)" >> "$1"
@@ -46,7 +46,7 @@ def redis_port(tmp_path: Path) -> Iterator[int]:
     yield port
     pid = int(pidfile.read_text())
     os.kill(pid, signal.SIGTERM)
-    wait_for("the test's Redis to stop", lambda: not _alive(pid))
+    wait_for("the test's Redis to stop", lambda: not alive(pid))
 
 
 def url(port: int, password: str) -> str:
@@ -67,23 +67,7 @@ def give_new_password(port: int) -> None:
 
 @pytest.fixture
 def three_deploys(workspace: Workspace, tmp_path: Path, redis_port: int) -> dict[str, Path]:
-    hook = tmp_path / "restart.sh"
-    hook.write_text(HOOK)
-    workspace.register_resource("cache", url(redis_port, OLD_PW))
-    envs = {}
-    for name in DEPLOYS:
-        env = tmp_path / name / ".env"
-        env.parent.mkdir()
-        env.write_text(f"# {name}\nexport DEBUG=0\nSECRET_KEY='k3y {name}'\n")
-        workspace.add_deploy(name, str(env), restart_cmd=f"sh {hook} {tmp_path / name / 'restarts.log'}")
-        workspace.attach("cache", name)
-        envs[name] = env
-    return envs
-
-
-def restarts(env: Path) -> list[str]:
-    log = env.parent / "restarts.log"
-    return log.read_text().splitlines() if log.exists() else []
+    return make_three_deploys(workspace, tmp_path, url(redis_port, OLD_PW), HOOK)
 
 
 def cli(workspace: Workspace, monkeypatch: pytest.MonkeyPatch, *argv: str, out: io.StringIO | None = None) -> tuple:

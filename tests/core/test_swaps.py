@@ -5,11 +5,8 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,35 +15,16 @@ from changeover.core.errors import Conflict
 from changeover.core.swaps import SwapFailed
 from changeover.core.workspace import Workspace
 from tests.conftest import server_unavailable
+from tests.core.redis_deploys import DEPLOYS, alive, free_port, make_three_deploys, ping, restarts
+from tests.waiting import wait_for
 
 OLD_HANDLE = "redis://127.0.0.1:6379/0"
 PASSWORD = "hosted-s3cret-pw"
-DEPLOYS = ("a-shop", "b-shop", "c-shop")
 #: a restart hook that does what an app does on start: read REDIS_URL from its .env and talk to it
 HOOK = """url=$(sed -n 's/^REDIS_URL=//p' .env)
 port=${url##*:}; port=${port%%/*}
 echo "$port $(redis-cli -u "$url" ping 2>/dev/null)" >> "$1"
 """
-
-
-def wait_for(what: str, ready: Callable[[], bool], deadline: float = 20.0) -> None:
-    end = time.monotonic() + deadline
-    pause = threading.Event()
-    while not ready():
-        if time.monotonic() > end:
-            pytest.fail(f"timed out after {deadline:g} s waiting for {what}")
-        pause.wait(0.02)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def ping(*args: str) -> bool:
-    done = subprocess.run(["redis-cli", *args, "ping"], capture_output=True, text=True, timeout=10, check=False)
-    return done.stdout.strip() == "PONG"
 
 
 @pytest.fixture(scope="module")
@@ -73,37 +51,13 @@ def hosted_redis(tmp_path: Path) -> Iterator[tuple[str, int]]:
     yield f"redis://default:{PASSWORD}@127.0.0.1:{port}/0", port  # redis-cli 7.0 needs the user name
     pid = int(pidfile.read_text())
     os.kill(pid, signal.SIGTERM)
-    wait_for("the test's Redis to stop", lambda: not _alive(pid))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    wait_for("the test's Redis to stop", lambda: not alive(pid))
 
 
 @pytest.fixture
 def three_deploys(workspace: Workspace, tmp_path: Path, machine_redis: str) -> dict[str, Path]:
     """Three deploys on the machine's Redis (registered as ``cache``), each with a hook that pings it."""
-    hook = tmp_path / "restart.sh"
-    hook.write_text(HOOK)
-    workspace.register_resource("cache", machine_redis)
-    envs = {}
-    for name in DEPLOYS:
-        env = tmp_path / name / ".env"
-        env.parent.mkdir()
-        env.write_text(f"# {name}\nexport DEBUG=0\nSECRET_KEY='k3y {name}'\n")
-        workspace.add_deploy(name, str(env), restart_cmd=f"sh {hook} {tmp_path / name / 'restarts.log'}")
-        workspace.attach("cache", name)
-        envs[name] = env
-    return envs
-
-
-def restarts(env: Path) -> list[str]:
-    log = env.parent / "restarts.log"
-    return log.read_text().splitlines() if log.exists() else []
+    return make_three_deploys(workspace, tmp_path, machine_redis, HOOK)
 
 
 def test_swap_on_three_deploys_moves_each_one_and_keeps_the_old_detached(
