@@ -6,6 +6,7 @@ rates and durations the same way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 from PySide6.QtCore import QAbstractItemModel, QEvent, QObject, Qt, QTimer
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -87,6 +89,22 @@ def dialog_buttons(dialog: QDialog, ok_text: str) -> QDialogButtonBox:
     box.accepted.connect(dialog.accept)
     box.rejected.connect(dialog.reject)
     return box
+
+
+def manager_layout(dialog: QDialog, widgets: Sequence[QWidget], buttons: Sequence[QWidget]) -> QVBoxLayout:
+    """A manager dialog's layout: its table and notes, then a row of its actions, a stretch and Close."""
+    row = QHBoxLayout()
+    for button in buttons:
+        row.addWidget(button)
+    row.addStretch(1)
+    close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+    close.rejected.connect(dialog.reject)
+    row.addWidget(close)
+    layout = QVBoxLayout(dialog)
+    for widget in widgets:
+        layout.addWidget(widget)
+    layout.addLayout(row)
+    return layout
 
 
 class UprightSortArrows(QProxyStyle):

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -27,7 +26,7 @@ from ..models import (
     CredentialsModel,
     record_proxy,
 )
-from ..widgets import dialog_buttons, named, record_table, selected_record
+from ..widgets import dialog_buttons, manager_layout, named, record_table, selected_record
 
 logger = logging.getLogger(__name__)
 
@@ -143,18 +142,11 @@ class CredentialsDialog(QDialog):
         self.age_note = named(QLabel(), "Old secrets", "Secrets unchanged for longer than the secret_warn_days setting")
         self.age_note.setWordWrap(True)
         self.age_note.setVisible(False)
-        buttons = QHBoxLayout()
-        for button in (self.reveal_button, self.copy_button, self.replace_button, self.rotate_button):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
-        buttons.addWidget(close)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.table)
-        layout.addWidget(self.age_note)
-        layout.addWidget(self.note)
-        layout.addLayout(buttons)
+        manager_layout(
+            self,
+            (self.table, self.age_note, self.note),
+            (self.reveal_button, self.copy_button, self.replace_button, self.rotate_button),
+        )
         self.hide_timer = QTimer(self)
         self.hide_timer.setSingleShot(True)
         self.hide_timer.setInterval(REVEAL_MS)

@@ -31,7 +31,16 @@ from ..models import (
     ServersModel,
     record_proxy,
 )
-from ..widgets import ConfirmDialog, dialog_buttons, named, password_field, record_table, selected_record, with_password
+from ..widgets import (
+    ConfirmDialog,
+    dialog_buttons,
+    manager_layout,
+    named,
+    password_field,
+    record_table,
+    selected_record,
+    with_password,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -246,17 +255,7 @@ class ServersDialog(QDialog):
         self.note = QLabel()
         self.note.setWordWrap(True)
         named(self.note, "Servers note")
-        buttons = QHBoxLayout()
-        for button in (self.add_button, self.remove_button, self.provision_button):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
-        buttons.addWidget(close)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.table)
-        layout.addWidget(self.note)
-        layout.addLayout(buttons)
+        manager_layout(self, (self.table, self.note), (self.add_button, self.remove_button, self.provision_button))
         self.add_button.clicked.connect(self.add)
         self.remove_button.clicked.connect(self.remove_selected)
         self.provision_button.clicked.connect(self.provision_selected)
