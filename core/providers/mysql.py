@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import sqlalchemy as sa
 
@@ -14,6 +15,8 @@ from .base import ProviderError
 logger = logging.getLogger(__name__)
 
 _ident = engines.MYSQL.quote
+#: what SHOW GRANTS says of the account's password hash (never copied: the new user has its own)
+_IDENTIFIED = re.compile(r" IDENTIFIED (?:BY PASSWORD '[^']*'|VIA (?:[^']|'[^']*')*?)(?= REQUIRE | WITH |$)")
 
 
 class MySQLProvider(base.ServerProvider):
@@ -57,8 +60,57 @@ class MySQLProvider(base.ServerProvider):
         with self._admin(f"set a new password for '{user}'", password) as conn:
             conn.execute(sa.text("ALTER USER :u@'%' IDENTIFIED BY :p"), {"u": user, "p": password})
 
+    def open_login(self, user: str, password: str, *, owner: str, like: str) -> bool:
+        """MariaDB 10.11 keeps one password per account: ``user`` gets the grants of ``like``, account by
+        account (the same hosts), copied afresh at every rotation. ``owner`` is not used: the accounts of
+        the pair are only locked, never dropped, so views and routines they define keep their DEFINER."""
+        created = False
+        with self._admin(f"let '{user}' log in", password) as conn:
+            hosts = _hosts(conn, like)
+            if not hosts:
+                raise ProviderError(f"The user '{like}' does not exist on the server (was it dropped?).")
+            for host in hosts:
+                account = {"u": user, "h": host, "p": password}
+                if conn.execute(sa.text("SELECT 1 FROM mysql.user WHERE user = :u AND host = :h"), account).first():
+                    conn.execute(sa.text("ALTER USER :u@:h IDENTIFIED BY :p ACCOUNT UNLOCK"), account)
+                    conn.execute(sa.text("REVOKE ALL PRIVILEGES, GRANT OPTION FROM :u@:h"), account)
+                else:
+                    conn.execute(sa.text("CREATE USER :u@:h IDENTIFIED BY :p"), account)
+                    created = True
+                source = f"{_ident(like)}@{_ident(host)}"
+                target = f"{_ident(user)}@{_ident(host)}"
+                grants = conn.execute(sa.text("SHOW GRANTS FOR :u@:h"), {"u": like, "h": host}).scalars().all()
+                for grant in grants:
+                    statement = _IDENTIFIED.sub("", str(grant))
+                    if source not in statement:
+                        raise ProviderError(f"Cannot copy a grant of '{like}' that names no account of it.")
+                    statement = statement.replace(f"TO {source}", f"TO {target}")
+                    statement = statement.replace(f"FOR {source}", f"FOR {target}")
+                    conn.exec_driver_sql(statement.replace("%", "%%"))  # the driver formats even without values
+        return created
+
+    def login_exists(self, user: str) -> bool:
+        with self._admin(f"look for the user '{user}'") as conn:
+            return bool(_hosts(conn, user))
+
+    def close_login(self, user: str) -> None:
+        with self._admin(f"lock '{user}'") as conn:
+            for host in _hosts(conn, user):
+                conn.execute(sa.text("ALTER USER :u@:h ACCOUNT LOCK"), {"u": user, "h": host})
+
+    def drop_login(self, user: str) -> None:
+        with self._admin(f"drop the user '{user}'") as conn:
+            for host in _hosts(conn, user):
+                conn.execute(sa.text("DROP USER IF EXISTS :u@:h"), {"u": user, "h": host})
+
     def deprovision(self, database: str, user: str | None) -> None:
         with self._admin(f"drop the database '{database}'") as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {_ident(database)}"))
             if user:
                 conn.execute(sa.text("DROP USER IF EXISTS :u@'%'"), {"u": user})
+
+
+def _hosts(conn: sa.Connection, user: str) -> list[str]:
+    """The hosts of every account named ``user`` (a user may have one for localhost and one for '%')."""
+    rows = conn.execute(sa.text("SELECT host FROM mysql.user WHERE user = :u ORDER BY host"), {"u": user})
+    return [str(h) for h in rows.scalars()]
