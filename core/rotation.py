@@ -363,8 +363,7 @@ class RabbitUsers:
         return done.stdout
 
     def _json(self, *args: str) -> list[dict[str, object]]:
-        found = json.loads(self._run(*args, "--formatter", "json") or "[]")
-        return list(found) if isinstance(found, list) else []
+        return rabbitmq_answer(self._run(*args, "--formatter", "json"))
 
     def open(self) -> handles.Handle:
         users = {str(u["user"]): u.get("tags") or [] for u in self._json("list_users")}
@@ -395,6 +394,16 @@ class RabbitUsers:
     def revoke(self) -> str:
         self._run("delete_user", self.current)
         return f"the RabbitMQ user {self.current} deleted (its connections closed)"
+
+
+def rabbitmq_answer(text: str) -> list[dict[str, object]]:
+    """rabbitmqctl's JSON answer: the array it printed last (Erlang may print a report first, on a config
+    folder it cannot read)."""
+    start = 0 if text.startswith("[") else text.rfind("\n[") + 1
+    if start == 0 and not text.startswith("["):
+        raise ChangeoverError("rabbitmqctl gave no answer Changeover understands.")
+    found = json.loads(text[start:])
+    return [dict(item) for item in found] if isinstance(found, list) else []
 
 
 #: where this machine's rabbitmqctl may be when it is not on the PATH (Debian puts it in /usr/sbin)
