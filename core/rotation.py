@@ -108,12 +108,23 @@ def how_for_kind(kind: str) -> str | None:
     return _HOW.get(kind)
 
 
-def refusal_for_kind(kind: str, name: str = "NAME") -> str | None:
-    """Why a resource of ``kind`` cannot be rotated by Changeover, with what to do instead; None if it can."""
+def cannot_rotate(kind: str) -> str | None:
+    """Why Changeover cannot rotate a resource of ``kind`` (a phrase), or None when it can."""
     if kind in _HOW:
         return None
-    why = _CANNOT.get(kind, f"Changeover cannot make a new {kind} credential")
-    if kind in ("sqlite", "beanstalk"):
+    return _CANNOT.get(kind, f"Changeover cannot make a new {kind} credential")
+
+
+#: kinds with no secret at all: Replace has nothing to offer them either
+NOTHING_TO_ROTATE = frozenset({"sqlite", "beanstalk"})
+
+
+def refusal_for_kind(kind: str, name: str = "NAME") -> str | None:
+    """Why a resource of ``kind`` cannot be rotated by Changeover, with what to do instead; None if it can."""
+    why = cannot_rotate(kind)
+    if why is None:
+        return None
+    if kind in NOTHING_TO_ROTATE:
         return f"'{name}' cannot be rotated: {why}."
     return (
         f"'{name}' cannot be rotated by Changeover: {why}. Get a new secret where it is issued, then replace it "
@@ -378,7 +389,15 @@ class RabbitUsers:
         redaction.remember(password)
         self.created = self.next not in users
         self._run("add_user" if self.created else "change_password", self.next, stdin=password)
-        tags = users[self.current]
+        try:
+            self._copy_rights(users[self.current])
+        except BaseException:
+            self.abandon()
+            raise
+        return with_login(self.old, self.next, password)
+
+    def _copy_rights(self, tags: object) -> None:
+        """The tags, permissions and topic permissions of the user in use, given to the next one."""
         self._run("set_user_tags", self.next, *(str(t) for t in (tags if isinstance(tags, list) else [tags])))
         for p in self._json("list_user_permissions", self.current):
             vhost = str(p["vhost"])
@@ -386,7 +405,6 @@ class RabbitUsers:
         for p in self._json("list_user_topic_permissions", self.current):
             vhost, exchange = str(p["vhost"]), str(p["exchange"])
             self._run("set_topic_permissions", "-p", vhost, self.next, exchange, str(p["write"]), str(p["read"]))
-        return with_login(self.old, self.next, password)
 
     def abandon(self) -> None:
         self._run("delete_user" if self.created else "clear_password", self.next)

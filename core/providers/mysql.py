@@ -64,30 +64,42 @@ class MySQLProvider(base.ServerProvider):
         """MariaDB 10.11 keeps one password per account: ``user`` gets the grants of ``like``, account by
         account (the same hosts), copied afresh at every rotation. ``owner`` is not used: the accounts of
         the pair are only locked, never dropped, so views and routines they define keep their DEFINER."""
-        created = False
         with self._admin(f"let '{user}' log in", password) as conn:
             hosts = _hosts(conn, like)
             if not hosts:
                 raise ProviderError(f"The user '{like}' does not exist on the server (was it dropped?).")
-            for host in hosts:
-                account = {"u": user, "h": host, "p": password}
-                if conn.execute(sa.text("SELECT 1 FROM mysql.user WHERE user = :u AND host = :h"), account).first():
-                    conn.execute(sa.text("ALTER USER :u@:h IDENTIFIED BY :p ACCOUNT UNLOCK"), account)
-                    conn.execute(sa.text("REVOKE ALL PRIVILEGES, GRANT OPTION FROM :u@:h"), account)
-                else:
-                    conn.execute(sa.text("CREATE USER :u@:h IDENTIFIED BY :p"), account)
-                    created = True
-                source = f"{_ident(like)}@{_ident(host)}"
-                target = f"{_ident(user)}@{_ident(host)}"
-                grants = conn.execute(sa.text("SHOW GRANTS FOR :u@:h"), {"u": like, "h": host}).scalars().all()
-                for grant in grants:
-                    statement = _IDENTIFIED.sub("", str(grant))
-                    if source not in statement:
-                        raise ProviderError(f"Cannot copy a grant of '{like}' that names no account of it.")
-                    statement = statement.replace(f"TO {source}", f"TO {target}")
-                    statement = statement.replace(f"FOR {source}", f"FOR {target}")
-                    conn.exec_driver_sql(statement.replace("%", "%%"))  # the driver formats even without values
-        return created
+            made: list[str] = []
+            try:
+                self._copy_accounts(conn, user, password, like, hosts, made)
+            except BaseException:
+                for host in made:
+                    conn.execute(sa.text("DROP USER IF EXISTS :u@:h"), {"u": user, "h": host})
+                raise
+        return bool(made)
+
+    @staticmethod
+    def _copy_accounts(
+        conn: sa.Connection, user: str, password: str, like: str, hosts: list[str], made: list[str]
+    ) -> None:
+        """An account of ``user`` for each host of ``like``, with its grants; the hosts created go in ``made``."""
+        for host in hosts:
+            account = {"u": user, "h": host, "p": password}
+            if conn.execute(sa.text("SELECT 1 FROM mysql.user WHERE user = :u AND host = :h"), account).first():
+                conn.execute(sa.text("ALTER USER :u@:h IDENTIFIED BY :p ACCOUNT UNLOCK"), account)
+                conn.execute(sa.text("REVOKE ALL PRIVILEGES, GRANT OPTION FROM :u@:h"), account)
+            else:
+                conn.execute(sa.text("CREATE USER :u@:h IDENTIFIED BY :p"), account)
+                made.append(host)
+            source = f"{_ident(like)}@{_ident(host)}"
+            target = f"{_ident(user)}@{_ident(host)}"
+            grants = conn.execute(sa.text("SHOW GRANTS FOR :u@:h"), {"u": like, "h": host}).scalars().all()
+            for grant in grants:
+                statement = _IDENTIFIED.sub("", str(grant))
+                if source not in statement:
+                    raise ProviderError(f"Cannot copy a grant of '{like}' that names no account of it.")
+                statement = statement.replace(f"TO {source}", f"TO {target}")
+                statement = statement.replace(f"FOR {source}", f"FOR {target}")
+                conn.exec_driver_sql(statement.replace("%", "%%"))  # the driver formats even without values
 
     def login_exists(self, user: str) -> bool:
         with self._admin(f"look for the user '{user}'") as conn:
