@@ -553,9 +553,10 @@ def rotate(ctx: Context, resource_name: str) -> RotationResult:
         new = strategy.open()
         details.append(f"new credential opened ({'the old one still works' if strategy.two_phase else 'one phase'})")
         try:
+            _record_pair(ctx, resource_name, strategy.users)  # so a crash from here on leaves a known pair
             details.append(f"checked with the new credential: {_check(resource_name, new)}")
             done = _propagate(ctx, resource_name, plan, new, details)
-            _store(ctx, resource_name, secret_ref, new, strategy.users)
+            _store(ctx, resource_name, secret_ref, new)
         except BaseException as exc:
             undone = _abandon(strategy, details)
             if isinstance(exc, swaps.PropagationStopped):
@@ -600,7 +601,15 @@ def _propagate(ctx: Context, name: str, plan: list[str], new: handles.Handle, de
     return [d for d, _ in done]
 
 
-def _store(ctx: Context, name: str, secret_ref: str, new: handles.Handle, users: str) -> None:
+def _record_pair(ctx: Context, name: str, users: str) -> None:
+    """Remember the alternating pair (names only) once its second user exists."""
+    if users:
+        with ctx.session() as session:
+            ctx.resource(session, name).rotation_users = users
+            session.commit()
+
+
+def _store(ctx: Context, name: str, secret_ref: str, new: handles.Handle) -> None:
     """The new credential in the keyring and the inventory (its user may have changed), with the date."""
     previous = keyring_secrets.load(secret_ref)
     keyring_secrets.store(secret_ref, new.keyring_entries)
@@ -610,7 +619,6 @@ def _store(ctx: Context, name: str, secret_ref: str, new: handles.Handle, users:
             stamp = ctx.clock()
             resource.handle = new.public
             resource.secret_slots = ",".join(new.secrets)
-            resource.rotation_users = users or resource.rotation_users
             resource.secret_set_at = resource.secret_set_at or stamp
             resource.secret_rotated_at = resource.updated_at = stamp
             session.commit()

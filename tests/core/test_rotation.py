@@ -288,3 +288,49 @@ def test_kinds_that_cannot_rotate_say_why_and_offer_replace(workspace: Workspace
         workspace.rotate("notes")
     [event, *_] = [e for e in workspace.events("mail") if e.action == "rotate secret"]
     assert event.result == "failed" and "pw" not in event.detail.replace("postmaster", "")
+
+
+class PasswordOnly:
+    """A real server's provider that can only set a password, as the AWS RDS provider does for its master user."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+        self.kind, self.has_plans = "mysql", False
+
+    def set_password(self, user: str, password: str) -> None:
+        self.real.set_password(user, password)  # type: ignore[attr-defined]
+
+
+def test_a_provider_that_only_sets_passwords_rotates_in_one_phase_and_sets_the_old_one_back(
+    workspace: Workspace, tmp_path: Path, mysql_admin: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    servers.register_server(workspace, "srv", MYSQL_URL)
+    name = unique_name("rot-one").replace("_", "-")
+    servers.provision(workspace, "srv", name)
+    real = servers.provider_for
+    monkeypatch.setattr(servers, "provider_for", lambda server: PasswordOnly(real(server)))
+    envs = []
+    for deploy in ("a", "b"):
+        env = tmp_path / f"{deploy}.env"
+        env.write_text("")
+        flag = tmp_path / f"{deploy}.fail"
+        workspace.add_deploy(deploy, str(env), restart_cmd=f"test ! -e {flag}")
+        workspace.attach(name, deploy)
+        envs.append(env)
+    try:
+        old = dotenv_values(envs[0])["DATABASE_URL"] or ""
+        (tmp_path / "b.fail").write_text("")
+        with pytest.raises(ChangeoverError, match="a was put back .* the old password was set back: nothing changed"):
+            workspace.rotate(name)
+        assert dotenv_values(envs[0])["DATABASE_URL"] == old and connects(old)
+
+        (tmp_path / "b.fail").unlink()
+        result = workspace.rotate(name)
+        new = dotenv_values(envs[1])["DATABASE_URL"] or ""
+        assert "one phase" in result.how and result.deploys == ("a", "b")
+        assert make_url(new).username == make_url(old).username and connects(new) and not connects(old)
+    finally:
+        monkeypatch.undo()
+        for deploy in ("a", "b"):
+            workspace.detach(name, deploy)
+        servers.deprovision(workspace, name, name, final_backup=False)
