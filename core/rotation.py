@@ -582,7 +582,10 @@ def _check(name: str, handle: handles.Handle) -> str:
     if result.status is CheckStatus.NOT_CHECKABLE:
         return f"not checkable ({result.reason})"
     if not result.ok:
-        raise Conflict(f"'{name}' did not accept its new credential ({result.reason}).")
+        raise Conflict(
+            f"'{name}' did not accept its new credential ({result.reason}), so it was removed again and no deploy "
+            "was changed: make the service reachable from this machine and rotate again.",
+        )
     return result.reason
 
 
