@@ -81,25 +81,32 @@ class MySQLProvider(base.ServerProvider):
     def _copy_accounts(
         conn: sa.Connection, user: str, password: str, like: str, hosts: list[str], made: list[str]
     ) -> None:
-        """An account of ``user`` for each host of ``like``, with its grants; the hosts created go in ``made``."""
+        """An account of ``user`` for each host of ``like``, with exactly its grants; the hosts created go in
+        ``made``. An existing account keeps its grants while it is brought in line (views it defines keep
+        working): what ``like`` has is granted first, then what ``like`` lacks is revoked."""
         for host in hosts:
             account = {"u": user, "h": host, "p": password}
-            if conn.execute(sa.text("SELECT 1 FROM mysql.user WHERE user = :u AND host = :h"), account).first():
+            existed = conn.execute(sa.text("SELECT 1 FROM mysql.user WHERE user = :u AND host = :h"), account).first()
+            if existed:
                 conn.execute(sa.text("ALTER USER :u@:h IDENTIFIED BY :p ACCOUNT UNLOCK"), account)
-                conn.execute(sa.text("REVOKE ALL PRIVILEGES, GRANT OPTION FROM :u@:h"), account)
             else:
                 conn.execute(sa.text("CREATE USER :u@:h IDENTIFIED BY :p"), account)
                 made.append(host)
             source = f"{_ident(like)}@{_ident(host)}"
             target = f"{_ident(user)}@{_ident(host)}"
-            grants = conn.execute(sa.text("SHOW GRANTS FOR :u@:h"), {"u": like, "h": host}).scalars().all()
-            for grant in grants:
-                statement = _IDENTIFIED.sub("", str(grant))
-                if source not in statement:
-                    raise ProviderError(f"Cannot copy a grant of '{like}' that names no account of it.")
-                statement = statement.replace(f"TO {source}", f"TO {target}")
-                statement = statement.replace(f"FOR {source}", f"FOR {target}")
-                conn.exec_driver_sql(statement.replace("%", "%%"))  # the driver formats even without values
+            wanted = [_renamed(g, source, target, like) for g in _grants(conn, like, host)]
+            for statement in wanted:
+                _execute(conn, statement)
+            extra = [g for g in _grants(conn, user, host) if g not in wanted] if existed else []
+            for statement in extra:
+                revoke = _revoke_of(statement)
+                if revoke is None:
+                    logger.warning("left a grant of %s that %s lacks: it cannot be turned into a REVOKE", user, like)
+                    continue
+                _execute(conn, revoke)
+            if extra:
+                for statement in wanted:  # a revoke of a line takes all of it: what was wanted comes back
+                    _execute(conn, statement)
 
     def login_exists(self, user: str) -> bool:
         with self._admin(f"look for the user '{user}'") as conn:
@@ -126,3 +133,37 @@ def _hosts(conn: sa.Connection, user: str) -> list[str]:
     """The hosts of every account named ``user`` (a user may have one for localhost and one for '%')."""
     rows = conn.execute(sa.text("SELECT host FROM mysql.user WHERE user = :u ORDER BY host"), {"u": user})
     return [str(h) for h in rows.scalars()]
+
+
+def _grants(conn: sa.Connection, user: str, host: str) -> list[str]:
+    """The account's grants as SHOW GRANTS writes them, without its password hash."""
+    rows = conn.execute(sa.text("SHOW GRANTS FOR :u@:h"), {"u": user, "h": host}).scalars().all()
+    return [_IDENTIFIED.sub("", str(row)) for row in rows]
+
+
+def _renamed(statement: str, source: str, target: str, like: str) -> str:
+    if source not in statement:
+        raise ProviderError(f"Cannot copy a grant of '{like}' that names no account of it.")
+    return statement.replace(f"TO {source}", f"TO {target}").replace(f"FOR {source}", f"FOR {target}")
+
+
+def _execute(conn: sa.Connection, statement: str) -> None:
+    conn.exec_driver_sql(statement.replace("%", "%%"))  # the driver formats even without values
+
+
+_GRANT = re.compile(r"GRANT (?P<what>.+?) ON (?P<on>.+?) TO (?P<who>`[^`]*`@`[^`]*`)(?P<rest>.*)", re.S)
+_ROLE = re.compile(r"GRANT (?P<role>`[^`]*`) TO (?P<who>`[^`]*`@`[^`]*`)( WITH ADMIN OPTION)?", re.S)
+
+
+def _revoke_of(statement: str) -> str | None:
+    """The REVOKE that takes back one SHOW GRANTS line (None: nothing to take back, or not understood)."""
+    if statement.startswith(("SET DEFAULT ROLE", "GRANT USAGE ON *.*")):
+        return None
+    role = _ROLE.fullmatch(statement)
+    if role:
+        return f"REVOKE {role['role']} FROM {role['who']}"
+    grant = _GRANT.fullmatch(statement)
+    if grant is None:
+        return None
+    what = grant["what"] + (", GRANT OPTION" if "WITH GRANT OPTION" in grant["rest"] else "")
+    return f"REVOKE {what} ON {grant['on']} FROM {grant['who']}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -333,4 +334,50 @@ def test_a_provider_that_only_sets_passwords_rotates_in_one_phase_and_sets_the_o
         monkeypatch.undo()
         for deploy in ("a", "b"):
             workspace.detach(name, deploy)
+        servers.deprovision(workspace, name, name, final_backup=False)
+
+
+def grants(user: str) -> list[str]:
+    """SHOW GRANTS of ``user``@'%', its name and password hash cut out, to compare two users' rights."""
+    engine = sa.create_engine(MYSQL_URL, poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SHOW GRANTS FOR :u@'%'"), {"u": user}).scalars().all()
+    engine.dispose()
+    return sorted(str(r).replace(f"TO `{user}`@", "TO `U`@").split(" IDENTIFIED BY PASSWORD")[0] for r in rows)
+
+
+def test_mariadb_pair_keeps_the_same_grants_and_definer_views_keep_working(
+    workspace: Workspace, tmp_path: Path, mysql_admin: sa.Engine
+) -> None:
+    servers.register_server(workspace, "srv", MYSQL_URL)
+    name = unique_name("rot-grants").replace("_", "-")
+    servers.provision(workspace, "srv", name)
+    env = tmp_path / ".env"
+    env.write_text("")
+    workspace.add_deploy("app", str(env))
+    workspace.attach(name, "app")
+    try:
+        old = dotenv_values(env)["DATABASE_URL"] or ""
+        owner = make_url(old).username or ""
+        database = make_url(old).database
+        with engine_for(old).begin() as conn:  # a view whose DEFINER is the owner, run with the owner's rights
+            conn.execute(sa.text("CREATE TABLE t (id int)"))
+            conn.execute(sa.text("INSERT INTO t VALUES (7)"))
+            conn.execute(sa.text("CREATE SQL SECURITY DEFINER VIEW v AS SELECT id FROM t"))
+
+        workspace.rotate(name)
+        alternate = dotenv_values(env)["DATABASE_URL"] or ""
+        assert grants(f"{owner}_alt") == grants(owner)
+        with engine_for(alternate).connect() as conn:  # the owner is locked, yet its view still runs
+            assert conn.execute(sa.text("SELECT id FROM v")).scalar_one() == 7
+
+        with mysql_admin.connect() as conn:  # an admin takes a right from the user in use...
+            conn.execute(sa.text(f"REVOKE DELETE ON `{database}`.* FROM `{owner}_alt`@'%'"))
+        workspace.rotate(name)  # ...and it does not come back with the other user of the pair
+        assert grants(owner) == grants(f"{owner}_alt")
+        assert not re.search(r"\bDELETE\b(?! HISTORY)", " ".join(grants(owner)))
+        with engine_for(dotenv_values(env)["DATABASE_URL"] or "").connect() as conn:
+            assert conn.execute(sa.text("SELECT id FROM v")).scalar_one() == 7
+    finally:
+        workspace.detach(name, "app")
         servers.deprovision(workspace, name, name, final_backup=False)
