@@ -11,6 +11,8 @@ from changeover.core import paths
 from changeover.core.workspace import Workspace
 
 DEPLOYS = ("a-shop", "b-shop", "c-shop")
+#: the password of the private Redis (``redis_port`` in tests/core/conftest.py) its default user starts with
+OLD_PW = "old-s3cret-pw"
 
 
 def free_port() -> int:

@@ -114,6 +114,24 @@ def test_a_failed_restart_puts_the_first_deploy_back_and_revokes_nothing(
     assert OLD_PW not in event.detail and "revoked" not in event.detail
 
 
+def test_a_requirepass_redis_rotates_its_default_user_through_its_own_handle(
+    workspace: Workspace, tmp_path: Path, redis_port: int
+) -> None:
+    from tests.core.redis_deploys import OLD_PW as REQUIREPASS
+
+    old = f"redis://:{REQUIREPASS}@127.0.0.1:{redis_port}/0"  # requirepass: the default user, no name
+    envs = make_three_deploys(workspace, tmp_path, old, HOOK)
+
+    result = workspace.rotate("cache")
+
+    new = dotenv_values(envs["c-shop"])["REDIS_URL"] or ""
+    password = parse(new).secrets["password"]
+    assert new == f"redis://:{password}@127.0.0.1:{redis_port}/0" and "through cache's handle" in result.how
+    assert check(parse(new)).ok and not check(parse(old)).ok  # redis-py: AUTH with the password alone
+    assert all(dotenv_values(env)["REDIS_URL"] == new for env in envs.values())
+    assert "requirepass" in result.note  # it has no ACL file: the admin is told to update its configuration
+
+
 # -- RabbitMQ ----------------------------------------------------------------------------------------
 
 
