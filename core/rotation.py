@@ -480,7 +480,10 @@ def _redis_strategy(ctx: Context, session: Session, resource: Resource, old: han
         .order_by(Resource.name)
     )
     for other in others:
-        handle = ctx.resolve_handle(other)
+        try:
+            handle = ctx.resolve_handle(other)
+        except ChangeoverError:  # its secret is gone from the keyring: it cannot be the admin
+            continue
         if _where(handle) == _where(old):
             candidates.append((other.name, handle))
     user = _user_of(old) or "default"
@@ -515,10 +518,11 @@ def _may_run_acl(handle: handles.Handle, user: str) -> str | None:
 
 
 def _rabbit_strategy(resource: Resource, old: handles.Handle) -> Strategy:
-    host, port = _where(old)
+    host, _port = _where(old)
     ctl = shutil.which("rabbitmqctl") or next((p for p in _RABBITMQCTL if Path(p).exists()), None)
     if host not in _LOCAL_HOSTS | {socket.gethostname().lower()} or ctl is None:
-        where = "rabbitmqctl is not installed here" if ctl is None else f"the broker is at {host}, not this machine"
+        local = host in _LOCAL_HOSTS | {socket.gethostname().lower()}
+        where = f"the broker is at {host}, not this machine" if not local else "rabbitmqctl is not installed here"
         raise Conflict(
             f"Changeover rotates RabbitMQ users with rabbitmqctl on the broker's own machine, and {where}: run "
             f"Changeover there, or change the password on the broker and replace it: "

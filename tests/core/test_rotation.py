@@ -287,6 +287,9 @@ def test_kinds_that_cannot_rotate_say_why_and_offer_replace(workspace: Workspace
     servers.provision(workspace, "files", "notes")
     with pytest.raises(ChangeoverError, match="nothing to rotate"):
         workspace.rotate("notes")
+    workspace.register_resource("queue", "amqp://app:pw@broker.example.com:5672/%2F")
+    with pytest.raises(Conflict, match="rabbitmqctl on the broker's own machine, and the broker is at broker"):
+        workspace.rotate("queue")
     [event, *_] = [e for e in workspace.events("mail") if e.action == "rotate secret"]
     assert event.result == "failed" and "pw" not in event.detail.replace("postmaster", "")
 
