@@ -6,7 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import TextIO
 
-from changeover.core import handles, resources, servers
+from changeover.core import handles, resources
 from changeover.core.errors import InvalidInput
 from changeover.core.inventory.models import ResourceState
 from changeover.core.records import ResourceInfo
@@ -108,10 +108,16 @@ def _reveal(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
 
 
 def cmd_resource_rotate(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
-    result = servers.rotate(ws, args.name)
+    result = ws.rotate(args.name)
+    if args.json:
+        emit_json(result, out)
+        return
     out.write(
-        f"Rotated the password of {args.name}; rewrote and restarted: {', '.join(result.deploys) or 'no deploy'}.\n"
+        f"Rotated the secret of {args.name} ({result.how}); rewrote and restarted: "
+        f"{', '.join(result.deploys) or 'no deploy'}; revoked: {result.revoked}.\n"
     )
+    if result.note:
+        out.write(f"{result.note}\n")
 
 
 def cmd_resource_keep(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
@@ -157,9 +163,13 @@ def register(commands: Commands) -> None:
     p.add_argument("--show", action="store_true", help="print the complete handle, secret included, to a terminal")
     p.add_argument("--force", action="store_true", help="with --show: print even when stdout is not a terminal")
     p = command(
-        resource, "rotate", cmd_resource_rotate, "a new password for a provider-made database user, everywhere at once"
+        resource,
+        "rotate",
+        cmd_resource_rotate,
+        "a new credential beside the old one, given to every attached deploy, then the old one revoked",
     )
     p.add_argument("name")
+    p.add_argument("--json", action="store_true")
     p = command(resource, "keep", cmd_resource_keep, "change how long a detached resource is kept")
     p.add_argument("name")
     p.add_argument("--until", required=True, metavar="YYYY-MM-DD")

@@ -122,13 +122,13 @@ def set_resource_secret(ctx: Context, name: str, handle_text: str, *, keep_deplo
             _restore_keyring(secret_ref, previous, details)
             return swaps.undo_each(
                 done,
-                lambda deploy_name, _: _put_back(ctx, name, deploy_name, before[deploy_name], new, details),
+                lambda deploy_name, _: put_deploy_back(ctx, name, deploy_name, before[deploy_name], new, details),
                 name,
                 "its old secret",
             )
 
         try:
-            swaps.propagate(plan, lambda d: _rewrite(ctx, name, d, new, before, details), undo)
+            swaps.propagate(plan, lambda d: rewrite_deploy(ctx, name, d, new, before, details), undo)
         except swaps.PropagationStopped as stopped:
             raise ReplaceFailed(_failure(name, stopped)) from None
         with ctx.session() as session:
@@ -143,6 +143,16 @@ def set_resource_secret(ctx: Context, name: str, handle_text: str, *, keep_deplo
             resource.updated_at = stamp
             session.commit()
             return resource_info(resource)
+
+
+def deploys_to_rewrite(ctx: Context, session: Session, resource: Resource, doing: str) -> list[str]:
+    """The deploys ``resource`` is attached to (by name), each checked free of upgrades and writable."""
+    plan = sorted({a.deploy.name for a in resource.attachments if a.detached_at is None})
+    for deploy_name in plan:
+        deploy = ctx.deploy(session, deploy_name)
+        ctx.refuse_if_held(session, doing, deploy=deploy)
+        ctx.store(deploy).check_writable()
+    return plan
 
 
 def _plan_replace(
@@ -163,13 +173,7 @@ def _plan_replace(
         if not handle.secrets:
             raise InvalidInput("The new handle carries no secret (password, token or key).")
         previous = keyring_secrets.load(resource.secret_ref) if resource.secret_ref else None
-        plan: list[str] = []
-        if not keep_deploys:
-            plan = sorted({a.deploy.name for a in resource.attachments if a.detached_at is None})
-            for deploy_name in plan:
-                deploy = ctx.deploy(session, deploy_name)
-                ctx.refuse_if_held(session, "rewrite its config", deploy=deploy)
-                ctx.store(deploy).check_writable()
+        plan = [] if keep_deploys else deploys_to_rewrite(ctx, session, resource, "rewrite its config")
         return handle, plan, previous
 
 
@@ -186,7 +190,7 @@ def _check_new_secret(name: str, handle: handles.Handle) -> str:
     return result.reason
 
 
-def _rewrite(
+def rewrite_deploy(
     ctx: Context,
     name: str,
     deploy_name: str,
@@ -194,7 +198,10 @@ def _rewrite(
     before: dict[str, dict[str, str | None]],
     details: list[str],
 ) -> list[str]:
-    """Write the new handle into one deploy's variables for the resource and restart it."""
+    """Write the new handle into one deploy's variables for the resource and restart it (replace, rotate).
+
+    What the variables held is kept in ``before[deploy_name]`` for :func:`put_deploy_back`.
+    """
     store = ctx.deploy_store(deploy_name)
     with store.locked(), ctx.session() as session:
         resource = ctx.resource(session, name)
@@ -216,7 +223,7 @@ def _rewrite(
         return variables
 
 
-def _put_back(
+def put_deploy_back(
     ctx: Context,
     name: str,
     deploy_name: str,

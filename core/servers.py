@@ -2,8 +2,8 @@
 
 Register a server (PostgreSQL or MariaDB/MySQL by an admin handle whose password goes to the keyring, or
 a folder for SQLite files), list and remove servers, provision a database with its own user and
-generated password, deprovision a resource (dropping a provider-made one after a final backup, refused
-while others are connected), and rotate a provisioned user's password everywhere it is used.
+generated password, and deprovision a resource (dropping a provider-made one after a final backup, refused
+while others are connected). Rotation is its own concept: :mod:`changeover.core.rotation`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from . import engines, handles, providers, resources
 from . import secrets as keyring_secrets
 from .context import Context, validate_name
-from .errors import ChangeoverError, Conflict, HookError, InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound
 from .inventory.models import Origin, Resource, ResourceState, Server
 from .jobs import Progress, no_progress
-from .providers.base import Provider
+from .providers.base import Provider, SecondLogins
 from .records import ResourceInfo, resource_info
 
 SERVER_KINDS = engines.NAMES
@@ -325,77 +325,10 @@ def _drop_provisioned(
     else:
         details.append("no final backup (declined by the admin)")
     provider.deprovision(database, user)
-    details.append(f"dropped database {database}" + (f" and user {user}" if user else "") + f" on {server.name}")
-
-
-# -- rotation ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RotationResult:
-    resource: ResourceInfo
-    deploys: tuple[str, ...]  # deploys whose config now holds the new password and restarted
-    failed: tuple[str, ...] = ()  # deploys whose restart failed after their config was rewritten
-
-
-def rotate(ctx: Context, resource_name: str) -> RotationResult:
-    """Give a provider-made database user a new password, everywhere at once.
-
-    The new password is set on the server, stored in the keyring, written into the config of every deploy
-    the database is attached to, and each of those deploys is restarted: one action in the audit trail.
-    Everything that could refuse (keyring, config files) is checked before the server is touched; if the
-    keyring then refuses the new password, the server gets the old one back, so nothing changed.
-    A restart that fails afterwards is reported (the deploy's config already holds the new password, the
-    only one that works now), and the other deploys are still rewritten and restarted.
-    """
-
-    with ctx.audited("rotate password", "resource", resource_name) as details, ctx.session() as session:
-        resource = ctx.resource(session, resource_name)
-        ctx.refuse_if_held(session, "rotate its password", resource=resource)
-        if resource.origin != Origin.PROVISIONED or resource.server is None:
-            raise Conflict(
-                f"'{resource.name}' was registered by hand, so Changeover cannot change its password on the "
-                "server: change it there, then replace it here (`changeover resource secret`).",
-            )
-        if resource.state == ResourceState.DEPROVISIONED:
-            raise Conflict(f"'{resource.name}' is deprovisioned.")
-        provider = provider_for(resource.server)
-        _, user = _database_and_user(resource)
-        if not user:
-            raise Conflict(f"'{resource.name}' has no database user: there is nothing to rotate.")
-        old = ctx.resolve_handle(resource)
-        active = [a for a in resource.attachments if a.detached_at is None]
-        stores = [(a, ctx.store(a.deploy)) for a in active]
-        for _, store in stores:
-            store.check_writable()
-        password = _random.token_urlsafe(PASSWORD_BYTES)
-        provider.set_password(user, password)
-        new = old.with_secrets({**old.secrets, "password": password})
-        try:
-            keyring_secrets.store(resource.secret_ref or "", new.secrets)
-        except BaseException:
-            provider.set_password(user, old.secrets["password"])
-            raise
-        details.append(f"new password for {user} on {resource.server.name}, stored in the keyring")
-        resource.updated_at = resource.secret_rotated_at = ctx.clock()
-        resource.secret_set_at = resource.secret_set_at or resource.updated_at
-        session.commit()
-        rewritten: list[str] = []
-        failed: list[str] = []
-        for attachment, store in stores:
-            store.apply({attachment.env_var: new.full()})
-            try:
-                ctx.run_hook(attachment.deploy, "restart", details, (password, old.secrets["password"]))
-            except ChangeoverError as exc:
-                failed.append(attachment.deploy.name)
-                details.append(f"{attachment.deploy.name}: config rewritten, but {exc.message}")
-                continue
-            rewritten.append(attachment.deploy.name)
-            details.append(f"{attachment.deploy.name}: {attachment.env_var} rewritten and restarted")
-        result = RotationResult(resource_info(resource), tuple(rewritten), tuple(failed))
-        if failed:
-            raise HookError(
-                f"The password of '{resource.name}' was rotated and every config rewritten, but the restart of "
-                f"{', '.join(failed)} failed: restart {'it' if len(failed) == 1 else 'them'} by hand.",
-            )
-        return result
+    dropped = [user] if user else []
+    for other in resource.rotation_users.split(","):  # the other user of a rotation's alternating pair
+        if other and other != user and isinstance(provider, SecondLogins):
+            provider.drop_login(other)
+            dropped.append(other)
+    users = f" and user{'s' if len(dropped) > 1 else ''} {', '.join(dropped)}" if dropped else ""
+    details.append(f"dropped database {database}{users} on {server.name}")

@@ -7,7 +7,7 @@ does. Nothing here is logic of its own; look up a use case in the module that ow
 
 from __future__ import annotations
 
-from . import attachments, audit, backups, deploys, resources, servers, swaps, uses
+from . import attachments, audit, backups, deploys, resources, rotation, servers, swaps, uses
 from .context import Context
 
 
@@ -47,7 +47,8 @@ class Workspace(Context):
     remove_server = servers.remove_server
     provision = servers.provision
     deprovision = servers.deprovision
-    rotate = servers.rotate
+    # rotation
+    rotate = rotation.rotate
     # backups, loads, copies
     describe_resource = backups.describe_resource
     backup_resource = backups.backup_resource

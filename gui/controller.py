@@ -20,7 +20,8 @@ from changeover.core import secrets as keyring_secrets
 from changeover.core.checks import CheckStatus, ResourceCheck
 from changeover.core.deploys import Discovery
 from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ImportResult, ResourceInfo
-from changeover.core.servers import RotationResult, ServerInfo
+from changeover.core.rotation import RotationResult
+from changeover.core.servers import ServerInfo
 from changeover.core.swaps import SwapResult
 from changeover.core.uses import Use
 from changeover.core.workspace import Workspace
@@ -355,13 +356,13 @@ class MainController(QObject):
         return self._action("replace secret", replace, f"Replaced the secret of {resource}.")
 
     def rotate(self, resource: str) -> Job:
-        """A new password for a provider-made database user: server, keyring, attached deploys, restarts."""
+        """A new credential beside the old one, given to every attached deploy, then the old one revoked."""
 
         def summary(result: RotationResult) -> str:
             deploys = ", ".join(result.deploys) or "no deploy"
-            return f"Rotated the password of {resource}; rewrote and restarted {deploys}."
+            return f"Rotated the secret of {resource}; rewrote and restarted {deploys}. {result.note}".strip()
 
-        return self._action("rotate password", lambda: servers.rotate(self.workspace, resource), summary)
+        return self._action("rotate secret", lambda: self.workspace.rotate(resource), summary)
 
     def request_upgrade(self, resource: str) -> None:
         """Ask for the upgrade wizard on a database resource (the wizard connects ``upgrade_requested``)."""

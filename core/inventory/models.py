@@ -126,6 +126,8 @@ class Resource(Base):
     #: when the secret was first stored, and when it was last changed (replaced or rotated); never its value
     secret_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: the two server users a two-phase rotation alternates between ("app,app_alt"), first the original
+    rotation_users: Mapped[str] = mapped_column(String(400), default="", server_default="")
 
     server: Mapped[Server | None] = relationship()
     attachments: Mapped[list[Attachment]] = relationship(back_populates="resource")

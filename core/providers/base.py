@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
@@ -20,7 +20,7 @@ from .. import engines, handles
 from ..engines import ProviderError
 from ..hooks import redact
 
-__all__ = ["Connection", "Provider", "ProviderError", "ServerProvider"]
+__all__ = ["Connection", "Provider", "ProviderError", "SecondLogins", "ServerProvider"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,35 @@ class Provider(Protocol):
 
     def set_password(self, user: str, password: str) -> None:
         """Give ``user`` a new password (rotation); a server without users raises :class:`ProviderError`."""
+        ...
+
+
+@runtime_checkable
+class SecondLogins(Protocol):
+    """A server where a rotation can open a second login beside the one in use (two phases, no downtime).
+
+    The logins alternate between two users of one pair: ``owner`` (the original user, who keeps owning
+    the objects) and its alternate. Every method raises :class:`ProviderError` on failure.
+    """
+
+    def open_login(self, user: str, password: str, *, owner: str, like: str) -> bool:
+        """Let ``user`` log in with ``password`` with every privilege ``like`` (the user in use) has now.
+
+        Creates ``user`` if it does not exist (returns True), else gives it the password and lets it log in
+        again (False). ``like`` keeps working until :meth:`close_login`.
+        """
+        ...
+
+    def login_exists(self, user: str) -> bool:
+        """Whether the server has a user (role, account) named ``user``."""
+        ...
+
+    def close_login(self, user: str) -> None:
+        """``user`` can no longer log in; its objects, grants and memberships stay (the revoke)."""
+        ...
+
+    def drop_login(self, user: str) -> None:
+        """Drop ``user`` (a login opened by a rotation that was undone); already gone is not an error."""
         ...
 
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from changeover.core.providers import SERVER_ENGINES
+from changeover.core import rotation
 
 from ..icons import get_colored_icon
 from ..models import (
@@ -75,16 +75,18 @@ class ReplaceSecretDialog(QDialog):
 
 
 class RotateDialog(QDialog):
-    """Confirm a password rotation: what will happen, in the order it happens."""
+    """Confirm a rotation: what will happen, in the order it happens, for this kind of secret."""
 
     def __init__(self, credential: Credential, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.credential = credential
-        self.setWindowTitle(f"Rotate the password of {credential.owner}")
+        self.setWindowTitle(f"Rotate the secret of {credential.owner}")
+        deploys = ", ".join(credential.deploys) or "no deploy (none is attached)"
         note = QLabel(
-            f"A new password is set for the database user of {credential.owner} on {credential.server}, stored in "
-            "the keyring, and written into the config of every deploy the database is attached to; each of those "
-            "deploys is then restarted. The old password stops working at once."
+            f"Changeover makes a new credential for {credential.owner}: {rotation.how_for_kind(credential.kind)}. "
+            f"The new one is checked, then written into the config of {deploys}, restarting each deploy one at a "
+            "time; only then is the old one revoked. If a restart fails, the deploys already changed are put back "
+            "and restarted, the new credential is removed and the old one keeps working: nothing changes."
         )
         note.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -94,13 +96,24 @@ class RotateDialog(QDialog):
 
 
 def can_rotate(credential: Credential | None) -> bool:
-    """Only a user Changeover made on a PostgreSQL or MariaDB server can be given a new password by it."""
+    """A resource whose kind Changeover rotates (database, Redis and RabbitMQ users); the core says the rest."""
     return (
         credential is not None
         and credential.owner_type == "resource"
-        and credential.origin == "provisioned"
-        and credential.kind in SERVER_ENGINES
+        and rotation.cannot_rotate(credential.kind) is None
     )
+
+
+def rotate_tip(credential: Credential | None) -> str:
+    """Why Rotate is offered or not, for its tooltip: how this kind rotates, or why it cannot and Replace."""
+    if credential is None or credential.owner_type != "resource":
+        return "Rotation is for a resource's secret; a server's admin secret is changed by registering it again."
+    why = rotation.cannot_rotate(credential.kind)
+    if why is None:
+        return f"Rotate: {rotation.how_for_kind(credential.kind)}, in every attached deploy's config."
+    if credential.kind in rotation.NOTHING_TO_ROTATE:
+        return f"Cannot rotate: {why}."
+    return f"Cannot rotate: {why}. Get a new secret where it is issued, then use Replace… to give it to every deploy."
 
 
 class CredentialsDialog(QDialog):
@@ -125,7 +138,7 @@ class CredentialsDialog(QDialog):
             (self.reveal_button, "Reveal secret"),
             (self.copy_button, "Copy secret"),
             (self.replace_button, "Replace secret"),
-            (self.rotate_button, "Rotate password"),
+            (self.rotate_button, "Rotate secret"),
         ):
             button.setAccessibleName(name)
         # Shortcuts beside the buttons, not on them: setShortcut() would replace their Alt mnemonics.
@@ -203,14 +216,8 @@ class CredentialsDialog(QDialog):
                 if usable or credential is None
                 else "A server's admin secret is shown and replaced by registering the server again."
             )
-        rotatable = can_rotate(credential)
-        self.rotate_button.setEnabled(rotatable)
-        self.rotate_button.setToolTip(
-            "Set a new password on the server, in the keyring and in every attached deploy's config"
-            if rotatable
-            else "Only the user of a database Changeover provisioned on a PostgreSQL or MariaDB server can be "
-            "rotated here; change other passwords where they live, then Replace."
-        )
+        self.rotate_button.setEnabled(can_rotate(credential))
+        self.rotate_button.setToolTip(rotate_tip(credential))
 
     def reveal_selected(self) -> None:
         credential = self.selected()

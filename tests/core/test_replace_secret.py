@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,37 +13,13 @@ import pytest
 from changeover.core.errors import Conflict
 from changeover.core.resources import ReplaceFailed
 from changeover.core.workspace import Workspace
-from tests.core.redis_deploys import DEPLOYS, alive, free_port, make_three_deploys, ping, restarts
-from tests.waiting import wait_for
+from tests.core.redis_deploys import DEPLOYS, OLD_PW, make_three_deploys, ping, restarts
 
-OLD_PW = "old-s3cret-pw"
 NEW_PW = "new-s3cret-pw"
 #: what an app does on start: read REDIS_URL from its .env and talk to the Redis with it
 HOOK = """url=$(sed -n 's/^REDIS_URL=//p' .env)
 echo "$(redis-cli -u "$url" --no-auth-warning ping 2>&1 | head -c 40)" >> "$1"
 """
-
-
-@pytest.fixture
-def redis_port(tmp_path: Path) -> Iterator[int]:
-    """A Redis of its own on a free port whose default user has the old password."""
-    if not ping("-h", "127.0.0.1", "-p", "6379"):
-        from tests.conftest import server_unavailable
-
-        server_unavailable("Redis on 127.0.0.1:6379", ConnectionError("no PONG"))
-    port = free_port()
-    pidfile = tmp_path / "redis.pid"
-    subprocess.run(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--requirepass", OLD_PW, "--save", "",
-         "--appendonly", "no", "--daemonize", "yes", "--pidfile", str(pidfile), "--dir", str(tmp_path)],
-        check=True,
-        timeout=30,
-    )  # fmt: skip
-    wait_for("the test's Redis", lambda: pidfile.exists() and ping("-p", str(port), "-a", OLD_PW, "--no-auth-warning"))
-    yield port
-    pid = int(pidfile.read_text())
-    os.kill(pid, signal.SIGTERM)
-    wait_for("the test's Redis to stop", lambda: not alive(pid))
 
 
 def url(port: int, password: str) -> str:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +12,7 @@ from changeover.core.errors import Conflict
 from changeover.core.swaps import SwapFailed
 from changeover.core.workspace import Workspace
 from tests.conftest import server_unavailable
-from tests.core.redis_deploys import DEPLOYS, alive, free_port, make_three_deploys, ping, restarts
-from tests.waiting import wait_for
+from tests.core.redis_deploys import DEPLOYS, free_port, make_three_deploys, ping, private_redis, restarts
 
 OLD_HANDLE = "redis://127.0.0.1:6379/0"
 PASSWORD = "hosted-s3cret-pw"
@@ -37,21 +33,8 @@ def machine_redis() -> str:
 @pytest.fixture
 def hosted_redis(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A Redis of its own, with a password, on a free port: the "hosted" one a swap moves to."""
-    port = free_port()
-    pidfile = tmp_path / "redis.pid"
-    subprocess.run(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--requirepass", PASSWORD, "--save", "",
-         "--appendonly", "no", "--daemonize", "yes", "--pidfile", str(pidfile), "--dir", str(tmp_path)],
-        check=True,
-        timeout=30,
-    )  # fmt: skip
-    wait_for(
-        "the test's Redis", lambda: pidfile.exists() and ping("-p", str(port), "-a", PASSWORD, "--no-auth-warning")
-    )
-    yield f"redis://default:{PASSWORD}@127.0.0.1:{port}/0", port  # redis-cli 7.0 needs the user name
-    pid = int(pidfile.read_text())
-    os.kill(pid, signal.SIGTERM)
-    wait_for("the test's Redis to stop", lambda: not alive(pid))
+    with private_redis(tmp_path, PASSWORD) as port:
+        yield f"redis://default:{PASSWORD}@127.0.0.1:{port}/0", port  # redis-cli 7.0 needs the user name
 
 
 @pytest.fixture

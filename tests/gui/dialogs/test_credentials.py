@@ -39,8 +39,8 @@ def test_reveal_is_explicit_and_temporary(
 ) -> None:
     dialog = _open(qtbot, window, workspace, env_file)
     assert [c.owner for c in dialog.model.records()] == ["shop-db"]  # only resources with a secret
-    assert dialog.rotate_button.isEnabled() is False  # registered by hand: rotated where it lives
-    assert "Only the user of a database Changeover provisioned" in dialog.rotate_button.toolTip()
+    assert dialog.rotate_button.isEnabled()  # a database user, even registered by hand (through its server)
+    assert "a second user beside the old one" in dialog.rotate_button.toolTip()
     assert PASSWORD not in _texts(dialog)
     dialog.select("shop-db")
     dialog.reveal_button.click()
@@ -169,14 +169,30 @@ def test_rotate_a_provisioned_database_user(
         dialog.select(name)
         assert dialog.rotate_button.isEnabled()
         dialog.rotate_button.click()
+        assert "only then is the old one revoked" in dialog.rotate_dialog.findChild(QLabel).text()
         with qtbot.waitSignal(window.refreshed, timeout=20000):
             dialog.rotate_dialog.accept()
         settle(qtbot, window)
         after = dotenv_values(env_file)["DATABASE_URL"]
         assert after and before and after != before
         assert workspace.full_handle(name) == after
-        assert [e.result for e in workspace.events(name) if e.action == "rotate password"] == ["ok"]
+        assert [e.result for e in workspace.events(name) if e.action == "rotate secret"] == ["ok"]
     finally:
         for attachment in workspace.show_resource(name).attachments:
             workspace.detach(name, attachment.deploy)
         core_servers.deprovision(workspace, name, name, final_backup=False)
+
+
+def test_kinds_that_cannot_rotate_say_why_and_point_to_replace(
+    qtbot: QtBot, window: MainWindow, workspace: Workspace, env_file: Path
+) -> None:
+    workspace.register_resource("mail", "smtp://postmaster:pw@mail.example.com:587")
+    dialog = _open(qtbot, window, workspace, env_file)
+    dialog.select("mail")
+    assert dialog.selected() is not None and dialog.selected().owner == "mail"  # type: ignore[union-attr]
+    assert not dialog.rotate_button.isEnabled() and dialog.replace_button.isEnabled()
+    assert dialog.rotate_button.toolTip() == (
+        "Cannot rotate: an SMTP relay's password is issued by the relay (your mail server, Mailgun, Postmark...). "
+        "Get a new secret where it is issued, then use Replace… to give it to every deploy."
+    )
+    settle(qtbot, window)
