@@ -540,7 +540,7 @@ def rotate(ctx: Context, resource_name: str) -> RotationResult:
     Everything that could refuse (the strategy, the keyring, every deploy's config) is checked before the
     service is touched. One audit row: the strategy, the deploys touched, what was revoked; never a value.
     """
-    with ctx.audited("rotate secret", "resource", resource_name) as details:
+    with ctx.audited("rotate password", "resource", resource_name) as details:
         with ctx.session() as session:
             resource = ctx.resource(session, resource_name)
             if resource.state == ResourceState.DEPROVISIONED:

@@ -362,7 +362,7 @@ class MainController(QObject):
             deploys = ", ".join(result.deploys) or "no deploy"
             return f"Rotated the secret of {resource}; rewrote and restarted {deploys}. {result.note}".strip()
 
-        return self._action("rotate secret", lambda: self.workspace.rotate(resource), summary)
+        return self._action("rotate password", lambda: self.workspace.rotate(resource), summary)
 
     def request_upgrade(self, resource: str) -> None:
         """Ask for the upgrade wizard on a database resource (the wizard connects ``upgrade_requested``)."""

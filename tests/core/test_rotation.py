@@ -153,7 +153,7 @@ def test_two_phase_rotation_while_a_client_keeps_connecting(
         assert conn.execute(sa.text("SELECT id FROM kept")).scalar_one() == 1
     assert (tmp_path / "web.log").read_text() == "restarted\n" * 3  # attach, then each rotation
 
-    events = [e for e in workspace.events(name) if e.action == "rotate secret"]
+    events = [e for e in workspace.events(name) if e.action == "rotate password"]
     assert [e.result for e in events] == ["ok", "ok"]
     for event in events:
         assert "web" in event.detail and "worker" in event.detail and "revoked" in event.detail
@@ -290,7 +290,7 @@ def test_kinds_that_cannot_rotate_say_why_and_offer_replace(workspace: Workspace
     workspace.register_resource("queue", "amqp://app:pw@broker.example.com:5672/%2F")
     with pytest.raises(Conflict, match="rabbitmqctl on the broker's own machine, and the broker is at broker"):
         workspace.rotate("queue")
-    [event, *_] = [e for e in workspace.events("mail") if e.action == "rotate secret"]
+    [event, *_] = [e for e in workspace.events("mail") if e.action == "rotate password"]
     assert event.result == "failed" and "pw" not in event.detail.replace("postmaster", "")
 
 

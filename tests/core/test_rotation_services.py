@@ -85,7 +85,7 @@ def test_redis_acl_user_gets_a_second_password_then_loses_the_old_one(
     assert passwords(acl_user) == 1
     assert "in memory only" in result.note  # the shared Redis has no ACL file
     assert workspace.full_handle("cache") == new
-    [event] = [e for e in workspace.events("cache") if e.action == "rotate secret" and e.result == "ok"]
+    [event] = [e for e in workspace.events("cache") if e.action == "rotate password" and e.result == "ok"]
     assert all(d in event.detail for d in DEPLOYS) and password not in event.detail and OLD_PW not in event.detail
 
 
@@ -109,7 +109,7 @@ def test_a_failed_restart_puts_the_first_deploy_back_and_revokes_nothing(
     assert restarts(envs["c-shop"]) == before["c-shop"]  # never reached
     assert authenticates(acl_user, OLD_PW) and passwords(acl_user) == 1  # the new password was removed
     assert workspace.full_handle("cache") == old and workspace.show_resource("cache").secret_rotated_at is None
-    [event] = [e for e in workspace.events("cache") if e.action == "rotate secret"]
+    [event] = [e for e in workspace.events("cache") if e.action == "rotate password"]
     assert event.result == "failed" and "a-shop" in event.detail and "b-shop" in event.detail
     assert OLD_PW not in event.detail and "revoked" not in event.detail
 
@@ -196,6 +196,6 @@ def test_rabbitmq_user_alternates_with_a_second_user_of_the_same_tags_and_permis
     assert second.deploys == ("worker",) and back.startswith(f"amqp://{rabbit_user}:") and check(parse(back)).ok
     assert alternate not in rabbit_users() and not check(parse(new)).ok
     assert workspace.full_handle("queue") == back
-    for event in [e for e in workspace.events("queue") if e.action == "rotate secret"]:
+    for event in [e for e in workspace.events("queue") if e.action == "rotate password"]:
         assert event.result == "ok" and "worker" in event.detail
         assert parse(new).secrets["password"] not in event.detail and OLD_PW not in event.detail

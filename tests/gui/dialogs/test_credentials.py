@@ -176,7 +176,7 @@ def test_rotate_a_provisioned_database_user(
         after = dotenv_values(env_file)["DATABASE_URL"]
         assert after and before and after != before
         assert workspace.full_handle(name) == after
-        assert [e.result for e in workspace.events(name) if e.action == "rotate secret"] == ["ok"]
+        assert [e.result for e in workspace.events(name) if e.action == "rotate password"] == ["ok"]
     finally:
         for attachment in workspace.show_resource(name).attachments:
             workspace.detach(name, attachment.deploy)
