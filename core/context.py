@@ -56,6 +56,7 @@ SETTINGS: dict[str, str] = {
     "secret_warn_days": str(DEFAULT_SECRET_WARN_DAYS),  # a secret unchanged for longer is marked old
     "backup_keep": "5",  # prune keeps at least this many backups per resource
     "backup_keep_days": "14",  # and every backup younger than this
+    "secret_store": "keyring",  # or aws:REGION/PREFIX (AWS Secrets Manager): see `changeover secret-store`
 }
 
 #: the ranges every number a user gives must fall in (checked at the edge, before anything changes)
@@ -147,13 +148,27 @@ class Context:
         self.inventory = inventory
         self.actor = actor or _actor()
         self.clock = clock
+        self._secret_store: object = None
+        self.bind_secret_store()
 
     @classmethod
     def open(cls, url: str | None = None) -> Self:
         return cls(Inventory(url))
 
     def close(self) -> None:
+        if self._secret_store is not None:
+            previous = keyring_secrets.bind_inventory_store(None)
+            if previous is not self._secret_store:  # another inventory opened since: its store stays
+                keyring_secrets.bind_inventory_store(previous)
         self.inventory.close()
+
+    def bind_secret_store(self) -> None:
+        """Keep secrets where this inventory's ``secret_store`` setting says (the OS keyring by default)."""
+        from .teamsecrets import store_for  # the team store builds on this kernel
+
+        store = store_for(self.setting("secret_store"))
+        self._secret_store = store
+        keyring_secrets.bind_inventory_store(store)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -406,6 +421,11 @@ class Context:
 
     def set_setting(self, key: str, value: str) -> None:
         self.setting(key)
+        if key == "secret_store":
+            raise InvalidInput(
+                "The secret store is changed with `changeover secret-store use keyring|aws:REGION[/PREFIX]`, "
+                "which moves the secrets too.",
+            )
         value = str(parse_whole(value, SETTING_RANGES[key], key))
         with self.audited("set setting", "setting", key) as details, self.session() as session:
             row = session.scalar(select(Setting).where(Setting.key == key))

@@ -61,3 +61,12 @@ def aws(request: pytest.FixtureRequest) -> Iterator[str]:
 
     with mock_aws():
         yield request.param
+
+
+@pytest.fixture(autouse=True)
+def unbind_team_store() -> Iterator[None]:
+    """No test leaves a team secret store bound for the next one."""
+    from changeover.core import secrets
+
+    yield
+    secrets.bind_inventory_store(None)

@@ -44,9 +44,7 @@ def names() -> set[str]:
     return {str(p["Name"]) for p in found}
 
 
-def test_attach_and_detach_write_secure_parameters_with_history(
-    aws: str, workspace: Workspace, tmp_path: Path
-) -> None:
+def test_attach_and_detach_write_secure_parameters_with_history(aws: str, workspace: Workspace, tmp_path: Path) -> None:
     marker = tmp_path / "restarts"
     boto3.client("ssm", region_name=REGION).put_parameter(Name=f"{PREFIX}/DEBUG", Value="1", Type="String")
     info = workspace.add_deploy(
