@@ -427,14 +427,19 @@ class Context:
                 "which moves the secrets too.",
             )
         value = str(parse_whole(value, SETTING_RANGES[key], key))
-        with self.audited("set setting", "setting", key) as details, self.session() as session:
+        with self.audited("set setting", "setting", key) as details:
+            self.write_setting(key, value)
+            details.append(f"{key}={value}")
+
+    def write_setting(self, key: str, value: str) -> None:
+        """Keep ``value`` for ``key`` (already checked by the caller), in a transaction of its own."""
+        with self.session() as session:
             row = session.scalar(select(Setting).where(Setting.key == key))
             if row is None:
                 session.add(Setting(key=key, value=value))
             else:
                 row.value = value
             session.commit()
-            details.append(f"{key}={value}")
 
     def retention(self) -> timedelta:
         return timedelta(days=int(self.setting("retention_days")))

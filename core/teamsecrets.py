@@ -28,7 +28,7 @@ from . import _aws
 from . import secrets as keyring_secrets
 from .context import Context
 from .errors import ChangeoverError, Conflict, InvalidInput, KeyringUnavailable
-from .inventory.models import Resource, Server, Setting
+from .inventory.models import Resource, Server
 
 logger = logging.getLogger(__name__)
 
@@ -224,13 +224,7 @@ def use_secret_store(ctx: Context, target: str, *, move: bool = True, keep_old: 
                     "--no-move).",
                 )
         try:
-            with ctx.session() as session:
-                row = session.scalar(select(Setting).where(Setting.key == SETTING))
-                if row is None:
-                    session.add(Setting(key=SETTING, value=text))
-                else:
-                    row.value = text
-                session.commit()
+            ctx.write_setting(SETTING, text)
         except BaseException:
             _undo_copies(new, copied)
             raise
