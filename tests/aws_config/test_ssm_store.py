@@ -25,10 +25,6 @@ CACHE_2 = "redis://:other-s3cret@cache-2.internal:6379/0"
 PREFIX = "/shop/prod"
 
 
-def ssm() -> object:
-    return boto3.client("ssm", region_name=REGION)
-
-
 def parameter(name: str) -> dict[str, object]:
     return boto3.client("ssm", region_name=REGION).get_parameter(Name=name, WithDecryption=True)["Parameter"]
 
