@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import boto3
+import boto3.exceptions
 import botocore.exceptions as bx
 from botocore.config import Config
 
@@ -74,12 +76,25 @@ def _session(profile: str | None) -> boto3.session.Session:
     return session
 
 
-def client(service: str, region: str, profile: str | None = None, *, timeout: float = TIMEOUT) -> Any:
-    """A boto3 client for ``service`` in ``region`` (with ``profile``, or the default credential chain)."""
+def client(
+    service: str,
+    region: str,
+    profile: str | None = None,
+    *,
+    keys: tuple[str, str] | None = None,
+    timeout: float = TIMEOUT,
+) -> Any:
+    """A boto3 client for ``service`` in ``region``: with ``keys`` (access key id, secret key) when a handle
+    carries them, else ``profile`` or the default credential chain."""
     if not region:
         raise AwsError(f"No AWS region given for {service}: name one, for example eu-west-1.")
     with translated(f"reach AWS {service} in {region}"), _sessions_lock:
-        return _session(profile).client(
+        session = (
+            boto3.session.Session(aws_access_key_id=keys[0], aws_secret_access_key=keys[1])
+            if keys
+            else _session(profile)
+        )
+        return session.client(
             service,  # type: ignore[call-overload]
             region_name=region,
             config=Config(
@@ -123,6 +138,11 @@ def translated(doing: str, permission: str = "") -> Iterator[None]:
         raise AwsError(f"Could not {doing}: no AWS region is set; name one, for example eu-west-1.") from None
     except bx.ClientError as exc:
         raise _client_error(exc, doing, permission) from None
+    except boto3.exceptions.S3UploadFailedError as exc:  # boto3's transfer manager wraps the ClientError
+        found = re.search(r"An error occurred \((\w+)\)", str(exc))
+        raise _client_error(
+            bx.ClientError({"Error": {"Code": found.group(1) if found else ""}}, "PutObject"), doing, permission
+        ) from None
     except (bx.ConnectTimeoutError, bx.ReadTimeoutError):
         raise AwsError(
             f"Could not {doing}: AWS did not answer in time. Check the network (or AWS_ENDPOINT_URL) and try again.",

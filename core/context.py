@@ -57,6 +57,12 @@ SETTINGS: dict[str, str] = {
     "backup_keep": "5",  # prune keeps at least this many backups per resource
     "backup_keep_days": "14",  # and every backup younger than this
     "secret_store": "keyring",  # or aws:REGION/PREFIX (AWS Secrets Manager): see `changeover secret-store`
+    "backup_bucket": "none",  # or an S3 resource every backup is copied to: see `changeover offsite`
+}
+#: settings that are not numbers, changed by their own command (which checks and does more than store them)
+OWN_COMMAND = {
+    "secret_store": "changeover secret-store use keyring|aws:REGION[/PREFIX]` (it moves the secrets too)",
+    "backup_bucket": "changeover offsite use RESOURCE|none` (it checks the bucket first)",
 }
 
 #: the ranges every number a user gives must fall in (checked at the edge, before anything changes)
@@ -421,11 +427,8 @@ class Context:
 
     def set_setting(self, key: str, value: str) -> None:
         self.setting(key)
-        if key == "secret_store":
-            raise InvalidInput(
-                "The secret store is changed with `changeover secret-store use keyring|aws:REGION[/PREFIX]`, "
-                "which moves the secrets too.",
-            )
+        if key in OWN_COMMAND:
+            raise InvalidInput(f"The setting {key} is changed with `{OWN_COMMAND[key]}.")
         value = str(parse_whole(value, SETTING_RANGES[key], key))
         with self.audited("set setting", "setting", key) as details:
             self.write_setting(key, value)

@@ -177,3 +177,23 @@ def test_no_credentials_is_said_in_words(monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.delenv(var)
     with pytest.raises(AwsError, match="no AWS credentials were found"):
         SsmStore(PREFIX, region=REGION).read()
+
+
+def test_swap_and_replace_secret_work_on_an_ssm_deploy(aws: str, workspace: Workspace, tmp_path: Path) -> None:
+    marker = tmp_path / "restarts"
+    workspace.add_deploy("shop", ssm_path=PREFIX, region=REGION, restart_cmd=f"echo restarted >> {marker}")
+    workspace.register_resource("stripe", "sk_live_first_s3cret", kind="apikey")
+    workspace.register_resource("stripe-2", "sk_live_second_s3cret", kind="apikey")
+    workspace.attach("stripe", "shop", env_var="STRIPE_API_KEY")
+    assert parameter(f"{PREFIX}/STRIPE_API_KEY")["Type"] == "SecureString"
+
+    workspace.swap("stripe", "stripe-2")
+    assert parameter(f"{PREFIX}/STRIPE_API_KEY")["Value"] == "sk_live_second_s3cret"
+    workspace.set_resource_secret("stripe-2", "sk_live_third_s3cret")
+    assert history(f"{PREFIX}/STRIPE_API_KEY") == [
+        "sk_live_first_s3cret",
+        "sk_live_second_s3cret",
+        "sk_live_third_s3cret",
+    ]
+    assert marker.read_text().count("restarted") == 3
+    assert "s3cret" not in " ".join(e.detail for e in workspace.events())
