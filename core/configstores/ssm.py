@@ -242,15 +242,6 @@ class SsmStore:
                 raise
         return str(found["Parameter"].get("Type")) == SECURE
 
-    def history(self, var: str) -> list[tuple[int, str]]:
-        """Every kept version of one variable, oldest first: (version, value)."""
-        kept: list[tuple[int, str]] = []
-        with _aws.translated(f"read the history of {self._name(var)}", "ssm:GetParameterHistory (and kms:Decrypt)"):
-            pages = self.ssm.get_paginator("get_parameter_history").paginate(Name=self._name(var), WithDecryption=True)
-            for page in pages:
-                kept.extend((int(p["Version"]), str(p.get("Value", ""))) for p in page.get("Parameters", []))
-        return sorted(kept)
-
 
 def _check_value(value: str) -> None:
     if value == "":
