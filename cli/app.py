@@ -18,7 +18,7 @@ from changeover.core.errors import ChangeoverError
 from changeover.core.logs import setup_logging
 from changeover.core.workspace import Workspace
 
-from . import attachments, backups, deploys, resources, servers, status, upgrade, uses
+from . import attachments, backups, deploys, offsite, resources, secretstore, servers, status, upgrade, uses
 from .options import Handler
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         upgrade.register,
         status.register,
         uses.register,
+        secretstore.register,
+        offsite.register,
     ):
         register(commands)
     return parser

@@ -38,7 +38,12 @@ def cmd_swap(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
 def cmd_deprovision(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
     bar = Bar(out)
     info = servers.deprovision(
-        ws, args.resource, args.confirm, final_backup=not args.no_final_backup, progress=bar.progress
+        ws,
+        args.resource,
+        args.confirm,
+        final_backup=not args.no_final_backup,
+        delete_contents=args.delete_contents,
+        progress=bar.progress,
     )
     bar.clear()
     out.write(f"Deprovisioned {info.name}.\n")
@@ -73,3 +78,6 @@ def register(commands: Commands) -> None:
     p.add_argument("resource")
     p.add_argument("--confirm", required=True, metavar="NAME", help="the resource's name, typed again")
     p.add_argument("--no-final-backup", action="store_true", help="drop a provider-made database without a backup")
+    p.add_argument(
+        "--delete-contents", action="store_true", help="remove a provider-made S3 bucket even if it holds objects"
+    )

@@ -65,8 +65,26 @@ def _print_deploy(info: DeployInfo, out: TextIO) -> None:
     print_attachments(info.attachments, out)
 
 
+def config_options(parser: argparse.ArgumentParser) -> None:
+    """Where a new deploy's config lives: ``--env-file``, or ``--ssm-path`` with ``--region`` (and ``--profile``)."""
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--env-file", help="the deploy's .env file")
+    where.add_argument("--ssm-path", help="the AWS SSM path holding the config, e.g. /app/prod")
+    parser.add_argument("--region", help="the AWS region of --ssm-path, e.g. eu-west-1")
+    parser.add_argument("--profile", help="the AWS profile to use for --ssm-path (default: the standard AWS chain)")
+
+
+def config_where(args: argparse.Namespace) -> dict[str, Any]:
+    """The config location options given, as keyword arguments of the workspace."""
+    if args.ssm_path and not args.region:
+        raise InvalidInput("Give the AWS region of the SSM path: --region REGION (for example eu-west-1).")
+    return {"ssm_path": args.ssm_path, "region": args.region, "profile": args.profile}
+
+
 def cmd_deploy_add(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
-    info = ws.add_deploy(args.name, args.env_file, create_env_file=args.create, **deploy_options(args))
+    info = ws.add_deploy(
+        args.name, args.env_file, create_env_file=args.create, **config_where(args), **deploy_options(args)
+    )
     out.write(f"Added deploy {info.name} ({info.config_location}).\n")
 
 
@@ -119,7 +137,9 @@ def cmd_deploy_maintenance(ws: Workspace, args: argparse.Namespace, out: TextIO)
 
 
 def cmd_import(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
-    result = ws.import_deploy(args.deploy, args.env_file, dry_run=args.dry_run, **deploy_options(args))
+    result = ws.import_deploy(
+        args.deploy, args.env_file, dry_run=args.dry_run, **config_where(args), **deploy_options(args)
+    )
     if args.json:
         emit_json(result, out)
         return
@@ -154,9 +174,9 @@ def cmd_import(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
 
 def register(commands: Commands) -> None:
     deploy = group(commands, "deploy", "add, edit, list, show, remove deploys")
-    p = command(deploy, "add", cmd_deploy_add, "add a deploy whose config is a .env file")
+    p = command(deploy, "add", cmd_deploy_add, "add a deploy whose config is a .env file or an SSM path")
     p.add_argument("name")
-    p.add_argument("--env-file", required=True, help="the deploy's .env file")
+    config_options(p)
     p.add_argument("--create", action="store_true", help="create the .env file (mode 0600) if it does not exist")
     hook_options(p)
     p = command(deploy, "edit", cmd_deploy_edit, "change a deploy's labels, config file or hooks")
@@ -179,9 +199,9 @@ def register(commands: Commands) -> None:
 
 
 def register_import(commands: Commands) -> None:
-    p = command(commands, "import", cmd_import, "add a deploy from an existing .env and attach the resources it uses")
+    p = command(commands, "import", cmd_import, "add a deploy from a .env or SSM path and attach the resources it uses")
     p.add_argument("deploy")
-    p.add_argument("--env-file", required=True)
+    config_options(p)
     hook_options(p)
     p.add_argument("--dry-run", action="store_true", help="show what would be registered and attached; save nothing")
     p.add_argument("--json", action="store_true")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from . import engines, paths
+from . import engines, offsite, paths
 from .context import Context
 from .engines import DatabaseInfo, describe
 from .errors import ChangeoverError, Conflict, InvalidInput
@@ -71,6 +71,10 @@ def backup_resource(
         params = backup_params(ctx, resource_name)
         result = backup(params, progress, cancel)
         details.append(f"{result.manifest.format} in {result.folder}")
+    try:  # the backup stands on disk even when the copy to the backup bucket fails; the audit trail says why
+        offsite.after_backup(ctx, result.folder)
+    except ChangeoverError as exc:
+        logger.warning("copy of the backup of %s to the backup bucket failed: %s", resource_name, exc.message)
     try:  # the backup stands even when the prune after it cannot finish; the audit trail says why
         prune_backups(ctx, resource_name)
     except ChangeoverError as exc:

@@ -56,6 +56,13 @@ SETTINGS: dict[str, str] = {
     "secret_warn_days": str(DEFAULT_SECRET_WARN_DAYS),  # a secret unchanged for longer is marked old
     "backup_keep": "5",  # prune keeps at least this many backups per resource
     "backup_keep_days": "14",  # and every backup younger than this
+    "secret_store": "keyring",  # or aws:REGION/PREFIX (AWS Secrets Manager): see `changeover secret-store`
+    "backup_bucket": "none",  # or an S3 resource every backup is copied to: see `changeover offsite`
+}
+#: settings that are not numbers, changed by their own command (which checks and does more than store them)
+OWN_COMMAND = {
+    "secret_store": "changeover secret-store use keyring|aws:REGION[/PREFIX]` (it moves the secrets too)",
+    "backup_bucket": "changeover offsite use RESOURCE|none` (it checks the bucket first)",
 }
 
 #: the ranges every number a user gives must fall in (checked at the edge, before anything changes)
@@ -147,13 +154,27 @@ class Context:
         self.inventory = inventory
         self.actor = actor or _actor()
         self.clock = clock
+        self._secret_store: object = None
+        self.bind_secret_store()
 
     @classmethod
     def open(cls, url: str | None = None) -> Self:
         return cls(Inventory(url))
 
     def close(self) -> None:
+        if self._secret_store is not None:
+            previous = keyring_secrets.bind_inventory_store(None)
+            if previous is not self._secret_store:  # another inventory opened since: its store stays
+                keyring_secrets.bind_inventory_store(previous)
         self.inventory.close()
+
+    def bind_secret_store(self) -> None:
+        """Keep secrets where this inventory's ``secret_store`` setting says (the OS keyring by default)."""
+        from .teamsecrets import store_for  # the team store builds on this kernel
+
+        store = store_for(self.setting("secret_store"))
+        self._secret_store = store
+        keyring_secrets.bind_inventory_store(store)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -406,15 +427,22 @@ class Context:
 
     def set_setting(self, key: str, value: str) -> None:
         self.setting(key)
+        if key in OWN_COMMAND:
+            raise InvalidInput(f"The setting {key} is changed with `{OWN_COMMAND[key]}.")
         value = str(parse_whole(value, SETTING_RANGES[key], key))
-        with self.audited("set setting", "setting", key) as details, self.session() as session:
+        with self.audited("set setting", "setting", key) as details:
+            self.write_setting(key, value)
+            details.append(f"{key}={value}")
+
+    def write_setting(self, key: str, value: str) -> None:
+        """Keep ``value`` for ``key`` (already checked by the caller), in a transaction of its own."""
+        with self.session() as session:
             row = session.scalar(select(Setting).where(Setting.key == key))
             if row is None:
                 session.add(Setting(key=key, value=value))
             else:
                 row.value = value
             session.commit()
-            details.append(f"{key}={value}")
 
     def retention(self) -> timedelta:
         return timedelta(days=int(self.setting("retention_days")))

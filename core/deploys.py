@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from . import discovery, handles, resources
 from . import secrets as keyring_secrets
-from .configstores import EnvFileStore, open_store
+from .configstores import EnvFileStore, SsmStore, locate, open_store
 from .context import HOOK_SECONDS, Context, check_range, is_secretish, validate_name
 from .errors import Conflict, InvalidInput
 from .inventory.models import (
@@ -38,8 +38,11 @@ logger = logging.getLogger(__name__)
 def add_deploy(
     ctx: Context,
     name: str,
-    env_file: str,
+    env_file: str | None = None,
     *,
+    ssm_path: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
     app: str = "",
     environment: str = "",
     restart_cmd: str | None = None,
@@ -49,17 +52,20 @@ def add_deploy(
     hook_timeout: int = 60,
     create_env_file: bool = False,
 ) -> DeployInfo:
-    """Add a deploy whose config is ``env_file`` (created empty, mode 0600, if asked and missing)."""
+    """Add a deploy whose config is ``env_file`` (created empty, mode 0600, if asked and missing), or the
+    parameters under ``ssm_path`` in AWS SSM Parameter Store (``region``, optional ``profile``)."""
     with ctx.audited("add deploy", "deploy", name) as details:
         validate_name(name, "deploy")
         if maintenance_var:
             handles.validate_env_var(maintenance_var)
         check_range(hook_timeout, HOOK_SECONDS, "The hook timeout (seconds)")
-        store = EnvFileStore(env_file)
+        store = locate(env_file, ssm_path=ssm_path, region=region, profile=profile)
+        if create_env_file and not isinstance(store, EnvFileStore):
+            raise InvalidInput("--create applies to an env file; an SSM path needs no creating.")
         with ctx.session() as session:
             if session.scalar(select(Deploy.id).where(Deploy.name == name)) is not None:
                 raise Conflict(f"A deploy named '{name}' already exists: choose another name.")
-            if create_env_file and not store.exists():
+            if isinstance(store, EnvFileStore) and create_env_file and not store.exists():
                 store.create()
                 details.append("created an empty env file")
             store.read()
@@ -126,7 +132,7 @@ def edit_deploy(ctx: Context, name: str, **changes: Unpack[DeployChanges]) -> De
                 )
             store = open_store("envfile", env_file)
             store.read()
-            deploy.config_location = store.location
+            deploy.config_kind, deploy.config_location = store.kind, store.location
         maintenance_var = changes.get("maintenance_var")
         if maintenance_var:
             handles.validate_env_var(maintenance_var)
@@ -237,12 +243,15 @@ class Discovery(ImportResult):
 def import_deploy(
     ctx: Context,
     name: str,
-    env_file: str,
+    env_file: str | None = None,
     *,
+    ssm_path: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
     dry_run: bool = False,
     **deploy_options: Unpack[DeployHooks],
 ) -> Discovery:
-    """Add a deploy from an existing ``.env`` and register and attach the resources it already uses.
+    """Add a deploy from an existing ``.env`` (or SSM path) and register and attach the resources it uses.
 
     Resources are recognised by scheme (any handle of a known kind; an http(s) URL only when it carries
     a key under a ``*_URL`` name or sits under a conventional name such as ``SENTRY_DSN``) and by the
@@ -254,13 +263,14 @@ def import_deploy(
     With ``dry_run`` the same checks run and the result says what would be registered and attached,
     and nothing is saved: no deploy, no resource, no keyring entry, no audit row.
     """
+    where = {"ssm_path": ssm_path, "region": region, "profile": profile}
     if dry_run:
-        return _preview(ctx, name, env_file, deploy_options)
+        return _preview(ctx, name, locate(env_file, **where), deploy_options)
     with ctx.audited("import deploy", "deploy", name) as details:
         validate_name(name, "deploy")
-        store = open_store("envfile", env_file)
+        store = locate(env_file, **where)
         found, skipped = discovery.discover(store.read())
-        added = add_deploy(ctx, name, env_file, **deploy_options)
+        added = add_deploy(ctx, name, env_file, ssm_path=ssm_path, region=region, profile=profile, **deploy_options)
         stored_refs: list[str] = []
         attached: list[tuple[str, str]] = []
         registered: list[tuple[str, str]] = []
@@ -301,13 +311,12 @@ def import_deploy(
         return Discovery(added, tuple(attached), tuple(skipped), tuple(recognised), tuple(registered), dry_run=False)
 
 
-def _preview(ctx: Context, name: str, env_file: str, options: DeployHooks) -> Discovery:
+def _preview(ctx: Context, name: str, store: EnvFileStore | SsmStore, options: DeployHooks) -> Discovery:
     """What :func:`import_deploy` would do, checked as it checks, with nothing saved."""
     validate_name(name, "deploy")
     if options.get("maintenance_var"):
         handles.validate_env_var(str(options.get("maintenance_var")))
     check_range(int(options.get("hook_timeout", 60)), HOOK_SECONDS, "The hook timeout (seconds)")
-    store = EnvFileStore(env_file)
     found, skipped = discovery.discover(store.read())
     stamp = ctx.clock()
     recognised: list[discovery.Recognised] = []

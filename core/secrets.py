@@ -10,6 +10,11 @@ Changeover defines no keyring backend of its own (keyring would offer any import
 ``KeyringBackend`` as a candidate). Tools that must run without a keyring (the screenshot and benchmark
 scripts) set an in-memory :class:`MemoryStore` explicitly with :func:`use_store`; keyring never sees it.
 
+An inventory may instead name a team secret store (AWS Secrets Manager, :mod:`.teamsecrets`): the
+:class:`~changeover.core.context.Context` over it binds that store with :func:`bind_inventory_store`, and
+every secret then goes there, never to the keyring. When it cannot be reached, the call fails with its
+own error in words; nothing falls back to the keyring or to memory.
+
 Every secret stored or loaded here is remembered by :mod:`.redaction`, so logs and messages mask it.
 """
 
@@ -25,7 +30,7 @@ import keyring
 import keyring.errors
 
 from . import redaction
-from .errors import KeyringUnavailable
+from .errors import ChangeoverError, KeyringUnavailable
 
 __all__ = [
     "SERVICE",
@@ -35,11 +40,13 @@ __all__ = [
     "SecretStore",
     "backend",
     "backend_name",
+    "bind_inventory_store",
     "check",
     "delete",
     "describe",
     "human_name",
     "load",
+    "os_keyring",
     "status",
     "store",
     "use_store",
@@ -104,6 +111,7 @@ class MemoryStore:
 
 _override_lock = threading.Lock()
 _override: SecretStore | None = None
+_bound: SecretStore | None = None
 
 
 def use_store(store: SecretStore | None) -> SecretStore | None:
@@ -115,6 +123,18 @@ def use_store(store: SecretStore | None) -> SecretStore | None:
     global _override
     with _override_lock:
         previous, _override = _override, store
+    return previous
+
+
+def bind_inventory_store(store: SecretStore | None) -> SecretStore | None:
+    """Keep secrets in the store the open inventory names (``None``: the OS keyring); returns the previous one.
+
+    Called by the context over an inventory when it opens (and when an admin changes the inventory's
+    secret store); a store set with :func:`use_store` still comes first.
+    """
+    global _bound
+    with _override_lock:
+        previous, _bound = _bound, store
     return previous
 
 
@@ -173,9 +193,13 @@ def _refused(chosen: object) -> bool:
 def _chosen() -> tuple[SecretStore, bool]:
     """The store secrets would go to (a chainer's storing child, not the chainer), and whether it is refused."""
     with _override_lock:
-        override = _override
+        override = _override or _bound
     if override is not None:
         return override, False
+    return _keyring_chosen()
+
+
+def _keyring_chosen() -> tuple[SecretStore, bool]:
     from keyring.backends.chainer import ChainerBackend
 
     chosen: SecretStore = keyring.get_keyring()
@@ -196,6 +220,16 @@ def backend() -> SecretStore:
     chosen, refused = _chosen()
     if refused:
         logger.info("keyring refused: %s", _dotted(chosen))
+        raise KeyringUnavailable(NO_KEYRING)
+    return chosen
+
+
+def os_keyring() -> SecretStore:
+    """The OS keyring, whatever store the inventory names (to move secrets in or out of it)."""
+    with _override_lock:
+        override = _override
+    chosen, refused = (override, False) if override is not None else _keyring_chosen()
+    if refused:
         raise KeyringUnavailable(NO_KEYRING)
     return chosen
 
@@ -227,11 +261,14 @@ def status() -> KeyringStatus:
     except keyring.errors.KeyringLocked:
         message = _locked(name).message
         return KeyringStatus(name=name, usable=False, unlocked=False, message=message, backend=dotted)
+    except ChangeoverError as exc:  # a team store says what is wrong in its own words
+        return KeyringStatus(name=name, usable=False, unlocked=False, message=exc.message, backend=dotted)
     except Exception as exc:  # a keyring fails in its own ways (D-Bus, OS errors): all mean "not usable now"
         logger.warning("keyring probe failed: %s", type(exc).__name__)
         message = _failed(name, "answer").message
         return KeyringStatus(name=name, usable=False, unlocked=False, message=message, backend=dotted)
-    return KeyringStatus(name=name, usable=True, unlocked=True, message=f"{KEPT_IN} {name} (unlocked).", backend=dotted)
+    state = "" if getattr(chosen, "team", False) else " (unlocked)"
+    return KeyringStatus(name=name, usable=True, unlocked=True, message=f"{KEPT_IN} {name}{state}.", backend=dotted)
 
 
 def describe() -> str:
@@ -239,7 +276,9 @@ def describe() -> str:
     return status().message
 
 
-def _guard(chosen: SecretStore, action: str, exc: Exception) -> KeyringUnavailable:
+def _guard(chosen: SecretStore, action: str, exc: Exception) -> ChangeoverError:
+    if isinstance(exc, ChangeoverError):  # a team store's own words (AWS denied, unreachable...)
+        return exc
     logger.warning("keyring could not %s: %s", action, type(exc).__name__)
     if isinstance(exc, keyring.errors.KeyringLocked):
         return _locked(human_name(chosen))

@@ -1,9 +1,10 @@
-"""Database servers Changeover may provision on, and the databases it makes and drops there.
+"""Servers Changeover may provision on, and the databases (or buckets) it makes and drops there.
 
-Register a server (PostgreSQL or MariaDB/MySQL by an admin handle whose password goes to the keyring, or
-a folder for SQLite files), list and remove servers, provision a database with its own user and
-generated password, and deprovision a resource (dropping a provider-made one after a final backup, refused
-while others are connected). Rotation is its own concept: :mod:`changeover.core.rotation`.
+Register a server (PostgreSQL or MariaDB/MySQL by an admin handle whose password goes to the keyring, a
+folder for SQLite files, or an AWS region for S3 buckets), list and remove servers, provision a database
+with its own user and generated password (or a bucket), and deprovision a resource (dropping a provider-made
+one after a final backup, refused while others are connected; a bucket holding objects only when asked
+twice). Rotation is its own concept: :mod:`changeover.core.rotation`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .context import Context, validate_name
 from .errors import Conflict, InvalidInput, NotFound
 from .inventory.models import Origin, Resource, ResourceState, Server
 from .jobs import Progress, no_progress
+from .providers import s3
 from .providers.base import Provider, SecondLogins
 from .records import ResourceInfo, resource_info
 
@@ -31,20 +33,23 @@ SERVER_KINDS = engines.NAMES
 
 
 def kind_text(kind: str) -> str:
-    """A server kind in words: "PostgreSQL", "MariaDB/MySQL", "SQLite folder"."""
+    """A server kind in words: "PostgreSQL", "MariaDB/MySQL", "SQLite folder", "Amazon S3 (buckets)"."""
+    if kind == s3.KIND:
+        return s3.LABEL
     engine = engines.of(kind)
     return f"{engine.label} folder" if engine.file_based else engine.label
 
 
 #: what the faces offer when a server is registered: (kind, in words, an example admin handle or "")
-KIND_CHOICES: tuple[tuple[str, str, str], ...] = tuple(
-    (e.name, kind_text(e.name), e.admin_example) for e in engines.ALL
+KIND_CHOICES: tuple[tuple[str, str, str], ...] = (
+    *((e.name, kind_text(e.name), e.admin_example) for e in engines.ALL),
+    (s3.KIND, s3.LABEL, s3.EXAMPLE),
 )
 
 
 def is_folder(kind: str) -> bool:
     """A server of this kind is a folder of database files (SQLite), with no admin handle or users."""
-    return engines.of(kind).file_based
+    return kind != s3.KIND and engines.of(kind).file_based
 
 
 PASSWORD_BYTES = 24  # token_urlsafe: 32 characters of [A-Za-z0-9_-]
@@ -74,7 +79,7 @@ def _slots(server: Server) -> list[str]:
 
 def provider_for(server: Server) -> Provider:
     """The provider of a registered server, its admin secret fetched from the keyring."""
-    if engines.of(server.kind).file_based:
+    if is_folder(server.kind):
         return providers.for_server(Path(server.handle))
     public = _server_handle(server)
     full = public
@@ -108,7 +113,7 @@ def _server_info(session: Session, server: Server) -> ServerInfo:
         .where(Resource.server_id == server.id, Resource.state != ResourceState.DEPROVISIONED.value)
         .order_by(Resource.name)
     ).all()
-    shown = server.handle if engines.of(server.kind).file_based else _server_handle(server).masked()
+    shown = server.handle if is_folder(server.kind) else _server_handle(server).masked()
     options = server.options or {}
     return ServerInfo(
         name=server.name,
@@ -134,6 +139,9 @@ def parse_server_location(text: str) -> tuple[str, handles.Handle | Path]:
             raise InvalidInput(f"The folder {folder} does not exist: create it first.")
         return "sqlite", folder
     handle = handles.parse(text)
+    if handle.kind == s3.KIND:
+        s3.S3Provider.at(handle)  # s3://REGION, not a bucket
+        return handle.kind, handle
     if handle.kind not in providers.SERVER_ENGINES:
         raise InvalidInput(
             f"A {handle.kind} handle is not a database server: give a postgresql:// or mysql:// admin handle, "
@@ -230,7 +238,8 @@ def provision(ctx: Context, server_name: str, name: str, *, plan: str | None = N
                     f"The server '{server.name}' ({server.kind}) has no sizes or plans: provision without a plan. "
                     "Plans apply to cloud providers such as AWS RDS.",
                 )
-            keyring_secrets.check()
+            if getattr(provider, "keeps_secrets", True):
+                keyring_secrets.check()
             database = database_name(name)
             password = _random.token_urlsafe(PASSWORD_BYTES)
             details.append(f"on {server.name} as {database}")
@@ -241,7 +250,7 @@ def provision(ctx: Context, server_name: str, name: str, *, plan: str | None = N
                 session.commit()
             except BaseException:
                 session.rollback()
-                provider.deprovision(database, None if engines.of(server.kind).file_based else database)
+                provider.deprovision(database, None if is_folder(server.kind) else database)
                 raise
             return resource_info(resource)
 
@@ -255,13 +264,15 @@ def deprovision(
     confirm: str,
     *,
     final_backup: bool = True,
+    delete_contents: bool = False,
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
 ) -> ResourceInfo:
     """Forget a resource (and, for provider-made ones, drop it, after a final backup unless declined).
 
     Refused while it is attached anywhere, while an unfinished upgrade needs it, and without its name
-    typed again as ``confirm``.
+    typed again as ``confirm``. A provider-made S3 bucket that holds objects is removed only with
+    ``delete_contents`` too (asked twice: the flag and the name).
     """
     with ctx.audited("deprovision", "resource", resource_name) as details, ctx.session() as session:
         resource = ctx.resource(session, resource_name)
@@ -272,7 +283,9 @@ def deprovision(
         refusal = resources.refusal_to_deprovision(ctx, session, resource)
         if refusal:
             raise Conflict(refusal)
-        if resource.origin == Origin.PROVISIONED:
+        if resource.origin == Origin.PROVISIONED and resource.kind == s3.KIND:
+            _drop_bucket(resource, details, delete_contents)
+        elif resource.origin == Origin.PROVISIONED:
             _drop_provisioned(ctx, resource, details, final_backup, progress, cancel)
         if resource.secret_ref:
             keyring_secrets.delete(resource.secret_ref)
@@ -285,6 +298,25 @@ def deprovision(
         resource.updated_at = stamp
         session.commit()
         return resource_info(resource)
+
+
+def _drop_bucket(resource: Resource, details: list[str], delete_contents: bool) -> None:
+    """Remove a provider-made bucket: refused while it holds objects unless ``delete_contents``."""
+    if resource.server is None:
+        raise Conflict(f"'{resource.name}' was provisioned on a server that is no longer registered.")
+    provider = provider_for(resource.server)
+    if not isinstance(provider, s3.S3Provider):
+        raise Conflict(f"'{resource.name}' is an S3 bucket on a server that is not an S3 region.")
+    bucket = s3.bucket_of(resource.handle)
+    count = provider.object_count(bucket)
+    if count and not delete_contents:
+        many = f"{count}+" if count >= 1000 else str(count)
+        raise Conflict(
+            f"The bucket {bucket} of '{resource.name}' still holds {many} object version(s): deprovisioning "
+            "deletes them for good. If you mean it, add --delete-contents (and the name, as now).",
+        )
+    deleted = provider.drop_bucket(bucket, delete_contents=delete_contents)
+    details.append(f"deleted bucket {bucket}" + (f" and {deleted} object version(s) in it" if deleted else ""))
 
 
 def _database_and_user(resource: Resource) -> tuple[str, str | None]:

@@ -7,7 +7,7 @@ does. Nothing here is logic of its own; look up a use case in the module that ow
 
 from __future__ import annotations
 
-from . import attachments, audit, backups, deploys, resources, rotation, servers, swaps, uses
+from . import attachments, audit, backups, deploys, offsite, resources, rotation, servers, swaps, teamsecrets, uses
 from .context import Context
 
 
@@ -57,5 +57,13 @@ class Workspace(Context):
     plan_copy = backups.plan_copy
     copy_resources = backups.copy_resources
     verify_resources = backups.verify_resources
+    # backups kept in an S3 bucket too
+    use_backup_bucket = offsite.use_bucket
+    push_backup = offsite.push
+    list_offsite_backups = offsite.list_offsite
+    fetch_backup = offsite.fetch
+    # where secrets are kept: the OS keyring or the team's AWS Secrets Manager
+    secret_store_info = teamsecrets.secret_store_info
+    use_secret_store = teamsecrets.use_secret_store
     # the audit trail
     events = audit.events

@@ -1,8 +1,10 @@
 """S3 buckets through boto3: ``HeadBucket`` with the handle's keys and region.
 
-A handle is ``s3://ACCESS_KEY:SECRET_KEY@BUCKET?region=REGION``; without ``region`` the check uses
-``AWS_REGION`` (or ``AWS_DEFAULT_REGION``). The endpoint is AWS's unless ``?endpoint=`` names another or
-``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` is set (MinIO, moto, another S3-compatible store).
+A handle is ``s3://ACCESS_KEY:SECRET_KEY@BUCKET?region=REGION``, or ``s3://BUCKET?region=REGION`` without
+keys, checked with the standard AWS credential chain (profile, environment, instance role). Without
+``region`` the check uses ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``). The endpoint is AWS's unless
+``?endpoint=`` names another or ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` is set (MinIO, moto, another
+S3-compatible store).
 """
 
 from __future__ import annotations
@@ -44,7 +46,11 @@ def check(handle: Handle, timeout: float) -> CheckResult:
         try:
             client.head_bucket(Bucket=bucket)
         except bx.NoCredentialsError:
-            return failed(timer, f"No keys for bucket '{bucket}': put them in the handle (s3://KEY:SECRET@{bucket}).")
+            return failed(
+                timer,
+                f"No AWS credentials for bucket '{bucket}': give this machine some (AWS_PROFILE, an instance or "
+                f"task role) or put keys in the handle (s3://KEY:SECRET@{bucket}).",
+            )
         except bx.ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

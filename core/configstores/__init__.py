@@ -1,7 +1,7 @@
 """Where a deploy's config (its environment variables) lives.
 
 A :class:`ConfigStore` reads and changes one deploy's variables. The first store is a ``.env`` file
-(:mod:`.envfile`); others (AWS SSM Parameter Store, ...) implement the same interface.
+(:mod:`.envfile`); AWS SSM Parameter Store (:mod:`.ssm`) implements the same interface.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from typing import Any, Protocol
 
 from ..errors import InvalidInput
 from .envfile import EnvFileStore
+from .ssm import SsmStore
 
-__all__ = ["ConfigStore", "ConfigChange", "EnvFileStore", "open_store", "STORE_KINDS"]
+__all__ = ["ConfigStore", "ConfigChange", "EnvFileStore", "SsmStore", "open_store", "locate", "STORE_KINDS"]
 
 
 class ConfigChange(Protocol):
@@ -45,7 +46,7 @@ class ConfigStore(Protocol):
         ...
 
 
-STORE_KINDS = ("envfile",)
+STORE_KINDS = ("envfile", "ssm")
 
 
 def open_store(
@@ -60,4 +61,25 @@ def open_store(
         if lock_timeout is not None:
             options["lock_timeout"] = lock_timeout
         return EnvFileStore(location, **options)
+    if kind == "ssm":
+        return SsmStore.at(location, **({"lock_timeout": lock_timeout} if lock_timeout is not None else {}))
     raise InvalidInput(f"Unknown config store '{kind}': Changeover knows {', '.join(STORE_KINDS)}.")
+
+
+def locate(
+    env_file: str | None = None,
+    *,
+    ssm_path: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+) -> EnvFileStore | SsmStore:
+    """The store a new deploy's config is in: a ``.env`` file, or an SSM path in a region (and profile)."""
+    if ssm_path:
+        if env_file:
+            raise InvalidInput("Give either an env file or an SSM path, not both.")
+        return SsmStore(ssm_path, region=region or "", profile=profile)
+    if region or profile:
+        raise InvalidInput("--region and --profile go with --ssm-path: an env file has no region.")
+    if not env_file:
+        raise InvalidInput("Give the deploy's config: --env-file PATH or --ssm-path /app/env --region REGION.")
+    return EnvFileStore(env_file)

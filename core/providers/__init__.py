@@ -1,4 +1,4 @@
-"""Database servers Changeover provisions on: PostgreSQL, MariaDB/MySQL, a SQLite folder (AWS RDS later)."""
+"""Servers Changeover provisions on: PostgreSQL, MariaDB/MySQL, a SQLite folder, S3 buckets (AWS RDS later)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from .. import engines, handles
 from .base import Provider, ProviderError
 from .mysql import MySQLProvider
 from .postgres import PostgresProvider
+from .s3 import S3Provider
 from .sqlite import SQLiteFolderProvider
 
-__all__ = ["SERVER_ENGINES", "Provider", "ProviderError", "for_server"]
+__all__ = ["SERVER_ENGINES", "Provider", "ProviderError", "S3Provider", "for_server"]
 
 #: the provider of a server reached by an admin handle, by the engine it runs
 _BY_ENGINE: dict[engines.Engine, type[PostgresProvider] | type[MySQLProvider]] = {
@@ -27,6 +28,8 @@ def for_server(where: handles.Handle | Path) -> Provider:
     """The provider of a server: an admin handle (PostgreSQL, MariaDB/MySQL) or a folder of SQLite files."""
     if isinstance(where, Path):
         return SQLiteFolderProvider(where)
+    if where.kind == S3Provider.kind:
+        return S3Provider.at(where)
     provider = _BY_ENGINE.get(engines.of(where.kind))
     if provider is None:
         raise ProviderError(f"A {where.kind} handle is not a database server Changeover provisions on.")
