@@ -41,7 +41,7 @@ def cmd_deprovision(ws: Workspace, args: argparse.Namespace, out: TextIO) -> Non
         ws, args.resource, args.confirm, final_backup=not args.no_final_backup, progress=bar.progress
     )
     bar.clear()
-    out.write(f"Deprovisioned {info.name}.\n")
+    out.write(f"Deprovisioned {info.name}" + (f"; {info.note}" if info.note else "") + ".\n")
 
 
 def register(commands: Commands) -> None:
@@ -72,4 +72,10 @@ def register(commands: Commands) -> None:
     p = command(commands, "deprovision", cmd_deprovision, "forget (or drop, if provider-made) a detached resource")
     p.add_argument("resource")
     p.add_argument("--confirm", required=True, metavar="NAME", help="the resource's name, typed again")
-    p.add_argument("--no-final-backup", action="store_true", help="drop a provider-made database without a backup")
+    p.add_argument(
+        "--no-final-backup",
+        "--no-final-snapshot",
+        dest="no_final_backup",
+        action="store_true",
+        help="drop a provider-made database without a final backup (RDS: without a final snapshot)",
+    )

@@ -1,4 +1,4 @@
-"""Database servers Changeover provisions on: PostgreSQL, MariaDB/MySQL, a SQLite folder (AWS RDS later)."""
+"""Database servers Changeover provisions on: PostgreSQL, MariaDB/MySQL, a SQLite folder, AWS RDS."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from .. import engines, handles
 from .base import Provider, ProviderError
 from .mysql import MySQLProvider
 from .postgres import PostgresProvider
+from .rds import RDSProvider
 from .sqlite import SQLiteFolderProvider
 
 __all__ = ["SERVER_ENGINES", "Provider", "ProviderError", "for_server"]
@@ -27,6 +28,8 @@ def for_server(where: handles.Handle | Path) -> Provider:
     """The provider of a server: an admin handle (PostgreSQL, MariaDB/MySQL) or a folder of SQLite files."""
     if isinstance(where, Path):
         return SQLiteFolderProvider(where)
+    if where.kind == RDSProvider.kind:
+        return RDSProvider.at(where.public)
     provider = _BY_ENGINE.get(engines.of(where.kind))
     if provider is None:
         raise ProviderError(f"A {where.kind} handle is not a database server Changeover provisions on.")

@@ -59,6 +59,7 @@ class UpgradePlan:
     not_carried: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     target_text: str | None = field(default=None, repr=False, compare=False)  # the full handle; never shown
+    target_engine: str | None = None  # the engine of a new cloud instance (RDS), the source's own
 
     @property
     def ok(self) -> bool:
@@ -152,6 +153,7 @@ def plan_upgrade(
         raise UpgradeFailed(f"Pre-flight: the source database cannot be read: {exc.message}") from None
     target_kind: str
     target_masked: str | None = None
+    target_engine: str | None = None
     if to_handle is not None:
         target = handles.parse(to_handle)
         if not target.is_database:
@@ -163,7 +165,8 @@ def plan_upgrade(
         except ChangeoverError as exc:
             checks.append(Check("target empty", False, exc.message))
     else:
-        from ..servers import show_server
+        from ..providers import rds
+        from ..servers import CLOUD_KINDS, show_server
 
         assert provision_on is not None
         try:
@@ -173,6 +176,10 @@ def plan_upgrade(
             target_kind = source.kind
         else:
             target_kind = server.kind
+            if server.kind in CLOUD_KINDS:  # a new instance runs the source's engine
+                target_kind, target_engine = info.engine, rds.engine_for(info.engine, info.server_version)
+                if not plan:
+                    checks.append(Check("plan", False, f"{server.name} needs an instance class: give --plan"))
             ok = server.version not in ("", "unreachable")
             checks.append(Check("server reachable", ok, f"{server.name}: {server.kind} {server.version}"))
             if plan and not server.has_plans:
@@ -235,6 +242,7 @@ def plan_upgrade(
         not_carried=not_carried,
         warnings=tuple(warnings),
         target_text=to_handle,
+        target_engine=target_engine,
     )
 
 
@@ -285,7 +293,7 @@ def start_upgrade(ws: Context, plan: UpgradePlan, *, quiet_timeout: float = 60.0
             step=STEPS[0],
             keep_days=plan.keep_days,
             deploys=[{"deploy": d, "env_var": v} for d, v in plan.deploys],
-            options={"quiet_timeout": quiet_timeout, "cross_engine": plan.cross_engine},
+            options={"quiet_timeout": quiet_timeout, "cross_engine": plan.cross_engine, "engine": plan.target_engine},
             stats={"estimate_seconds": plan.estimate_seconds, "source_bytes": plan.source_size},
             error="",
             actor=ws.actor,
