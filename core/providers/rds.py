@@ -257,7 +257,6 @@ class RDSProvider:
             self._call("CreateDBInstance", doing, **params)
         except ProviderError as exc:
             raise self._creation_refused(exc, plan, engine) from None
-        progress(0, None, "", f"{ident}: creating the instance")
         try:
             instance = self.wait_available(ident, progress, cancel)
             self._call(
