@@ -130,6 +130,12 @@ def master_user(database: str, engine: str) -> str:
     return database[:16] if ENGINES[engine] == engines.MYSQL.name else database[:63]
 
 
+NO_SQLITE = (
+    "RDS runs PostgreSQL, MySQL and MariaDB, not SQLite: upgrade onto a PostgreSQL or MariaDB server first, or "
+    "provision an RDS instance and upgrade into it by handle (--to)."
+)
+
+
 def engine_for(kind: str, server_version: str) -> str:
     """The RDS engine that runs a database of ``kind`` (an upgrade onto RDS keeps the source's engine)."""
     if kind == engines.POSTGRESQL.name:

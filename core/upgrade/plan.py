@@ -177,7 +177,11 @@ def plan_upgrade(
         else:
             target_kind = server.kind
             if server.kind in CLOUD_KINDS:  # a new instance runs the source's engine
-                target_kind, target_engine = info.engine, rds.engine_for(info.engine, info.server_version)
+                target_kind = info.engine
+                if engines.of(info.engine).file_based:
+                    checks.append(Check("engine", False, rds.NO_SQLITE))
+                else:
+                    target_engine = rds.engine_for(info.engine, info.server_version)
                 if not plan:
                     checks.append(Check("plan", False, f"{server.name} needs an instance class: give --plan"))
             ok = server.version not in ("", "unreachable")
