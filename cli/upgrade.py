@@ -35,6 +35,9 @@ def _print_plan(plan: UpgradePlan, out: TextIO) -> None:
     for check in plan.checks:
         out.write(f"  [{'ok' if check.ok else 'FAIL'}] {check.name}: {check.message}\n")
     out.write(f"estimated maintenance window: about {human_seconds(plan.estimate_seconds)}\n")
+    for route in plan.routes:
+        mark = " (shorter)" if route.shortest else ""
+        out.write(f"  route {route.name}: {route.text}, about {human_seconds(route.estimate_seconds)}{mark}\n")
     out.write(f"the old database is kept, detached, for {plan.keep_days} days after the switch\n")
     labelled("  adapted", plan.adaptations, out)
     labelled("  NOT carried", plan.not_carried, out)

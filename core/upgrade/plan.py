@@ -34,6 +34,16 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Route:
+    """A way to carry the database over, with its estimated maintenance window."""
+
+    name: str  # copy | snapshot
+    text: str
+    estimate_seconds: float
+    shortest: bool = False
+
+
+@dataclass(frozen=True)
 class UpgradePlan:
     """What an upgrade would do, from pre-flight checks that changed nothing."""
 
@@ -60,6 +70,7 @@ class UpgradePlan:
     warnings: tuple[str, ...] = ()
     target_text: str | None = field(default=None, repr=False, compare=False)  # the full handle; never shown
     target_engine: str | None = None  # the engine of a new cloud instance (RDS), the source's own
+    routes: tuple[Route, ...] = ()  # where another route exists (RDS to RDS): each with its estimate
 
     @property
     def ok(self) -> bool:
@@ -124,6 +135,8 @@ def plan_upgrade(
         if target_name:
             resources.check_free_name(ws, session, name)
         source_url = database_url(ws, source)
+        source_server = source.server.name if source.server and source.origin == "provisioned" else None
+        source_on_cloud = bool(source.server and source.server.kind == "rds" and source_server)
         source_masked = (
             handles.Handle(source.kind, source.scheme, source.handle, {"password": ""}).masked()
             if (source.secret_slots)
@@ -223,6 +236,10 @@ def plan_upgrade(
     if not deploys:
         warnings.append("No deploy uses this database: the switch will change no config.")
     estimate = info.size_bytes / _throughput(ws) * (1.0 if not cross else 1.5) + 5.0 * max(1, len(deploys))
+    routes: tuple[Route, ...] = ()
+    if source_on_cloud and provision_on == source_server and target_engine is not None:
+        routes, verdict = _rds_routes(source_name, plan, info.size_bytes, estimate, 5.0 * max(1, len(deploys)))
+        warnings.append(verdict)
     return UpgradePlan(
         source=source_name,
         source_kind=info.engine,
@@ -247,7 +264,31 @@ def plan_upgrade(
         warnings=tuple(warnings),
         target_text=to_handle,
         target_engine=target_engine,
+        routes=routes,
     )
+
+
+def _rds_routes(
+    source: str, plan: str | None, size: int, copy_seconds: float, switch_seconds: float
+) -> tuple[tuple[Route, ...], str]:
+    """Changeover's copy against RDS's own snapshot and restore, for an RDS instance onto a larger one:
+    both routes with their estimated maintenance window, and which keeps it shorter, in words."""
+    from ..formats import human_seconds
+    from ..providers import rds
+
+    new = rds.plan_text(plan or "")
+    snapshot_seconds = rds.snapshot_restore_seconds(size) + switch_seconds
+    copy_shorter = copy_seconds <= snapshot_seconds
+    copy = Route("copy", f"Changeover's copy into a new {new} instance, verified", copy_seconds, copy_shorter)
+    snapshot = Route(
+        "snapshot", f"RDS's snapshot of {source} restored as a new {new} instance", snapshot_seconds, not copy_shorter
+    )
+    best, other = (copy, snapshot) if copy_shorter else (snapshot, copy)
+    verdict = (
+        f"{best.text} keeps the maintenance window shorter: about {human_seconds(best.estimate_seconds)}, against "
+        f"about {human_seconds(other.estimate_seconds)} for {other.text[0].lower()}{other.text[1:]}."
+    )
+    return (copy, snapshot), verdict
 
 
 def _cross_report(

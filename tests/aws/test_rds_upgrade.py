@@ -5,6 +5,7 @@ points the instance's endpoint at that server in every RDS answer (a botocore ``
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,11 @@ import sqlalchemy as sa
 from dotenv import dotenv_values
 from sqlalchemy.engine import URL, make_url
 
+from changeover.cli.upgrade import _print_plan
 from changeover.core import aws, handles, servers
+from changeover.core.providers.base import InstanceOptions
 from changeover.core.upgrade import procedure
+from changeover.core.upgrade.plan import _rds_routes
 from changeover.core.workspace import Workspace
 from tests.conftest import MYSQL_URL, POSTGRES_URL, unique_name
 from tests.upgrade.conftest import ROWS, count, fill
@@ -125,3 +129,50 @@ def test_an_upgrade_onto_rds_provisions_moves_verifies_and_switches(
     [instance] = rds_client().describe_db_instances(DBInstanceIdentifier=target)["DBInstances"]
     assert instance["DeletionProtection"] is True and instance["DBInstanceClass"] == "db.t4g.large"
     assert instance["Engine"] == plan.target_engine
+
+
+def test_rds_to_rds_offers_the_snapshot_route_and_says_which_is_shorter(
+    local_instances: LocalInstances, workspace: Workspace, tmp_path: Path
+) -> None:
+    from moto import mock_aws
+
+    with mock_aws():
+        servers.register_server(workspace, "aws-eu", f"rds://{REGION}")
+        source = unique_name("shop-small").replace("_", "-")
+        servers.provision(workspace, "aws-eu", source, plan="db.t4g.medium", instance=InstanceOptions("postgres"))
+        fill(handles.parse(workspace.full_handle(source)).sqlalchemy_url())
+        env = tmp_path / "shop.env"
+        env.write_text("")
+        workspace.add_deploy("shop", str(env), restart_cmd="true", maintenance_var="MAINTENANCE_MODE")
+        workspace.attach(source, "shop")
+        target = unique_name("shop-big").replace("_", "-")
+
+        plan = procedure.plan_upgrade(
+            workspace, source, provision_on="aws-eu", plan="db.r6g.xlarge", target_name=target
+        )
+
+        assert plan.ok, [c for c in plan.checks if not c.ok]
+        copy, snapshot = plan.routes
+        assert (copy.name, snapshot.name) == ("copy", "snapshot")
+        assert copy.text == "Changeover's copy into a new db.r6g.xlarge (4 vCPU, 32 GiB) instance, verified"
+        assert snapshot.text == f"RDS's snapshot of {source} restored as a new db.r6g.xlarge (4 vCPU, 32 GiB) instance"
+        assert copy.estimate_seconds == plan.estimate_seconds < snapshot.estimate_seconds  # a small database
+        assert copy.shortest and not snapshot.shortest
+        assert any(w.startswith("Changeover's copy into a new db.r6g.xlarge") and "keeps the maintenance window "
+                   "shorter" in w for w in plan.warnings)  # fmt: skip
+        out = io.StringIO()
+        _print_plan(plan, out)
+        assert "route snapshot: RDS's snapshot of" in out.getvalue() and "(shorter)" in out.getvalue()
+
+        done = procedure.execute(workspace, procedure.start_upgrade(workspace, plan).id)
+        assert done.state == "done"
+        assert count(handles.parse(dotenv_values(env)["DATABASE_URL"] or "").sqlalchemy_url()) == ROWS
+
+
+def test_a_large_database_is_shorter_through_the_snapshot() -> None:
+    size = 2_000_000_000_000  # 2 TB: a copy at 20 MB/s takes a day, a snapshot and restore some hours
+    routes, verdict = _rds_routes("orders-db", "db.r6g.2xlarge", size, size / 20_000_000, 5.0)
+    copy, snapshot = routes
+    assert snapshot.shortest and not copy.shortest and snapshot.estimate_seconds < copy.estimate_seconds
+    assert verdict.startswith("RDS's snapshot of orders-db restored as a new db.r6g.2xlarge (8 vCPU, 64 GiB) instance "
+                              "keeps the maintenance window shorter")  # fmt: skip
