@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from . import aws, engines, handles, providers, resources
+from . import aws, engines, handles, providers, redaction, resources
 from . import secrets as keyring_secrets
 from .context import Context, validate_name
 from .errors import ChangeoverError, Conflict, HookError, InvalidInput, NotFound
@@ -263,6 +263,7 @@ def provision(
             keyring_secrets.check()
             database = database_name(name)
             password = _random.token_urlsafe(PASSWORD_BYTES)
+            redaction.remember(password)  # masked in every log line and message from now on, before it is sent
             details.append(f"on {server.name} as {database}")
             if isinstance(provider, InstanceProvider):
                 if instance is None:

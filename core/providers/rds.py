@@ -281,7 +281,9 @@ class RDSProvider:
         try:
             self._call("CreateDBInstance", doing, **params)
         except ProviderError as exc:
-            raise self._creation_refused(exc, plan, engine) from None
+            if "DBInstanceAlreadyExists" not in exc.message:
+                raise self._creation_refused(exc, plan, engine) from None
+            self._adopt(ident, resource, database, password, exc)
         try:
             instance = self.wait_available(ident, progress, cancel)
             self._call(
@@ -296,6 +298,21 @@ class RDSProvider:
             raise
         return self.handle_of(instance, password)
 
+    def _adopt(self, ident: str, resource: str, database: str, password: str, refused: ProviderError) -> None:
+        """Carry on with an instance an interrupted provision of this same resource left (a killed run, a
+        resumed upgrade): it gets the new password; any other instance of that name is refused."""
+        tags = _tags(self.describe(ident))
+        if tags.get("changeover:resource") != resource or tags.get("changeover:database") != database:
+            raise ProviderError(f"{refused.message} Choose another resource name.", title=refused.title)
+        logger.info("RDS instance %s was left by an interrupted provision of %s: taking it over", ident, resource)
+        self._call(
+            "ModifyDBInstance",
+            f"give the RDS instance {ident} left by an interrupted provision a new master password",
+            DBInstanceIdentifier=ident,
+            MasterUserPassword=password,
+            ApplyImmediately=True,
+        )
+
     def _creation_refused(self, exc: ProviderError, plan: str, engine: str) -> ProviderError:
         text = exc.message
         if "DBInstanceClass" in text or "InsufficientDBInstanceCapacity" in text or "instance class" in text.lower():
@@ -304,8 +321,6 @@ class RDSProvider:
                 f"class: {', '.join(p.name for p in PLANS[:6])}...",
                 title="Class not offered in this region",
             )
-        if "DBInstanceAlreadyExists" in text:
-            return ProviderError(f"{text} Choose another resource name.", title=exc.title)
         return exc
 
     def _delete_unfinished(self, ident: str) -> None:

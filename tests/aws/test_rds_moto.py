@@ -186,3 +186,79 @@ def test_a_server_carrying_an_instance_is_not_removed(aws_backend: str, workspac
         servers.remove_server(workspace, "aws-eu")
     [listed] = servers.list_servers(workspace)
     assert listed.kind == "rds" and listed.resources == ("orders-db",) and listed.has_plans
+
+
+def test_an_instance_left_by_an_interrupted_provision_is_taken_over(
+    aws_backend: str, workspace: Workspace, rds_calls: list[tuple[str, dict[str, Any]]]
+) -> None:
+    servers.register_server(workspace, "aws-eu", f"rds://{REGION}")
+    rds_client().create_db_instance(  # what a provision killed while waiting left behind
+        DBInstanceIdentifier="orders-db",
+        DBInstanceClass="db.t4g.large",
+        Engine="postgres",
+        DBName="orders_db",
+        MasterUsername="orders_db",
+        MasterUserPassword="the-lost-password-nobody-kept",
+        AllocatedStorage=20,
+        Tags=[
+            {"Key": "changeover:resource", "Value": "orders-db"},
+            {"Key": "changeover:database", "Value": "orders_db"},
+        ],
+    )
+
+    info = servers.provision(
+        workspace, "aws-eu", "orders-db", plan="db.t4g.large", instance=InstanceOptions("postgres")
+    )
+
+    assert info.state == "available" and info.handle.startswith("postgresql://orders_db:•••@orders-db.")
+    [reset] = [p for op, p in rds_calls if op == "ModifyDBInstance" and "MasterUserPassword" in p]
+    assert reset["MasterUserPassword"] == make_url(workspace.full_handle("orders-db")).password
+    [instance] = rds_client().describe_db_instances(DBInstanceIdentifier="orders-db")["DBInstances"]
+    assert instance["DeletionProtection"] is True
+
+
+def test_someone_elses_instance_of_that_name_is_left_alone(aws_backend: str, workspace: Workspace) -> None:
+    servers.register_server(workspace, "aws-eu", f"rds://{REGION}")
+    rds_client().create_db_instance(
+        DBInstanceIdentifier="orders-db",
+        DBInstanceClass="db.t4g.large",
+        Engine="postgres",
+        MasterUsername="someone",
+        MasterUserPassword="not-ours-at-all",
+        AllocatedStorage=20,
+    )
+    with pytest.raises(ChangeoverError, match="already exists.*Choose another resource name"):
+        servers.provision(workspace, "aws-eu", "orders-db", plan="db.t4g.large", instance=InstanceOptions("postgres"))
+    assert workspace.list_resources("all") == []
+    [instance] = rds_client().describe_db_instances(DBInstanceIdentifier="orders-db")["DBInstances"]
+    assert instance["MasterUsername"] == "someone" and instance["DBInstanceStatus"] == "available"
+
+
+def test_the_generated_password_never_reaches_the_log(aws_backend: str, inventory: Workspace) -> None:
+    from changeover.core.logs import log_file
+
+    assert run("server", "add", "aws-eu", f"rds://{REGION}")[0] == 0
+    code, _, err = run("provision", "aws-eu", "orders-db", "--engine", "mysql", "--plan", "db.t4g.large")
+    assert code == 0, err
+    password = make_url(inventory.full_handle("orders-db")).password
+    logged = log_file().read_text(encoding="utf-8")
+    assert "RDS instance orders-db: available" in logged
+    assert password and password not in logged
+
+
+def test_missing_credentials_and_an_unreachable_endpoint_are_said_in_words(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(ChangeoverError, match="No AWS credentials were found to list the DB instances") as raised:
+        servers.register_server(workspace, "aws-eu", f"rds://{REGION}")
+    assert raised.value.title == "No AWS credentials" and "aws sso login" in raised.value.message
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the discard port: nothing listens
+    with pytest.raises(ChangeoverError, match="Cannot reach http://127.0.0.1:9 to list the DB instances") as raised:
+        servers.register_server(workspace, "aws-eu", f"rds://{REGION}")
+    assert raised.value.title == "AWS unreachable"
+    assert servers.list_servers(workspace) == []
