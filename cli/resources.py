@@ -30,6 +30,8 @@ def _print_resource(info: ResourceInfo, out: TextIO) -> None:
     out.write(f"handle       {info.handle}\n")
     out.write(f"origin       {info.origin}" + (f" (server {info.server})" if info.server else "") + "\n")
     out.write(f"state        {info.state}\n")
+    if info.note:
+        out.write(f"note         {info.note}\n")
     if info.keep_until:
         overdue = "  (past: deprovision it or keep it longer)" if info.overdue else ""
         out.write(f"kept until   {when(info.keep_until)}{overdue}\n")

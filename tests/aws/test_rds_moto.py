@@ -95,6 +95,8 @@ def test_provision_attach_and_deprovision_with_a_final_snapshot_from_the_cli(
     [listed] = json.loads(out)
     assert listed["name"] == "orders-db" and listed["state"] == "deprovisioned"
     assert f"orders-db-{stamp}" in listed["note"]
+    code, out, _ = run("resource", "show", "orders-db")
+    assert f"note         Final snapshot orders-db-{stamp} on aws-eu" in out
     assert not listed["has_secret"]
     [event] = [e for e in inventory.events("orders-db") if e.action == "deprovision" and e.result == "ok"]
     assert f"final snapshot orders-db-{stamp}" in event.detail and password not in event.detail
