@@ -9,6 +9,7 @@ Changeover at LocalStack. Waits are instant (``POLL_SECONDS = 0``) and retries d
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,6 +17,7 @@ import pytest
 
 from changeover.core import aws
 from changeover.core.providers import rds
+from changeover.core.workspace import Workspace
 
 REGION = "eu-west-1"
 
@@ -84,3 +86,13 @@ def rds_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]
 
     monkeypatch.setattr(aws, "client", client)
     return calls
+
+
+def shop_on(workspace: Workspace, env: Path, handle: str | None = None, resource: str = "shop-db") -> None:
+    """The deploy ``shop`` (a maintenance variable, a restart that succeeds) with ``resource`` attached;
+    ``handle`` registers that resource first."""
+    env.write_text("DEBUG=0\n")
+    workspace.add_deploy("shop", str(env), restart_cmd="true", maintenance_var="MAINTENANCE_MODE")
+    if handle is not None:
+        workspace.register_resource(resource, handle)
+    workspace.attach(resource, "shop")

@@ -24,7 +24,7 @@ from changeover.core.workspace import Workspace
 from tests.conftest import MYSQL_URL, POSTGRES_URL, unique_name
 from tests.upgrade.conftest import ROWS, count, fill
 
-from .conftest import REGION, rds_client
+from .conftest import REGION, rds_client, shop_on
 
 
 class LocalInstances:
@@ -102,10 +102,7 @@ def test_an_upgrade_onto_rds_provisions_moves_verifies_and_switches(
     source = (make_postgres_db if engine == "postgresql" else make_mysql_db)("co_rds_src")
     fill(source)
     env = tmp_path / "shop.env"
-    env.write_text("DEBUG=0\n")
-    workspace.add_deploy("shop", str(env), restart_cmd="true", maintenance_var="MAINTENANCE_MODE")
-    workspace.register_resource("shop-db", source.render_as_string(hide_password=False))
-    workspace.attach("shop-db", "shop")
+    shop_on(workspace, env, source.render_as_string(hide_password=False))
     servers.register_server(workspace, "aws-eu", f"rds://{REGION}")
     target = unique_name("shop-rds").replace("_", "-")
 
@@ -142,9 +139,7 @@ def test_rds_to_rds_offers_the_snapshot_route_and_says_which_is_shorter(
         servers.provision(workspace, "aws-eu", source, plan="db.t4g.medium", instance=InstanceOptions("postgres"))
         fill(handles.parse(workspace.full_handle(source)).sqlalchemy_url())
         env = tmp_path / "shop.env"
-        env.write_text("")
-        workspace.add_deploy("shop", str(env), restart_cmd="true", maintenance_var="MAINTENANCE_MODE")
-        workspace.attach(source, "shop")
+        shop_on(workspace, env, resource=source)
         target = unique_name("shop-big").replace("_", "-")
 
         plan = procedure.plan_upgrade(

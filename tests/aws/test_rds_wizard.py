@@ -17,7 +17,7 @@ from changeover.core.workspace import Workspace
 from changeover.gui.upgrade import PAGE_PLAN, UpgradeWizard
 from tests.upgrade.conftest import fill
 
-from .conftest import REGION
+from .conftest import REGION, shop_on
 
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support (propagateSizeHints|raise)\(\)")
 WAIT = 30000
@@ -60,11 +60,7 @@ def test_the_target_page_offers_rds_classes_and_the_plan_keeps_the_engine(
 ) -> None:
     source = make_postgres_db("co_rds_gui")
     fill(source, 10)
-    env = tmp_path / "shop.env"
-    env.write_text("")
-    workspace.add_deploy("shop", str(env), restart_cmd="true", maintenance_var="MAINTENANCE_MODE")
-    workspace.register_resource("shop-db", source.render_as_string(hide_password=False))
-    workspace.attach("shop-db", "shop")
+    shop_on(workspace, tmp_path / "shop.env", source.render_as_string(hide_password=False))
     servers.register_server(workspace, "aws-eu", f"rds://{REGION}")
     wizard = wizard_on("shop-db")
     page = wizard.target_page
