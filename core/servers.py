@@ -360,10 +360,11 @@ def _drop_provisioned(
     database, user = _database_and_user(resource)
     if isinstance(provider, InstanceProvider):
         snapshot = rds.instance_id(f"{resource.name}-{ctx.clock().strftime('%Y%m%d')}") if final_backup else None
-        done = provider.drop_instance(database, final_snapshot=snapshot, progress=progress)
+        taken, done = provider.drop_instance(database, final_snapshot=snapshot, progress=progress)
         details += done
-        kept = f"final snapshot {snapshot} on {server.name}" if snapshot else "no final snapshot (declined)"
-        resource.note = f"{kept.capitalize()}; " + "; ".join(d for d in done if "snapshot" not in d)
+        declined = " (declined)" if snapshot is None else ""
+        kept = f"Final snapshot {taken} on {server.name}" if taken else f"No final snapshot{declined}"
+        resource.note = "; ".join([kept, *(d for d in done if "snapshot" not in d)])
         return
     others = provider.open_connections(database)
     if others:

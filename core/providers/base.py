@@ -99,9 +99,12 @@ class InstanceProvider(Provider, Protocol):
         """Create the instance and its database, wait until it is available; the full handle."""
         ...
 
-    def drop_instance(self, database: str, *, final_snapshot: str | None, progress: Progress) -> list[str]:
+    def drop_instance(
+        self, database: str, *, final_snapshot: str | None, progress: Progress
+    ) -> tuple[str | None, list[str]]:
         """Delete the instance (lifting its deletion protection), after ``final_snapshot`` unless None;
-        what was done, in words."""
+        the snapshot really taken (None when declined or the instance was already gone) and what was done,
+        in words."""
         ...
 
 

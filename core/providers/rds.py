@@ -167,6 +167,14 @@ def plan_text(plan: str) -> str:
     return str(known) if known else plan
 
 
+class RDSError(ProviderError):
+    """RDS refused or could not be reached; ``code`` is AWS's error code ("" when AWS gave none)."""
+
+    def __init__(self, message: str, *, code: str = "", title: str | None = None) -> None:
+        super().__init__(message, title=title)
+        self.code = code
+
+
 def _tags(instance: dict[str, Any]) -> dict[str, str]:
     return {str(t.get("Key")): str(t.get("Value")) for t in instance.get("TagList", [])}
 
@@ -195,7 +203,7 @@ class RDSProvider:
         try:
             return aws.call(self.rds, operation, doing, **params)
         except aws.AWSError as exc:
-            raise ProviderError(exc.message, title=exc.title) from None
+            raise RDSError(exc.message, code=exc.code, title=exc.title) from None
 
     # -- the Provider protocol ------------------------------------------------------------------------
 
@@ -217,7 +225,7 @@ class RDSProvider:
         return []
 
     def deprovision(self, database: str, user: str | None) -> None:
-        self.drop_instance(database, final_snapshot=None)
+        self.drop_instance(database, final_snapshot=None)  # an instance provisioned a moment ago, still empty
 
     def set_password(self, user: str, password: str) -> None:
         """A new master password for the instance whose master user is ``user``, applied immediately."""
@@ -280,8 +288,8 @@ class RDSProvider:
         check_cancel(cancel, "The provisioning")
         try:
             self._call("CreateDBInstance", doing, **params)
-        except ProviderError as exc:
-            if "DBInstanceAlreadyExists" not in exc.message:
+        except RDSError as exc:
+            if exc.code != "DBInstanceAlreadyExists":
                 raise self._creation_refused(exc, plan, engine) from None
             self._adopt(ident, resource, database, password, exc)
         try:
@@ -298,7 +306,7 @@ class RDSProvider:
             raise
         return self.handle_of(instance, password)
 
-    def _adopt(self, ident: str, resource: str, database: str, password: str, refused: ProviderError) -> None:
+    def _adopt(self, ident: str, resource: str, database: str, password: str, refused: RDSError) -> None:
         """Carry on with an instance an interrupted provision of this same resource left (a killed run, a
         resumed upgrade): it gets the new password; any other instance of that name is refused."""
         tags = _tags(self.describe(ident))
@@ -313,9 +321,10 @@ class RDSProvider:
             ApplyImmediately=True,
         )
 
-    def _creation_refused(self, exc: ProviderError, plan: str, engine: str) -> ProviderError:
+    def _creation_refused(self, exc: RDSError, plan: str, engine: str) -> ProviderError:
         text = exc.message
-        if "DBInstanceClass" in text or "InsufficientDBInstanceCapacity" in text or "instance class" in text.lower():
+        not_offered = exc.code == "InvalidParameterCombination" and "DBInstanceClass" in text
+        if not_offered or exc.code == "InsufficientDBInstanceCapacity":
             return ProviderError(
                 f"The class {plan} is not offered for {engine} in {self.location.region} ({text}) Choose another "
                 f"class: {', '.join(p.name for p in PLANS[:6])}...",
@@ -429,18 +438,19 @@ class RDSProvider:
 
     def drop_instance(
         self, database: str, *, final_snapshot: str | None, progress: Progress = no_progress
-    ) -> list[str]:
+    ) -> tuple[str | None, list[str]]:
         """Lift deletion protection and delete the instance, after a final snapshot unless ``None``.
 
-        What is already gone is not an error. Returns what was done, in words, for the audit trail.
+        What is already gone is not an error. Returns the snapshot taken (None if none was) and what was
+        done, in words, for the audit trail.
         """
         ident = instance_id(database)
         done: list[str] = []
         try:
             instance = self.describe(ident)
-        except ProviderError as exc:
-            if "DBInstanceNotFound" in exc.message:
-                return [f"the RDS instance {ident} was already gone"]
+        except RDSError as exc:
+            if exc.code == "DBInstanceNotFound":
+                return None, [f"the RDS instance {ident} was already gone"]
             raise
         if instance.get("DeletionProtection"):
             progress(0, None, "", f"{ident}: lifting deletion protection")
@@ -464,4 +474,4 @@ class RDSProvider:
             f"RDS instance {ident} deleted"
             + (f" after the final snapshot {final_snapshot}" if final_snapshot else ", no final snapshot (declined)")
         )
-        return done
+        return final_snapshot, done

@@ -113,7 +113,7 @@ def test_deprovision_without_a_final_snapshot(aws_backend: str, workspace: Works
 
     done = servers.deprovision(workspace, "scratch", "scratch", final_backup=False)
 
-    assert done.state == "deprovisioned" and "no final snapshot (declined)" in done.note.lower()
+    assert done.state == "deprovisioned" and done.note.startswith("No final snapshot (declined)")
     assert rds_client().describe_db_snapshots()["DBSnapshots"] == []
     assert rds_client().describe_db_instances()["DBInstances"] == []
 
@@ -264,3 +264,19 @@ def test_missing_credentials_and_an_unreachable_endpoint_are_said_in_words(
         servers.register_server(workspace, "aws-eu", f"rds://{REGION}")
     assert raised.value.title == "AWS unreachable"
     assert servers.list_servers(workspace) == []
+
+
+def test_an_instance_deleted_outside_changeover_is_deprovisioned_all_the_same(
+    aws_backend: str, workspace: Workspace
+) -> None:
+    servers.register_server(workspace, "aws-eu", f"rds://{REGION}")
+    servers.provision(workspace, "aws-eu", "orders-db", plan="db.t4g.large", instance=InstanceOptions("postgres"))
+    client = rds_client()
+    client.modify_db_instance(DBInstanceIdentifier="orders-db", DeletionProtection=False, ApplyImmediately=True)
+    client.delete_db_instance(DBInstanceIdentifier="orders-db", SkipFinalSnapshot=True)
+
+    done = servers.deprovision(workspace, "orders-db", "orders-db")
+
+    assert done.state == "deprovisioned"
+    assert done.note == "No final snapshot; the RDS instance orders-db was already gone"
+    assert client.describe_db_snapshots()["DBSnapshots"] == []
