@@ -21,6 +21,8 @@ def state_label(info: ResourceInfo) -> str:
     """The resource's state, with its keep-until date when it has one (and whether that date is past)."""
     if info.keep_until:
         return f"{info.state}, kept until {when(info.keep_until)}" + (" (past)" if info.overdue else "")
+    if info.state == ResourceState.DEPROVISIONED and info.note:  # where its final snapshot is, if any
+        return f"{info.state}; {info.note[0].lower()}{info.note[1:]}"
     return str(info.state)
 
 

@@ -364,7 +364,7 @@ def _drop_provisioned(
         details += done
         declined = " (declined)" if snapshot is None else ""
         kept = f"Final snapshot {taken} on {server.name}" if taken else f"No final snapshot{declined}"
-        resource.note = "; ".join([kept, *(d for d in done if "snapshot" not in d)])
+        resource.note = "; ".join([kept, *(d for d in done if "already gone" in d)])
         return
     others = provider.open_connections(database)
     if others:

@@ -85,7 +85,7 @@ def test_provision_attach_and_deprovision_with_a_final_snapshot_from_the_cli(
     code, out, err = run("deprovision", "orders-db", "--confirm", "orders-db")
     assert code == 0, err
     stamp = inventory.clock().strftime("%Y%m%d")
-    assert f"final snapshot orders-db-{stamp} on aws-eu" in out.lower() and "deletion protection lifted" in out
+    assert out == f"Deprovisioned orders-db; Final snapshot orders-db-{stamp} on aws-eu.\n"
     snapshots = rds_client().describe_db_snapshots()["DBSnapshots"]
     assert [s["DBSnapshotIdentifier"] for s in snapshots] == [f"orders-db-{stamp}"]
     client = rds_client()
@@ -95,11 +95,14 @@ def test_provision_attach_and_deprovision_with_a_final_snapshot_from_the_cli(
     [listed] = json.loads(out)
     assert listed["name"] == "orders-db" and listed["state"] == "deprovisioned"
     assert f"orders-db-{stamp}" in listed["note"]
+    code, out, _ = run("resource", "list", "--state", "deprovisioned")
+    assert f"deprovisioned; final snapshot orders-db-{stamp} on aws-eu" in out
     code, out, _ = run("resource", "show", "orders-db")
     assert f"note         Final snapshot orders-db-{stamp} on aws-eu" in out
     assert not listed["has_secret"]
     [event] = [e for e in inventory.events("orders-db") if e.action == "deprovision" and e.result == "ok"]
     assert f"final snapshot orders-db-{stamp}" in event.detail and password not in event.detail
+    assert "deletion protection lifted (confirmed by the typed name)" in event.detail
 
 
 def test_deprovision_without_a_final_snapshot(aws_backend: str, workspace: Workspace) -> None:
