@@ -283,3 +283,32 @@ def test_an_instance_deleted_outside_changeover_is_deprovisioned_all_the_same(
     assert done.state == "deprovisioned"
     assert done.note == "No final snapshot; the RDS instance orders-db was already gone"
     assert client.describe_db_snapshots()["DBSnapshots"] == []
+
+
+def test_a_named_profile_is_used_and_nothing_of_it_is_stored(
+    aws_backend: str, workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "aws-config"  # the dummy keys moto takes, in a profile instead of the environment
+    config.write_text(
+        "[profile staging]\nregion = eu-west-1\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+
+    info = servers.register_server(workspace, "aws-staging", f"rds://{REGION}?profile=staging")
+    servers.provision(workspace, "aws-staging", "orders-db", plan="db.t4g.large", instance=InstanceOptions("postgres"))
+
+    assert info.handle == f"rds://{REGION}?profile=staging" and not info.has_secret
+    assert rds_client_for("staging").describe_db_instances()["DBInstances"][0]["DBInstanceIdentifier"] == "orders-db"
+    config.unlink()
+    with pytest.raises(ChangeoverError, match="No AWS profile named 'staging'"):
+        servers.rotate(workspace, "orders-db")
+
+
+def rds_client_for(profile: str) -> Any:
+    import boto3
+
+    from changeover.core import aws
+
+    return boto3.session.Session(profile_name=profile).client("rds", endpoint_url=aws.endpoint_url("rds"))
