@@ -14,13 +14,15 @@ import os
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import boto3
 import botocore.config
 import botocore.exceptions
 
-from .errors import ChangeoverError
+from .errors import ChangeoverError, InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +76,13 @@ THROTTLE_MAX_SECONDS = 20.0
 sleep: Callable[[float], None] = time.sleep
 
 
+@dataclass(frozen=True)
 class Location:
     """An AWS account and region as the admin named it: ``rds://eu-west-1?profile=prod``."""
 
-    def __init__(self, scheme: str, region: str, profile: str | None = None) -> None:
-        self.scheme = scheme
-        self.region = region
-        self.profile = profile
+    scheme: str
+    region: str
+    profile: str | None = None
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.region}" + (f"?profile={self.profile}" if self.profile else "")
@@ -91,10 +93,6 @@ class Location:
 
 def parse_location(text: str, scheme: str) -> Location:
     """``SCHEME://REGION[?profile=NAME]``, checked; nothing is asked of AWS here."""
-    from urllib.parse import parse_qsl, urlsplit
-
-    from .errors import InvalidInput
-
     parts = urlsplit(text.strip())
     example = f"{scheme}://eu-west-1 or {scheme}://eu-west-1?profile=prod"
     if parts.scheme != scheme or parts.path not in ("", "/") or parts.username or parts.password or parts.port:
@@ -215,6 +213,4 @@ def call(client: Any, operation: str, doing: str, **params: Any) -> Any:
 
 def botocore_name(operation: str) -> str:
     """``CreateDBInstance`` -> ``create_db_instance`` (botocore's own conversion)."""
-    from botocore import xform_name
-
-    return str(xform_name(operation))
+    return str(botocore.xform_name(operation))
