@@ -125,7 +125,7 @@ def register(commands: Commands) -> None:
     target = p.add_mutually_exclusive_group()
     target.add_argument("--to", metavar="HANDLE", help="an existing, empty database ('-' reads the handle from stdin)")
     target.add_argument("--provision", metavar="SERVER", help="provision the new database on this registered server")
-    p.add_argument("--plan", help="size or plan for the new database, where the server has them")
+    p.add_argument("--plan", help="size or plan for the new database, where the server has them (RDS: db.r6g.xlarge)")
     p.add_argument("--name", help="the new database's resource name (default: RESOURCE-YYYYMMDD)")
     p.add_argument(
         "--keep-days",
