@@ -46,7 +46,7 @@ def cmd_deprovision(ws: Workspace, args: argparse.Namespace, out: TextIO) -> Non
         progress=bar.progress,
     )
     bar.clear()
-    out.write(f"Deprovisioned {info.name}.\n")
+    out.write(f"Deprovisioned {info.name}" + (f"; {info.note}" if info.note else "") + ".\n")
 
 
 def register(commands: Commands) -> None:
@@ -77,7 +77,13 @@ def register(commands: Commands) -> None:
     p = command(commands, "deprovision", cmd_deprovision, "forget (or drop, if provider-made) a detached resource")
     p.add_argument("resource")
     p.add_argument("--confirm", required=True, metavar="NAME", help="the resource's name, typed again")
-    p.add_argument("--no-final-backup", action="store_true", help="drop a provider-made database without a backup")
+    p.add_argument(
+        "--no-final-backup",
+        "--no-final-snapshot",
+        dest="no_final_backup",
+        action="store_true",
+        help="drop a provider-made database without a final backup (RDS: without a final snapshot)",
+    )
     p.add_argument(
         "--delete-contents", action="store_true", help="remove a provider-made S3 bucket even if it holds objects"
     )

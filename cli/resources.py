@@ -21,6 +21,8 @@ def state_label(info: ResourceInfo) -> str:
     """The resource's state, with its keep-until date when it has one (and whether that date is past)."""
     if info.keep_until:
         return f"{info.state}, kept until {when(info.keep_until)}" + (" (past)" if info.overdue else "")
+    if info.state == ResourceState.DEPROVISIONED and info.note:  # where its final snapshot is, if any
+        return f"{info.state}; {info.note[0].lower()}{info.note[1:]}"
     return str(info.state)
 
 
@@ -30,6 +32,8 @@ def _print_resource(info: ResourceInfo, out: TextIO) -> None:
     out.write(f"handle       {info.handle}\n")
     out.write(f"origin       {info.origin}" + (f" (server {info.server})" if info.server else "") + "\n")
     out.write(f"state        {info.state}\n")
+    if info.note:
+        out.write(f"note         {info.note}\n")
     if info.keep_until:
         overdue = "  (past: deprovision it or keep it longer)" if info.overdue else ""
         out.write(f"kept until   {when(info.keep_until)}{overdue}\n")

@@ -35,6 +35,9 @@ def _print_plan(plan: UpgradePlan, out: TextIO) -> None:
     for check in plan.checks:
         out.write(f"  [{'ok' if check.ok else 'FAIL'}] {check.name}: {check.message}\n")
     out.write(f"estimated maintenance window: about {human_seconds(plan.estimate_seconds)}\n")
+    for route in plan.routes:
+        mark = " (shorter)" if route.shortest else ""
+        out.write(f"  route {route.name}: {route.text}, about {human_seconds(route.estimate_seconds)}{mark}\n")
     out.write(f"the old database is kept, detached, for {plan.keep_days} days after the switch\n")
     labelled("  adapted", plan.adaptations, out)
     labelled("  NOT carried", plan.not_carried, out)
@@ -122,7 +125,7 @@ def register(commands: Commands) -> None:
     target = p.add_mutually_exclusive_group()
     target.add_argument("--to", metavar="HANDLE", help="an existing, empty database ('-' reads the handle from stdin)")
     target.add_argument("--provision", metavar="SERVER", help="provision the new database on this registered server")
-    p.add_argument("--plan", help="size or plan for the new database, where the server has them")
+    p.add_argument("--plan", help="size or plan for the new database, where the server has them (RDS: db.r6g.xlarge)")
     p.add_argument("--name", help="the new database's resource name (default: RESOURCE-YYYYMMDD)")
     p.add_argument(
         "--keep-days",

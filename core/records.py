@@ -57,6 +57,7 @@ class ResourceInfo:
     history: tuple[AttachmentInfo, ...] = ()
     secret_set_at: datetime | None = None  # when the secret was first stored (never its value)
     secret_rotated_at: datetime | None = None  # when it was last replaced or rotated
+    note: str = ""  # what Changeover noted: replaced by whom, where its final backup or snapshot is
 
     @property
     def secret_changed_at(self) -> datetime | None:
@@ -161,6 +162,7 @@ def resource_info(r: Resource) -> ResourceInfo:
         history=tuple(attachment_info(a) for a in ordered),
         secret_set_at=r.secret_set_at,
         secret_rotated_at=r.secret_rotated_at,
+        note=r.note or "",
     )
 
 

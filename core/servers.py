@@ -1,10 +1,11 @@
 """Servers Changeover may provision on, and the databases (or buckets) it makes and drops there.
 
 Register a server (PostgreSQL or MariaDB/MySQL by an admin handle whose password goes to the keyring, a
-folder for SQLite files, or an AWS region for S3 buckets), list and remove servers, provision a database
-with its own user and generated password (or a bucket), and deprovision a resource (dropping a provider-made
-one after a final backup, refused while others are connected; a bucket holding objects only when asked
-twice). Rotation is its own concept: :mod:`changeover.core.rotation`.
+folder for SQLite files, an AWS account and region for RDS instances, or an AWS region for S3 buckets),
+list and remove servers, provision a database with its own user and generated password (or a bucket),
+and deprovision a resource (dropping a provider-made one after a final backup or snapshot, refused while
+others are connected; a bucket holding objects only when asked twice). Rotation is its own concept:
+:mod:`changeover.core.rotation`.
 """
 
 from __future__ import annotations
@@ -19,37 +20,38 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from . import engines, handles, providers, resources
+from . import aws, engines, handles, providers, redaction, resources
 from . import secrets as keyring_secrets
 from .context import Context, validate_name
 from .errors import Conflict, InvalidInput, NotFound
 from .inventory.models import Origin, Resource, ResourceState, Server
 from .jobs import Progress, no_progress
-from .providers import s3
-from .providers.base import Provider, SecondLogins
+from .providers import rds, s3
+from .providers.base import InstanceOptions, InstanceProvider, Provider, SecondLogins
 from .records import ResourceInfo, resource_info
 
-SERVER_KINDS = engines.NAMES
+SERVER_KINDS = (*engines.NAMES, rds.KIND)
+#: server kinds that are a cloud account and region, by kind: (in words, an example location)
+CLOUD_KINDS: dict[str, tuple[str, str]] = {rds.KIND: ("Amazon RDS", rds.EXAMPLE), s3.KIND: (s3.LABEL, s3.EXAMPLE)}
 
 
 def kind_text(kind: str) -> str:
-    """A server kind in words: "PostgreSQL", "MariaDB/MySQL", "SQLite folder", "Amazon S3 (buckets)"."""
-    if kind == s3.KIND:
-        return s3.LABEL
+    """A server kind in words: "PostgreSQL", "MariaDB/MySQL", "SQLite folder", "Amazon RDS", "Amazon S3 (buckets)"."""
+    if kind in CLOUD_KINDS:
+        return CLOUD_KINDS[kind][0]
     engine = engines.of(kind)
     return f"{engine.label} folder" if engine.file_based else engine.label
 
 
 #: what the faces offer when a server is registered: (kind, in words, an example admin handle or "")
-KIND_CHOICES: tuple[tuple[str, str, str], ...] = (
-    *((e.name, kind_text(e.name), e.admin_example) for e in engines.ALL),
-    (s3.KIND, s3.LABEL, s3.EXAMPLE),
-)
+KIND_CHOICES: tuple[tuple[str, str, str], ...] = tuple(
+    (e.name, kind_text(e.name), e.admin_example) for e in engines.ALL
+) + tuple((kind, text, example) for kind, (text, example) in CLOUD_KINDS.items())
 
 
 def is_folder(kind: str) -> bool:
     """A server of this kind is a folder of database files (SQLite), with no admin handle or users."""
-    return kind != s3.KIND and engines.of(kind).file_based
+    return kind not in CLOUD_KINDS and engines.of(kind).file_based
 
 
 PASSWORD_BYTES = 24  # token_urlsafe: 32 characters of [A-Za-z0-9_-]
@@ -65,10 +67,13 @@ class ServerInfo:
     has_plans: bool
     created_at: datetime
     resources: tuple[str, ...] = ()  # live resources provisioned on it
+    plans: tuple[rds.Plan, ...] = ()  # the sizes it offers by name (RDS instance classes), if any
 
 
 def _server_handle(server: Server) -> handles.Handle:
     """The server's public handle with placeholder secrets (for masking)."""
+    if server.kind in CLOUD_KINDS:
+        return handles.Handle(server.kind, server.kind, server.handle)
     parsed = handles.parse(server.handle, kind=server.kind)
     return handles.Handle(parsed.kind, parsed.scheme, parsed.public, dict.fromkeys(_slots(server), ""))
 
@@ -124,12 +129,16 @@ def _server_info(session: Session, server: Server) -> ServerInfo:
         has_plans=bool(options.get("has_plans", False)),
         created_at=server.created_at,
         resources=tuple(live),
+        plans=rds.PLANS if server.kind == rds.KIND else (),
     )
 
 
 def parse_server_location(text: str) -> tuple[str, handles.Handle | Path]:
     """What a server is, from what the admin typed: (kind, admin handle) or ("sqlite", folder); checked."""
     text = text.strip()
+    if text.lower().startswith(f"{rds.SCHEME}://"):
+        location = aws.parse_location(text, rds.SCHEME)
+        return rds.KIND, handles.Handle(rds.KIND, rds.SCHEME, str(location))
     if text.startswith(("/", "~")) or text.startswith("sqlite:"):
         where = (make_url(text).database or "") if text.startswith("sqlite:") else text
         folder = Path(where).expanduser()
@@ -145,7 +154,7 @@ def parse_server_location(text: str) -> tuple[str, handles.Handle | Path]:
     if handle.kind not in providers.SERVER_ENGINES:
         raise InvalidInput(
             f"A {handle.kind} handle is not a database server: give a postgresql:// or mysql:// admin handle, "
-            "or an absolute folder for SQLite files.",
+            f"an absolute folder for SQLite files, or an AWS region for RDS ({rds.EXAMPLE}).",
         )
     return handle.kind, handle
 
@@ -222,10 +231,22 @@ def database_name(resource_name: str) -> str:
     return base if base[:1].isalpha() else f"db_{base}"[:48]
 
 
-def provision(ctx: Context, server_name: str, name: str, *, plan: str | None = None) -> ResourceInfo:
+def provision(
+    ctx: Context,
+    server_name: str,
+    name: str,
+    *,
+    plan: str | None = None,
+    instance: InstanceOptions | None = None,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> ResourceInfo:
     """Create a database and its dedicated user on a server; return the new resource (origin provisioned).
 
-    The user's generated password goes to the keyring; the inventory gets the handle without it.
+    The user's generated password goes to the keyring; the inventory gets the handle without it. On a
+    server whose databases are whole instances (RDS), ``instance`` gives the engine, version, storage and
+    exposure; the wait for the instance reports through ``progress`` and stops (deleting the unfinished
+    instance) when ``cancel`` is set.
     """
     with ctx.audited("provision", "resource", name) as details:
         validate_name(name, "resource")
@@ -238,12 +259,29 @@ def provision(ctx: Context, server_name: str, name: str, *, plan: str | None = N
                     f"The server '{server.name}' ({server.kind}) has no sizes or plans: provision without a plan. "
                     "Plans apply to cloud providers such as AWS RDS.",
                 )
+            if instance is not None and not isinstance(provider, InstanceProvider):
+                raise InvalidInput(
+                    f"The server '{server.name}' ({server.kind}) runs one engine: provision without --engine, "
+                    "--version, --storage or --public (they apply to Amazon RDS).",
+                )
             if getattr(provider, "keeps_secrets", True):
                 keyring_secrets.check()
             database = database_name(name)
             password = _random.token_urlsafe(PASSWORD_BYTES)
+            redaction.remember(password)  # masked in every log line and message from now on, before it is sent
             details.append(f"on {server.name} as {database}")
-            handle = provider.provision(database, database, password, plan=plan)
+            if isinstance(provider, InstanceProvider):
+                if instance is None:
+                    raise InvalidInput(
+                        f"'{server.name}' is {kind_text(server.kind)}: choose the engine with --engine postgres, "
+                        "mysql or mariadb.",
+                    )
+                details.append(f"{instance.engine} {instance.version or ''} {rds.plan_text(plan or '')}".strip())
+                handle = provider.provision_instance(
+                    database, password, plan=plan, options=instance, resource=name, progress=progress, cancel=cancel
+                )
+            else:
+                handle = provider.provision(database, database, password, plan=plan)
             try:
                 resource = resources.add_row(ctx, session, name, handle, origin=Origin.PROVISIONED, server=server)
                 resource.size_bytes = 0
@@ -277,8 +315,15 @@ def deprovision(
     with ctx.audited("deprovision", "resource", resource_name) as details, ctx.session() as session:
         resource = ctx.resource(session, resource_name)
         if confirm != resource.name:
+            protected = (
+                " It is an Amazon RDS instance with deletion protection on: the typed name lifts the protection "
+                "and deletes the instance (after a final snapshot unless you decline it)."
+                if resource.origin == Origin.PROVISIONED and resource.server and resource.server.kind == rds.KIND
+                else ""
+            )
             raise InvalidInput(
-                f"The confirmation does not match: type the resource's name, {resource.name}, to deprovision it.",
+                f"The confirmation does not match: type the resource's name, {resource.name}, to deprovision it."
+                + protected,
             )
         refusal = resources.refusal_to_deprovision(ctx, session, resource)
         if refusal:
@@ -341,6 +386,14 @@ def _drop_provisioned(
         raise Conflict(f"'{resource.name}' was provisioned on a server that is no longer registered.")
     provider = provider_for(server)
     database, user = _database_and_user(resource)
+    if isinstance(provider, InstanceProvider):
+        snapshot = rds.instance_id(f"{resource.name}-{ctx.clock().strftime('%Y%m%d')}") if final_backup else None
+        taken, done = provider.drop_instance(database, final_snapshot=snapshot, progress=progress)
+        details += done
+        declined = " (declined)" if snapshot is None else ""
+        kept = f"Final snapshot {taken} on {server.name}" if taken else f"No final snapshot{declined}"
+        resource.note = "; ".join([kept, *(d for d in done if "already gone" in d)])
+        return
     others = provider.open_connections(database)
     if others:
         listed = "; ".join(str(c) for c in others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")

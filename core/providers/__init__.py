@@ -1,4 +1,4 @@
-"""Servers Changeover provisions on: PostgreSQL, MariaDB/MySQL, a SQLite folder, S3 buckets (AWS RDS later)."""
+"""Servers Changeover provisions on: PostgreSQL, MariaDB/MySQL, a SQLite folder, AWS RDS, S3 buckets."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from .. import engines, handles
 from .base import Provider, ProviderError
 from .mysql import MySQLProvider
 from .postgres import PostgresProvider
+from .rds import RDSProvider
 from .s3 import S3Provider
 from .sqlite import SQLiteFolderProvider
 
@@ -30,6 +31,8 @@ def for_server(where: handles.Handle | Path) -> Provider:
         return SQLiteFolderProvider(where)
     if where.kind == S3Provider.kind:
         return S3Provider.at(where)
+    if where.kind == RDSProvider.kind:
+        return RDSProvider.at(where.public)
     provider = _BY_ENGINE.get(engines.of(where.kind))
     if provider is None:
         raise ProviderError(f"A {where.kind} handle is not a database server Changeover provisions on.")

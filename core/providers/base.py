@@ -1,13 +1,15 @@
 """What a provider is: who makes databases on a server, drops them, and lists who is connected.
 
 A :class:`Provider` works on one registered server (a PostgreSQL or MariaDB/MySQL server reached by an
-admin handle, or a folder of SQLite files; AWS RDS later through the same interface). What differs between
+admin handle, a folder of SQLite files, or an AWS account and region where each database is a whole RDS
+instance: an :class:`InstanceProvider`). What differs between
 engines (driver, quoting, catalog reads) is asked of the engine (:mod:`changeover.core.engines`); describing
 a database and checking it is empty are engine work too (``engines.describe``, ``engines.check_empty``).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,8 +21,17 @@ from sqlalchemy.engine import URL
 from .. import engines, handles
 from ..engines import ProviderError
 from ..hooks import redact
+from ..jobs import Progress
 
-__all__ = ["Connection", "Provider", "ProviderError", "SecondLogins", "ServerProvider"]
+__all__ = [
+    "Connection",
+    "InstanceOptions",
+    "InstanceProvider",
+    "Provider",
+    "ProviderError",
+    "SecondLogins",
+    "ServerProvider",
+]
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,45 @@ class SecondLogins(Protocol):
 
     def drop_login(self, user: str) -> None:
         """Drop ``user`` (a login opened by a rotation that was undone); already gone is not an error."""
+        ...
+
+
+@dataclass(frozen=True)
+class InstanceOptions:
+    """What is chosen per database where each database is its own instance (AWS RDS)."""
+
+    engine: str  # postgres | mysql | mariadb
+    version: str | None = None
+    storage_gb: int | None = None
+    public: bool = False
+
+
+@runtime_checkable
+class InstanceProvider(Provider, Protocol):
+    """A provider whose every database is a whole managed instance (AWS RDS): the engine, storage and
+    exposure are chosen per database, making one is long work with progress and cancel, and dropping one
+    takes the provider's own final snapshot instead of Changeover's backup."""
+
+    def provision_instance(
+        self,
+        database: str,
+        password: str,
+        *,
+        plan: str | None,
+        options: InstanceOptions,
+        resource: str,
+        progress: Progress,
+        cancel: threading.Event | None,
+    ) -> handles.Handle:
+        """Create the instance and its database, wait until it is available; the full handle."""
+        ...
+
+    def drop_instance(
+        self, database: str, *, final_snapshot: str | None, progress: Progress
+    ) -> tuple[str | None, list[str]]:
+        """Delete the instance (lifting its deletion protection), after ``final_snapshot`` unless None;
+        the snapshot really taken (None when declined or the instance was already gone) and what was done,
+        in words."""
         ...
 
 

@@ -34,6 +34,16 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Route:
+    """A way to carry the database over, with its estimated maintenance window."""
+
+    name: str  # copy | snapshot
+    text: str
+    estimate_seconds: float
+    shortest: bool = False
+
+
+@dataclass(frozen=True)
 class UpgradePlan:
     """What an upgrade would do, from pre-flight checks that changed nothing."""
 
@@ -59,6 +69,8 @@ class UpgradePlan:
     not_carried: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     target_text: str | None = field(default=None, repr=False, compare=False)  # the full handle; never shown
+    target_engine: str | None = None  # the engine of a new cloud instance (RDS), the source's own
+    routes: tuple[Route, ...] = ()  # where another route exists (RDS to RDS): each with its estimate
 
     @property
     def ok(self) -> bool:
@@ -123,6 +135,8 @@ def plan_upgrade(
         if target_name:
             resources.check_free_name(ws, session, name)
         source_url = database_url(ws, source)
+        source_server = source.server.name if source.server and source.origin == "provisioned" else None
+        source_on_cloud = bool(source.server and source.server.kind == "rds" and source_server)
         source_masked = (
             handles.Handle(source.kind, source.scheme, source.handle, {"password": ""}).masked()
             if (source.secret_slots)
@@ -152,6 +166,7 @@ def plan_upgrade(
         raise UpgradeFailed(f"Pre-flight: the source database cannot be read: {exc.message}") from None
     target_kind: str
     target_masked: str | None = None
+    target_engine: str | None = None
     if to_handle is not None:
         target = handles.parse(to_handle)
         if not target.is_database:
@@ -163,7 +178,8 @@ def plan_upgrade(
         except ChangeoverError as exc:
             checks.append(Check("target empty", False, exc.message))
     else:
-        from ..servers import show_server
+        from ..providers import rds
+        from ..servers import CLOUD_KINDS, show_server
 
         assert provision_on is not None
         try:
@@ -173,6 +189,14 @@ def plan_upgrade(
             target_kind = source.kind
         else:
             target_kind = server.kind
+            if server.kind in CLOUD_KINDS:  # a new instance runs the source's engine
+                target_kind = info.engine
+                if engines.of(info.engine).file_based:
+                    checks.append(Check("engine", False, rds.NO_SQLITE))
+                else:
+                    target_engine = rds.engine_for(info.engine, info.server_version)
+                if not plan:
+                    checks.append(Check("plan", False, f"{server.name} needs an instance class: give --plan"))
             ok = server.version not in ("", "unreachable")
             checks.append(Check("server reachable", ok, f"{server.name}: {server.kind} {server.version}"))
             if plan and not server.has_plans:
@@ -212,6 +236,10 @@ def plan_upgrade(
     if not deploys:
         warnings.append("No deploy uses this database: the switch will change no config.")
     estimate = info.size_bytes / _throughput(ws) * (1.0 if not cross else 1.5) + 5.0 * max(1, len(deploys))
+    routes: tuple[Route, ...] = ()
+    if source_on_cloud and provision_on == source_server and target_engine is not None:
+        routes, verdict = _rds_routes(source_name, plan, info.size_bytes, estimate, 5.0 * max(1, len(deploys)))
+        warnings.append(verdict)
     return UpgradePlan(
         source=source_name,
         source_kind=info.engine,
@@ -235,7 +263,32 @@ def plan_upgrade(
         not_carried=not_carried,
         warnings=tuple(warnings),
         target_text=to_handle,
+        target_engine=target_engine,
+        routes=routes,
     )
+
+
+def _rds_routes(
+    source: str, plan: str | None, size: int, copy_seconds: float, switch_seconds: float
+) -> tuple[tuple[Route, ...], str]:
+    """Changeover's copy against RDS's own snapshot and restore, for an RDS instance onto a larger one:
+    both routes with their estimated maintenance window, and which keeps it shorter, in words."""
+    from ..formats import human_seconds
+    from ..providers import rds
+
+    new = rds.plan_text(plan or "")
+    snapshot_seconds = rds.snapshot_restore_seconds(size) + switch_seconds
+    copy_shorter = copy_seconds <= snapshot_seconds
+    copy = Route("copy", f"Changeover's copy into a new {new} instance, verified", copy_seconds, copy_shorter)
+    snapshot = Route(
+        "snapshot", f"RDS's snapshot of {source} restored as a new {new} instance", snapshot_seconds, not copy_shorter
+    )
+    best, other = (copy, snapshot) if copy_shorter else (snapshot, copy)
+    verdict = (
+        f"{best.text} keeps the maintenance window shorter: about {human_seconds(best.estimate_seconds)}, against "
+        f"about {human_seconds(other.estimate_seconds)} for {other.text[0].lower()}{other.text[1:]}."
+    )
+    return (copy, snapshot), verdict
 
 
 def _cross_report(
@@ -285,7 +338,7 @@ def start_upgrade(ws: Context, plan: UpgradePlan, *, quiet_timeout: float = 60.0
             step=STEPS[0],
             keep_days=plan.keep_days,
             deploys=[{"deploy": d, "env_var": v} for d, v in plan.deploys],
-            options={"quiet_timeout": quiet_timeout, "cross_engine": plan.cross_engine},
+            options={"quiet_timeout": quiet_timeout, "cross_engine": plan.cross_engine, "engine": plan.target_engine},
             stats={"estimate_seconds": plan.estimate_seconds, "source_bytes": plan.source_size},
             error="",
             actor=ws.actor,

@@ -90,12 +90,22 @@ def _provision(ctx: StepContext, report: Progress) -> str:
             row.target = existing  # provisioned before a crash, not yet journaled
             session.commit()
             return f"adopted {existing.name}, provisioned before an interruption"
+    from ..providers.base import InstanceOptions
     from ..servers import provision
 
     report(0, None, "", f"Provisioning {run.target} on {run.target_server}")
     with ctx.ws.session() as session:
         plan = journal.get_run(session, ctx.run_id).target_plan
-    created = provision(ctx.ws, run.target_server or "", run.target, plan=plan)
+    engine = _option(ctx, "engine", None)  # a cloud instance (RDS) runs the source's engine
+    created = provision(
+        ctx.ws,
+        run.target_server or "",
+        run.target,
+        plan=plan,
+        instance=InstanceOptions(str(engine)) if engine else None,
+        progress=report,
+        cancel=ctx.cancel,
+    )
     with ctx.ws.session() as session:
         row = journal.get_run(session, ctx.run_id)
         row.target = ctx.ws.resource(session, created.name)

@@ -51,6 +51,8 @@ class TargetPage(QWizardPage):
         self.server_info = wrapped_label(name="Server")
         self.plan = QLineEdit()
         self.plan.setAccessibleName("Size or plan")
+        self.plan_choices = QComboBox()  # the sizes a server offers by name (RDS classes with vCPU and memory)
+        self.plan_choices.setAccessibleName("Plans this server offers")
         self.target_name = QLineEdit()
         self.target_name.setAccessibleName("Name of the new database")
         self.handle = QLineEdit()
@@ -73,6 +75,7 @@ class TargetPage(QWizardPage):
         provision_form.addRow("&Server:", self.server)
         provision_form.addRow("", self.server_info)
         provision_form.addRow("Size or p&lan:", self.plan)
+        provision_form.addRow("", self.plan_choices)
         existing_box = QGroupBox()
         existing_form = QFormLayout(existing_box)
         existing_form.addRow("&Handle:", self.handle)
@@ -93,6 +96,7 @@ class TargetPage(QWizardPage):
 
         self.provision.toggled.connect(self._update)
         self.server.currentTextChanged.connect(self._update)
+        self.plan_choices.activated.connect(lambda _: self.plan.setText(str(self.plan_choices.currentData() or "")))
         self.handle.textChanged.connect(self._update)
         self.password.textChanged.connect(self._update)
         self.test_button.clicked.connect(self.test_connection)
@@ -130,6 +134,9 @@ class TargetPage(QWizardPage):
     def target_kind(self) -> str | None:
         if self.provision.isChecked():
             server = self.servers.get(self.server.currentText())
+            source = self.wiz.source()
+            if server is not None and server.kind in servers.CLOUD_KINDS:  # a new instance runs the source's engine
+                return source.kind if source is not None else None
             return server.kind if server else None
         try:
             parsed = handles.parse(self.full_handle())
@@ -149,6 +156,7 @@ class TargetPage(QWizardPage):
             self.plan.setPlaceholderText(
                 "for example db.t3.medium" if server.has_plans else "this server has no sizes or plans"
             )
+            self._offer_plans(server)
         self._check_handle()
         source = self.wiz.source()
         kind = self.target_kind()
@@ -160,6 +168,16 @@ class TargetPage(QWizardPage):
         else:
             self.engine_note.setText("")
         self.completeChanged.emit()
+
+    def _offer_plans(self, server: ServerInfo) -> None:
+        """The server's named plans in the list under the field (hidden when it has none)."""
+        names = [str(self.plan_choices.itemData(i)) for i in range(self.plan_choices.count())][1:]
+        if names != [p.name for p in server.plans]:
+            self.plan_choices.clear()
+            self.plan_choices.addItem("Choose a plan…", "")
+            for plan in server.plans:
+                self.plan_choices.addItem(str(plan), plan.name)
+        self.plan_choices.setVisible(bool(server.plans))
 
     def _check_handle(self) -> bool:
         if not self.handle.text().strip():
