@@ -14,10 +14,13 @@ from typing import Any
 
 import boto3
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from changeover.core import aws
 from changeover.core.providers import rds
 from changeover.core.workspace import Workspace
+from tests.conftest import MYSQL_URL, POSTGRES_URL
 
 REGION = "eu-west-1"
 
@@ -96,3 +99,78 @@ def shop_on(workspace: Workspace, env: Path, handle: str | None = None, resource
     if handle is not None:
         workspace.register_resource(resource, handle)
     workspace.attach(resource, "shop")
+
+
+class LocalInstances:
+    """RDS instances whose databases live on the local servers: made at CreateDBInstance, dropped after."""
+
+    def __init__(self, postgres: sa.Engine, mysql: sa.Engine) -> None:
+        self.admins = {"postgres": postgres, "mysql": mysql, "mariadb": mysql}
+        self.made: list[tuple[str, str, str]] = []  # (engine, database, user)
+        self.instances: dict[str, tuple[str, str]] = {}  # instance id -> (engine, master user)
+
+    def set_password(self, instance: str, password: str) -> None:
+        """What RDS does on ModifyDBInstance(MasterUserPassword=...): the master user's new password."""
+        engine, user = self.instances[instance]
+        with self.admins[engine].connect() as conn:
+            if engine == "postgres":
+                conn.execute(sa.text(f"ALTER ROLE \"{user}\" PASSWORD '{password}'"))
+            else:
+                conn.execute(sa.text(f"ALTER USER '{user}'@'%' IDENTIFIED BY '{password}'"))
+
+    def create(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "ModifyDBInstance" and "MasterUserPassword" in params:
+            self.set_password(params["DBInstanceIdentifier"], params["MasterUserPassword"])
+        if model.name != "CreateDBInstance":
+            return
+        engine, database, user = params["Engine"], params["DBName"], params["MasterUsername"]
+        password = params["MasterUserPassword"]
+        self.made.append((engine, database, user))
+        self.instances[params["DBInstanceIdentifier"]] = (engine, user)
+        with self.admins[engine].connect() as conn:
+            if engine == "postgres":
+                conn.execute(sa.text(f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'"))
+                conn.execute(sa.text(f'CREATE DATABASE "{database}" OWNER "{user}"'))
+            else:
+                conn.execute(sa.text(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4"))
+                conn.execute(sa.text(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"))
+                conn.execute(sa.text(f"GRANT ALL ON `{database}`.* TO '{user}'@'%'"))
+
+    @staticmethod
+    def point_at_local(parsed: dict[str, Any], **_: Any) -> None:
+        found = list(parsed.get("DBInstances", [])) + ([parsed["DBInstance"]] if "DBInstance" in parsed else [])
+        for instance in found:
+            local = make_url(POSTGRES_URL if instance.get("Engine") == "postgres" else MYSQL_URL)
+            instance["Endpoint"] = {"Address": local.host, "Port": local.port}
+
+    def drop(self) -> None:
+        for engine, database, user in self.made:
+            with self.admins[engine].connect() as conn:
+                if engine == "postgres":
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+                    conn.execute(sa.text(f'DROP ROLE IF EXISTS "{user}"'))
+                else:
+                    conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{database}`"))
+                    conn.execute(sa.text(f"DROP USER IF EXISTS '{user}'@'%'"))
+
+
+@pytest.fixture
+def local_instances(
+    postgres_admin: sa.Engine, mysql_admin: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalInstances]:
+    from moto.rds.models import DBInstance
+
+    # moto has no default MariaDB version (RDS has): the upgrade asks for the engine's default
+    monkeypatch.setitem(DBInstance.default_engine_versions, "mariadb", "10.11.6")
+    instances = LocalInstances(postgres_admin, mysql_admin)
+    made = aws.client
+
+    def client(service: str, region: str, profile: str | None = None) -> Any:
+        built = made(service, region, profile)
+        built.meta.events.register("provide-client-params.rds.*", instances.create)
+        built.meta.events.register("after-call.rds.*", instances.point_at_local)
+        return built
+
+    monkeypatch.setattr(aws, "client", client)
+    yield instances
+    instances.drop()

@@ -18,7 +18,7 @@ from changeover.core.errors import ChangeoverError, Conflict, InvalidInput
 from changeover.core.providers.base import InstanceOptions
 from changeover.core.workspace import Workspace
 
-from .conftest import REGION, rds_client
+from .conftest import REGION, LocalInstances, rds_client
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -122,8 +122,14 @@ def test_deprovision_without_a_final_snapshot(aws_backend: str, workspace: Works
 
 
 def test_rotate_gives_the_master_user_a_new_password(
-    aws_backend: str, workspace: Workspace, tmp_path: Path, rds_calls: list[tuple[str, dict[str, Any]]]
+    aws_backend: str,
+    workspace: Workspace,
+    tmp_path: Path,
+    rds_calls: list[tuple[str, dict[str, Any]]],
+    local_instances: LocalInstances,
 ) -> None:
+    """The new password is checked on the instance before any deploy changes: the instance's data path is the
+    local MariaDB, whose master user RDS's ModifyDBInstance re-passwords (LocalInstances)."""
     servers.register_server(workspace, "aws-eu", f"rds://{REGION}")
     servers.provision(workspace, "aws-eu", "orders-db", plan="db.t4g.large", instance=InstanceOptions("mysql"))
     env = tmp_path / "shop.env"
@@ -136,7 +142,7 @@ def test_rotate_gives_the_master_user_a_new_password(
     assert created["MasterUserPassword"] == make_url(before).password
     rds_calls.clear()
 
-    result = servers.rotate(workspace, "orders-db")
+    result = workspace.rotate("orders-db")
 
     after = workspace.full_handle("orders-db")
     assert result.deploys == ("shop",) and after != before
@@ -286,7 +292,11 @@ def test_an_instance_deleted_outside_changeover_is_deprovisioned_all_the_same(
 
 
 def test_a_named_profile_is_used_and_nothing_of_it_is_stored(
-    aws_backend: str, workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    aws_backend: str,
+    workspace: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    local_instances: LocalInstances,
 ) -> None:
     config = tmp_path / "aws-config"  # the dummy keys moto takes, in a profile instead of the environment
     config.write_text(
@@ -303,7 +313,7 @@ def test_a_named_profile_is_used_and_nothing_of_it_is_stored(
     assert rds_client_for("staging").describe_db_instances()["DBInstances"][0]["DBInstanceIdentifier"] == "orders-db"
     config.unlink()
     with pytest.raises(ChangeoverError, match="No AWS profile named 'staging'"):
-        servers.rotate(workspace, "orders-db")
+        workspace.rotate("orders-db")
 
 
 def rds_client_for(profile: str) -> Any:

@@ -6,87 +6,23 @@ points the instance's endpoint at that server in every RDS answer (a botocore ``
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from dotenv import dotenv_values
 from sqlalchemy.engine import URL, make_url
 
 from changeover.cli.upgrade import _print_plan
-from changeover.core import aws, handles, servers
+from changeover.core import handles, servers
 from changeover.core.providers.base import InstanceOptions
 from changeover.core.upgrade import procedure
 from changeover.core.upgrade.plan import _rds_routes
 from changeover.core.workspace import Workspace
-from tests.conftest import MYSQL_URL, POSTGRES_URL, unique_name
+from tests.conftest import unique_name
 from tests.upgrade.conftest import ROWS, count, fill
 
-from .conftest import REGION, rds_client, shop_on
-
-
-class LocalInstances:
-    """RDS instances whose databases live on the local servers: made at CreateDBInstance, dropped after."""
-
-    def __init__(self, postgres: sa.Engine, mysql: sa.Engine) -> None:
-        self.admins = {"postgres": postgres, "mysql": mysql, "mariadb": mysql}
-        self.made: list[tuple[str, str, str]] = []  # (engine, database, user)
-
-    def create(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name != "CreateDBInstance":
-            return
-        engine, database, user = params["Engine"], params["DBName"], params["MasterUsername"]
-        password = params["MasterUserPassword"]
-        self.made.append((engine, database, user))
-        with self.admins[engine].connect() as conn:
-            if engine == "postgres":
-                conn.execute(sa.text(f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'"))
-                conn.execute(sa.text(f'CREATE DATABASE "{database}" OWNER "{user}"'))
-            else:
-                conn.execute(sa.text(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4"))
-                conn.execute(sa.text(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"))
-                conn.execute(sa.text(f"GRANT ALL ON `{database}`.* TO '{user}'@'%'"))
-
-    @staticmethod
-    def point_at_local(parsed: dict[str, Any], **_: Any) -> None:
-        found = list(parsed.get("DBInstances", [])) + ([parsed["DBInstance"]] if "DBInstance" in parsed else [])
-        for instance in found:
-            local = make_url(POSTGRES_URL if instance.get("Engine") == "postgres" else MYSQL_URL)
-            instance["Endpoint"] = {"Address": local.host, "Port": local.port}
-
-    def drop(self) -> None:
-        for engine, database, user in self.made:
-            with self.admins[engine].connect() as conn:
-                if engine == "postgres":
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-                    conn.execute(sa.text(f'DROP ROLE IF EXISTS "{user}"'))
-                else:
-                    conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{database}`"))
-                    conn.execute(sa.text(f"DROP USER IF EXISTS '{user}'@'%'"))
-
-
-@pytest.fixture
-def local_instances(
-    postgres_admin: sa.Engine, mysql_admin: sa.Engine, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[LocalInstances]:
-    from moto.rds.models import DBInstance
-
-    # moto has no default MariaDB version (RDS has): the upgrade asks for the engine's default
-    monkeypatch.setitem(DBInstance.default_engine_versions, "mariadb", "10.11.6")
-    instances = LocalInstances(postgres_admin, mysql_admin)
-    made = aws.client
-
-    def client(service: str, region: str, profile: str | None = None) -> Any:
-        built = made(service, region, profile)
-        built.meta.events.register("provide-client-params.rds.*", instances.create)
-        built.meta.events.register("after-call.rds.*", instances.point_at_local)
-        return built
-
-    monkeypatch.setattr(aws, "client", client)
-    yield instances
-    instances.drop()
+from .conftest import REGION, LocalInstances, rds_client, shop_on
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mysql"])
