@@ -37,10 +37,17 @@ def cmd_swap(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
 
 def cmd_deprovision(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
     bar = Bar(out)
-    info = servers.deprovision(
-        ws, args.resource, args.confirm, final_backup=not args.no_final_backup, progress=bar.progress
-    )
-    bar.clear()
+    try:
+        info = servers.deprovision(
+            ws,
+            args.resource,
+            args.confirm,
+            final_backup=not args.no_final_backup,
+            test_restore=not args.no_test_restore,
+            progress=bar.progress,
+        )
+    finally:
+        bar.clear()
     out.write(f"Deprovisioned {info.name}.\n")
 
 
@@ -73,3 +80,8 @@ def register(commands: Commands) -> None:
     p.add_argument("resource")
     p.add_argument("--confirm", required=True, metavar="NAME", help="the resource's name, typed again")
     p.add_argument("--no-final-backup", action="store_true", help="drop a provider-made database without a backup")
+    p.add_argument(
+        "--no-test-restore",
+        action="store_true",
+        help="drop it after the final backup without proving the backup first (a test-restore)",
+    )

@@ -255,10 +255,15 @@ def deprovision(
     confirm: str,
     *,
     final_backup: bool = True,
+    test_restore: bool = True,
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
 ) -> ResourceInfo:
     """Forget a resource (and, for provider-made ones, drop it, after a final backup unless declined).
+
+    The final backup is test-restored (into a scratch database on the same server, or a private SQLite
+    file) before the database is dropped, unless ``test_restore`` is False; a failed backup or proof
+    stops the deprovision with the database untouched.
 
     Refused while it is attached anywhere, while an unfinished upgrade needs it, and without its name
     typed again as ``confirm``.
@@ -273,7 +278,7 @@ def deprovision(
         if refusal:
             raise Conflict(refusal)
         if resource.origin == Origin.PROVISIONED:
-            _drop_provisioned(ctx, resource, details, final_backup, progress, cancel)
+            _drop_provisioned(ctx, resource, details, final_backup, test_restore, progress, cancel)
         if resource.secret_ref:
             keyring_secrets.delete(resource.secret_ref)
             resource.secret_ref = None
@@ -299,11 +304,12 @@ def _drop_provisioned(
     resource: Resource,
     details: list[str],
     final_backup: bool,
+    test_restore: bool,
     progress: Progress,
     cancel: threading.Event | None,
 ) -> None:
     """Drop a provider-made database and its user: refused while others are connected (naming them); a
-    final backup first unless the admin declined it."""
+    final backup first unless the admin declined it, test-restored unless the admin declined that."""
     server = resource.server
     if server is None:
         raise Conflict(f"'{resource.name}' was provisioned on a server that is no longer registered.")
@@ -321,7 +327,22 @@ def _drop_provisioned(
 
         url = ctx.resolve_handle(resource).sqlalchemy_url()
         result = backup(BackupParams(url, resource=resource.name), progress, cancel)
-        details.append(f"final backup in {result.folder}")
+        details.append(f"final backup in {result.folder} (sha256 {result.manifest.sha256})")
+        if test_restore:
+            from .backups import TestRestoreFailed, test_restore_backup
+
+            on = server.name if server.kind == resource.kind and not engines.of(server.kind).file_based else None
+            try:
+                proven = test_restore_backup(ctx, result.folder, server=on, progress=progress, cancel=cancel)
+            except TestRestoreFailed as exc:
+                raise TestRestoreFailed(
+                    f"{exc.message} '{resource.name}' was not dropped. Find out why, or deprovision with "
+                    "--no-test-restore to drop it anyway.",
+                    exc.proof,
+                ) from None
+            details.append(f"final backup proven in {proven.proven_where}")
+        else:
+            details.append("final backup not test-restored (declined by the admin)")
     else:
         details.append("no final backup (declined by the admin)")
     provider.deprovision(database, user)

@@ -51,6 +51,10 @@ class Workspace(Context):
     # backups, loads, copies
     describe_resource = backups.describe_resource
     backup_resource = backups.backup_resource
+    list_backups = backups.backup_records
+    test_restore_backup = backups.test_restore_backup
+    restore_backup = backups.restore_backup
+    delete_backup = backups.delete_backup
     prune_backups = backups.prune_backups
     load_into_resource = backups.load_into_resource
     plan_copy = backups.plan_copy
