@@ -272,7 +272,14 @@ def _scratch(ctx: Context, engine: str, resource: str | None, server: str | None
 
     row = _proof_server(ctx, engine, resource, server)
     if row is None:  # SQLite: a private temporary file that does not outlive the proof
-        folder = Path(tempfile.mkdtemp(prefix="changeover-proof-"))
+        try:
+            folder = Path(tempfile.mkdtemp(prefix="changeover-proof-"))
+        except OSError as exc:
+            raise ChangeoverError(
+                f"The test-restore could not make a private temporary folder ({exc.strerror or exc}): free space "
+                "in the temporary folder (TMPDIR), or name a SQLite folder server with --server.",
+                title="Test-restore failed",
+            ) from None
         url = URL.create("sqlite", database=str(folder / "scratch.sqlite3"))
         try:
             yield _Scratch(url, "a private temporary SQLite file", lambda: shutil.rmtree(folder))

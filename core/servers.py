@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from . import engines, handles, providers, resources
 from . import secrets as keyring_secrets
 from .context import Context, validate_name
-from .errors import ChangeoverError, Conflict, HookError, InvalidInput, NotFound
+from .errors import Cancelled, ChangeoverError, Conflict, HookError, InvalidInput, NotFound
 from .inventory.models import Origin, Resource, ResourceState, Server
 from .jobs import Progress, no_progress
 from .providers.base import Provider
@@ -329,17 +329,19 @@ def _drop_provisioned(
         result = backup(BackupParams(url, resource=resource.name), progress, cancel)
         details.append(f"final backup in {result.folder} (sha256 {result.manifest.sha256})")
         if test_restore:
-            from .backups import TestRestoreFailed, test_restore_backup
+            from .backups import test_restore_backup
 
             on = server.name if server.kind == resource.kind and not engines.of(server.kind).file_based else None
             try:
                 proven = test_restore_backup(ctx, result.folder, server=on, progress=progress, cancel=cancel)
-            except TestRestoreFailed as exc:
-                raise TestRestoreFailed(
-                    f"{exc.message} '{resource.name}' was not dropped. Find out why, or deprovision with "
-                    "--no-test-restore to drop it anyway.",
-                    exc.proof,
-                ) from None
+            except Cancelled:
+                raise
+            except ChangeoverError as exc:
+                exc.message = (
+                    f"{exc.message} '{resource.name}' was not dropped: find out why, or deprovision it with "
+                    "--no-test-restore to drop it anyway."
+                )
+                raise
             details.append(f"final backup proven in {proven.proven_where}")
         else:
             details.append("final backup not test-restored (declined by the admin)")

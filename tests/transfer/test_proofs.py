@@ -240,3 +240,53 @@ def test_restore_into_an_empty_resource_is_verified_and_a_full_one_refused(
     with pytest.raises(TargetNotEmpty):
         workspace.restore_backup(folder, target_name)
     assert [e.result for e in _events(workspace, "restore")] == ["ok", "failed", "failed"]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_deprovision_proves_the_final_backup_before_the_drop_unless_declined(
+    engine: str, workspace: Workspace, provision: Provision, admin: sa.Engine | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = provision("co_gone")
+    _fill(url)
+    name = _resource_of(url, workspace)
+
+    servers.deprovision(workspace, name, name)
+
+    (final,) = workspace.list_backups(name)
+    assert final.proven and final.rows == 42
+    _assert_scratch_dropped(engine, admin, final.proven_where)
+    (proof,) = _events(workspace, "test-restore")
+    (gone,) = _events(workspace, "deprovision")
+    assert proof.id < gone.id and gone.result == "ok"
+    assert f"final backup proven in {final.proven_where}" in gone.detail and final.sha256 in gone.detail
+
+    other = provision("co_gone2")
+    _fill(other)
+    other_name = _resource_of(other, workspace)
+    monkeypatch.setenv("CHANGEOVER_DATABASE_URL", str(workspace.inventory.engine.url))
+    args = ["deprovision", other_name, "--confirm", other_name, "--no-test-restore"]
+    assert main(args, io.StringIO(), io.StringIO()) == 0
+    (unproven,) = workspace.list_backups(other_name)
+    assert not unproven.proven and unproven.proof_ok is None
+    assert "not test-restored (declined by the admin)" in _events(workspace, "deprovision")[-1].detail
+    assert len(_events(workspace, "test-restore")) == 1
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_a_final_backup_that_cannot_be_proven_stops_the_deprovision(
+    engine: str, workspace: Workspace, provision: Provision, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = provision("co_keep")
+    _fill(url)
+    name = _resource_of(url, workspace)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "no-such-folder"))  # nowhere for the scratch file
+    monkeypatch.setenv("CHANGEOVER_DATABASE_URL", str(workspace.inventory.engine.url))
+    err = io.StringIO()
+
+    assert main(["deprovision", name, "--confirm", name], io.StringIO(), err) == 1
+
+    assert "was not dropped" in err.getvalue() and "--no-test-restore" in err.getvalue()
+    assert scalar(url, "SELECT count(*) FROM books") == 40
+    assert workspace.show_resource(name).state != "deprovisioned"
+    assert [e.result for e in _events(workspace, "test-restore")] == ["failed"]
+    assert [e.result for e in _events(workspace, "deprovision")] == ["failed"]
