@@ -140,6 +140,18 @@ def is_secretish(var: str) -> bool:
     return bool(_SECRETISH_VAR.search(var))
 
 
+def change(field: str, old: object, new: object, *, secret: bool = False) -> str:
+    """One edit in words for the audit trail: ``field: 'old' → 'new'``; a secret shows only that it changed,
+    and any secret in a value (a password in a URL, one this process handled) is masked."""
+    if secret:
+        return f"{field}: {redaction.MASK} → {redaction.MASK} (changed)"
+
+    def shown(value: object) -> str:
+        return "(none)" if value is None or value == "" else repr(redaction.redact(str(value)))
+
+    return f"{field}: {shown(old)} → {shown(new)}"
+
+
 class Context:
     """The kernel over one inventory. Thread-safe: every call opens and closes its own session."""
 
@@ -409,12 +421,14 @@ class Context:
         value = str(parse_whole(value, SETTING_RANGES[key], key))
         with self.audited("set setting", "setting", key) as details, self.session() as session:
             row = session.scalar(select(Setting).where(Setting.key == key))
+            old = row.value if row else SETTINGS[key]
             if row is None:
                 session.add(Setting(key=key, value=value))
             else:
                 row.value = value
             session.commit()
             details.append(f"{key}={value}")
+            details.append(change(key, old, value))
 
     def retention(self) -> timedelta:
         return timedelta(days=int(self.setting("retention_days")))

@@ -62,3 +62,4 @@ class Workspace(Context):
     verify_resources = backups.verify_resources
     # the audit trail
     events = audit.events
+    export_events = audit.export_events
