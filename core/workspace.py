@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import attachments, audit, backups, deploys, resources, servers, swaps, uses
 from .context import Context
+from .upgrade import record
 
 
 class Workspace(Context):
@@ -63,3 +64,6 @@ class Workspace(Context):
     # the audit trail
     events = audit.events
     export_events = audit.export_events
+    # the change record of an upgrade run
+    change_record = record.change_record
+    change_record_text = record.change_record_text
