@@ -130,3 +130,13 @@ def test_a_rolled_back_cross_engine_run_records_what_was_not_carried_and_masks_h
     assert PASSWORD not in json.dumps(record) and ":•••@" in record["source"]["handle"]
     assert PASSWORD not in workspace.change_record_text(run.id, "md")
     assert {s["state"] for s in record["steps"]} <= {"done", "rolled_back", "cancelled", "waiting", "skipped"}
+
+
+def test_the_example_in_docs_is_a_valid_record_without_a_secret() -> None:
+    docs = Path(__file__).parents[2] / "docs"
+    record = valid(json.loads((docs / "change-record-example.json").read_text()))
+    assert record["state"] == "done" and record["plan"]["cross_engine"] and record["not_carried"]
+    assert record["backup"]["proven"] and record["verification"]["tables"]
+    text = (docs / "change-record-example.md").read_text()
+    assert record["backup"]["sha256"] in text and "•••" in text
+    assert not re.search(r"://[^/@:\s]*:(?!•••@)[^@/\s]+@", text + json.dumps(record, ensure_ascii=False))
