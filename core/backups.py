@@ -308,6 +308,23 @@ def _scratch(ctx: Context, engine: str, resource: str | None, server: str | None
                 logger.warning("the scratch database %s on %s was not dropped: %s", name, row.name, exc.message)
 
 
+def _failure_text(folder: Path, where: str, exc: ChangeoverError) -> str:
+    """Why a proof failed, and what to do: a backup that loaded wrong cannot be trusted; one that did not
+    load may be the scratch server's fault (an older version, a missing tool), so it says where it ran."""
+    from .transfer.formats.manifest import BackupInvalid
+    from .transfer.load import LoadMismatch
+
+    if isinstance(exc, LoadMismatch | BackupInvalid):
+        return (
+            f"The test-restore of {folder} failed: {exc.message} The backup cannot be trusted: make a new one "
+            "(`changeover backup RESOURCE --test-restore`)."
+        )
+    return (
+        f"The test-restore of {folder} into {where} failed: {exc.message} Until it loads, the backup is not "
+        "proven: fix the cause (or name another server with --server) and run `changeover backups verify` again."
+    )
+
+
 def _failed_table(exc: ChangeoverError) -> str | None:
     from .transfer.load import LoadMismatch
 
@@ -348,11 +365,7 @@ def test_restore_backup(
             except ChangeoverError as exc:
                 proof = Proof(_now_text(ctx), scratch.where, False, exc.message, table=_failed_table(exc))
                 record_proof(folder, proof)
-                raise TestRestoreFailed(
-                    f"The test-restore of {folder} failed: {exc.message} The backup cannot be trusted: "
-                    "make a new one (`changeover backup RESOURCE --test-restore`).",
-                    proof,
-                ) from None
+                raise TestRestoreFailed(_failure_text(folder, scratch.where, exc), proof) from None
             scratch.drop()
         detail = f"{result.tables} tables, {result.rows:,} rows: row counts and content checksums match"
         details.append(detail + "; scratch dropped")

@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL, make_url
 from changeover.cli import main
 from changeover.core import backups, servers
 from changeover.core.engines import TargetNotEmpty, open_engine
+from changeover.core.errors import InvalidInput, NotFound
 from changeover.core.inventory.models import Event
 from changeover.core.transfer.formats.manifest import digest_artifact, read
 from changeover.core.workspace import Workspace
@@ -290,3 +291,42 @@ def test_a_final_backup_that_cannot_be_proven_stops_the_deprovision(
     assert workspace.show_resource(name).state != "deprovisioned"
     assert [e.result for e in _events(workspace, "test-restore")] == ["failed"]
     assert [e.result for e in _events(workspace, "deprovision")] == ["failed"]
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_damaged_bytes_fail_the_proof_before_anything_loads(
+    engine: str, workspace: Workspace, provision: Provision
+) -> None:
+    url = provision("co_bytes")
+    _fill(url)
+    folder = backups.backup_resource(workspace, _resource_of(url, workspace)).folder
+    artifact = folder / read(folder).artifact
+    data = bytearray(artifact.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    artifact.write_bytes(bytes(data))
+
+    with pytest.raises(backups.TestRestoreFailed, match="checksum does not match.*cannot be trusted"):
+        backups.test_restore_backup(workspace, folder)
+    proof = read(folder).proof
+    assert proof is not None and not proof.ok and proof.table is None
+
+
+def test_a_proof_needs_a_server_of_the_backup_engine(
+    workspace: Workspace, make_postgres_db: Callable[..., URL], tmp_path: Path
+) -> None:
+    url = make_postgres_db()
+    _fill(url)
+    workspace.register_resource("pg-by-hand", url.set(drivername="postgresql").render_as_string(hide_password=False))
+    folder = backups.backup_resource(workspace, "pg-by-hand").folder
+    with pytest.raises(InvalidInput, match="none is registered.*changeover server add"):
+        backups.test_restore_backup(workspace, folder)
+    (tmp_path / "dbs").mkdir()
+    servers.register_server(workspace, "files", str(tmp_path / "dbs"))
+    with pytest.raises(InvalidInput, match="'files' is a SQLite folder and this is a PostgreSQL backup"):
+        backups.test_restore_backup(workspace, folder, server="files")
+    with pytest.raises(NotFound, match="No server named 'nope'"):
+        backups.test_restore_backup(workspace, folder, server="nope")
+    with pytest.raises(NotFound, match="No backup at"):
+        backups.test_restore_backup(workspace, tmp_path / "nothing-here")
+    assert read(folder).proof is None  # nothing was tried, nothing recorded
+    assert [e.result for e in _events(workspace, "test-restore")] == ["failed", "failed", "failed"]
