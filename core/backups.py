@@ -336,7 +336,7 @@ def test_restore_backup(
     path: str | Path,
     *,
     server: str | None = None,
-    progress: Progress = no_progress,
+    progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> BackupInfo:
     """Prove a backup: load it into a scratch database, compare with the manifest, drop the scratch; audited.
@@ -351,6 +351,7 @@ def test_restore_backup(
     from .transfer.formats.manifest import Proof, read, record_proof
     from .transfer.load import LoadParams, load
 
+    progress = progress or no_progress
     folder = backup_folder(path)
     manifest = read(folder)
     label = manifest.resource or folder.parent.name
@@ -381,7 +382,7 @@ def restore_backup(
     path: str | Path,
     resource_name: str,
     *,
-    progress: Progress = no_progress,
+    progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> LoadResult:
     """Restore a backup into an empty database resource of the same engine, then verify it; audited.
@@ -393,6 +394,7 @@ def restore_backup(
     from .transfer.formats.manifest import Proof, read, record_proof
     from .transfer.load import load
 
+    progress = progress or no_progress
     folder = backup_folder(path)
     manifest = read(folder)
     with ctx.audited("restore", "resource", resource_name) as details:

@@ -227,3 +227,25 @@ def test_the_last_proven_backup_is_never_pruned_over_many_backups(workspace: Wor
     assert {p.folder for p in backups.prune_backups(workspace)} == {folders[21]}
     backups.backup_resource(workspace, "e")  # a new backup: folders[6] leaves the newest three, still proven
     assert folders[6].exists()
+
+
+def test_delete_one_backup_unless_a_run_or_a_detached_resource_needs_it(
+    workspace: Workspace, aged: dict[tuple[str, int], Path]
+) -> None:
+    removed = workspace.delete_backup(aged["a", 1])
+    assert removed.folder == aged["a", 1] and not aged["a", 1].exists()
+    with workspace.session() as session:
+        c = workspace.resource(session, "c")
+        c.state = ResourceState.DETACHED.value
+        c.note = f"Replaced by c-new in upgrade run 9; backup in {aged['c', 8]}"
+        session.commit()
+    with pytest.raises(Exception, match="it is kept"):
+        workspace.delete_backup(aged["c", 8])
+    assert aged["c", 8].exists()
+    with workspace.session() as session:
+        results = [
+            e.result for e in session.scalars(select(Event).where(Event.action == "delete backup").order_by(Event.id))
+        ]
+    assert results == ["ok", "failed"]
+    relative = Path("b") / aged["b", 12].name  # RESOURCE/STAMP under the backups folder
+    assert workspace.delete_backup(relative).folder == paths.backups_dir() / relative
