@@ -330,3 +330,27 @@ def test_a_proof_needs_a_server_of_the_backup_engine(
         backups.test_restore_backup(workspace, tmp_path / "nothing-here")
     assert read(folder).proof is None  # nothing was tried, nothing recorded
     assert [e.result for e in _events(workspace, "test-restore")] == ["failed", "failed", "failed"]
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_cli_backup_with_test_restore_says_proven_or_fails_loudly(
+    engine: str, workspace: Workspace, provision: Provision, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = provision("co_cli")
+    _fill(url)
+    name = _resource_of(url, workspace)
+    monkeypatch.setenv("CHANGEOVER_DATABASE_URL", str(workspace.inventory.engine.url))
+    out = io.StringIO()
+    assert main(["backup", name, "--test-restore"], out, io.StringIO()) == 0
+    assert "Proven: test-restored into a private temporary SQLite file" in out.getvalue()
+    assert "42 rows: row counts and content checksums match" in out.getvalue()
+    assert main(["backup", name, "--server", "srv"], io.StringIO(), io.StringIO()) == 1  # --server needs the proof
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "no-such-folder"))
+    err = io.StringIO()
+    assert main(["backup", name, "--test-restore"], io.StringIO(), err) == 1
+    assert "test-restore could not make a private temporary folder" in err.getvalue()
+    assert [e.result for e in _events(workspace, "backup")] == ["ok", "ok"]  # the bad usage changed nothing
+    assert [e.result for e in _events(workspace, "test-restore")] == ["ok", "failed"]
+    newest, proven = workspace.list_backups(name)
+    assert not newest.proven and proven.proven  # the unproven backup is kept, and said to be unproven
