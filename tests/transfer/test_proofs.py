@@ -31,7 +31,7 @@ from tests.conftest import unique_name
 from tests.transfer.helpers import scalar
 
 ENGINES = ["sqlite", "postgresql", "mysql"]
-Provision = Callable[[str], URL]
+Provision = Callable[..., tuple[URL, str]]
 
 
 def _exists(admin: sa.Engine, engine: str, name: str) -> bool:
@@ -57,8 +57,9 @@ def admin(request: pytest.FixtureRequest, engine: str) -> sa.Engine | None:
 def provision(
     engine: str, workspace: Workspace, request: pytest.FixtureRequest, tmp_path: Path, admin: sa.Engine | None
 ) -> Iterator[Provision]:
-    """``provision(prefix)``: a new resource provisioned on the registered server "srv" of ``engine``; its full
-    URL. Every database and user it made is dropped after the test."""
+    """``provision(prefix, filled=True)``: a new resource provisioned on the registered server "srv" of
+    ``engine`` (filled with the two tables of :func:`_fill`), as its full URL and its name. Every database and
+    user it made is dropped after the test."""
     if engine == "sqlite":
         folder = tmp_path / "dbs"
         folder.mkdir()
@@ -68,12 +69,15 @@ def provision(
         servers.register_server(workspace, "srv", request.getfixturevalue(fixture))
     made: list[str] = []
 
-    def make(prefix: str) -> URL:
+    def make(prefix: str, filled: bool = True) -> tuple[URL, str]:
         name = unique_name(prefix)
         made.append(servers.database_name(name))
         servers.provision(workspace, "srv", name)
         url = make_url(workspace.full_handle(name))
-        return url.set(drivername={"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}.get(engine, "sqlite"))
+        url = url.set(drivername={"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}.get(engine, "sqlite"))
+        if filled:
+            _fill(url)
+        return url, name
 
     yield make
     if admin is None:
@@ -105,10 +109,6 @@ def _fill(url: URL) -> None:
                 {"i": i, "a": 1 + i % 2, "t": f"Book {i}", "p": 100 + i},
             )
     engine.dispose()
-
-
-def _resource_of(url: URL, workspace: Workspace) -> str:
-    return next(r.name for r in workspace.list_resources() if servers.database_name(r.name) in str(url.database))
 
 
 def _scratch_name(where: str | None) -> str:
@@ -154,9 +154,7 @@ def _one_row_changed(workspace: Workspace, url: URL, resource: str) -> Path:
 def test_backup_with_test_restore_proves_it_and_drops_the_scratch(
     engine: str, workspace: Workspace, provision: Provision, admin: sa.Engine | None
 ) -> None:
-    url = provision("co_pr")
-    _fill(url)
-    name = _resource_of(url, workspace)
+    _, name = provision("co_pr")
 
     result = backups.backup_resource(workspace, name, test_restore=True)
 
@@ -185,9 +183,7 @@ def test_a_backup_with_one_row_changed_fails_its_test_restore_naming_the_table(
     admin: sa.Engine | None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url = provision("co_bad")
-    _fill(url)
-    name = _resource_of(url, workspace)
+    url, name = provision("co_bad")
     damaged = _one_row_changed(workspace, url, name)
     assert digest_artifact(damaged / read(damaged).artifact) == (read(damaged).sha256, read(damaged).size_bytes)
 
@@ -217,11 +213,9 @@ def test_a_backup_with_one_row_changed_fails_its_test_restore_naming_the_table(
 def test_restore_into_an_empty_resource_is_verified_and_a_full_one_refused(
     engine: str, workspace: Workspace, provision: Provision, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = provision("co_src")
-    _fill(source)
-    folder = backups.backup_resource(workspace, _resource_of(source, workspace)).folder
-    target = provision("co_dst")
-    target_name = _resource_of(target, workspace)
+    _, source_name = provision("co_src")
+    folder = backups.backup_resource(workspace, source_name).folder
+    target, target_name = provision("co_dst", filled=False)
 
     result = workspace.restore_backup(folder, target_name)
 
@@ -247,9 +241,7 @@ def test_restore_into_an_empty_resource_is_verified_and_a_full_one_refused(
 def test_deprovision_proves_the_final_backup_before_the_drop_unless_declined(
     engine: str, workspace: Workspace, provision: Provision, admin: sa.Engine | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = provision("co_gone")
-    _fill(url)
-    name = _resource_of(url, workspace)
+    _, name = provision("co_gone")
 
     servers.deprovision(workspace, name, name)
 
@@ -261,9 +253,7 @@ def test_deprovision_proves_the_final_backup_before_the_drop_unless_declined(
     assert proof.id < gone.id and gone.result == "ok"
     assert f"final backup proven in {final.proven_where}" in gone.detail and final.sha256 in gone.detail
 
-    other = provision("co_gone2")
-    _fill(other)
-    other_name = _resource_of(other, workspace)
+    _, other_name = provision("co_gone2")
     monkeypatch.setenv("CHANGEOVER_DATABASE_URL", str(workspace.inventory.engine.url))
     args = ["deprovision", other_name, "--confirm", other_name, "--no-test-restore"]
     assert main(args, io.StringIO(), io.StringIO()) == 0
@@ -277,9 +267,7 @@ def test_deprovision_proves_the_final_backup_before_the_drop_unless_declined(
 def test_a_final_backup_that_cannot_be_proven_stops_the_deprovision(
     engine: str, workspace: Workspace, provision: Provision, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = provision("co_keep")
-    _fill(url)
-    name = _resource_of(url, workspace)
+    url, name = provision("co_keep")
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "no-such-folder"))  # nowhere for the scratch file
     monkeypatch.setenv("CHANGEOVER_DATABASE_URL", str(workspace.inventory.engine.url))
     err = io.StringIO()
@@ -297,9 +285,8 @@ def test_a_final_backup_that_cannot_be_proven_stops_the_deprovision(
 def test_damaged_bytes_fail_the_proof_before_anything_loads(
     engine: str, workspace: Workspace, provision: Provision
 ) -> None:
-    url = provision("co_bytes")
-    _fill(url)
-    folder = backups.backup_resource(workspace, _resource_of(url, workspace)).folder
+    _, name = provision("co_bytes")
+    folder = backups.backup_resource(workspace, name).folder
     artifact = folder / read(folder).artifact
     data = bytearray(artifact.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -336,9 +323,7 @@ def test_a_proof_needs_a_server_of_the_backup_engine(
 def test_cli_backup_with_test_restore_says_proven_or_fails_loudly(
     engine: str, workspace: Workspace, provision: Provision, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = provision("co_cli")
-    _fill(url)
-    name = _resource_of(url, workspace)
+    _, name = provision("co_cli")
     monkeypatch.setenv("CHANGEOVER_DATABASE_URL", str(workspace.inventory.engine.url))
     out = io.StringIO()
     assert main(["backup", name, "--test-restore"], out, io.StringIO()) == 0
