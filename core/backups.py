@@ -357,8 +357,10 @@ def test_restore_backup(
     label = manifest.resource or folder.parent.name
     with ctx.audited("test-restore", "resource", label) as details:
         details.append(f"backup {folder} (sha256 {manifest.sha256[:16]}…)")
+        progress(0, None, "", "Making a scratch database for the test-restore")
         with _scratch(ctx, manifest.engine, manifest.resource, server) as scratch:
             details.append(f"into {scratch.where}")
+            progress(0, None, "", f"Test-restoring into {scratch.where}")
             try:
                 result = load(LoadParams(folder, scratch.url), progress, cancel)
             except Cancelled:
@@ -367,6 +369,7 @@ def test_restore_backup(
                 proof = Proof(_now_text(ctx), scratch.where, False, exc.message, table=_failed_table(exc))
                 record_proof(folder, proof)
                 raise TestRestoreFailed(_failure_text(folder, scratch.where, exc), proof) from None
+            progress(0, None, "", "Dropping the scratch database")
             scratch.drop()
         detail = f"{result.tables} tables, {result.rows:,} rows: row counts and content checksums match"
         details.append(detail + "; scratch dropped")

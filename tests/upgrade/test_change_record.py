@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL
 from changeover.cli import main
 from changeover.core import servers
 from changeover.core.errors import Cancelled, InvalidInput, NotFound
+from changeover.core.inventory.models import UpgradeRun
 from changeover.core.transfer.formats.manifest import read
 from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import RunEvent
@@ -99,6 +100,20 @@ def test_a_real_sqlite_upgrade_has_a_complete_record(
         workspace.change_record_text(done.id, "pdf")
     with pytest.raises(NotFound):
         workspace.change_record(999)
+
+    # a run journaled before the plan and the verification table were kept still has a valid record
+    with workspace.session() as session:
+        row = session.get(UpgradeRun, done.id)
+        assert row is not None
+        row.options = {k: v for k, v in (row.options or {}).items() if k != "plan"}
+        verify = next(s for s in row.steps if s.name == "verify")
+        verify.data = {}
+        session.commit()
+    old = valid(workspace.change_record(done.id))
+    assert not old["plan"]["recorded"] and old["not_carried"] is None and not old["verification"]["recorded"]
+    assert [s["name"] for s in old["plan"]["steps"]] == [s["name"] for s in record["steps"]]
+    text = workspace.change_record_text(done.id)
+    assert "The plan was not recorded" in text and "comparison was not recorded" in text
 
 
 def test_a_rolled_back_cross_engine_run_records_what_was_not_carried_and_masks_handles(
