@@ -330,12 +330,17 @@ def test_cli_backup_with_test_restore_says_proven_or_fails_loudly(
     assert "Proven: test-restored into a private temporary SQLite file" in out.getvalue()
     assert "42 rows: row counts and content checksums match" in out.getvalue()
     assert main(["backup", name, "--server", "srv"], io.StringIO(), io.StringIO()) == 1  # --server needs the proof
+    (first,) = workspace.list_backups(name)
+    out = io.StringIO()
+    assert main(["backups", "verify", f"{name}/{first.folder.name}", "--server", "srv"], out, io.StringIO()) == 0
+    assert "into server srv (sqlite, scratch database co_proof_" in out.getvalue()  # a file in the folder server
+    assert not any(p.name.startswith("co_proof_") for p in (tmp_path / "dbs").iterdir())
 
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "no-such-folder"))
     err = io.StringIO()
     assert main(["backup", name, "--test-restore"], io.StringIO(), err) == 1
     assert "test-restore could not make a private temporary folder" in err.getvalue()
     assert [e.result for e in _events(workspace, "backup")] == ["ok", "ok"]  # the bad usage changed nothing
-    assert [e.result for e in _events(workspace, "test-restore")] == ["ok", "failed"]
+    assert [e.result for e in _events(workspace, "test-restore")] == ["ok", "ok", "failed"]
     newest, proven = workspace.list_backups(name)
     assert not newest.proven and proven.proven  # the unproven backup is kept, and said to be unproven
