@@ -14,7 +14,7 @@ from changeover.core.workspace import Workspace
 from .options import Commands, command
 from .output import Bar, emit_json, labelled, table
 
-PRUNE, VERIFY = "prune", "verify"
+PRUNE, VERIFY, DELETE = "prune", "verify", "delete"
 
 
 def cmd_describe(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
@@ -62,10 +62,16 @@ def cmd_backups(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
     if args.resource == VERIFY:
         cmd_verify_backup(ws, args, out)
         return
+    if args.resource == DELETE:
+        if args.prune_resource is None or args.dry_run or args.server:
+            raise InvalidInput("Name the one backup to delete: `changeover backups delete BACKUP-FOLDER`.")
+        gone = ws.delete_backup(args.prune_resource)
+        out.write(f"Deleted the backup {gone.folder} ({gone.size_bytes:,} bytes).\n")
+        return
     if args.prune_resource is not None or args.dry_run or args.server:
         raise InvalidInput(
-            "Only `changeover backups prune [RESOURCE] [--dry-run]` and `changeover backups verify BACKUP "
-            "[--server NAME]` take a second word, --dry-run or --server.",
+            "Only `changeover backups prune [RESOURCE] [--dry-run]`, `changeover backups verify BACKUP "
+            "[--server NAME]` and `changeover backups delete BACKUP` take a second word, --dry-run or --server.",
         )
     found = backups.list_backups(args.resource)
     if args.json:
@@ -183,15 +189,16 @@ def register(commands: Commands) -> None:
         commands,
         "backups",
         cmd_backups,
-        "list backups, newest first; `backups prune` removes what retention drops; `backups verify` proves one",
+        "list backups, newest first; `backups prune` removes what retention drops; `backups verify` proves one; "
+        "`backups delete` removes one",
     )
     # `backups [RESOURCE]` stays as scripts call it; the words `prune` and `verify` in its place are actions
-    p.add_argument("resource", nargs="?", help="list this resource's backups only; or `prune`, or `verify`")
+    p.add_argument("resource", nargs="?", help="list this resource's backups only; or `prune`, `verify` or `delete`")
     p.add_argument(
         "prune_resource",
         nargs="?",
         metavar="RESOURCE|BACKUP",
-        help="with prune: this resource's backups only; with verify: the backup folder to test-restore",
+        help="with prune: this resource's backups only; with verify or delete: the backup folder",
     )
     p.add_argument("--dry-run", action="store_true", help="with prune: list what would be removed, remove nothing")
     p.add_argument("--server", help="with verify: the registered server for the scratch database")

@@ -230,7 +230,7 @@ def test_the_last_proven_backup_is_never_pruned_over_many_backups(workspace: Wor
 
 
 def test_delete_one_backup_unless_a_run_or_a_detached_resource_needs_it(
-    workspace: Workspace, aged: dict[tuple[str, int], Path]
+    workspace: Workspace, aged: dict[tuple[str, int], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     removed = workspace.delete_backup(aged["a", 1])
     assert removed.folder == aged["a", 1] and not aged["a", 1].exists()
@@ -249,3 +249,10 @@ def test_delete_one_backup_unless_a_run_or_a_detached_resource_needs_it(
     assert results == ["ok", "failed"]
     relative = Path("b") / aged["b", 12].name  # RESOURCE/STAMP under the backups folder
     assert workspace.delete_backup(relative).folder == paths.backups_dir() / relative
+
+    monkeypatch.setenv("CHANGEOVER_DATABASE_URL", str(workspace.inventory.engine.url))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["backups", "delete", f"b/{aged['b', 15].name}"], out, err) == 0
+    assert out.getvalue().startswith(f"Deleted the backup {aged['b', 15]}") and not aged["b", 15].exists()
+    assert main(["backups", "delete"], io.StringIO(), err) == 1 and "Name the one backup" in err.getvalue()
+    assert main(["backups", "delete", str(aged["c", 8])], io.StringIO(), err) == 1 and aged["c", 8].exists()
