@@ -202,7 +202,8 @@ def _verify(ctx: StepContext, report: Progress) -> str:
     run = ctx.run()
     started = time.monotonic()
     manifest = read(Path(run.backup_path or ""))
-    if all(t.checksum for t in manifest.tables):
+    against_backup = all(t.checksum for t in manifest.tables)
+    if against_backup:
         source_sums = {t.name: TableSum(t.name, t.rows, t.checksum or "") for t in manifest.tables}
         target_sums = checksum_database(target_url, progress=report, cancel=ctx.cancel)
         _check_source_unchanged(source_url, manifest.table_rows())
@@ -224,7 +225,7 @@ def _verify(ctx: StepContext, report: Progress) -> str:
         result = _journaled(ctx, verify)(source_url, target_url, progress=report, cancel=ctx.cancel)
     seconds = time.monotonic() - started
     journal.update_run(ctx.ws, ctx.run_id, stats={"verify_seconds": seconds, "verified": result.summary()})
-    if not _option(ctx, "cross_engine", False):  # the new database was loaded from the backup: it proved it
+    if against_backup and not _option(ctx, "cross_engine", False):  # loaded from the backup, equal to its manifest
         from ..audit import stamp
         from ..transfer.formats.manifest import Proof, record_proof
 
