@@ -37,15 +37,18 @@ def cmd_swap(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
 
 def cmd_deprovision(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
     bar = Bar(out)
-    info = servers.deprovision(
-        ws,
-        args.resource,
-        args.confirm,
-        final_backup=not args.no_final_backup,
-        delete_contents=args.delete_contents,
-        progress=bar.progress,
-    )
-    bar.clear()
+    try:
+        info = servers.deprovision(
+            ws,
+            args.resource,
+            args.confirm,
+            final_backup=not args.no_final_backup,
+            test_restore=not args.no_test_restore,
+            delete_contents=args.delete_contents,
+            progress=bar.progress,
+        )
+    finally:
+        bar.clear()
     out.write(f"Deprovisioned {info.name}" + (f"; {info.note}" if info.note else "") + ".\n")
 
 
@@ -86,4 +89,9 @@ def register(commands: Commands) -> None:
     )
     p.add_argument(
         "--delete-contents", action="store_true", help="remove a provider-made S3 bucket even if it holds objects"
+    )
+    p.add_argument(
+        "--no-test-restore",
+        action="store_true",
+        help="drop it after the final backup without proving the backup first (a test-restore)",
     )

@@ -6,8 +6,9 @@ import argparse
 import dataclasses
 from typing import TextIO
 
-from changeover.core import __version__, secrets
+from changeover.core import __version__, audit, secrets
 from changeover.core.context import EVENT_LIMIT, SETTINGS
+from changeover.core.errors import InvalidInput
 from changeover.core.inventory.db import inventory_url
 from changeover.core.records import EventInfo
 from changeover.core.upgrade import procedure
@@ -51,7 +52,14 @@ def cmd_settings(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
 
 
 def cmd_events(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
-    events: list[EventInfo] = ws.events(args.object, limit=args.limit)
+    since = audit.parse_since(args.since) if args.since else None
+    if args.format:
+        if args.json:
+            raise InvalidInput("Give --json or --format, not both: --format json is the export's JSON.")
+        limit = args.limit if args.limit is not None else EVENT_LIMIT[1]
+        out.write(ws.export_events(args.format, since=since, object_name=args.object, limit=limit))
+        return
+    events: list[EventInfo] = ws.events(args.object, limit=args.limit or 50, since=since)
     listing(
         events,
         args.json,
@@ -62,9 +70,19 @@ def cmd_events(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
 
 
 def register_events(commands: Commands) -> None:
-    p = command(commands, "events", cmd_events, "show the audit trail, newest first")
+    p = command(commands, "events", cmd_events, "show the audit trail, newest first, or export it")
     p.add_argument("--object", help="only events about this deploy or resource")
-    p.add_argument("--limit", type=number(EVENT_LIMIT, "--limit"), default=50, help="at most this many events")
+    p.add_argument(
+        "--limit",
+        type=number(EVENT_LIMIT, "--limit"),
+        help="at most this many events (default 50; an export: all)",
+    )
+    p.add_argument("--since", metavar="DATE", help="only events from this date or time on (UTC unless it has a zone)")
+    p.add_argument(
+        "--format",
+        choices=audit.EXPORT_FORMATS,
+        help="export, oldest first, times in UTC with seconds: csv, json or md (a Markdown table)",
+    )
     p.add_argument("--json", action="store_true")
 
 

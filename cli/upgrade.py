@@ -102,6 +102,13 @@ def _start(ws: Workspace, args: argparse.Namespace, out: TextIO) -> int | None:
 
 
 def cmd_upgrade(ws: Workspace, args: argparse.Namespace, out: TextIO) -> None:
+    if args.record is not None:
+        if args.resource or args.list or args.resume is not None or args.rollback is not None:
+            raise InvalidInput("--record RUN writes a run's change record; give it alone (with --format).")
+        out.write(ws.change_record_text(args.record, "json" if args.json else args.format or "md"))
+        return
+    if args.format:
+        raise InvalidInput("--format is for --record RUN: `changeover upgrade --record RUN --format md|json`.")
     if args.list:
         _list_runs(ws, args, out)
         return
@@ -143,3 +150,5 @@ def register(commands: Commands) -> None:
     p.add_argument("--list", action="store_true", help="list upgrade runs")
     p.add_argument("--resume", type=int, metavar="RUN", help="resume an interrupted run")
     p.add_argument("--rollback", type=int, metavar="RUN", help="roll back a run that has not switched")
+    p.add_argument("--record", type=int, metavar="RUN", help="write the change record of a run (see --format)")
+    p.add_argument("--format", choices=("md", "json"), help="with --record: Markdown (the default) or JSON")

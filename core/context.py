@@ -147,6 +147,18 @@ def is_secretish(var: str) -> bool:
     return bool(_SECRETISH_VAR.search(var))
 
 
+def change(field: str, old: object, new: object, *, secret: bool = False) -> str:
+    """One edit in words for the audit trail: ``field: 'old' → 'new'``; a secret shows only that it changed,
+    and any secret in a value (a password in a URL, one this process handled) is masked."""
+    if secret:
+        return f"{field}: {redaction.MASK} → {redaction.MASK} (changed)"
+
+    def shown(value: object) -> str:
+        return "(none)" if value is None or value == "" else repr(redaction.redact(str(value)))
+
+    return f"{field}: {shown(old)} → {shown(new)}"
+
+
 class Context:
     """The kernel over one inventory. Thread-safe: every call opens and closes its own session."""
 
@@ -431,8 +443,10 @@ class Context:
             raise InvalidInput(f"The setting {key} is changed with `{OWN_COMMAND[key]}.")
         value = str(parse_whole(value, SETTING_RANGES[key], key))
         with self.audited("set setting", "setting", key) as details:
+            old = self.setting(key)
             self.write_setting(key, value)
             details.append(f"{key}={value}")
+            details.append(change(key, old, value))
 
     def write_setting(self, key: str, value: str) -> None:
         """Keep ``value`` for ``key`` (already checked by the caller), in a transaction of its own."""

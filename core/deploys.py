@@ -12,7 +12,7 @@ from sqlalchemy import select
 from . import discovery, handles, resources
 from . import secrets as keyring_secrets
 from .configstores import EnvFileStore, SsmStore, locate, open_store
-from .context import HOOK_SECONDS, Context, check_range, is_secretish, validate_name
+from .context import HOOK_SECONDS, Context, change, check_range, is_secretish, validate_name
 from .errors import Conflict, InvalidInput
 from .inventory.models import (
     Attachment,
@@ -118,6 +118,7 @@ def edit_deploy(ctx: Context, name: str, **changes: Unpack[DeployChanges]) -> De
     with ctx.audited("edit deploy", "deploy", name) as details, ctx.session() as session:
         deploy = ctx.deploy(session, name)
         ctx.refuse_if_held(session, "edit this deploy", deploy=deploy)
+        before = {field: getattr(deploy, column) for field, column in _EDITED.items()}
         new_name = changes.get("new_name")
         if new_name:
             validate_name(new_name, "deploy")
@@ -157,7 +158,26 @@ def edit_deploy(ctx: Context, name: str, **changes: Unpack[DeployChanges]) -> De
         deploy.updated_at = ctx.clock()
         session.commit()
         details.append("changed " + ", ".join(sorted(changes)))
+        details.extend(
+            change(field, before[field], getattr(deploy, column))
+            for field, column in _EDITED.items()
+            if before[field] != getattr(deploy, column)
+        )
         return deploy_info(deploy)
+
+
+#: what an edit may change: the name an admin gives it, and the deploy's column (old → new in the audit trail)
+_EDITED = {
+    "name": "name",
+    "config file": "config_location",
+    "app": "app",
+    "environment": "environment",
+    "hook timeout": "hook_timeout",
+    "restart command": "restart_cmd",
+    "maintenance on command": "maintenance_on_cmd",
+    "maintenance off command": "maintenance_off_cmd",
+    "maintenance variable": "maintenance_var",
+}
 
 
 def remove_deploy(ctx: Context, name: str) -> None:

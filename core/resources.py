@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from . import handles, redaction, swaps
 from . import secrets as keyring_secrets
 from .checks import CheckStatus, check
-from .context import Context, validate_name
+from .context import Context, change, validate_name
 from .errors import ChangeoverError, Conflict, InvalidInput
 from .inventory.models import (
     IntentState,
@@ -116,6 +116,7 @@ def set_resource_secret(ctx: Context, name: str, handle_text: str, *, keep_deplo
         redaction.remember(*new.secrets.values())
         keyring_secrets.store(secret_ref, new.keyring_entries)
         details.append("secret replaced in the keyring")
+        details.append(change("secret", None, None, secret=True))
         before: dict[str, dict[str, str | None]] = {}
 
         def undo(done: swaps.Done) -> list[str]:
@@ -302,9 +303,11 @@ def set_keep_until(ctx: Context, resource_name: str, keep_until: datetime) -> Re
         resource = ctx.resource(session, resource_name)
         if resource.state != ResourceState.DETACHED:
             raise Conflict(f"'{resource.name}' is {resource.state}; only detached resources have a keep-until date.")
+        old = resource.keep_until
         resource.keep_until = keep_until
         session.commit()
         details.append(keep_until.isoformat())
+        details.append(change("keep until", old.isoformat() if old else None, keep_until.isoformat()))
         return resource_info(resource)
 
 

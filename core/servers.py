@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from . import aws, engines, handles, providers, redaction, resources
 from . import secrets as keyring_secrets
 from .context import Context, validate_name
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Cancelled, ChangeoverError, Conflict, InvalidInput, NotFound
 from .inventory.models import Origin, Resource, ResourceState, Server
 from .jobs import Progress, no_progress
 from .providers import rds, s3
@@ -303,10 +303,15 @@ def deprovision(
     *,
     final_backup: bool = True,
     delete_contents: bool = False,
+    test_restore: bool = True,
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
 ) -> ResourceInfo:
     """Forget a resource (and, for provider-made ones, drop it, after a final backup unless declined).
+
+    The final backup is test-restored (into a scratch database on the same server, or a private SQLite
+    file) before the database is dropped, unless ``test_restore`` is False; a failed backup or proof
+    stops the deprovision with the database untouched.
 
     Refused while it is attached anywhere, while an unfinished upgrade needs it, and without its name
     typed again as ``confirm``. A provider-made S3 bucket that holds objects is removed only with
@@ -331,7 +336,7 @@ def deprovision(
         if resource.origin == Origin.PROVISIONED and resource.kind == s3.KIND:
             _drop_bucket(resource, details, delete_contents)
         elif resource.origin == Origin.PROVISIONED:
-            _drop_provisioned(ctx, resource, details, final_backup, progress, cancel)
+            _drop_provisioned(ctx, resource, details, final_backup, test_restore, progress, cancel)
         if resource.secret_ref:
             keyring_secrets.delete(resource.secret_ref)
             resource.secret_ref = None
@@ -376,11 +381,12 @@ def _drop_provisioned(
     resource: Resource,
     details: list[str],
     final_backup: bool,
+    test_restore: bool,
     progress: Progress,
     cancel: threading.Event | None,
 ) -> None:
     """Drop a provider-made database and its user: refused while others are connected (naming them); a
-    final backup first unless the admin declined it."""
+    final backup first unless the admin declined it, test-restored unless the admin declined that."""
     server = resource.server
     if server is None:
         raise Conflict(f"'{resource.name}' was provisioned on a server that is no longer registered.")
@@ -406,7 +412,24 @@ def _drop_provisioned(
 
         url = ctx.resolve_handle(resource).sqlalchemy_url()
         result = backup(BackupParams(url, resource=resource.name), progress, cancel)
-        details.append(f"final backup in {result.folder}")
+        details.append(f"final backup in {result.folder} (sha256 {result.manifest.sha256})")
+        if test_restore:
+            from .backups import test_restore_backup
+
+            on = server.name if server.kind == resource.kind and not engines.of(server.kind).file_based else None
+            try:
+                proven = test_restore_backup(ctx, result.folder, server=on, progress=progress, cancel=cancel)
+            except Cancelled:
+                raise
+            except ChangeoverError as exc:
+                exc.message = (
+                    f"{exc.message} '{resource.name}' was not dropped: find out why, or deprovision it with "
+                    "--no-test-restore to drop it anyway."
+                )
+                raise
+            details.append(f"final backup proven in {proven.proven_where}")
+        else:
+            details.append("final backup not test-restored (declined by the admin)")
     else:
         details.append("no final backup (declined by the admin)")
     provider.deprovision(database, user)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import attachments, audit, backups, deploys, offsite, resources, rotation, servers, swaps, teamsecrets, uses
 from .context import Context
+from .upgrade import record
 
 
 class Workspace(Context):
@@ -52,6 +53,10 @@ class Workspace(Context):
     # backups, loads, copies
     describe_resource = backups.describe_resource
     backup_resource = backups.backup_resource
+    list_backups = backups.backup_records
+    test_restore_backup = backups.test_restore_backup
+    restore_backup = backups.restore_backup
+    delete_backup = backups.delete_backup
     prune_backups = backups.prune_backups
     load_into_resource = backups.load_into_resource
     plan_copy = backups.plan_copy
@@ -67,3 +72,7 @@ class Workspace(Context):
     use_secret_store = teamsecrets.use_secret_store
     # the audit trail
     events = audit.events
+    export_events = audit.export_events
+    # the change record of an upgrade run
+    change_record = record.change_record
+    change_record_text = record.change_record_text

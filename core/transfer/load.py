@@ -45,6 +45,10 @@ class LoadMismatch(tools.TransferError):
 
     title = "Loaded data differs from the backup"
 
+    def __init__(self, message: str, table: str) -> None:
+        super().__init__(message)
+        self.table = table  # the first table that does not match
+
 
 @dataclass(frozen=True)
 class LoadParams:
@@ -126,13 +130,13 @@ def verify_against(
         actual = {name: (rows, None) for name, rows in exact_counts(target, cancel).items()}
     missing = sorted(set(expected) - set(actual))
     if missing:
-        raise LoadMismatch(f"After the load the table {missing[0]} is missing from the target.")
+        raise LoadMismatch(f"After the load the table {missing[0]} is missing from the target.", missing[0])
     for name, entry in sorted(expected.items()):
         rows, checksum = actual[name]
         if rows != entry.rows:
-            raise LoadMismatch(f"After the load the table {name} has {rows} rows; the backup has {entry.rows}.")
+            raise LoadMismatch(f"After the load the table {name} has {rows} rows; the backup has {entry.rows}.", name)
         if entry.checksum and checksum != entry.checksum:
-            raise LoadMismatch(f"After the load the content of table {name} differs from the backup (checksum).")
+            raise LoadMismatch(f"After the load the content of table {name} differs from the backup (checksum).", name)
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------------

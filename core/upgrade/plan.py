@@ -316,6 +316,26 @@ def _cross_report(
 # -- start -----------------------------------------------------------------------------------------
 
 
+def plan_record(plan: UpgradePlan) -> dict[str, object]:
+    """The plan as the run's change record keeps it (handles masked; never the target's full handle)."""
+    return {
+        "source_kind": plan.source_kind,
+        "source_handle": plan.source_handle,
+        "source_version": plan.source_version,
+        "source_size": plan.source_size,
+        "source_tables": plan.source_tables,
+        "source_rows": plan.source_rows,
+        "target_kind": plan.target_kind,
+        "target_handle": plan.target_handle,
+        "steps": [{"name": n, "title": t} for n, t in plan.steps],
+        "checks": [{"name": c.name, "ok": c.ok, "message": c.message} for c in plan.checks],
+        "estimate_seconds": plan.estimate_seconds,
+        "adaptations": list(plan.adaptations),
+        "not_carried": list(plan.not_carried),
+        "warnings": list(plan.warnings),
+    }
+
+
 def start_upgrade(ws: Context, plan: UpgradePlan, *, quiet_timeout: float = 60.0) -> RunInfo:
     """Journal a new run for ``plan`` and take the resource's lock; nothing else changes yet.
 
@@ -338,7 +358,12 @@ def start_upgrade(ws: Context, plan: UpgradePlan, *, quiet_timeout: float = 60.0
             step=STEPS[0],
             keep_days=plan.keep_days,
             deploys=[{"deploy": d, "env_var": v} for d, v in plan.deploys],
-            options={"quiet_timeout": quiet_timeout, "cross_engine": plan.cross_engine, "engine": plan.target_engine},
+            options={
+                "quiet_timeout": quiet_timeout,
+                "cross_engine": plan.cross_engine,
+                "engine": plan.target_engine,
+                "plan": plan_record(plan),
+            },
             stats={"estimate_seconds": plan.estimate_seconds, "source_bytes": plan.source_size},
             error="",
             actor=ws.actor,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import URL
@@ -25,6 +25,9 @@ from . import journal
 from .quiesce import wait_until_quiet
 from .runs import EventSink, RunEvent, RunInfo, show_run
 from .states import STEPS, RunState, StepState
+
+if TYPE_CHECKING:
+    from ..transfer.verify import TableComparison, VerifyReport
 
 logger = logging.getLogger(__name__)
 
@@ -209,11 +212,12 @@ def _verify(ctx: StepContext, report: Progress) -> str:
     run = ctx.run()
     started = time.monotonic()
     manifest = read(Path(run.backup_path or ""))
-    if all(t.checksum for t in manifest.tables):
+    against_backup = all(t.checksum for t in manifest.tables)
+    if against_backup:
         source_sums = {t.name: TableSum(t.name, t.rows, t.checksum or "") for t in manifest.tables}
         target_sums = checksum_database(target_url, progress=report, cancel=ctx.cancel)
         _check_source_unchanged(source_url, manifest.table_rows())
-        result = compare(
+        result = _journaled(ctx, compare)(
             f"{display_url(source_url)} (as backed up)",
             display_url(target_url),
             source_sums,
@@ -228,10 +232,49 @@ def _verify(ctx: StepContext, report: Progress) -> str:
             ),
         )
     else:
-        result = verify(source_url, target_url, progress=report, cancel=ctx.cancel)
+        result = _journaled(ctx, verify)(source_url, target_url, progress=report, cancel=ctx.cancel)
     seconds = time.monotonic() - started
     journal.update_run(ctx.ws, ctx.run_id, stats={"verify_seconds": seconds, "verified": result.summary()})
+    if against_backup and not _option(ctx, "cross_engine", False):  # loaded from the backup, equal to its manifest
+        from ..audit import stamp
+        from ..transfer.formats.manifest import Proof, record_proof
+
+        where = f"resource {run.target} (upgrade run {ctx.run_id})"
+        proof = Proof(stamp(ctx.ws.clock()), where, True, result.summary(), "restore")
+        record_proof(Path(run.backup_path or ""), proof)
     return result.summary()
+
+
+def _journaled(ctx: StepContext, compare: Callable[..., VerifyReport]) -> Callable[..., VerifyReport]:
+    """``compare`` whose report, table by table, is kept in the verify step's data (for the change record),
+    whether the tables matched or not."""
+    from ..transfer.verify import VerificationFailed
+
+    def keep(report: VerifyReport) -> None:
+        ctx.save("verify", tables=[_comparison(t) for t in report.tables], sequences=report.sequences)
+
+    def run(*args: Any, **kwargs: Any) -> VerifyReport:
+        try:
+            report = compare(*args, **kwargs)
+        except VerificationFailed as exc:
+            keep(exc.report)
+            raise
+        keep(report)
+        return report
+
+    return run
+
+
+def _comparison(table: TableComparison) -> dict[str, Any]:
+    return {
+        "table": table.table,
+        "source_rows": table.source.rows if table.source else None,
+        "target_rows": table.target.rows if table.target else None,
+        "source_checksum": table.source.checksum if table.source else None,
+        "target_checksum": table.target.checksum if table.target else None,
+        "ok": table.ok,
+        "problems": list(table.problems),
+    }
 
 
 def _check_source_unchanged(source_url: URL, rows: dict[str, int]) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from changeover.cli import main
 from changeover.core import backups, paths
 from changeover.core.inventory.models import Event, ResourceState, UpgradeRun
-from changeover.core.transfer.formats.manifest import read
+from changeover.core.transfer.formats.manifest import digest_artifact, read
 from changeover.core.upgrade.states import RunState
 from changeover.core.workspace import Workspace
 
@@ -149,7 +149,7 @@ def test_each_backup_prunes_its_resource(workspace: Workspace, tmp_path: Path) -
     workspace.set_setting("backup_keep", "2")
     workspace.set_setting("backup_keep_days", "0")
     folders = [backups.backup_resource(workspace, "d").folder for _ in range(4)]
-    assert on_disk() == set(folders[-2:])  # the newest, standing in for the last proven one, always stays
+    assert on_disk() == set(folders[-2:])
     assert len(prune_events(workspace)) == 2  # the third and the fourth backup each removed one
 
 
@@ -184,3 +184,75 @@ def test_cli_prune_and_listing(
     code, text = run("backups", "prune")
     assert code == 0 and "Removed 5 backups" in text
     assert run("backups", "prune")[1].startswith("Nothing to remove")
+
+
+def test_the_last_proven_backup_is_never_pruned_over_many_backups(workspace: Workspace, tmp_path: Path) -> None:
+    """Fifteen real backups over a month; only some proven (by a real test-restore), one proof failed."""
+    make_sqlite(tmp_path / "e.sqlite3")
+    workspace.register_resource("e", f"sqlite:///{tmp_path / 'e.sqlite3'}")
+    workspace.set_setting("backup_keep", "3")
+    workspace.set_setting("backup_keep_days", "7")
+    days_ago = (40, 37, 33, 30, 27, 24, 21, 18, 15, 12, 9, 6, 4, 2, 1)  # oldest first
+    folders: dict[int, Path] = {}
+    for days in days_ago:
+        with sqlite3.connect(tmp_path / "e.sqlite3") as conn:
+            conn.execute("INSERT INTO notes (body) VALUES (?)", (f"day -{days}",))
+        conn.close()
+        folders[days] = backups.backup_resource(workspace, "e").folder
+    for folder, days in zip(folders.values(), days_ago, strict=True):
+        age(folder, days)
+    backups.test_restore_backup(workspace, folders[30])
+    backups.test_restore_backup(workspace, folders[21])  # the last proven one ...
+    damaged = folders[15]  # ... and a newer one whose proof failed, which does not count
+    with sqlite3.connect(damaged / read(damaged).artifact) as conn:
+        conn.execute("UPDATE notes SET body = 'changed' WHERE id = 3")
+    conn.close()
+    artifact = damaged / read(damaged).artifact
+    sha256, size = digest_artifact(artifact)
+    dataclasses.replace(read(damaged), sha256=sha256, size_bytes=size).write(damaged)
+    with pytest.raises(backups.TestRestoreFailed, match="notes"):
+        backups.test_restore_backup(workspace, damaged)
+
+    pruned = {p.folder for p in backups.prune_backups(workspace)}
+
+    kept = {days for days, folder in folders.items() if folder not in pruned}
+    assert kept == {21, 6, 4, 2, 1}  # the proven one, the young ones (which include the newest three)
+    assert {folder for folder, _ in backups.list_backups("e")} == {folders[d] for d in kept}
+    listed = {b.folder: b for b in workspace.list_backups("e")}
+    assert listed[folders[21]].proven and listed[folders[21]].proven_where == "a private temporary SQLite file"
+
+    # a newer proof moves the protection: the older proven backup goes at the next prune
+    backups.test_restore_backup(workspace, folders[6])
+    age(folders[6], 8)  # now past the young window, but proven and among the newest three
+    assert {p.folder for p in backups.prune_backups(workspace)} == {folders[21]}
+    backups.backup_resource(workspace, "e")  # a new backup: folders[6] leaves the newest three, still proven
+    assert folders[6].exists()
+
+
+def test_delete_one_backup_unless_a_run_or_a_detached_resource_needs_it(
+    workspace: Workspace, aged: dict[tuple[str, int], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    removed = workspace.delete_backup(aged["a", 1])
+    assert removed.folder == aged["a", 1] and not aged["a", 1].exists()
+    with workspace.session() as session:
+        c = workspace.resource(session, "c")
+        c.state = ResourceState.DETACHED.value
+        c.note = f"Replaced by c-new in upgrade run 9; backup in {aged['c', 8]}"
+        session.commit()
+    with pytest.raises(Exception, match="it is kept"):
+        workspace.delete_backup(aged["c", 8])
+    assert aged["c", 8].exists()
+    with workspace.session() as session:
+        results = [
+            e.result for e in session.scalars(select(Event).where(Event.action == "delete backup").order_by(Event.id))
+        ]
+    assert results == ["ok", "failed"]
+    relative = Path("b") / aged["b", 12].name  # RESOURCE/STAMP under the backups folder
+    assert workspace.delete_backup(relative).folder == paths.backups_dir() / relative
+
+    monkeypatch.setenv("CHANGEOVER_DATABASE_URL", str(workspace.inventory.engine.url))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["backups", "delete", f"b/{aged['b', 15].name}"], out, err) == 0
+    assert out.getvalue().startswith(f"Deleted the backup {aged['b', 15]}") and not aged["b", 15].exists()
+    assert main(["backups", "delete"], io.StringIO(), err) == 1 and "Name the one backup" in err.getvalue()
+    assert main(["backups", "delete", str(aged["c", 8])], io.StringIO(), err) == 1 and aged["c", 8].exists()

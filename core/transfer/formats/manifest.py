@@ -2,14 +2,18 @@
 
 The manifest sits next to the artifact as ``manifest.json``. It holds the format, the tool and its
 version, the source server's version, per-table row counts and content checksums, the artifact's
-sha256, size and creation time, and the source handle masked. Never a secret.
+sha256, size and creation time, the source handle masked, and the outcome of the last proof (a
+test-restore into a scratch database, or a verified restore): when, where and what it found. Never a secret.
+
+Version 2 added the proof. A reader ignores keys it does not know, so a later version that only adds
+keys stays readable; it refuses a manifest whose version is higher than the ones it knows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ from typing import Any
 from ...errors import ChangeoverError
 
 MANIFEST = "manifest.json"
-VERSION = 1
+VERSION = 2
 
 
 class BackupInvalid(ChangeoverError):
@@ -31,6 +35,18 @@ class TableEntry:
     name: str
     rows: int
     checksum: str | None = None
+
+
+@dataclass(frozen=True)
+class Proof:
+    """The last time a backup was loaded somewhere and compared with its manifest."""
+
+    at: str  # ISO 8601, UTC, with seconds
+    where: str  # in words: "server pg-main (postgresql)", "a private temporary SQLite file", "resource app-db"
+    ok: bool
+    detail: str  # what matched ("12 tables, 4,000 rows: counts and checksums match") or what did not
+    kind: str = "test-restore"  # test-restore | restore
+    table: str | None = None  # the first table that did not match, when that is why it failed
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,12 @@ class Manifest:
     tables: tuple[TableEntry, ...] = field(default=())
     resource: str | None = None
     manifest_version: int = VERSION
+    proof: Proof | None = None  # the last test-restore or verified restore; None: never proven
+
+    @property
+    def proven(self) -> bool:
+        """Loaded somewhere and found equal to the manifest, the last time it was tried."""
+        return self.proof is not None and self.proof.ok
 
     @property
     def total_rows(self) -> int:
@@ -59,6 +81,7 @@ class Manifest:
     def to_json(self) -> str:
         data = asdict(self)
         data["tables"] = [asdict(t) for t in self.tables]
+        data["proof"] = asdict(self.proof) if self.proof else None
         return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
     @classmethod
@@ -68,17 +91,33 @@ class Manifest:
             version = int(data.get("manifest_version", 0))
             if version > VERSION:
                 raise BackupInvalid("The backup was made by a newer Changeover: update Changeover to load it.")
-            data["tables"] = tuple(TableEntry(**t) for t in data.get("tables", []))
-            return cls(**data)
+            data["tables"] = tuple(TableEntry(**_known(TableEntry, t)) for t in data.get("tables", []))
+            proof = data.get("proof")
+            data["proof"] = Proof(**_known(Proof, proof)) if proof else None
+            return cls(**_known(cls, data))
         except (ValueError, TypeError, KeyError) as exc:
             raise BackupInvalid(f"The backup's manifest is damaged ({type(exc).__name__}).") from None
 
     def write(self, folder: Path) -> Path:
         path = folder / MANIFEST
         tmp = path.with_suffix(".tmp")
+        tmp.touch(0o600)
         tmp.write_text(self.to_json(), encoding="utf-8")
         tmp.replace(path)
         return path
+
+
+def _known(kind: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``data`` that ``kind`` (a dataclass) has: a later version's additions are ignored."""
+    names = {f.name for f in fields(kind)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def record_proof(folder: Path, proof: Proof) -> Manifest:
+    """Write ``proof`` into the manifest of the backup in ``folder`` (atomically); the artifact is untouched."""
+    manifest = replace(read(folder), proof=proof, manifest_version=VERSION)
+    manifest.write(folder)
+    return manifest
 
 
 def read(folder: Path) -> Manifest:
