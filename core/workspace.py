@@ -7,7 +7,7 @@ does. Nothing here is logic of its own; look up a use case in the module that ow
 
 from __future__ import annotations
 
-from . import attachments, audit, backups, deploys, resources, servers, swaps, uses
+from . import attachments, audit, backups, deploys, history, resources, servers, swaps, uses
 from .context import Context
 
 
@@ -58,3 +58,6 @@ class Workspace(Context):
     verify_resources = backups.verify_resources
     # the audit trail
     events = audit.events
+    # one object's whole story, for a detail view (read-only)
+    resource_detail = history.resource_detail
+    deploy_detail = history.deploy_detail

@@ -19,6 +19,7 @@ from changeover.core import checks, demo, handles, health, resources, servers
 from changeover.core import secrets as keyring_secrets
 from changeover.core.checks import CheckStatus, ResourceCheck
 from changeover.core.deploys import Discovery
+from changeover.core.errors import NotFound
 from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ImportResult, ResourceInfo
 from changeover.core.servers import RotationResult, ServerInfo
 from changeover.core.swaps import SwapResult
@@ -97,6 +98,8 @@ class MainController(QObject):
     changed = Signal(str)  # a short sentence for the status bar after a successful action
     failed = Signal(object)  # ChangeoverError or an unexpected exception
     busy_changed = Signal(bool)
+    resource_detail_loaded = Signal(object)  # core.history.ResourceDetail
+    deploy_detail_loaded = Signal(object)  # core.history.DeployDetail
     #: the "Upgrade database…" hook: the upgrade wizard (its own issue) connects here
     upgrade_requested = Signal(str)  # resource name
 
@@ -189,6 +192,29 @@ class MainController(QObject):
             return events, EventsModel.render(events)
 
         return self.run(read, name="read the activity", on_finished=lambda r: self.events_loaded.emit(*r))
+
+    def load_resource_detail(self, name: str) -> Job:
+        """A resource's whole story (core.history) for the detail dock; a resource gone since is dropped quietly."""
+        return self.run(
+            lambda: self.workspace.resource_detail(name),
+            name="read the resource's history",
+            on_finished=self.resource_detail_loaded.emit,
+            on_failed=lambda error: self._detail_failed(name, error),
+        )
+
+    def load_deploy_detail(self, name: str) -> Job:
+        return self.run(
+            lambda: self.workspace.deploy_detail(name),
+            name="read the deploy's history",
+            on_finished=self.deploy_detail_loaded.emit,
+            on_failed=lambda error: self._detail_failed(name, error),
+        )
+
+    def _detail_failed(self, name: str, error: BaseException) -> None:
+        if isinstance(error, NotFound):  # removed between the selection and the read
+            logger.info("no detail for %s: %s", name, error)
+            return
+        self.failed.emit(error)
 
     def check_health(self, resource_names: list[str]) -> Job:
         """Check these resources now with their protocols (core.checks); the results are kept in the

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from changeover.core import handles
 from changeover.core.checks import ResourceCheck
 from changeover.core.errors import ChangeoverError
+from changeover.core.history import DeployDetail, ResourceDetail
 from changeover.core.inventory.models import ResourceState
 from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ResourceInfo
 
@@ -54,6 +55,7 @@ from ..models import (
 from .actions import build_actions, build_menus
 from .activity import ActivityPane
 from .deploys import DeployPane, DeploysPane
+from .details import DetailDock
 from .resources import ResourcesPane
 from .status_bar import StatusBar
 from .tables import size_columns
@@ -149,6 +151,12 @@ class MainWindow(QMainWindow):
         self.main_splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.main_splitter)
 
+        # The selection's whole story, beside the tables (View ▸ Details toggles it).
+        self.detail_dock = DetailDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.detail_dock)
+        self.detail_subject: tuple[str, str] | None = None  # ("resource" | "deploy", name) the dock follows
+        self._restoring = False  # True while a new snapshot re-selects rows: that is not the user choosing
+
     def _build_status_bar(self) -> None:
         self.status_bar = StatusBar()
         self.setStatusBar(self.status_bar)
@@ -163,6 +171,8 @@ class MainWindow(QMainWindow):
         c.health_checked.connect(self.show_health)
         c.changed.connect(lambda text: self.statusBar().showMessage(text, 8000))
         c.failed.connect(self.show_error)
+        c.resource_detail_loaded.connect(self._show_resource_detail)
+        c.deploy_detail_loaded.connect(self._show_deploy_detail)
         c.busy_changed.connect(self.status_bar.set_busy)
         self.deploy_filter.textChanged.connect(self._filter_deploys)
         self.deploy_view.selectionModel().selectionChanged.connect(self._deploy_selected)
@@ -203,7 +213,10 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1200, 760)
+            self.resize(1280, 760)
+        state = self.settings.value("main_window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
         splitters = (("main_window/main_splitter", self.main_splitter), ("main_window/top", self.top_splitter))
         for key, splitter in splitters:
             state = self.settings.value(key)
@@ -212,6 +225,7 @@ class MainWindow(QMainWindow):
 
     def save_geometry(self) -> None:
         self.settings.setValue("main_window/geometry", self.saveGeometry())
+        self.settings.setValue("main_window/state", self.saveState())
         self.settings.setValue("main_window/main_splitter", self.main_splitter.saveState())
         self.settings.setValue("main_window/top", self.top_splitter.saveState())
         self.settings.sync()
@@ -239,6 +253,15 @@ class MainWindow(QMainWindow):
     # -- showing --------------------------------------------------------------------------------
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
+        self._restoring = True
+        try:
+            self._show_snapshot(snapshot)
+        finally:
+            self._restoring = False
+        self._reload_detail()
+        self.refreshed.emit()
+
+    def _show_snapshot(self, snapshot: Snapshot) -> None:
         previous = self.selected_deploy()
         previous_resource = self._resource_choice
         self.snapshot = snapshot
@@ -278,7 +301,6 @@ class MainWindow(QMainWindow):
         if self.servers_dialog is not None:
             self.servers_dialog.set_servers(snapshot.servers, self.resources_by_name)
         self._update_actions()
-        self.refreshed.emit()
 
     def _show_events(self, events: list[EventInfo], texts: list[tuple[str, ...]] | None = None) -> None:
         self.activity_pane.show_events(events, texts)
@@ -353,15 +375,63 @@ class MainWindow(QMainWindow):
             self.select_deploy(previous.name)
 
     def _deploy_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
-        self._show_deploy(self.selected_deploy())
+        deploy = self.selected_deploy()
+        self._show_deploy(deploy)
+        if deploy is not None:
+            self.follow("deploy", deploy.name)
         self._update_actions()
 
     def _resource_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.resources_view.selectionModel().selectedRows()
         if rows:
             self._resource_choice = str(rows[0].data())
+            self.follow("resource", self._resource_choice)
         self._show_resource_health()
         self._update_actions()
+
+    # -- the detail dock ------------------------------------------------------------------------
+
+    def follow(self, kind: str, name: str) -> None:
+        """Show ``name``'s story in the detail dock (a re-selection while a snapshot is drawn is not a choice)."""
+        if self._restoring:
+            return
+        self.detail_subject = (kind, name)
+        self._load_detail()
+
+    def _load_detail(self) -> None:
+        if self.detail_subject is None:
+            self.detail_dock.show_prompt()
+            return
+        kind, name = self.detail_subject
+        if kind == "resource":
+            self.controller.load_resource_detail(name)
+        else:
+            self.controller.load_deploy_detail(name)
+
+    def _reload_detail(self) -> None:
+        """After a fresh read: the same subject again if it still exists, else the selected deploy."""
+        subject = self.detail_subject
+        known = (
+            self.snapshot is not None
+            and subject is not None
+            and (
+                subject[1] in self.resources_by_name
+                if subject[0] == "resource"
+                else any(d.name == subject[1] for d in self.snapshot.deploys)
+            )
+        )
+        if not known:
+            deploy = self.selected_deploy()
+            self.detail_subject = ("deploy", deploy.name) if deploy is not None else None
+        self._load_detail()
+
+    def _show_resource_detail(self, detail: ResourceDetail) -> None:
+        if self.detail_subject == ("resource", detail.resource.name):  # an answer for an older choice is dropped
+            self.detail_dock.show_resource(detail)
+
+    def _show_deploy_detail(self, detail: DeployDetail) -> None:
+        if self.detail_subject == ("deploy", detail.deploy.name):
+            self.detail_dock.show_deploy(detail)
 
     def _load_uses(self, resource: str) -> None:
         self.controller.uses(resource, lambda uses: self.resources_pane.show_uses(resource, uses))
@@ -370,6 +440,7 @@ class MainWindow(QMainWindow):
         rows = self.attachments_view.selectionModel().selectedRows()
         if rows:
             self._resource_choice = str(rows[0].data(PAYLOAD_ROLE).resource)
+            self.follow("resource", self._resource_choice)
         self._update_actions()
 
     def _activity_filter_changed(self, text: str) -> None:
