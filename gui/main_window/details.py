@@ -140,6 +140,8 @@ class ResourceDetailView(QWidget):
         self.events_view = data_table("Resource history", "Its audit events, newest first", self.events_model,
                                       Qt.SortOrder.DescendingOrder)  # fmt: skip
         self.tabs = QTabWidget()
+        self.tabs.setUsesScrollButtons(False)
+        self.tabs.setDocumentMode(True)
         self.tabs.setAccessibleName("Resource details")
         self.tabs.addTab(_page(self.attachments_view), "Attached")
         self.tabs.addTab(_page(self.health_view), "Health")
@@ -182,6 +184,7 @@ class ResourceDetailView(QWidget):
         self.events_model.set_records(detail.events)
         self.tabs.setTabText(2, f"Backups ({len(detail.backups)})")
         self.tabs.setTabText(3, f"Upgrades ({len(detail.runs)})")
+        self.tabs.setTabToolTip(2, "Its backups: size, time, checksum, and whether a test restore proved them")
         for view in (self.attachments_view, self.health_view, self.backups_view, self.runs_view, self.events_view):
             size_columns(view, again=True)
         if detail.runs:
@@ -250,6 +253,7 @@ class DeployDetailView(QWidget):
         self.events_view = data_table("Deploy history", "Its audit events, newest first", self.events_model,
                                       Qt.SortOrder.DescendingOrder)  # fmt: skip
         self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
         self.tabs.setAccessibleName("Deploy details")
         self.tabs.addTab(_page(self.attachments_view), "Resources")
         self.tabs.addTab(_page(self.events_view), "History")
@@ -308,7 +312,7 @@ class DetailDock(QDockWidget):
         for page in (self.prompt, self.resource_view, self.deploy_view):
             self.stack.addWidget(page)
         self.setWidget(self.stack)
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(320)
 
     def show_prompt(self) -> None:
         self.stack.setCurrentWidget(self.prompt)

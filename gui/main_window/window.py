@@ -217,6 +217,8 @@ class MainWindow(QMainWindow):
         state = self.settings.value("main_window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
+        else:
+            self.resizeDocks([self.detail_dock], [460], Qt.Orientation.Horizontal)
         splitters = (("main_window/main_splitter", self.main_splitter), ("main_window/top", self.top_splitter))
         for key, splitter in splitters:
             state = self.settings.value(key)

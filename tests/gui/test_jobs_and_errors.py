@@ -142,6 +142,6 @@ def test_run_opens_the_default_inventory(qtbot: QtBot, monkeypatch: pytest.Monke
     monkeypatch.setattr(app, "application", lambda argv=None: Loop())
     assert launcher.main([]) == 0
     window = windows[0]
-    assert str(paths.data_dir() / "inventory.sqlite3") in window.inventory_label.text()  # type: ignore[attr-defined]
+    assert window.inventory_label.toolTip().endswith(str(paths.data_dir() / "inventory.sqlite3"))  # type: ignore[attr-defined]
     assert (paths.data_dir() / "inventory.sqlite3").exists()
     assert window.welcome.isVisible()  # type: ignore[attr-defined]
