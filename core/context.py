@@ -56,6 +56,7 @@ SETTINGS: dict[str, str] = {
     "secret_warn_days": str(DEFAULT_SECRET_WARN_DAYS),  # a secret unchanged for longer is marked old
     "backup_keep": "5",  # prune keeps at least this many backups per resource
     "backup_keep_days": "14",  # and every backup younger than this
+    "health_interval_minutes": "5",  # how often the window re-checks the attached resources
 }
 
 #: the ranges every number a user gives must fall in (checked at the edge, before anything changes)
@@ -70,6 +71,7 @@ SETTING_RANGES: dict[str, tuple[int, int]] = {
     "secret_warn_days": DAYS,
     "backup_keep": (1, 1000),
     "backup_keep_days": (0, 36_500),
+    "health_interval_minutes": (1, 1440),
 }
 _SECRETISH_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIALS?)$", re.I)
 
@@ -405,7 +407,7 @@ class Context:
             return row.value if row else SETTINGS[key]
 
     def set_setting(self, key: str, value: str) -> None:
-        self.setting(key)
+        old = self.setting(key)
         value = str(parse_whole(value, SETTING_RANGES[key], key))
         with self.audited("set setting", "setting", key) as details, self.session() as session:
             row = session.scalar(select(Setting).where(Setting.key == key))
@@ -414,7 +416,7 @@ class Context:
             else:
                 row.value = value
             session.commit()
-            details.append(f"{key}={value}")
+            details.append(f"{key}={value}" + (f" ({old} → {value})" if old != value else ""))
 
     def retention(self) -> timedelta:
         return timedelta(days=int(self.setting("retention_days")))

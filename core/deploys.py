@@ -103,6 +103,17 @@ class DeployChanges(DeployHooks, total=False):
     new_name: str | None
 
 
+#: the edits the audit trail shows as old → new (a change's name, and the deploy's attribute that holds it)
+_SHOWN_EDITS = {
+    "new_name": "name",
+    "app": "app",
+    "environment": "environment",
+    "env_file": "config_location",
+    "maintenance_var": "maintenance_var",
+    "hook_timeout": "hook_timeout",
+}
+
+
 def edit_deploy(ctx: Context, name: str, **changes: Unpack[DeployChanges]) -> DeployInfo:
     """Change a deploy's labels, hooks, name or config file (refused while an upgrade run holds it)."""
     allowed = set(DeployChanges.__annotations__) | set(DeployHooks.__annotations__)
@@ -112,6 +123,7 @@ def edit_deploy(ctx: Context, name: str, **changes: Unpack[DeployChanges]) -> De
     with ctx.audited("edit deploy", "deploy", name) as details, ctx.session() as session:
         deploy = ctx.deploy(session, name)
         ctx.refuse_if_held(session, "edit this deploy", deploy=deploy)
+        before = {field: getattr(deploy, attr) for field, attr in _SHOWN_EDITS.items()}
         new_name = changes.get("new_name")
         if new_name:
             validate_name(new_name, "deploy")
@@ -151,6 +163,14 @@ def edit_deploy(ctx: Context, name: str, **changes: Unpack[DeployChanges]) -> De
         deploy.updated_at = ctx.clock()
         session.commit()
         details.append("changed " + ", ".join(sorted(changes)))
+        # Old → new for what carries no secret (hook commands may: they are only named above).
+        moves = [
+            f"{field}: {before[field]!r} → {getattr(deploy, attr)!r}"
+            for field, attr in _SHOWN_EDITS.items()
+            if field in changes and before[field] != getattr(deploy, attr)
+        ]
+        if moves:
+            details.append("; ".join(moves))
         return deploy_info(deploy)
 
 

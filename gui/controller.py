@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from changeover.core import checks, demo, handles, health, resources, servers
 from changeover.core import secrets as keyring_secrets
 from changeover.core.checks import CheckStatus, ResourceCheck
+from changeover.core.context import SETTINGS
 from changeover.core.deploys import Discovery
 from changeover.core.errors import NotFound
 from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ImportResult, ResourceInfo
@@ -52,6 +53,8 @@ class Snapshot:
     # the tables' cells, rendered off the GUI thread
     resource_texts: list[tuple[str, ...]] | None = None
     event_texts: list[tuple[str, ...]] | None = None
+    # how often the attached resources are re-checked (the health_interval_minutes setting)
+    health_minutes: int = HEALTH_INTERVAL_MS // 60_000
 
 
 def replaced_handle(full: str, new_secret: str) -> str:
@@ -174,6 +177,7 @@ class MainController(QObject):
                 health=checks.last_results(ws),
                 resource_texts=ResourcesModel.render(resources),
                 event_texts=EventsModel.render(events),
+                health_minutes=int(ws.setting("health_interval_minutes")),
             )
 
         return self.run(read, name="load the inventory", on_finished=self.snapshot_loaded.emit)
@@ -273,6 +277,27 @@ class MainController(QObject):
             name="reveal a secret",
             on_finished=on_result,
         )
+
+    def read_settings(self, on_result: Callable[[dict[str, str]], None]) -> Job:
+        """Every inventory setting (core's SETTINGS), for the Preferences dialog."""
+        ws = self.workspace
+        return self.run(lambda: {key: ws.setting(key) for key in SETTINGS}, name="read settings", on_finished=on_result)
+
+    def save_settings(self, changes: dict[str, str]) -> Job:
+        """Store the settings the user changed (each audited by core), then read everything again."""
+        ws = self.workspace
+
+        def save() -> None:
+            for key, value in changes.items():
+                ws.set_setting(key, value)
+
+        names = ", ".join(k.replace("_", " ") for k in changes) or "nothing"
+        return self._action("save settings", save, f"Saved the preferences ({names}).")
+
+    def set_health_interval(self, minutes: int) -> None:
+        """Re-check every ``minutes`` from now on (the timer keeps running if it was)."""
+        if self.health_timer.interval() != minutes * 60_000:
+            self.health_timer.setInterval(minutes * 60_000)
 
     def retention_days(self, on_result: Callable[[str], None]) -> Job:
         return self.run(lambda: self.workspace.setting("retention_days"), name="read settings", on_finished=on_result)

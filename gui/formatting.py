@@ -21,6 +21,8 @@ _SCALES = ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"))
 def number(value: int | float, decimals: int = 0) -> str:
     """A count with the locale's group separator (``12,345`` or ``12 345``)."""
     locale = QLocale.system()
+    if locale.language() == QLocale.Language.C:  # the C locale groups nothing: group in thousands as core does
+        return f"{value:,.{decimals}f}"
     if decimals == 0:
         return locale.toString(int(round(value)))
     return locale.toString(float(value), "f", decimals)
@@ -34,6 +36,18 @@ def size(value: int | float | None, missing: str = "") -> str:
         if value >= scale:
             return f"{number(value / scale, 1)} {unit}"
     return f"{number(value)} B"
+
+
+def count(value: int, unit: str) -> str:
+    """An amount of work: bytes as a size, anything else as a grouped number and its unit."""
+    return size(value) if unit == "bytes" else f"{number(value)} {unit}".strip()
+
+
+def rate(per_second: float | None, unit: str) -> str:
+    """Units per second (bytes as ``MB/s``); empty when the rate is not known yet."""
+    if per_second is None:
+        return ""
+    return f"{size(per_second)}/s" if unit == "bytes" else f"{number(per_second)} {unit}/s"
 
 
 def duration(seconds: float | None) -> str:

@@ -13,19 +13,22 @@ its own parts; the next feature that adds actions should move the Resource menu'
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSplitter,
     QTabWidget,
 )
 
-from changeover.core import handles
+from changeover.core import __version__, handles, paths
 from changeover.core.checks import ResourceCheck
 from changeover.core.errors import ChangeoverError
 from changeover.core.history import DeployDetail, ResourceDetail
@@ -47,6 +50,9 @@ from ..dialogs import (
     SwapDialog,
     error_box,
 )
+from ..dialogs.errors import Fix, fix_for
+from ..dialogs.help import LocationsDialog, ShortcutsDialog, about_text
+from ..dialogs.preferences import PreferencesDialog
 from ..icons import get_colored_icon
 from ..models import (
     PAYLOAD_ROLE,
@@ -57,10 +63,13 @@ from .activity import ActivityPane
 from .deploys import DeployPane, DeploysPane
 from .details import DetailDock
 from .resources import ResourcesPane
-from .status_bar import StatusBar
+from .status_bar import StatusBar, readable_location
 from .tables import size_columns
 
 logger = logging.getLogger(__name__)
+
+#: the smallest the window gets: every pane, the detail dock and the toolbar still fit at 800 px
+MINIMUM_SIZE = (800, 540)
 
 
 class MainWindow(QMainWindow):
@@ -70,6 +79,8 @@ class MainWindow(QMainWindow):
     config_shown = Signal(str)
     #: emitted when the deprovision dialog has opened (after the core said whether it may)
     deprovision_dialog_opened = Signal()
+    #: emitted when the preferences dialog has opened (after the settings were read)
+    preferences_opened = Signal()
 
     def __init__(self, controller: MainController, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -77,6 +88,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         self.setWindowTitle("Changeover")
         self.setObjectName("changeover_main_window")
+        self.setMinimumSize(MINIMUM_SIZE[0], MINIMUM_SIZE[1])
         self.snapshot: Snapshot | None = None
         self.resources_by_name: dict[str, ResourceInfo] = {}
         self.health: dict[str, ResourceCheck] = {}  # each resource's last kept health result
@@ -85,6 +97,8 @@ class MainWindow(QMainWindow):
         self.credentials_dialog: CredentialsDialog | None = None
         self.servers_dialog: ServersDialog | None = None
         self._resource_choice = ""
+        #: opens a file or folder in the desktop's application (Help ▸ Where…, Preferences; tests record here)
+        self.opener: Callable[[QUrl], object] = QDesktopServices.openUrl
         self._build_actions()
         self._build_menus()
         self._build_body()
@@ -154,6 +168,14 @@ class MainWindow(QMainWindow):
         # The selection's whole story, beside the tables (View ▸ Details toggles it).
         self.detail_dock = DetailDock(self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.detail_dock)
+        toggle = self.detail_dock.toggleViewAction()
+        toggle.setText("&Details of the selection")
+        toggle.setShortcut(QKeySequence("Ctrl+Shift+I"))
+        toggle.setObjectName("action_details")
+        self.actions_by_key["details"] = toggle
+        view_menu = self.menuBar().findChild(QMenu, "menu_view")
+        assert view_menu is not None
+        view_menu.addAction(toggle)
         self.detail_subject: tuple[str, str] | None = None  # ("resource" | "deploy", name) the dock follows
         self._restoring = False  # True while a new snapshot re-selects rows: that is not the user choosing
 
@@ -201,7 +223,10 @@ class MainWindow(QMainWindow):
             "health": self.check_health,
             "servers": self.show_servers,
             "credentials": self.show_credentials,
-            "log": self.show_log_location,
+            "log": self.show_locations,
+            "shortcuts": self.show_shortcuts,
+            "about": self.show_about,
+            "preferences": self.show_preferences,
         }
         for key, handler in handlers.items():
             self.action(key).triggered.connect(lambda _checked=False, h=handler: h())
@@ -281,6 +306,7 @@ class MainWindow(QMainWindow):
         self.action("demo").setEnabled(empty)
         self.status_bar.show_keyring(snapshot.keyring)
         self.status_bar.show_inventory(snapshot.location)
+        self.controller.set_health_interval(snapshot.health_minutes)
         servers = {s.name for s in snapshot.servers}
         self.object_names.setStringList(
             sorted({d.name for d in snapshot.deploys} | set(self.resources_by_name) | servers)
@@ -331,19 +357,69 @@ class MainWindow(QMainWindow):
 
     def show_error(self, error: BaseException) -> None:
         if isinstance(error, ChangeoverError):
-            box = error_box(self, error.title, error.message)
+            box = error_box(
+                self, error.title, error.message, str(errors.log_file()),
+                unexpected=False, fix=fix_for(error.message), on_fix=self.apply_fix,
+            )  # fmt: skip
             box.open()
         else:
             box = errors.report(type(error), error, error.__traceback__, self)  # type: ignore[assignment]
         self.message_box = box
 
-    def show_log_location(self) -> None:
-        path = errors.log_file()
-        box = QMessageBox(QMessageBox.Icon.Information, "Log file", f"Changeover writes its log to:\n{path}")
+    # -- help and preferences -------------------------------------------------------------------
+
+    def show_locations(self) -> LocationsDialog:
+        """Help ▸ Where Changeover keeps things: the log, the inventory and the backups, each with Open."""
+        location = self.controller.workspace.inventory.location
+        readable = readable_location(location)
+        inventory = Path(readable).expanduser() if location.startswith("sqlite:///") else None
+        places = [
+            ("Log", str(errors.log_file()), errors.log_file()),
+            ("Inventory", readable, inventory),
+            ("Backups", str(paths.backups_dir()), paths.backups_dir()),
+        ]
+        dialog = LocationsDialog(places, self, opener=self.opener)
+        self._open(dialog)
+        return dialog
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(list(self.actions_by_key.values()), self)
+        self._open(dialog)
+        return dialog
+
+    def show_about(self) -> QMessageBox:
+        keyring = self.snapshot.keyring if self.snapshot else ""
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About Changeover", about_text(__version__, keyring))
         box.setParent(self, box.windowFlags())
-        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setIconPixmap(get_colored_icon("app").pixmap(64, 64))
         self.message_box = box
         box.open()
+        return box
+
+    def show_preferences(self) -> None:
+        """File ▸ Preferences…: read the settings off the GUI thread, then open the dialog on them."""
+        self.controller.read_settings(self._open_preferences)
+
+    def _open_preferences(self, current: dict[str, str]) -> None:
+        dialog = PreferencesDialog(current, paths.backups_dir(), self, opener=self.opener)
+        dialog.accepted.connect(lambda: self.controller.save_settings(dialog.values()) if dialog.values() else None)
+        self._open(dialog)
+        self.preferences_opened.emit()
+
+    def apply_fix(self, fix: Fix) -> None:
+        """An error dialog's fix button: open the dialog that does what its message says to run."""
+        if fix.action in ("replace_secret", "credentials"):
+            if fix.subject and fix.subject in self.resources_by_name:
+                self._resource_choice = fix.subject
+            dialog = self.show_credentials()
+            if fix.action == "replace_secret":
+                dialog.replace_selected()
+        elif fix.action == "edit_deploy":
+            if fix.subject:
+                self.select_deploy(fix.subject)
+            self.edit_deploy()
+        elif fix.action == "servers":
+            self.show_servers()
 
     # -- selection ------------------------------------------------------------------------------
 
@@ -529,6 +605,7 @@ class MainWindow(QMainWindow):
             "cannot be removed: detach them first.",
             "&Remove",
             self,
+            destructive=True,
         )
         dialog.accepted.connect(lambda: self.controller.remove_deploy(deploy.name))
         self._open(dialog)
@@ -551,6 +628,7 @@ class MainWindow(QMainWindow):
             resource=self._resource_choice or None,
             deploy=deploy.name if deploy else None,
             parent=self,
+            health=self.health,
         )
         dialog.accepted.connect(lambda: self.controller.attach(*dialog.values()))
         self._open(dialog)

@@ -8,9 +8,9 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QGuiApplication, QPalette
 
-from changeover.core.formats import human_bytes
 from changeover.core.records import ResourceInfo
 
+from ..formatting import size
 from ..icons import BADGES, badge_state, kind_icon, state_badge, warning_color
 from .base import Column, RecordProxy, RecordTableModel, day, sort_time, when
 
@@ -56,7 +56,7 @@ class ResourcesModel(RecordTableModel[ResourceInfo]):
         Column[ResourceInfo]("Handle", lambda r: r.handle),
         Column[ResourceInfo]("Provider", provider_text),
         Column[ResourceInfo]("Server", lambda r: r.server or ""),
-        Column[ResourceInfo]("Size", lambda r: human_bytes(r.size_bytes), lambda r: r.size_bytes or 0),
+        Column[ResourceInfo]("Size", lambda r: size(r.size_bytes), lambda r: r.size_bytes or 0),
         Column[ResourceInfo]("Registered", lambda r: when(r.created_at), lambda r: sort_time(r.created_at)),
     )
 

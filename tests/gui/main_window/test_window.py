@@ -379,10 +379,12 @@ def test_every_action_has_a_shortcut_or_mnemonic_and_controls_have_names(window:
 
 def test_geometry_is_remembered(qtbot: QtBot, make_window: object, settings: object) -> None:
     first = make_window()  # type: ignore[operator]
-    first.resize(700, 520)
+    first.resize(800, 580)  # the offscreen screen is 800 x 600
     first.close()
     second = make_window()  # type: ignore[operator]
-    assert (second.width(), second.height()) == (700, 520)
+    assert (second.width(), second.height()) == (800, 580)
+    second.resize(500, 400)  # below the window's minimum: every pane keeps room for its controls
+    assert (second.width(), second.height()) == (800, 540)
 
 
 def test_no_secret_is_readable_in_the_demo_window(qtbot: QtBot, window: MainWindow, workspace: Workspace) -> None:
