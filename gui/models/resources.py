@@ -32,7 +32,7 @@ def kept_text(info: ResourceInfo) -> str:
         return "detached"
     text = f"kept until {day(info.keep_until)}"
     if info.overdue:
-        text += " — overdue: deprovision it or keep it longer"
+        text += ", overdue"  # the tooltip says what to do
     return text
 
 
@@ -51,7 +51,7 @@ class ResourcesModel(RecordTableModel[ResourceInfo]):
         Column[ResourceInfo]("Name", lambda r: r.name),
         Column[ResourceInfo]("Kind", lambda r: r.kind),
         Column[ResourceInfo]("State", state_text, tooltip=state_tip),
-        Column[ResourceInfo]("Kept", kept_text, lambda r: sort_time(r.keep_until)),
+        Column[ResourceInfo]("Kept", kept_text, lambda r: sort_time(r.keep_until), tooltip=state_tip),
         Column[ResourceInfo]("Attached to", lambda r: ", ".join(f"{a.deploy} ({a.env_var})" for a in r.attachments)),
         Column[ResourceInfo]("Handle", lambda r: r.handle),
         Column[ResourceInfo]("Provider", provider_text),
