@@ -112,7 +112,12 @@ class StepsModel(RecordTableModel[StepInfo]):
     columns = (
         Column[StepInfo]("Step", lambda s: s.title),
         Column[StepInfo]("State", lambda s: s.state.replace("_", " ")),
-        Column[StepInfo]("Started", lambda s: moment(s.started_at), lambda s: sort_time(s.started_at)),
+        Column[StepInfo](  # the run's row has the date and zone; a step's time of day is enough here
+            "Started",
+            lambda s: s.started_at.astimezone().strftime("%H:%M:%S") if s.started_at else "",
+            lambda s: sort_time(s.started_at),
+            tooltip=lambda s: moment(s.started_at),
+        ),
         Column[StepInfo]("Took", step_took),
         Column[StepInfo]("Record", lambda s: s.message, tooltip=lambda s: s.message),
     )
