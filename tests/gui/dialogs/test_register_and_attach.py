@@ -96,3 +96,21 @@ def test_attach_offers_a_resource_not_attached_and_warns_about_a_sick_database(
     assert "⚠" not in dialog.hint.text()
     dialog.reject()
     settle(qtbot, window)
+
+
+def test_test_connection_shows_the_servers_reason(qtbot: QtBot, window: MainWindow, mysql_admin: object) -> None:
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import MYSQL_URL
+
+    url = make_url(MYSQL_URL)
+    dialog = window.register_resource()
+    dialog.handle.setText(f"mysql://no_such_user_co@{url.host}:{url.port or 3306}/mysql")
+    dialog.password.setText("wrong-pw")
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: dialog.test_result.text() not in (" ", "Testing…"), timeout=15000)
+    text = dialog.test_result.text()
+    assert text.startswith("✘ Wrong user name or password") and "Access denied for user 'no_such_user_co'" in text
+    assert "OperationalError" not in text and "wrong-pw" not in text
+    dialog.reject()
+    settle(qtbot, window)

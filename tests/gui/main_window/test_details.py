@@ -113,3 +113,31 @@ def test_the_dock_toggles_and_keeps_its_place(
     window.close()
     again = make_window()
     assert not again.detail_dock.isVisible()  # the window's state is kept in its settings
+
+
+def test_columns_share_the_width_and_long_names_are_elided(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], workspace: Workspace, tmp_path: Path
+) -> None:
+    from PySide6.QtCore import Qt
+
+    from changeover.gui.main_window.tables import MAX_COLUMN_WIDTH
+
+    deep = tmp_path / ("very-long-folder-name-" * 8)
+    deep.mkdir()
+    workspace.register_resource("a" + "-long-name" * 9, f"sqlite:///{deep / 'x.db'}")
+    window = make_window()
+    window.resize(1600, 1000)
+    view = window.resources_view
+    header = view.horizontalHeader()
+    widths = [header.sectionSize(c) for c in range(header.count() - 1)]
+    assert max(widths) <= MAX_COLUMN_WIDTH  # no column takes the whole table
+    assert view.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert window.minimumWidth() == 800
+
+
+def test_real_screenshots_usage() -> None:
+    from changeover.gui import real_screenshots
+
+    assert real_screenshots.main([]) == 2
+    assert real_screenshots.main(["--child", "sepia", "out"]) == 2  # no such theme
+    assert set(real_screenshots.THEMES) == {"light", "dark"}
