@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from changeover.core import checks, demo, handles, health, resources, servers
 from changeover.core import secrets as keyring_secrets
@@ -33,6 +33,9 @@ from .models import EventsModel, ResourcesModel
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int | None, str, str], None]
+
+#: the detail dock's reads go before queued background work: they answer a click
+DETAIL_PRIORITY = 1
 
 #: how often the window re-checks the attached resources in the background (milliseconds)
 HEALTH_INTERVAL_MS = 5 * 60 * 1000
@@ -113,6 +116,10 @@ class MainController(QObject):
         self.runner.busy_changed.connect(self.busy_changed)
         self.event_filter = ""
         self.checking = 0  # health checks running now (a background tick is skipped while one runs)
+        self._uses_job: Job | None = None  # the last "who uses it" read the selection asked for
+        #: the lane of reads that take seconds on a large inventory (every deploy's config): one at a time
+        self.slow_lane = QThreadPool(self)
+        self.slow_lane.setMaxThreadCount(1)
         #: re-checks the attached resources every HEALTH_INTERVAL_MS; started by the window
         self.health_timer = QTimer(self)
         self.health_timer.setObjectName("health_timer")
@@ -128,14 +135,20 @@ class MainController(QObject):
         name: str,
         on_finished: Callable[[Any], None] | None = None,
         on_failed: Callable[[BaseException], None] | None = None,
+        priority: int = 0,
+        slow: bool = False,
     ) -> Job:
-        """Run one workspace call off the GUI thread; failures go to ``failed`` unless handled."""
+        """Run one workspace call off the GUI thread; failures go to ``failed`` unless handled. A ``slow`` one
+        (seconds on a large inventory) runs in its own one-thread lane, so it never holds up the quick reads."""
 
         def job(progress: Progress, cancel: threading.Event) -> Any:
             progress(0, None, "", name)
             return call()
 
-        return self.runner.start(job, name=name, on_finished=on_finished, on_failed=on_failed or self.failed.emit)
+        return self.runner.start(
+            job, name=name, on_finished=on_finished, on_failed=on_failed or self.failed.emit, priority=priority,
+            pool=self.slow_lane if slow else None,
+        )  # fmt: skip
 
     def _action(
         self,
@@ -204,6 +217,7 @@ class MainController(QObject):
             name="read the resource's history",
             on_finished=self.resource_detail_loaded.emit,
             on_failed=lambda error: self._detail_failed(name, error),
+            priority=DETAIL_PRIORITY,
         )
 
     def load_deploy_detail(self, name: str) -> Job:
@@ -212,6 +226,7 @@ class MainController(QObject):
             name="read the deploy's history",
             on_finished=self.deploy_detail_loaded.emit,
             on_failed=lambda error: self._detail_failed(name, error),
+            priority=DETAIL_PRIORITY,
         )
 
     def _detail_failed(self, name: str, error: BaseException) -> None:
@@ -372,9 +387,19 @@ class MainController(QObject):
 
         return self._action("swap", lambda: self.workspace.swap(old, new, keep_days=keep_days), summary)
 
-    def uses(self, what: str, on_result: Callable[[list[Use]], None]) -> Job:
-        """Every deploy whose config points at ``what`` now (a resource, host or user), for the "Used by" view."""
-        return self.run(lambda: self.workspace.uses(what), name="find who uses it", on_finished=on_result)
+    def uses(self, what: str, on_result: Callable[[list[Use]], None], *, follows_selection: bool = False) -> Job:
+        """Every deploy whose config points at ``what`` now (a resource, host or user), for the "Used by" view.
+
+        It reads every deploy's config (seconds on a large inventory), in the slow lane. A read that
+        ``follows_selection`` replaces the previous such read if that one has not started yet, so moving
+        through the rows never queues one read per row."""
+        previous = self._uses_job if follows_selection else None
+        if previous is not None:
+            self.runner.drop_queued(previous)
+        job = self.run(lambda: self.workspace.uses(what), name="find who uses it", on_finished=on_result, slow=True)
+        if follows_selection:
+            self._uses_job = job
+        return job
 
     def detach(self, resource: str, deploy: str, keep_days: int | None = None) -> Job:
         return self._action(

@@ -141,6 +141,7 @@ class ResourceDetailView(QWidget):
                                       Qt.SortOrder.DescendingOrder)  # fmt: skip
         self.tabs = QTabWidget()
         self.tabs.setUsesScrollButtons(False)
+        self.tabs.setElideMode(Qt.TextElideMode.ElideRight)  # a narrow dock shortens the tab names, never hides one
         self.tabs.setDocumentMode(True)
         self.tabs.setAccessibleName("Resource details")
         self.tabs.addTab(_page(self.attachments_view), "Attached")

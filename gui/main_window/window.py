@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
     QMainWindow,
@@ -70,6 +70,8 @@ logger = logging.getLogger(__name__)
 
 #: the smallest the window gets: every pane, the detail dock and the toolbar still fit at 800 px
 MINIMUM_SIZE = (800, 540)
+#: the most of the window's width the detail dock keeps when the window is made narrower
+DOCK_SHARE = 0.45
 
 
 class MainWindow(QMainWindow):
@@ -147,6 +149,7 @@ class MainWindow(QMainWindow):
 
         self.top_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.top_splitter.setObjectName("top_splitter")
+        self.deploys_pane.setMinimumWidth(190)  # a deploy's name stays readable at 800 px
         self.top_splitter.addWidget(self.deploys_pane)
         self.top_splitter.addWidget(self.deploy_pane)
         self.top_splitter.setStretchFactor(0, 1)
@@ -263,6 +266,13 @@ class MainWindow(QMainWindow):
             if dialog is not None:
                 dialog.close()
         super().closeEvent(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        # A narrower window gives the tables their room back: the dock keeps at most DOCK_SHARE of the width.
+        dock = self.detail_dock
+        if not dock.isHidden() and not dock.isFloating() and dock.width() > DOCK_SHARE * self.width():
+            self.resizeDocks([dock], [int(DOCK_SHARE * 0.85 * self.width())], Qt.Orientation.Horizontal)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
@@ -512,7 +522,9 @@ class MainWindow(QMainWindow):
             self.detail_dock.show_deploy(detail)
 
     def _load_uses(self, resource: str) -> None:
-        self.controller.uses(resource, lambda uses: self.resources_pane.show_uses(resource, uses))
+        self.controller.uses(
+            resource, lambda uses: self.resources_pane.show_uses(resource, uses), follows_selection=True
+        )
 
     def _attachment_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.attachments_view.selectionModel().selectedRows()
