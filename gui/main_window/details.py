@@ -11,6 +11,7 @@ controller for a :class:`~changeover.core.history.ResourceDetail` or
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtWidgets import (
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from changeover.core.history import DeployDetail, Maintenance, ResourceDetail
+from changeover.core.history import BackupInfo, DeployDetail, Maintenance, ResourceDetail
 from changeover.core.records import AttachmentInfo, ResourceInfo
 
 from ..formatting import moment, plural, size
@@ -146,7 +147,14 @@ class ResourceDetailView(QWidget):
         self.tabs.setAccessibleName("Resource details")
         self.tabs.addTab(_page(self.attachments_view), "Attached")
         self.tabs.addTab(_page(self.health_view), "Health")
-        self.tabs.addTab(_page(self.backups_view, note=self.backups_note), "Backups")
+        backups_page = _page(self.backups_view, note=self.backups_note)
+        #: where the backup actions go (Test-restore, Restore, Delete: wired by the backups change)
+        self.backup_actions = QHBoxLayout()
+        self.backup_actions.setObjectName("backup_actions")
+        layout_of_page = backups_page.layout()
+        assert isinstance(layout_of_page, QVBoxLayout)
+        layout_of_page.addLayout(self.backup_actions)
+        self.tabs.addTab(backups_page, "Backups")
         self.tabs.addTab(_page(self.runs_view, self.steps_view, note=self.run_note), "Upgrades")
         self.tabs.addTab(_page(self.events_view), "History")
         layout = QVBoxLayout(self)
@@ -195,6 +203,11 @@ class ResourceDetailView(QWidget):
             self.run_note.setText("No upgrade run has moved it.")
         self.shown.emit(info.name)
 
+    def selected_backup(self) -> BackupInfo | None:
+        """The backup whose row is selected (what a backup action works on)."""
+        rows = self.backups_view.selectionModel().selectedRows()
+        return self.backups_model.record(rows[0].row()) if rows else None
+
     def _run_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.runs_view.selectionModel().selectedRows()
         if not rows:
@@ -215,6 +228,11 @@ class DeployAttachmentsModel(RecordTableModel[AttachmentInfo]):
         Column[AttachmentInfo]("Kind", lambda a: a.kind),
         Column[AttachmentInfo]("Since", lambda a: moment(a.attached_at), lambda a: sort_time(a.attached_at)),
     )
+
+    def extra_data(self, record: AttachmentInfo, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.DecorationRole and column == 2:
+            return kind_icon(record.kind)
+        return None
 
 
 def maintenance_text(state: Maintenance) -> str:

@@ -58,6 +58,9 @@ def test_resource_detail_shows_backups_runs_health_and_attachments(
     assert row[0] and row[1].endswith(("B", "kB", "MB")) and row[4] == "not test-restored"
     assert view.backups_model.record(0).sha256 == backup.sha256 and row[5] == backup.sha256[:16] + "…"
     assert view.tabs.tabText(2) == "Backups (1)" and "1 backup," in view.backups_note.text()
+    assert view.selected_backup() is None
+    view.backups_view.selectRow(0)
+    assert view.selected_backup() == backup  # what the backup actions (view.backup_actions) work on
     # The run and its change record: every step of the procedure, in order, done.
     [run] = _cells(view.runs_view)
     assert run[2] == "done" and "→" in run[3]
