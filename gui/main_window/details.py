@@ -325,13 +325,29 @@ class DetailDock(QDockWidget):
         )
         self.prompt = _label(PROMPT, "Details prompt")
         self.prompt.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.resource_view = ResourceDetailView()
-        self.deploy_view = DeployDetailView()
+        self._resource_view: ResourceDetailView | None = None
+        self._deploy_view: DeployDetailView | None = None
         self.stack = QStackedWidget()
-        for page in (self.prompt, self.resource_view, self.deploy_view):
-            self.stack.addWidget(page)
+        self.stack.addWidget(self.prompt)
         self.setWidget(self.stack)
         self.setMinimumWidth(320)
+
+    # The two views are built when first wanted (a detail arrived, or a test or the merger asks): the first
+    # paint of the window has only the prompt to draw.
+
+    @property
+    def resource_view(self) -> ResourceDetailView:
+        if self._resource_view is None:
+            self._resource_view = ResourceDetailView()
+            self.stack.addWidget(self._resource_view)
+        return self._resource_view
+
+    @property
+    def deploy_view(self) -> DeployDetailView:
+        if self._deploy_view is None:
+            self._deploy_view = DeployDetailView()
+            self.stack.addWidget(self._deploy_view)
+        return self._deploy_view
 
     def show_prompt(self) -> None:
         self.stack.setCurrentWidget(self.prompt)
@@ -347,4 +363,6 @@ class DetailDock(QDockWidget):
     def showing(self) -> str:
         """What the dock shows: ``resource``, ``deploy`` or ``prompt``."""
         current = self.stack.currentWidget()
-        return "resource" if current is self.resource_view else "deploy" if current is self.deploy_view else "prompt"
+        if current is not None and current is self._resource_view:
+            return "resource"
+        return "deploy" if current is not None and current is self._deploy_view else "prompt"
