@@ -213,6 +213,31 @@ def bench_large(folder: Path) -> dict[str, float | tuple[float, float]]:
         return controller.runner.start(work, name="cpu-bound job")
 
     results["longest stall while a CPU-bound job runs for 2 s (ms)"] = longest_gap_during(busy_job)
+
+    # The detail dock: selecting a resource reads its story on the pool, then fills the dock.
+    dock = window.detail_dock
+    window.resource_filter.setText("")
+    window.state_filter.setCurrentIndex(window.state_filter.findData("all"))
+    shown_times: list[float] = []
+    for name in ("res-00001", "res-05000", "res-09998"):
+        loop = QEventLoop()
+
+        def arrived(shown: str, wanted: str = name, quit_loop: QEventLoop = loop) -> None:
+            if shown == wanted:  # an earlier selection's answer may come first: wait for this one's
+                quit_loop.quit()
+
+        dock.resource_view.shown.connect(arrived)
+        started = time.perf_counter()
+        window.resources_pane.select(name)
+        QTimer.singleShot(60000, loop.quit)
+        if dock.resource_view.header.name.text() != name or dock.showing() != "resource":
+            loop.exec()
+        dock.resource_view.shown.disconnect(arrived)
+        shown_times.append((time.perf_counter() - started) * 1000)
+        assert dock.resource_view.header.name.text() == name, f"{name} not shown in 60 s"
+    results["detail view: select a resource until its story shows, worst of 3 (ms)"] = max(shown_times)
+    detail = workspace.resource_detail("res-00002")
+    results["detail view: filling the dock on the GUI thread (ms)"] = timed(lambda: dock.show_resource(detail))
     # The one-time cost of filling empty tables with 12,000 rows, on the GUI thread, at start-up.
     fresh = MainWindow(MainController(workspace), QSettings(str(folder / "s2.ini"), QSettings.Format.IniFormat))
     fresh.show()
@@ -246,7 +271,7 @@ def main() -> int:
                 print(f"{name}: {value[0]:.1f} wall, {value[1]:.1f} CPU")
             else:
                 print(f"{name}: {value:.3f}" if "(s)" in name else f"{name}: {value:.1f}")
-    print("targets: filter < 100 ms, no stall > 50 ms")
+    print("targets: filter < 100 ms, no stall > 50 ms (the detail view included)")
     return 0
 
 

@@ -56,6 +56,7 @@ SETTINGS: dict[str, str] = {
     "secret_warn_days": str(DEFAULT_SECRET_WARN_DAYS),  # a secret unchanged for longer is marked old
     "backup_keep": "5",  # prune keeps at least this many backups per resource
     "backup_keep_days": "14",  # and every backup younger than this
+    "health_interval_minutes": "5",  # how often the window re-checks the attached resources
     "secret_store": "keyring",  # or aws:REGION/PREFIX (AWS Secrets Manager): see `changeover secret-store`
     "backup_bucket": "none",  # or an S3 resource every backup is copied to: see `changeover offsite`
 }
@@ -77,6 +78,7 @@ SETTING_RANGES: dict[str, tuple[int, int]] = {
     "secret_warn_days": DAYS,
     "backup_keep": (1, 1000),
     "backup_keep_days": (0, 36_500),
+    "health_interval_minutes": (1, 1440),
 }
 _SECRETISH_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIALS?)$", re.I)
 

@@ -159,7 +159,8 @@ def edit_deploy(ctx: Context, name: str, **changes: Unpack[DeployChanges]) -> De
         session.commit()
         details.append("changed " + ", ".join(sorted(changes)))
         details.extend(
-            change(field, before[field], getattr(deploy, column))
+            # hook commands may carry a secret: the trail says only that they changed
+            change(field, before[field], getattr(deploy, column), secret=column.endswith("_cmd"))
             for field, column in _EDITED.items()
             if before[field] != getattr(deploy, column)
         )

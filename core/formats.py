@@ -41,3 +41,8 @@ def human_seconds(seconds: float | None) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """``1 deploy``, ``3 deploys`` (``many`` for irregular words): never ``1 deploy(s)``."""
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"

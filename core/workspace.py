@@ -7,7 +7,20 @@ does. Nothing here is logic of its own; look up a use case in the module that ow
 
 from __future__ import annotations
 
-from . import attachments, audit, backups, deploys, offsite, resources, rotation, servers, swaps, teamsecrets, uses
+from . import (
+    attachments,
+    audit,
+    backups,
+    deploys,
+    history,
+    offsite,
+    resources,
+    rotation,
+    servers,
+    swaps,
+    teamsecrets,
+    uses,
+)
 from .context import Context
 from .upgrade import record
 
@@ -76,3 +89,6 @@ class Workspace(Context):
     # the change record of an upgrade run
     change_record = record.change_record
     change_record_text = record.change_record_text
+    # one object's whole story, for a detail view (read-only)
+    resource_detail = history.resource_detail
+    deploy_detail = history.deploy_detail

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from changeover.core import checks, demo, handles, health, resources, servers
 from changeover.core import secrets as keyring_secrets
 from changeover.core.checks import CheckStatus, ResourceCheck
+from changeover.core.context import SETTINGS
 from changeover.core.deploys import Discovery
+from changeover.core.errors import NotFound
 from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ImportResult, ResourceInfo
 from changeover.core.rotation import RotationResult
 from changeover.core.servers import ServerInfo
@@ -32,6 +34,9 @@ from .models import EventsModel, ResourcesModel
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int | None, str, str], None]
+
+#: the detail dock's reads go before queued background work: they answer a click
+DETAIL_PRIORITY = 1
 
 #: how often the window re-checks the attached resources in the background (milliseconds)
 HEALTH_INTERVAL_MS = 5 * 60 * 1000
@@ -52,6 +57,8 @@ class Snapshot:
     # the tables' cells, rendered off the GUI thread
     resource_texts: list[tuple[str, ...]] | None = None
     event_texts: list[tuple[str, ...]] | None = None
+    # how often the attached resources are re-checked (the health_interval_minutes setting)
+    health_minutes: int = HEALTH_INTERVAL_MS // 60_000
 
 
 def replaced_handle(full: str, new_secret: str) -> str:
@@ -98,6 +105,8 @@ class MainController(QObject):
     changed = Signal(str)  # a short sentence for the status bar after a successful action
     failed = Signal(object)  # ChangeoverError or an unexpected exception
     busy_changed = Signal(bool)
+    resource_detail_loaded = Signal(object)  # core.history.ResourceDetail
+    deploy_detail_loaded = Signal(object)  # core.history.DeployDetail
     #: the "Upgrade database…" hook: the upgrade wizard (its own issue) connects here
     upgrade_requested = Signal(str)  # resource name
 
@@ -108,6 +117,10 @@ class MainController(QObject):
         self.runner.busy_changed.connect(self.busy_changed)
         self.event_filter = ""
         self.checking = 0  # health checks running now (a background tick is skipped while one runs)
+        self._uses_job: Job | None = None  # the last "who uses it" read the selection asked for
+        #: the lane of reads that take seconds on a large inventory (every deploy's config): one at a time
+        self.slow_lane = QThreadPool(self)
+        self.slow_lane.setMaxThreadCount(1)
         #: re-checks the attached resources every HEALTH_INTERVAL_MS; started by the window
         self.health_timer = QTimer(self)
         self.health_timer.setObjectName("health_timer")
@@ -123,14 +136,20 @@ class MainController(QObject):
         name: str,
         on_finished: Callable[[Any], None] | None = None,
         on_failed: Callable[[BaseException], None] | None = None,
+        priority: int = 0,
+        slow: bool = False,
     ) -> Job:
-        """Run one workspace call off the GUI thread; failures go to ``failed`` unless handled."""
+        """Run one workspace call off the GUI thread; failures go to ``failed`` unless handled. A ``slow`` one
+        (seconds on a large inventory) runs in its own one-thread lane, so it never holds up the quick reads."""
 
         def job(progress: Progress, cancel: threading.Event) -> Any:
             progress(0, None, "", name)
             return call()
 
-        return self.runner.start(job, name=name, on_finished=on_finished, on_failed=on_failed or self.failed.emit)
+        return self.runner.start(
+            job, name=name, on_finished=on_finished, on_failed=on_failed or self.failed.emit, priority=priority,
+            pool=self.slow_lane if slow else None,
+        )  # fmt: skip
 
     def _action(
         self,
@@ -172,6 +191,7 @@ class MainController(QObject):
                 health=checks.last_results(ws),
                 resource_texts=ResourcesModel.render(resources),
                 event_texts=EventsModel.render(events),
+                health_minutes=int(ws.setting("health_interval_minutes")),
             )
 
         return self.run(read, name="load the inventory", on_finished=self.snapshot_loaded.emit)
@@ -190,6 +210,31 @@ class MainController(QObject):
             return events, EventsModel.render(events)
 
         return self.run(read, name="read the activity", on_finished=lambda r: self.events_loaded.emit(*r))
+
+    def load_resource_detail(self, name: str) -> Job:
+        """A resource's whole story (core.history) for the detail dock; a resource gone since is dropped quietly."""
+        return self.run(
+            lambda: self.workspace.resource_detail(name),
+            name="read the resource's history",
+            on_finished=self.resource_detail_loaded.emit,
+            on_failed=lambda error: self._detail_failed(name, error),
+            priority=DETAIL_PRIORITY,
+        )
+
+    def load_deploy_detail(self, name: str) -> Job:
+        return self.run(
+            lambda: self.workspace.deploy_detail(name),
+            name="read the deploy's history",
+            on_finished=self.deploy_detail_loaded.emit,
+            on_failed=lambda error: self._detail_failed(name, error),
+            priority=DETAIL_PRIORITY,
+        )
+
+    def _detail_failed(self, name: str, error: BaseException) -> None:
+        if isinstance(error, NotFound):  # removed between the selection and the read
+            logger.info("no detail for %s: %s", name, error)
+            return
+        self.failed.emit(error)
 
     def check_health(self, resource_names: list[str]) -> Job:
         """Check these resources now with their protocols (core.checks); the results are kept in the
@@ -248,6 +293,27 @@ class MainController(QObject):
             name="reveal a secret",
             on_finished=on_result,
         )
+
+    def read_settings(self, on_result: Callable[[dict[str, str]], None]) -> Job:
+        """Every inventory setting (core's SETTINGS), for the Preferences dialog."""
+        ws = self.workspace
+        return self.run(lambda: {key: ws.setting(key) for key in SETTINGS}, name="read settings", on_finished=on_result)
+
+    def save_settings(self, changes: dict[str, str]) -> Job:
+        """Store the settings the user changed (each audited by core), then read everything again."""
+        ws = self.workspace
+
+        def save() -> None:
+            for key, value in changes.items():
+                ws.set_setting(key, value)
+
+        names = ", ".join(k.replace("_", " ") for k in changes) or "nothing"
+        return self._action("save settings", save, f"Saved the preferences ({names}).")
+
+    def set_health_interval(self, minutes: int) -> None:
+        """Re-check every ``minutes`` from now on (the timer keeps running if it was)."""
+        if self.health_timer.interval() != minutes * 60_000:
+            self.health_timer.setInterval(minutes * 60_000)
 
     def retention_days(self, on_result: Callable[[str], None]) -> Job:
         return self.run(lambda: self.workspace.setting("retention_days"), name="read settings", on_finished=on_result)
@@ -322,9 +388,19 @@ class MainController(QObject):
 
         return self._action("swap", lambda: self.workspace.swap(old, new, keep_days=keep_days), summary)
 
-    def uses(self, what: str, on_result: Callable[[list[Use]], None]) -> Job:
-        """Every deploy whose config points at ``what`` now (a resource, host or user), for the "Used by" view."""
-        return self.run(lambda: self.workspace.uses(what), name="find who uses it", on_finished=on_result)
+    def uses(self, what: str, on_result: Callable[[list[Use]], None], *, follows_selection: bool = False) -> Job:
+        """Every deploy whose config points at ``what`` now (a resource, host or user), for the "Used by" view.
+
+        It reads every deploy's config (seconds on a large inventory), in the slow lane. A read that
+        ``follows_selection`` replaces the previous such read if that one has not started yet, so moving
+        through the rows never queues one read per row."""
+        previous = self._uses_job if follows_selection else None
+        if previous is not None:
+            self.runner.drop_queued(previous)
+        job = self.run(lambda: self.workspace.uses(what), name="find who uses it", on_finished=on_result, slow=True)
+        if follows_selection:
+            self._uses_job = job
+        return job
 
     def detach(self, resource: str, deploy: str, keep_days: int | None = None) -> Job:
         return self._action(

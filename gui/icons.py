@@ -84,3 +84,89 @@ def _icon(name: str, color: str) -> QIcon:
     pixmap = QPixmap()
     pixmap.loadFromData(QByteArray(svg.replace("#000000", color).encode()), "SVG")
     return QIcon(pixmap)
+
+
+#: the icon of each resource kind (kinds not named here get the API icon)
+KIND_ICONS = {
+    "postgresql": "kind-database",
+    "mysql": "kind-database",
+    "sqlite": "kind-database",
+    "couchdb": "kind-database",
+    "redis": "kind-cache",
+    "memcached": "kind-cache",
+    "amqp": "kind-queue",
+    "beanstalk": "kind-queue",
+    "smtp": "kind-mail",
+    "s3": "kind-storage",
+    "http": "kind-api",
+    "apikey": "key",
+}
+
+
+def kind_icon(kind: str, palette: QPalette | None = None) -> QIcon:
+    """The icon of a resource kind, in the palette's text colour."""
+    return get_colored_icon(KIND_ICONS.get(kind, "kind-api"), palette)
+
+
+#: a badge per resource state: its shape (so it reads without colour too), its colour, and what it says
+BADGES: dict[str, tuple[str, str, str]] = {
+    "attached": ("disc", "#2e7d32", "Attached: a deploy's config points at it"),
+    "available": ("ring", "#1565c0", "Available: registered, attached to no deploy"),
+    "detached": ("half", "#ef6c00", "Detached: kept until its date, then deprovision it"),
+    "overdue": ("triangle", "", "Overdue: past its keep-until date — deprovision it or keep it longer"),
+    "failed": ("cross", "", "Failed: what a rolled-back upgrade leaves; deprovision it"),
+    "deprovisioned": ("dash", "#757575", "Deprovisioned: gone, listed for its history"),
+}
+
+
+def badge_state(state: str, overdue: bool = False) -> str:
+    """The badge a resource wears: its state, or ``overdue`` for a detached one past its date."""
+    return "overdue" if overdue and state == "detached" else state
+
+
+def state_badge(badge: str, palette: QPalette | None = None) -> QIcon:
+    """A small coloured shape for a resource state (reds from :func:`warning_color`, readable on the palette)."""
+    color = BADGES.get(badge, ("ring", "#757575", ""))[1] or warning_color(palette).name()
+    return _badge(badge, color)
+
+
+@cache
+def _badge(badge: str, color: str) -> QIcon:
+    from PySide6.QtCore import QPointF, QRectF, Qt
+    from PySide6.QtGui import QPainter, QPen, QPolygonF
+
+    shape = BADGES.get(badge, ("ring", "", ""))[0]
+    size = 16
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    qcolor = QColor(color)
+    pen = QPen(qcolor, 2.2)
+    box = QRectF(2.5, 2.5, 11, 11)
+    if shape == "disc":
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(qcolor)
+        painter.drawEllipse(box)
+    elif shape == "ring":
+        painter.setPen(pen)
+        painter.drawEllipse(box)
+    elif shape == "half":
+        painter.setPen(pen)
+        painter.drawEllipse(box)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(qcolor)
+        painter.drawPie(box, 90 * 16, 180 * 16)
+    elif shape == "triangle":
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(qcolor)
+        painter.drawPolygon(QPolygonF([QPointF(8, 1.5), QPointF(15, 14.5), QPointF(1, 14.5)]))
+    elif shape == "cross":
+        painter.setPen(QPen(qcolor, 3))
+        painter.drawLine(QPointF(3.5, 3.5), QPointF(12.5, 12.5))
+        painter.drawLine(QPointF(12.5, 3.5), QPointF(3.5, 12.5))
+    else:  # dash
+        painter.setPen(QPen(qcolor, 3))
+        painter.drawLine(QPointF(3, 8), QPointF(13, 8))
+    painter.end()
+    return QIcon(pixmap)

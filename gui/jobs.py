@@ -80,6 +80,7 @@ class Job(QRunnable):
         self.name = name
         self.signals = JobSignals()
         self.cancel_event = threading.Event()
+        self.lane: QThreadPool | None = None  # the pool it was started on
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -114,6 +115,7 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
         super().__init__(parent)
         self.pool = pool or QThreadPool.globalInstance()
+        self._pools: list[QThreadPool] = [self.pool]  # every pool a job was started on (waited for at shutdown)
         self._running: set[Job] = set()
 
     @property
@@ -128,7 +130,11 @@ class JobRunner(QObject):
         on_finished: Callable[[Any], None] | None = None,
         on_failed: Callable[[BaseException], None] | None = None,
         on_progress: Callable[[int, int | None, str, str], None] | None = None,
+        priority: int = 0,
+        pool: QThreadPool | None = None,
     ) -> Job:
+        """Queue ``fn``; a higher ``priority`` runs before queued jobs of a lower one (not before running ones).
+        ``pool`` is another lane than the runner's (slow reads that must not hold up the quick ones)."""
         job = Job(fn, name)
         if on_finished is not None:
             job.signals._on_finished.append(on_finished)
@@ -140,8 +146,20 @@ class JobRunner(QObject):
         self._running.add(job)
         if len(self._running) == 1:
             self.busy_changed.emit(True)
-        self.pool.start(job)
+        lane = pool or self.pool
+        if lane not in self._pools:
+            self._pools.append(lane)
+        job.lane = lane
+        lane.start(job, priority)
         return job
+
+    def drop_queued(self, job: Job) -> bool:
+        """Take ``job`` off the queue if it has not started (an answer nobody waits for any more): True if so.
+        A dropped job never reports; a started one runs to its end as usual."""
+        if job not in self._running or job.lane is None or not job.lane.tryTake(job):
+            return False
+        self._ended(job)
+        return True
 
     def _ended(self, job: Job) -> None:
         self._running.discard(job)
@@ -153,5 +171,5 @@ class JobRunner(QObject):
             job.cancel()
 
     def wait(self, msecs: int = 30000) -> bool:
-        """Block until the pool is idle (for shutdown only, never while the window is in use)."""
-        return bool(self.pool.waitForDone(msecs))
+        """Block until the pools are idle (for shutdown only, never while the window is in use)."""
+        return all([bool(pool.waitForDone(msecs)) for pool in self._pools])

@@ -81,7 +81,7 @@ def visible_texts(widget: object) -> list[str]:
                     index = model.index(row, column, parent)
                     texts.append(str(index.data()))
                     texts.append(str(index.data(Qt.ItemDataRole.ToolTipRole) or ""))
-                if model.hasChildren(model.index(row, 0, parent)):
+                if model.rowCount(model.index(row, 0, parent)) > 0:  # hasChildren is private on table models
                     pending.append(model.index(row, 0, parent))
     return texts
 

@@ -12,6 +12,7 @@ from typing import TypeVar
 from PySide6.QtCore import QAbstractItemModel, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
@@ -81,11 +82,23 @@ def with_password(handle_text: str, password: str) -> str:
     return full
 
 
-def dialog_buttons(dialog: QDialog, ok_text: str) -> QDialogButtonBox:
-    """OK (named ``ok_text``) and Cancel, wired to the dialog's accept and reject."""
+def mark_destructive(button: QAbstractButton) -> None:
+    """Make a button that removes or drops something look it: the warning red (readable on the palette), bold,
+    the warning icon, and the ``destructive`` property a style sheet or a test can read."""
+    from .icons import get_colored_icon, warning_color
+
+    button.setProperty("destructive", True)
+    button.setIcon(get_colored_icon("warning"))
+    button.setStyleSheet(f"QPushButton:enabled {{ color: {warning_color().name()}; font-weight: bold; }}")
+
+
+def dialog_buttons(dialog: QDialog, ok_text: str, *, destructive: bool = False) -> QDialogButtonBox:
+    """OK (named ``ok_text``, red when ``destructive``) and Cancel, wired to the dialog's accept and reject."""
     dialog.setMinimumWidth(520)
     box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
     box.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+    if destructive:
+        mark_destructive(box.button(QDialogButtonBox.StandardButton.Ok))
     box.accepted.connect(dialog.accept)
     box.rejected.connect(dialog.reject)
     return box
@@ -198,15 +211,35 @@ def selected_record(table: QTableView, kind: type[R]) -> R | None:
 class ConfirmDialog(QDialog):
     """A yes/no question shown with ``open()``, never a nested event loop."""
 
-    def __init__(self, title: str, text: str, ok_text: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, title: str, text: str, ok_text: str, parent: QWidget | None = None, *, destructive: bool = False
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.label = QLabel(text)
         self.label.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+        if destructive:
+            mark_destructive(buttons.button(QDialogButtonBox.StandardButton.Ok))
+        self.buttons = buttons
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.label)
         layout.addWidget(buttons)
+
+
+#: the MIME type password managers set so clipboard managers (Klipper, GPaste, CopyQ...) keep no history of it
+PASSWORD_HINT = "x-kde-passwordManagerHint"
+
+
+def copy_secret(text: str) -> None:
+    """Put a secret on the clipboard marked as one (``x-kde-passwordManagerHint: secret``, as KeePassXC does)."""
+    from PySide6.QtCore import QMimeData
+    from PySide6.QtGui import QGuiApplication
+
+    data = QMimeData()
+    data.setText(text)
+    data.setData(PASSWORD_HINT, b"secret")
+    QGuiApplication.clipboard().setMimeData(data)

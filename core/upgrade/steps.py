@@ -19,6 +19,7 @@ from .. import attachments, deploys, engines
 from ..configstores import open_store
 from ..context import Context
 from ..errors import ChangeoverError
+from ..formats import plural
 from ..inventory.models import Resource, ResourceState
 from ..jobs import Progress, check_cancel
 from . import journal
@@ -132,7 +133,7 @@ def _maintenance_on(ctx: StepContext, report: Progress) -> str:
     source_url, _ = ctx.urls()
     timeout = float(_option(ctx, "quiet_timeout", 60.0))
     wait_until_quiet(source_url, timeout, report, ctx.cancel, f"'{run.source}'")
-    return f"{len(done)} deploy(s) in maintenance; the source is quiet"
+    return f"{plural(len(done), 'deploy')} in maintenance; the source is quiet"
 
 
 def _option(ctx: StepContext, key: str, default: Any) -> Any:
@@ -341,7 +342,7 @@ def _switch(ctx: StepContext, report: Progress) -> str:
             ws.audit("switch", "deploy", deploy_name, "ok", "; ".join(details))
         state[deploy_name] = "restarted"
         ctx.save("switch", deploys=state)
-    return f"{len(run.deploys)} deploy(s) now use {run.target}"
+    return f"{plural(len(run.deploys), 'deploy')} now {'uses' if len(run.deploys) == 1 else 'use'} {run.target}"
 
 
 def passed_point_of_no_return(ws: Context, run_id: int) -> bool:
@@ -382,7 +383,7 @@ def out_of_maintenance(ctx: StepContext, report: Progress) -> list[str]:
 def _maintenance_off(ctx: StepContext, report: Progress) -> str:
     off = out_of_maintenance(ctx, report)
     journal.update_run(ctx.ws, ctx.run_id, maintenance_ended_at=ctx.ws.clock())
-    return f"{len(off)} deploy(s) out of maintenance"
+    return f"{plural(len(off), 'deploy')} out of maintenance"
 
 
 def _finish(ctx: StepContext, report: Progress) -> str:

@@ -19,12 +19,17 @@ from PySide6.QtWidgets import (
 )
 
 from changeover.core import handles
+from changeover.core.checks import ResourceCheck
 from changeover.core.records import DeployInfo, ResourceInfo
 from changeover.core.uses import Use
 
+from ..models.health import checked_time
 from ..widgets import GrowToFit, dialog_buttons, named
 
 logger = logging.getLogger(__name__)
+
+#: states a resource cannot be attached in
+GONE = ("deprovisioned", "failed")
 
 
 class AttachDialog(QDialog):
@@ -37,14 +42,17 @@ class AttachDialog(QDialog):
         resource: str | None = None,
         deploy: str | None = None,
         parent: QWidget | None = None,
+        health: dict[str, ResourceCheck] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Attach a resource")
         self.kinds = {r.name: r.kind for r in resources}
+        self.health = dict(health or {})
+        self.states = {r.name: r.state for r in resources}
         self.holders = {(a.deploy, a.env_var): a.resource for d in deploys for a in d.attachments}
         self.resource = QComboBox()
         for info in resources:
-            if info.state not in ("deprovisioned", "failed"):
+            if info.state not in GONE:
                 self.resource.addItem(f"{info.name} ({info.kind})", info.name)
         named(self.resource, "Resource to attach")
         self.deploy = QComboBox()
@@ -71,11 +79,24 @@ class AttachDialog(QDialog):
         self.resource.currentIndexChanged.connect(self._suggest)
         self.env_var.textChanged.connect(self._update)
         self.deploy.currentIndexChanged.connect(self._update)
-        if resource and self.resource.findData(resource) >= 0:
-            self.resource.setCurrentIndex(self.resource.findData(resource))
         if deploy and self.deploy.findData(deploy) >= 0:
             self.deploy.setCurrentIndex(self.deploy.findData(deploy))
+        chosen = self._preselect(resources, resource, str(self.deploy.currentData()))
+        if chosen and self.resource.findData(chosen) >= 0:
+            self.resource.setCurrentIndex(self.resource.findData(chosen))
         self._suggest()
+
+    def _preselect(self, resources: list[ResourceInfo], asked: str | None, deploy: str) -> str | None:
+        """The resource offered first: the one asked for unless the deploy has it already, else the first one
+        attached nowhere (available, then detached), else the one asked for."""
+        on_deploy = {a.resource for r in resources for a in r.attachments if a.deploy == deploy}
+        if asked and asked in self.kinds and asked not in on_deploy and self.states.get(asked) not in GONE:
+            return asked
+        for state in ("available", "detached"):
+            loose = next((r.name for r in resources if r.state == state), None)
+            if loose:
+                return loose
+        return asked
 
     def _suggest(self) -> None:
         kind = self.kinds.get(str(self.resource.currentData()))
@@ -87,11 +108,20 @@ class AttachDialog(QDialog):
         ok = self.resource.currentIndex() >= 0 and self.deploy.currentIndex() >= 0
         ok = ok and bool(handles.ENV_VAR_NAME.match(self.env_var.text()))
         holder = self.holders.get((str(self.deploy.currentData()), self.env_var.text().strip()))
-        self.hint.setText(
-            f"{self.env_var.text().strip()} now holds {holder}: tick Replace to swap it (the deploy restarts once)."
-            if holder and holder != self.resource.currentData()
-            else ""
-        )
+        lines = []
+        if holder and holder != self.resource.currentData():
+            lines.append(
+                f"{self.env_var.text().strip()} now holds {holder}: tick Replace to swap it (the deploy restarts once)."
+            )
+        name = str(self.resource.currentData())
+        check = self.health.get(name)
+        if check is not None and check.failed and self.kinds.get(name) in handles.DATABASE_KINDS:
+            lines.append(
+                f"⚠ {name} did not answer its last health check ({checked_time(check.checked_at)}): "
+                f"{check.reason.splitlines()[0] if check.reason else 'no reason given'}. The deploy would point at a "
+                "database that may not answer."
+            )
+        self.hint.setText("\n".join(lines))
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
 
     def values(self) -> tuple[str, str, str, bool]:
@@ -130,7 +160,7 @@ class DetachDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(note)
         layout.addLayout(form)
-        self.buttons = dialog_buttons(self, "&Detach")
+        self.buttons = dialog_buttons(self, "&Detach", destructive=True)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(self.deploy.count() > 0)
         layout.addWidget(self.buttons)
 

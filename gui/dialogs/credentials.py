@@ -26,7 +26,7 @@ from ..models import (
     CredentialsModel,
     record_proxy,
 )
-from ..widgets import dialog_buttons, manager_layout, named, record_table, selected_record
+from ..widgets import copy_secret, dialog_buttons, manager_layout, named, record_table, selected_record
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ class CredentialsDialog(QDialog):
             from ..controller import secret_values
 
             self.copied = "".join(secret_values(full_handle)[:1])
-            QGuiApplication.clipboard().setText(self.copied)
+            copy_secret(self.copied)  # marked secret for clipboard managers
             self.clipboard_timer.start()
             self.note.setText(f"Copied the secret of {owner}; the clipboard is cleared in {CLIPBOARD_MS // 1000} s.")
             return

@@ -44,7 +44,7 @@ class DeprovisionDialog(QDialog):
         form.addRow("&Type its name:", self.confirm)
         form.addRow("", self.final_backup)
         layout.addLayout(form)
-        self.buttons = dialog_buttons(self, "&Deprovision")
+        self.buttons = dialog_buttons(self, "&Deprovision", destructive=True)
         layout.addWidget(self.buttons)
         self.refused = refusal or ""
         if self.refused:

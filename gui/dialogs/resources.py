@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -66,11 +67,35 @@ class RegisterDialog(QDialog):
         self.buttons = dialog_buttons(self, "&Register")
         layout.addWidget(self.buttons)
         self.grow = GrowToFit(self)  # the handle check grows as the handle is typed
+        self.handle.textChanged.connect(self.split_password)
         for signal in (self.name.textChanged, self.handle.textChanged, self.password.textChanged):
             signal.connect(self.validate)
         self.kind.currentIndexChanged.connect(self.validate)
         self.parsed: handles.Handle | None = None
+        self.moved = False  # the last paste had a password, moved to the masked field
+        self.tested: tuple[str, ConnectionResult] | None = None  # the last test: of which full handle, its result
+        self.confirming = False  # OK was pressed on a database not tested yet: its test runs first
+        self.warning: QMessageBox | None = None
         self.validate()
+
+    def split_password(self, text: str) -> None:
+        """A pasted URL with a password in it: the password moves to the masked field, the URL keeps the rest."""
+        self.moved = False
+        if self.kind_value() == handles.APIKEY or ":" not in text or "@" not in text:
+            return
+        try:
+            parsed = handles.parse(text.strip())
+        except handles.HandleError:
+            return
+        password = parsed.secrets.get("password")
+        if not password:
+            return
+        rest = {slot: value for slot, value in parsed.secrets.items() if slot != "password"}
+        self.handle.blockSignals(True)
+        self.handle.setText(parsed.with_secrets(rest).full())
+        self.handle.blockSignals(False)
+        self.moved = True
+        self.password.setText(password)
 
     def kind_value(self) -> str | None:
         value = self.kind.currentData()
@@ -100,6 +125,8 @@ class RegisterDialog(QDialog):
             ok = True
         except handles.HandleError as exc:
             message = exc.message if self.handle.text() or self.password.text() else "Type the resource's handle."
+        if self.moved:
+            message += "\nThe password was moved to the masked field: it goes to the keyring."
         self.status.setText(message)
         self.status.setProperty("valid", ok)
         named = bool(self.name.text().strip())
@@ -116,6 +143,45 @@ class RegisterDialog(QDialog):
     def show_test_result(self, result: ConnectionResult) -> None:
         self.test_button.setEnabled(True)
         self.test_result.setText(("✔ " if result.ok else "✘ ") + result.message)
+        self.tested = (self.full_handle(), result)
+        if self.confirming:
+            self.confirming = False
+            if result.ok:
+                QDialog.accept(self)
+            else:
+                self._warn(result)
+
+    def needs_test(self) -> bool:
+        """A database is tried before it is registered (a warning when it does not answer); other kinds are not."""
+        is_database = self.parsed is not None and self.parsed.kind in handles.DATABASE_KINDS
+        return is_database and (self.tested is None or self.tested[0] != self.full_handle())
+
+    def accept(self) -> None:
+        if not self.validate():
+            return
+        if self.needs_test():
+            self.confirming = True
+            self._test()
+            return
+        if self.tested is not None and self.tested[0] == self.full_handle() and not self.tested[1].ok:
+            self._warn(self.tested[1])
+            return
+        super().accept()
+
+    def _warn(self, result: ConnectionResult) -> None:
+        """The database did not answer: say why, and register only if the user says so."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "The database does not answer", "", parent=self)
+        box.setText(f"{self.name.text().strip() or 'The resource'} does not answer from this computer.")
+        box.setInformativeText(f"{result.message}\n\nRegister it anyway (for a server you cannot reach from here)?")
+        anyway = box.addButton("Register &anyway", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        anyway.clicked.connect(self._register_anyway)
+        self.warning = box
+        box.open()
+
+    def _register_anyway(self) -> None:
+        QDialog.accept(self)
 
     def values(self) -> tuple[str, str, str | None]:
         return self.name.text().strip(), self.full_handle(), self.kind_value()

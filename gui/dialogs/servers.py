@@ -335,6 +335,7 @@ class ServersDialog(QDialog):
             f"itself is changed.{carries}",
             "&Remove",
             self,
+            destructive=True,
         )
         dialog.accepted.connect(lambda: self.remove_requested.emit(server.name))
         self.remove_dialog = dialog

@@ -32,7 +32,10 @@ ACTIONS: tuple[tuple[str, str, str, str | QKeySequence.StandardKey | None, str],
     ("health", "Check &health", "health", "Ctrl+H", "Check the selected resources now, each with its own protocol"),
     ("servers", "&Servers…", "server", "Ctrl+Shift+S", "Database servers Changeover provisions databases on"),
     ("credentials", "&Credentials…", "key", "Ctrl+Shift+K", "Secrets Changeover keeps in the keyring"),
-    ("log", "Show the &log file's location", "", None, "Where Changeover writes its log"),
+    ("preferences", "&Preferences…", "", "Ctrl+,", "Retention, backups kept, health refresh"),
+    ("shortcuts", "&Keyboard shortcuts", "", "F1", "Every shortcut of the window"),
+    ("log", "&Where Changeover keeps things…", "", None, "The log, the inventory and the backups, with Open"),
+    ("about", "&About Changeover", "app", None, "Version and keyring"),
 )
 
 
@@ -52,6 +55,8 @@ def build_actions(window: QMainWindow) -> dict[str, QAction]:
         found[key] = action
         window.addAction(action)
     found["quit"].setMenuRole(QAction.MenuRole.QuitRole)
+    found["preferences"].setMenuRole(QAction.MenuRole.PreferencesRole)
+    found["about"].setMenuRole(QAction.MenuRole.AboutRole)
     return found
 
 
@@ -59,15 +64,18 @@ def build_menus(window: QMainWindow, action: Callable[[str], QAction]) -> None:
     """The menus and the toolbar, from the actions."""
     bar = window.menuBar()
     menus: dict[str, list[str | None]] = {
-        "&File": ["demo", "refresh", None, "log", None, "quit"],
+        "&File": ["demo", "refresh", None, "preferences", None, "quit"],
         "&Deploy": ["add_deploy", "import_deploy", "edit_deploy", "remove_deploy", None, "restart"]
         + ["maintenance_on", "maintenance_off"],
         "&Resource": ["register", "attach", "detach", "keep_until", "swap", "deprovision", None, "upgrade"]
         + ["health"],
         "&Tools": ["servers", "credentials"],
+        "&View": [],  # the window adds its dock's toggle
+        "&Help": ["shortcuts", "log", None, "about"],
     }
     for title, keys in menus.items():
         menu = bar.addMenu(title)
+        menu.setObjectName(f"menu_{title.replace('&', '').lower()}")
         for key in keys:
             if key is None:
                 menu.addSeparator()

@@ -48,6 +48,10 @@ class DeploysPane(QWidget):
         self.view.setAccessibleDescription("Deploys grouped by app and environment")
         self.view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.view.header().setStretchLastSection(False)
+        # The count column as narrow as its header: the names get the rest (ResizeToContents would measure
+        # every row of a large inventory on each change).
+        self.view.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
+        self.view.header().resizeSection(1, self.view.fontMetrics().horizontalAdvance("Attached") + 28)
         self.welcome = QFrame()
         self.welcome.setFrameShape(QFrame.Shape.StyledPanel)
         welcome_text = QLabel(

@@ -7,12 +7,13 @@ import logging
 from collections.abc import Sequence
 
 from PySide6.QtCore import QItemSelection, Qt, Signal
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction, QIcon
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from changeover.core.checks import ResourceCheck
 from changeover.core.uses import Use
 
+from ..icons import badge_state, state_badge
 from ..models import ResourceFilterProxy, ResourcesModel, health_tip
 from ..models.health import NOT_CHECKED_TIP
 from .tables import data_table
@@ -20,6 +21,17 @@ from .tables import data_table
 logger = logging.getLogger(__name__)
 
 PROMPT = "Select a resource to see which deploys use it."
+
+#: the state filter's choices (text, proxy state)
+STATE_CHOICES = (
+    ("All", "all"),
+    ("Attached", "attached"),
+    ("Not attached", "detached"),
+    ("Available", "available"),
+    ("Overdue", "overdue"),
+    ("Failed", "failed"),
+    ("Deprovisioned", "deprovisioned"),
+)
 
 
 class ResourcesPane(QWidget):
@@ -31,8 +43,8 @@ class ResourcesPane(QWidget):
     def __init__(self, context_actions: list[QAction], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state_filter = QComboBox()
-        for text, state in (("All", "all"), ("Attached", "attached"), ("Detached", "detached")):
-            self.state_filter.addItem(text, state)
+        for text, state in STATE_CHOICES:
+            self.state_filter.addItem(state_badge(badge_state(state)) if state != "all" else QIcon(), text, state)
         self.state_filter.setAccessibleName("Resource state filter")
         state_label = QLabel("&State:")
         state_label.setBuddy(self.state_filter)
@@ -51,6 +63,10 @@ class ResourcesPane(QWidget):
         bar.addWidget(state_label)
         bar.addWidget(self.state_filter)
         bar.addWidget(self.text_filter, 1)
+        self.show_deprovisioned = QCheckBox("Show de&provisioned")
+        self.show_deprovisioned.setToolTip("List the deprovisioned resources too (kept for their history)")
+        self.show_deprovisioned.toggled.connect(self.proxy.set_show_deprovisioned)
+        bar.addWidget(self.show_deprovisioned)
         self.asking: str | None = None  # the resource whose users were asked for last
         self.requests = 0
         self.used_by = QLabel(PROMPT)

@@ -4,6 +4,7 @@ whether work is under way."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar
@@ -46,8 +47,20 @@ class StatusBar(QStatusBar):
         self.keyring_label.setStyleSheet("" if usable else f"color: {warning_color().name()};")
 
     def show_inventory(self, location: str) -> None:
-        self.inventory_label.setText(f"Inventory: {location}")
+        """Where the inventory is: a file's path (``~`` for the home folder), or a server's URL, password hidden."""
+        self.inventory_label.setText(f"Inventory: {readable_location(location)}")
         self.inventory_label.setToolTip(location)
 
     def set_busy(self, busy: bool) -> None:
         self.busy_label.setText("Working…" if busy else "")
+
+
+def readable_location(location: str) -> str:
+    """``sqlite:////home/me/x.sqlite3`` reads ``~/x.sqlite3``; a server URL stays as it is (password hidden)."""
+    if not location.startswith("sqlite:///"):
+        return location
+    path = location.removeprefix("sqlite:///")
+    home = str(Path.home())
+    if path == home or path.startswith(home.rstrip("/") + "/"):
+        return "~" + path[len(home.rstrip("/")) :]
+    return path

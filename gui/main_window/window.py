@@ -13,21 +13,25 @@ its own parts; the next feature that adds actions should move the Resource menu'
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSplitter,
     QTabWidget,
 )
 
-from changeover.core import handles
+from changeover.core import __version__, handles, paths
 from changeover.core.checks import ResourceCheck
 from changeover.core.errors import ChangeoverError
+from changeover.core.history import DeployDetail, ResourceDetail
 from changeover.core.inventory.models import ResourceState
 from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ResourceInfo
 
@@ -46,6 +50,9 @@ from ..dialogs import (
     SwapDialog,
     error_box,
 )
+from ..dialogs.errors import Fix, fix_for
+from ..dialogs.help import LocationsDialog, ShortcutsDialog, about_text
+from ..dialogs.preferences import PreferencesDialog
 from ..icons import get_colored_icon
 from ..models import (
     PAYLOAD_ROLE,
@@ -54,11 +61,17 @@ from ..models import (
 from .actions import build_actions, build_menus
 from .activity import ActivityPane
 from .deploys import DeployPane, DeploysPane
+from .details import DetailDock
 from .resources import ResourcesPane
-from .status_bar import StatusBar
+from .status_bar import StatusBar, readable_location
 from .tables import size_columns
 
 logger = logging.getLogger(__name__)
+
+#: the smallest the window gets: every pane, the detail dock and the toolbar still fit at 800 px
+MINIMUM_SIZE = (800, 540)
+#: the most of the window's width the detail dock keeps when the window is made narrower
+DOCK_SHARE = 0.45
 
 
 class MainWindow(QMainWindow):
@@ -68,6 +81,8 @@ class MainWindow(QMainWindow):
     config_shown = Signal(str)
     #: emitted when the deprovision dialog has opened (after the core said whether it may)
     deprovision_dialog_opened = Signal()
+    #: emitted when the preferences dialog has opened (after the settings were read)
+    preferences_opened = Signal()
 
     def __init__(self, controller: MainController, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -75,6 +90,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         self.setWindowTitle("Changeover")
         self.setObjectName("changeover_main_window")
+        self.setMinimumSize(MINIMUM_SIZE[0], MINIMUM_SIZE[1])
         self.snapshot: Snapshot | None = None
         self.resources_by_name: dict[str, ResourceInfo] = {}
         self.health: dict[str, ResourceCheck] = {}  # each resource's last kept health result
@@ -83,6 +99,8 @@ class MainWindow(QMainWindow):
         self.credentials_dialog: CredentialsDialog | None = None
         self.servers_dialog: ServersDialog | None = None
         self._resource_choice = ""
+        #: opens a file or folder in the desktop's application (Help ▸ Where…, Preferences; tests record here)
+        self.opener: Callable[[QUrl], object] = QDesktopServices.openUrl
         self._build_actions()
         self._build_menus()
         self._build_body()
@@ -131,6 +149,7 @@ class MainWindow(QMainWindow):
 
         self.top_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.top_splitter.setObjectName("top_splitter")
+        self.deploys_pane.setMinimumWidth(190)  # a deploy's name stays readable at 800 px
         self.top_splitter.addWidget(self.deploys_pane)
         self.top_splitter.addWidget(self.deploy_pane)
         self.top_splitter.setStretchFactor(0, 1)
@@ -149,6 +168,20 @@ class MainWindow(QMainWindow):
         self.main_splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.main_splitter)
 
+        # The selection's whole story, beside the tables (View ▸ Details toggles it).
+        self.detail_dock = DetailDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.detail_dock)
+        toggle = self.detail_dock.toggleViewAction()
+        toggle.setText("&Details of the selection")
+        toggle.setShortcut(QKeySequence("Ctrl+Shift+I"))
+        toggle.setObjectName("action_details")
+        self.actions_by_key["details"] = toggle
+        view_menu = self.menuBar().findChild(QMenu, "menu_view")
+        assert view_menu is not None
+        view_menu.addAction(toggle)
+        self.detail_subject: tuple[str, str] | None = None  # ("resource" | "deploy", name) the dock follows
+        self._restoring = False  # True while a new snapshot re-selects rows: that is not the user choosing
+
     def _build_status_bar(self) -> None:
         self.status_bar = StatusBar()
         self.setStatusBar(self.status_bar)
@@ -163,6 +196,8 @@ class MainWindow(QMainWindow):
         c.health_checked.connect(self.show_health)
         c.changed.connect(lambda text: self.statusBar().showMessage(text, 8000))
         c.failed.connect(self.show_error)
+        c.resource_detail_loaded.connect(self._show_resource_detail)
+        c.deploy_detail_loaded.connect(self._show_deploy_detail)
         c.busy_changed.connect(self.status_bar.set_busy)
         self.deploy_filter.textChanged.connect(self._filter_deploys)
         self.deploy_view.selectionModel().selectionChanged.connect(self._deploy_selected)
@@ -191,7 +226,10 @@ class MainWindow(QMainWindow):
             "health": self.check_health,
             "servers": self.show_servers,
             "credentials": self.show_credentials,
-            "log": self.show_log_location,
+            "log": self.show_locations,
+            "shortcuts": self.show_shortcuts,
+            "about": self.show_about,
+            "preferences": self.show_preferences,
         }
         for key, handler in handlers.items():
             self.action(key).triggered.connect(lambda _checked=False, h=handler: h())
@@ -203,7 +241,12 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1200, 760)
+            self.resize(1280, 760)
+        state = self.settings.value("main_window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+        else:
+            self.resizeDocks([self.detail_dock], [460], Qt.Orientation.Horizontal)
         splitters = (("main_window/main_splitter", self.main_splitter), ("main_window/top", self.top_splitter))
         for key, splitter in splitters:
             state = self.settings.value(key)
@@ -212,6 +255,7 @@ class MainWindow(QMainWindow):
 
     def save_geometry(self) -> None:
         self.settings.setValue("main_window/geometry", self.saveGeometry())
+        self.settings.setValue("main_window/state", self.saveState())
         self.settings.setValue("main_window/main_splitter", self.main_splitter.saveState())
         self.settings.setValue("main_window/top", self.top_splitter.saveState())
         self.settings.sync()
@@ -222,6 +266,13 @@ class MainWindow(QMainWindow):
             if dialog is not None:
                 dialog.close()
         super().closeEvent(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        # A narrower window gives the tables their room back: the dock keeps at most DOCK_SHARE of the width.
+        dock = self.detail_dock
+        if not dock.isHidden() and not dock.isFloating() and dock.width() > DOCK_SHARE * self.width():
+            self.resizeDocks([dock], [int(DOCK_SHARE * 0.85 * self.width())], Qt.Orientation.Horizontal)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
@@ -239,6 +290,15 @@ class MainWindow(QMainWindow):
     # -- showing --------------------------------------------------------------------------------
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
+        self._restoring = True
+        try:
+            self._show_snapshot(snapshot)
+        finally:
+            self._restoring = False
+        self._reload_detail()
+        self.refreshed.emit()
+
+    def _show_snapshot(self, snapshot: Snapshot) -> None:
         previous = self.selected_deploy()
         previous_resource = self._resource_choice
         self.snapshot = snapshot
@@ -256,6 +316,7 @@ class MainWindow(QMainWindow):
         self.action("demo").setEnabled(empty)
         self.status_bar.show_keyring(snapshot.keyring)
         self.status_bar.show_inventory(snapshot.location)
+        self.controller.set_health_interval(snapshot.health_minutes)
         servers = {s.name for s in snapshot.servers}
         self.object_names.setStringList(
             sorted({d.name for d in snapshot.deploys} | set(self.resources_by_name) | servers)
@@ -278,7 +339,6 @@ class MainWindow(QMainWindow):
         if self.servers_dialog is not None:
             self.servers_dialog.set_servers(snapshot.servers, self.resources_by_name)
         self._update_actions()
-        self.refreshed.emit()
 
     def _show_events(self, events: list[EventInfo], texts: list[tuple[str, ...]] | None = None) -> None:
         self.activity_pane.show_events(events, texts)
@@ -307,19 +367,69 @@ class MainWindow(QMainWindow):
 
     def show_error(self, error: BaseException) -> None:
         if isinstance(error, ChangeoverError):
-            box = error_box(self, error.title, error.message)
+            box = error_box(
+                self, error.title, error.message, str(errors.log_file()),
+                unexpected=False, fix=fix_for(error.message), on_fix=self.apply_fix,
+            )  # fmt: skip
             box.open()
         else:
             box = errors.report(type(error), error, error.__traceback__, self)  # type: ignore[assignment]
         self.message_box = box
 
-    def show_log_location(self) -> None:
-        path = errors.log_file()
-        box = QMessageBox(QMessageBox.Icon.Information, "Log file", f"Changeover writes its log to:\n{path}")
+    # -- help and preferences -------------------------------------------------------------------
+
+    def show_locations(self) -> LocationsDialog:
+        """Help ▸ Where Changeover keeps things: the log, the inventory and the backups, each with Open."""
+        location = self.controller.workspace.inventory.location
+        readable = readable_location(location)
+        inventory = Path(readable).expanduser() if location.startswith("sqlite:///") else None
+        places = [
+            ("Log", str(errors.log_file()), errors.log_file()),
+            ("Inventory", readable, inventory),
+            ("Backups", str(paths.backups_dir()), paths.backups_dir()),
+        ]
+        dialog = LocationsDialog(places, self, opener=self.opener)
+        self._open(dialog)
+        return dialog
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(list(self.actions_by_key.values()), self)
+        self._open(dialog)
+        return dialog
+
+    def show_about(self) -> QMessageBox:
+        keyring = self.snapshot.keyring if self.snapshot else ""
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About Changeover", about_text(__version__, keyring))
         box.setParent(self, box.windowFlags())
-        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setIconPixmap(get_colored_icon("app").pixmap(64, 64))
         self.message_box = box
         box.open()
+        return box
+
+    def show_preferences(self) -> None:
+        """File ▸ Preferences…: read the settings off the GUI thread, then open the dialog on them."""
+        self.controller.read_settings(self._open_preferences)
+
+    def _open_preferences(self, current: dict[str, str]) -> None:
+        dialog = PreferencesDialog(current, paths.backups_dir(), self, opener=self.opener)
+        dialog.accepted.connect(lambda: self.controller.save_settings(dialog.values()) if dialog.values() else None)
+        self._open(dialog)
+        self.preferences_opened.emit()
+
+    def apply_fix(self, fix: Fix) -> None:
+        """An error dialog's fix button: open the dialog that does what its message says to run."""
+        if fix.action in ("replace_secret", "credentials"):
+            if fix.subject and fix.subject in self.resources_by_name:
+                self._resource_choice = fix.subject
+            dialog = self.show_credentials()
+            if fix.action == "replace_secret":
+                dialog.replace_selected()
+        elif fix.action == "edit_deploy":
+            if fix.subject:
+                self.select_deploy(fix.subject)
+            self.edit_deploy()
+        elif fix.action == "servers":
+            self.show_servers()
 
     # -- selection ------------------------------------------------------------------------------
 
@@ -353,23 +463,74 @@ class MainWindow(QMainWindow):
             self.select_deploy(previous.name)
 
     def _deploy_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
-        self._show_deploy(self.selected_deploy())
+        deploy = self.selected_deploy()
+        self._show_deploy(deploy)
+        if deploy is not None:
+            self.follow("deploy", deploy.name)
         self._update_actions()
 
     def _resource_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.resources_view.selectionModel().selectedRows()
         if rows:
             self._resource_choice = str(rows[0].data())
+            self.follow("resource", self._resource_choice)
         self._show_resource_health()
         self._update_actions()
 
+    # -- the detail dock ------------------------------------------------------------------------
+
+    def follow(self, kind: str, name: str) -> None:
+        """Show ``name``'s story in the detail dock (a re-selection while a snapshot is drawn is not a choice)."""
+        if self._restoring:
+            return
+        self.detail_subject = (kind, name)
+        self._load_detail()
+
+    def _load_detail(self) -> None:
+        if self.detail_subject is None:
+            self.detail_dock.show_prompt()
+            return
+        kind, name = self.detail_subject
+        if kind == "resource":
+            self.controller.load_resource_detail(name)
+        else:
+            self.controller.load_deploy_detail(name)
+
+    def _reload_detail(self) -> None:
+        """After a fresh read: the same subject again if it still exists, else the selected deploy."""
+        subject = self.detail_subject
+        known = (
+            self.snapshot is not None
+            and subject is not None
+            and (
+                subject[1] in self.resources_by_name
+                if subject[0] == "resource"
+                else any(d.name == subject[1] for d in self.snapshot.deploys)
+            )
+        )
+        if not known:
+            deploy = self.selected_deploy()
+            self.detail_subject = ("deploy", deploy.name) if deploy is not None else None
+        self._load_detail()
+
+    def _show_resource_detail(self, detail: ResourceDetail) -> None:
+        if self.detail_subject == ("resource", detail.resource.name):  # an answer for an older choice is dropped
+            self.detail_dock.show_resource(detail)
+
+    def _show_deploy_detail(self, detail: DeployDetail) -> None:
+        if self.detail_subject == ("deploy", detail.deploy.name):
+            self.detail_dock.show_deploy(detail)
+
     def _load_uses(self, resource: str) -> None:
-        self.controller.uses(resource, lambda uses: self.resources_pane.show_uses(resource, uses))
+        self.controller.uses(
+            resource, lambda uses: self.resources_pane.show_uses(resource, uses), follows_selection=True
+        )
 
     def _attachment_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.attachments_view.selectionModel().selectedRows()
         if rows:
             self._resource_choice = str(rows[0].data(PAYLOAD_ROLE).resource)
+            self.follow("resource", self._resource_choice)
         self._update_actions()
 
     def _activity_filter_changed(self, text: str) -> None:
@@ -456,6 +617,7 @@ class MainWindow(QMainWindow):
             "cannot be removed: detach them first.",
             "&Remove",
             self,
+            destructive=True,
         )
         dialog.accepted.connect(lambda: self.controller.remove_deploy(deploy.name))
         self._open(dialog)
@@ -478,6 +640,7 @@ class MainWindow(QMainWindow):
             resource=self._resource_choice or None,
             deploy=deploy.name if deploy else None,
             parent=self,
+            health=self.health,
         )
         dialog.accepted.connect(lambda: self.controller.attach(*dialog.values()))
         self._open(dialog)

@@ -14,6 +14,7 @@ from changeover.core.checks import ResourceCheck
 from changeover.core.discovery import Recognised
 from changeover.core.records import AttachmentInfo, ConfigVar, DeployInfo, ResourceInfo
 
+from ..icons import kind_icon
 from .base import PAYLOAD_ROLE, SORT_ROLE, Column, Index, RecordTableModel, sort_time, when
 from .health import health_text, health_tip
 from .resources import provider_text
@@ -130,6 +131,13 @@ class AttachmentsModel(RecordTableModel[AttachmentInfo]):
         if info is None:
             return ""
         return provider_text(info)
+
+    KIND = 2  # the kind column, with the kind's icon
+
+    def extra_data(self, record: AttachmentInfo, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.DecorationRole and column == self.KIND:
+            return kind_icon(record.kind)
+        return super().extra_data(record, column, role)
 
     def set_context(self, resources: dict[str, ResourceInfo]) -> None:
         self.beginResetModel()

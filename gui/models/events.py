@@ -10,8 +10,9 @@ from PySide6.QtGui import QBrush
 
 from changeover.core.records import EventInfo
 
+from ..formatting import moment
 from ..icons import warning_color
-from .base import Column, RecordTableModel, sort_time, when
+from .base import Column, RecordTableModel, sort_time
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ class EventsModel(RecordTableModel[EventInfo]):
     key = staticmethod(lambda e: (e.at, e.action, e.object_type, e.object_name))
 
     columns = (
-        Column[EventInfo]("When", lambda e: when(e.at), lambda e: sort_time(e.at)),
+        Column[EventInfo]("When", lambda e: moment(e.at), lambda e: sort_time(e.at)),
         Column[EventInfo]("Action", lambda e: e.action),
         Column[EventInfo]("Object", lambda e: f"{e.object_type} {e.object_name}"),
         Column[EventInfo]("Result", lambda e: e.result),

@@ -15,10 +15,11 @@ from PySide6.QtWidgets import (
 
 from changeover.core import backups
 from changeover.core.engines import DatabaseInfo
-from changeover.core.formats import human_bytes
 from changeover.core.records import ResourceInfo
 from changeover.core.upgrade import procedure
 
+from ..formatting import number, plural
+from ..formatting import size as human_bytes
 from .common import (
     WizardHost,
     error_text,
@@ -112,7 +113,8 @@ class DatabasePage(QWizardPage):
         self.info, self.info_for = info, name
         self.engine.setText(f"{info.engine} {info.server_version}")
         self.size_label.setText(
-            f"{human_bytes(info.size_bytes, 'unknown')}, {len(info.tables)} tables, about {info.estimated_rows:,} rows"
+            f"{human_bytes(info.size_bytes, 'unknown')}, {plural(len(info.tables), 'table')}, "
+            f"about {number(info.estimated_rows)} rows"
         )
         resource = self.resources[name]
         if resource.state != "attached":

@@ -11,11 +11,13 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from changeover.core.formats import human_bytes, human_seconds
+from changeover.core.formats import human_seconds
 from changeover.core.records import ResourceInfo
 from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import RunInfo
 
+from ..formatting import number
+from ..formatting import size as human_bytes
 from .common import (
     WizardHost,
     error_text,
@@ -68,7 +70,7 @@ class DonePage(QWizardPage):
             f"<b>{run.source}</b> was upgraded to <b>{new.name}</b> ({new.kind}, {new.handle}).",
             f"<ul>{deploys}</ul>",
             f"Maintenance window: <b>{human_seconds(run.maintenance_seconds) or '—'}</b> (min:s).",
-            f"Copied: {rows:,} rows, {human_bytes(copied, 'unknown')}."
+            f"Copied: {number(rows)} rows, {human_bytes(copied, 'unknown')}."
             if rows is not None
             else f"Copied: {human_bytes(copied, 'unknown')}.",
             f"Verification: {stats.get('verified') or '—'}",

@@ -18,10 +18,12 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from changeover.core.formats import human_bytes, human_seconds
+from changeover.core.formats import human_seconds
 from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import RunInfo, UpgradePlan
 
+from ..formatting import number
+from ..formatting import size as human_bytes
 from .common import (
     WizardHost,
     error_text,
@@ -141,7 +143,7 @@ class PlanPage(QWizardPage):
         self.summary.setText(
             f"Move <b>{plan.source}</b> ({plan.source_kind} {plan.source_version}, "
             f"{human_bytes(plan.source_size, 'unknown')}, "
-            f"{plan.source_tables} tables, about {plan.source_rows:,} rows) to {target}. "
+            f"{plan.source_tables} tables, about {number(plan.source_rows)} rows) to {target}. "
             f"Switched: {deploys}."
         )
         for i, (name, title) in enumerate(plan.steps, 1):

@@ -21,11 +21,13 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from changeover.core.formats import human_count, human_rate, human_seconds
+from changeover.core.formats import human_seconds
 from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import RunEvent, RunInfo
 from changeover.core.upgrade.runs import PROGRESS, RunProgress
 
+from ..formatting import count as human_count
+from ..formatting import rate as human_rate
 from ..icons import get_colored_icon
 from ..jobs import Job
 from .common import (

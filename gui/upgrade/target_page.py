@@ -121,6 +121,10 @@ class TargetPage(QWizardPage):
         self.server.blockSignals(True)
         self.server.clear()
         self.server.addItems(list(self.servers))
+        source = self.wiz.source()
+        same = next((s.name for s in servers if source is not None and s.kind == source.kind), None)
+        if same is not None:  # a server of the source's engine first: the safe, same-engine upgrade
+            self.server.setCurrentText(same)
         self.server.blockSignals(False)
         if not servers:
             self.provision.setEnabled(False)

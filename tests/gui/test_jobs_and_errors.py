@@ -142,6 +142,45 @@ def test_run_opens_the_default_inventory(qtbot: QtBot, monkeypatch: pytest.Monke
     monkeypatch.setattr(app, "application", lambda argv=None: Loop())
     assert launcher.main([]) == 0
     window = windows[0]
-    assert str(paths.data_dir() / "inventory.sqlite3") in window.inventory_label.text()  # type: ignore[attr-defined]
+    assert window.inventory_label.toolTip().endswith(str(paths.data_dir() / "inventory.sqlite3"))  # type: ignore[attr-defined]
     assert (paths.data_dir() / "inventory.sqlite3").exists()
     assert window.welcome.isVisible()  # type: ignore[attr-defined]
+
+
+def test_priority_a_dropped_queued_job_and_a_separate_lane(qtbot: QtBot) -> None:
+    from PySide6.QtCore import QThreadPool
+
+    pool = QThreadPool()
+    pool.setMaxThreadCount(1)
+    runner = JobRunner(pool=pool)
+    gate = threading.Event()
+    order: list[str] = []
+
+    def blocker(progress: Progress, cancel: threading.Event) -> str:
+        gate.wait(10)
+        return "blocker"
+
+    def named(text: str) -> Callable[[Progress, threading.Event], str]:
+        def job(progress: Progress, cancel: threading.Event) -> str:
+            order.append(text)
+            return text
+
+        return job
+
+    first = runner.start(blocker)
+    low = runner.start(named("low"))
+    dropped = runner.start(named("dropped"))
+    high = runner.start(named("high"), priority=1)
+    assert runner.drop_queued(dropped) and runner.running == 3  # off the queue: never runs, never reports
+    assert not runner.drop_queued(dropped)
+    # Another lane runs while this one is held.
+    lane = QThreadPool()
+    lane.setMaxThreadCount(1)
+    results: list[object] = []
+    runner.start(named("other lane"), pool=lane, on_finished=results.append)
+    qtbot.waitUntil(lambda: results == ["other lane"], timeout=5000)
+    gate.set()
+    qtbot.waitUntil(lambda: runner.running == 0, timeout=5000)
+    assert order == ["other lane", "high", "low"]  # the click's read before the queued background one
+    assert not runner.drop_queued(first) and not runner.drop_queued(high) and not runner.drop_queued(low)
+    assert runner.wait(5000)

@@ -325,6 +325,19 @@ def test_a_cross_engine_plan_shows_the_full_report(
     assert [s.resources for s in core_servers.list_servers(workspace) if s.name == "pg"] == [()]
 
 
+def test_the_target_page_offers_a_server_of_the_source_engine_first(
+    qtbot: QtBot, make_wizard: Callable[..., UpgradeWizard], workspace: Workspace, postgres_admin: object
+) -> None:
+    demo_module.create_demo(workspace)
+    core_servers.register_server(workspace, "a-pg", POSTGRES_URL)  # listed first, but another engine
+    wizard = make_wizard(resource=demo_module.DATABASE)
+    to_target(qtbot, wizard)
+    assert [wizard.target_page.server.itemText(i) for i in range(2)] == ["a-pg", demo_module.SERVER]
+    assert wizard.target_page.server.currentText() == demo_module.SERVER  # sqlite, like the source
+    assert "cross-engine" not in wizard.target_page.engine_note.text()
+    wizard.button(QWizard.WizardButton.CancelButton).click()
+
+
 # -- cancel, failure, resume -----------------------------------------------------------------------
 
 

@@ -1,0 +1,128 @@
+"""The detail views' tables: where a resource is attached (and was), its health checks, its backups, its
+upgrade runs and each run's change record (its steps)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush
+
+from changeover.core.checks import CheckStatus, ResourceCheck
+from changeover.core.history import BackupInfo
+from changeover.core.records import AttachmentInfo
+from changeover.core.upgrade.runs import RunInfo, StepInfo
+
+from ..formatting import duration, moment, number, size
+from ..icons import warning_color
+from .base import Column, RecordTableModel, sort_time
+
+logger = logging.getLogger(__name__)
+
+_OUTCOME = {CheckStatus.OK: "✔ ok", CheckStatus.FAILED: "✘ failed", CheckStatus.NOT_CHECKABLE: "– not checkable"}
+
+
+def proven_text(backup: BackupInfo) -> str:
+    if backup.proven is None:
+        return "not test-restored"
+    return "✔ proven by a test restore" if backup.proven else "✘ test restore failed"
+
+
+class AttachmentHistoryModel(RecordTableModel[AttachmentInfo]):
+    """Every deploy and variable a resource is attached to now, then those it was attached to."""
+
+    key = staticmethod(lambda a: (a.deploy, a.env_var, a.attached_at))
+    columns = (
+        Column[AttachmentInfo]("Deploy", lambda a: a.deploy),
+        Column[AttachmentInfo]("Variable", lambda a: a.env_var),
+        Column[AttachmentInfo]("Attached", lambda a: moment(a.attached_at), lambda a: sort_time(a.attached_at)),
+        Column[AttachmentInfo](
+            "Detached", lambda a: moment(a.detached_at) if a.detached_at else "attached now",
+            lambda a: sort_time(a.detached_at),
+        ),
+    )  # fmt: skip
+
+
+class HealthHistoryModel(RecordTableModel[ResourceCheck]):
+    key = staticmethod(lambda c: c.checked_at)
+    columns = (
+        Column[ResourceCheck]("Checked", lambda c: moment(c.checked_at), lambda c: sort_time(c.checked_at)),
+        Column[ResourceCheck]("Outcome", lambda c: _OUTCOME[c.status]),
+        Column[ResourceCheck](
+            "Latency",
+            lambda c: "" if c.status is CheckStatus.NOT_CHECKABLE else f"{number(c.latency_ms, 1)} ms",
+            lambda c: c.latency_ms,
+        ),
+        Column[ResourceCheck]("Reason", lambda c: c.reason, tooltip=lambda c: c.reason),
+    )
+
+    def extra_data(self, record: ResourceCheck, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.ForegroundRole and record.failed:
+            return QBrush(warning_color())
+        return None
+
+
+class BackupsModel(RecordTableModel[BackupInfo]):
+    key = staticmethod(lambda b: b.folder)
+    columns = (
+        Column[BackupInfo](
+            "Created", lambda b: moment(b.created_at), lambda b: sort_time(b.created_at), tooltip=lambda b: b.folder
+        ),
+        Column[BackupInfo]("Size", lambda b: size(b.size_bytes), lambda b: b.size_bytes),
+        Column[BackupInfo]("Rows", lambda b: number(b.rows), lambda b: b.rows),
+        Column[BackupInfo]("Format", lambda b: b.format),
+        Column[BackupInfo]("Proven", proven_text),
+        Column[BackupInfo]("Checksum (sha256)", lambda b: b.sha256[:16] + "…", tooltip=lambda b: b.sha256),
+    )
+
+
+def run_window(run: RunInfo) -> str:
+    return duration(run.maintenance_seconds) if run.maintenance_seconds is not None else ""
+
+
+class RunsModel(RecordTableModel[RunInfo]):
+    key = staticmethod(lambda r: r.id)
+    columns = (
+        Column[RunInfo]("Run", lambda r: f"#{r.id}", lambda r: r.id),
+        Column[RunInfo]("Started", lambda r: moment(r.created_at), lambda r: sort_time(r.created_at)),
+        Column[RunInfo]("State", lambda r: r.state.replace("_", " ")),
+        Column[RunInfo]("Move", lambda r: f"{r.source} → {r.target}"),
+        Column[RunInfo]("Window", run_window, lambda r: r.maintenance_seconds or 0.0),
+        Column[RunInfo]("By", lambda r: r.actor),
+    )
+
+    def extra_data(self, record: RunInfo, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.ForegroundRole and record.state in ("failed", "rolled_back"):
+            return QBrush(warning_color())
+        if role == Qt.ItemDataRole.ToolTipRole and record.error:
+            return record.error
+        return None
+
+
+def step_took(step: StepInfo) -> str:
+    if step.started_at is None or step.finished_at is None:
+        return ""
+    return duration((step.finished_at - step.started_at).total_seconds())
+
+
+class StepsModel(RecordTableModel[StepInfo]):
+    """A run's change record: each step, when it ran, how long it took and what it said."""
+
+    columns = (
+        Column[StepInfo]("Step", lambda s: s.title),
+        Column[StepInfo]("State", lambda s: s.state.replace("_", " ")),
+        Column[StepInfo](  # the run's row has the date and zone; a step's time of day is enough here
+            "Started",
+            lambda s: s.started_at.astimezone().strftime("%H:%M:%S") if s.started_at else "",
+            lambda s: sort_time(s.started_at),
+            tooltip=lambda s: moment(s.started_at),
+        ),
+        Column[StepInfo]("Took", step_took),
+        Column[StepInfo]("Record", lambda s: s.message, tooltip=lambda s: s.message),
+    )
+
+    def extra_data(self, record: StepInfo, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.ForegroundRole and record.state == "failed":
+            return QBrush(warning_color())
+        return None
