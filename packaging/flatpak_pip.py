@@ -37,7 +37,7 @@ INDEX = "https://pypi.org/simple"
 MODULES = HERE / "python3-modules.json"
 BUILD_SOURCES = HERE / "python3-build-sources.json"
 INSTALL = (
-    'pip3 install --verbose --exec-prefix="${FLATPAK_DEST}" --prefix="${FLATPAK_DEST}" '
+    'pip3 install --verbose --prefix="${FLATPAK_DEST}" '
     '--no-index --no-deps --no-build-isolation --find-links="file://${PWD}" "%s==%s"'
 )
 
@@ -58,8 +58,9 @@ def resolve(requirements: list[str], arch: str, pinned: bool) -> list[dict[str, 
         platforms.append(f"--platform=manylinux2014_{arch}")
         command = [
             sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
-            f"--target={tmp}/never", f"--report={report}", f"--index-url={INDEX}", "--only-binary=:all:",
-            f"--python-version={PYTHON}", "--implementation=cp", *platforms, "-r", str(reqs), "-c", str(pins),
+            "--disable-pip-version-check", f"--target={tmp}/never", f"--report={report}", f"--index-url={INDEX}",
+            "--only-binary=:all:", f"--python-version={PYTHON}", "--implementation=cp", *platforms,
+            "-r", str(reqs), "-c", str(pins),
         ]  # fmt: skip
         # This machine's own pip settings (local wheel folders) must not leak into the manifest's URLs.
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")} | {"PIP_CONFIG_FILE": os.devnull}
