@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     size = size_mb(exe.parent)
     lines = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python3 packaging/bundle.py "
-        "--write-benchmarks docs/benchmarks.md` (CI runs the same checks) on the machine above, offscreen "
+        "--write-benchmarks docs/benchmarks.md` (CI runs the same checks) on the machine above, its load "
+        f"average {os.getloadavg()[0]:.1f} on 2 cores (shared with other work: the times are noisy), offscreen "
         "(`QT_QPA_PLATFORM=offscreen`), each start in a new HOME with no inventory yet (so it creates one). "
         "Start-up is the time from exec to the main window shown, by the app's clock (from the launcher's "
         "import) and by the wall clock (what a user waits, process start included).",
