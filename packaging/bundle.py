@@ -9,7 +9,8 @@ each in throw-away HOME and XDG folders, so no real inventory or keyring is used
 offscreen until the main window is shown and closed (``CHANGEOVER_CLOSE_WHEN_SHOWN``, exit 0 expected),
 ``changeover --version`` must answer the project's version, and, where D-Bus and GNOME Keyring are
 installed (always in CI), ``changeover status --json`` must find a usable Secret Service through the
-bundled keyring backends. Any failure exits 1 with what failed, and nothing is installed.
+bundled keyring backends, and ``changeover check`` must reach an S3 bucket on a local moto server (only
+S3's AWS models are bundled). Any failure exits 1 with what failed, and nothing is installed.
 
 ``--install PREFIX`` then copies the bundle to PREFIX/lib/changeover, links PREFIX/bin/changeover, and
 puts the desktop entry, icon and AppStream metadata under PREFIX/share, so the menus list Changeover.
@@ -111,6 +112,12 @@ def check_version(exe: Path) -> str:
     return done.stdout.splitlines()[0]
 
 
+def in_keyring_session(exe: Path, script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``script`` (sh, the bundle as ``$1``) in a private D-Bus session with an unlocked GNOME Keyring."""
+    unlock = "printf %s bundle-check | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null"
+    return run(["dbus-run-session", "--", "sh", "-c", f"{unlock} && {script}", "sh", str(exe)], env)
+
+
 def check_keyring(exe: Path) -> str:
     """The bundle's keyring backend against a private GNOME Keyring (RECIPES.md), or why it was not tried."""
     tools = ("dbus-run-session", "gnome-keyring-daemon")
@@ -118,10 +125,8 @@ def check_keyring(exe: Path) -> str:
         if os.environ.get("CI"):
             raise Failed(f"{' and '.join(tools)} are needed to check the bundle's keyring (Debian: dbus gnome-keyring)")
         return "not checked (no dbus-run-session or gnome-keyring-daemon)"
-    unlock = "printf %s bundle-check | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null"
-    argv = ["dbus-run-session", "--", "sh", "-c", unlock + ' && exec "$@"', "sh", str(exe), "status", "--json"]
     with tempfile.TemporaryDirectory() as tmp:
-        done = run(argv, user_env(Path(tmp)))
+        done = in_keyring_session(exe, '"$1" status --json', user_env(Path(tmp)))
     try:
         keyring = json.loads(done.stdout)["keyring"]
     except (ValueError, KeyError) as exc:
@@ -129,6 +134,37 @@ def check_keyring(exe: Path) -> str:
     if not keyring["usable"]:
         raise Failed(f"the bundle found no usable keyring in a running GNOME Keyring: {keyring}")
     return f"{keyring['name']} ({keyring['backend']})"
+
+
+def check_s3(exe: Path) -> str:
+    """The bundle checks a bucket on a local moto server: the AWS models it keeps are the ones S3 needs."""
+    try:
+        import boto3
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        if os.environ.get("CI"):
+            raise Failed("moto[server] is needed to check the bundle's S3 (pip install -e '.[test]')") from exc
+        return "not checked (no moto)"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        keys = {"aws_access_key_id": "AKIDBUNDLE", "aws_secret_access_key": "bundle-check"}
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys).create_bucket(Bucket="bundle-check")
+        handle = "s3://AKIDBUNDLE:bundle-check@bundle-check?region=us-east-1"
+        script = f'printf %s "{handle}" | "$1" resource add bucket - >/dev/null && "$1" check bucket --json'
+        with tempfile.TemporaryDirectory() as tmp:
+            done = in_keyring_session(exe, script, user_env(Path(tmp)) | {"AWS_ENDPOINT_URL": endpoint})
+    finally:
+        server.stop()
+    try:
+        [result] = json.loads(done.stdout)
+    except ValueError as exc:
+        raise Failed(f"changeover check of an S3 bucket (exit {done.returncode}): {done.stdout}{done.stderr}") from exc
+    if done.returncode != 0 or result["status"] != "ok":
+        raise Failed(f"the bundle's S3 check failed: {result['reason']}")
+    return "a bucket on a local moto server answered HeadBucket"
 
 
 def install(bundle: Path, prefix: Path) -> Path:
@@ -188,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         starts = [start_window(exe) for _ in range(max(args.runs, 1))]
         version = check_version(exe)
         keyring = check_keyring(exe)
+        s3 = check_s3(exe) if "not checked" not in keyring else "not checked (no keyring)"
         installed = install(exe.parent, args.install.expanduser()) if args.install else None
     except (Failed, subprocess.CalledProcessError) as exc:
         print(f"bundle: FAILED: {exc}", file=sys.stderr)
@@ -209,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         f" / {statistics.median(s[1] for s in starts):.2f} s |",
         f"| slowest start (app / wall clock) | {max(s[0] for s in starts):.2f} s / {max(s[1] for s in starts):.2f} s |",
         "",
-        f"`changeover --version`: {version}. Keyring found by the bundle: {keyring}.",
+        f"`changeover --version`: {version}. Keyring found by the bundle: {keyring}. S3 from the bundle: {s3}",
     ]
     print("\n".join(lines))
     if args.write_benchmarks:
