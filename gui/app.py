@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 ORGANIZATION = "Changeover"
 APP_NAME = "Changeover"
-DESKTOP_ID = "io.github.changeover.Changeover"
+DESKTOP_ID = "io.github.changeover.changeover"
 
 
 def application(argv: list[str] | None = None) -> QApplication:
