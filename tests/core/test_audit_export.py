@@ -62,7 +62,7 @@ def test_csv_is_oldest_first_with_seconds_and_zone_and_no_secret(trail: Workspac
     assert list(rows[0]) == list(audit.COLUMNS)
     edit = rows[2]["detail"]
     assert "app: 'shop' → 'shop-v2'" in edit
-    assert "restart command: 'true' → 'curl -fsS https://ops:•••@hooks.internal/r'" in edit
+    assert "restart command: ••• → ••• (changed)" in edit  # a hook command may carry a secret: only named
     assert "backup_keep: '5' → '9'" in rows[3]["detail"]
 
 
@@ -79,12 +79,12 @@ def test_since_and_object_narrow_the_export(trail: Workspace) -> None:
 
 
 def test_markdown_is_a_table_that_escapes_pipes(trail: Workspace, tmp_path: Path) -> None:
-    trail.edit_deploy("shop", maintenance_on_cmd="echo on | logger")
+    trail.edit_deploy("shop", environment="blue | green")
     code, out, _ = run("events", "--format", "md")
     lines = out.splitlines()
     assert code == 0 and lines[0].startswith("| When (UTC) | Who |") and lines[1].startswith("| --- |")
     assert len(lines) == 2 + 5 and all(line.count(" | ") == 5 for line in lines[2:])  # a pipe is escaped
-    assert "'echo on \\| logger'" in lines[-1] and SECRET not in out
+    assert "'blue \\| green'" in lines[-1] and SECRET not in out
 
 
 def test_the_current_output_and_json_stay_as_they_were(trail: Workspace) -> None:
