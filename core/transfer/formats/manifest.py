@@ -17,7 +17,8 @@ from typing import Any
 from ...errors import ChangeoverError
 
 MANIFEST = "manifest.json"
-VERSION = 1
+#: 2: ``checksum_form`` (the tables' checksums may be an engine's fast form, not the canonical one)
+VERSION = 2
 
 
 class BackupInvalid(ChangeoverError):
@@ -35,7 +36,7 @@ class TableEntry:
 
 @dataclass(frozen=True)
 class Manifest:
-    format: str  # pg_dump-custom | mariadb-tsv | mariadb-dump-sql | sqlite-backup
+    format: str  # pg_dump-directory | pg_dump-custom (before 2) | mariadb-tsv | mariadb-dump-sql | sqlite-backup
     engine: str  # postgresql | mysql | sqlite
     tool: str
     tool_version: str
@@ -48,6 +49,9 @@ class Manifest:
     tables: tuple[TableEntry, ...] = field(default=())
     resource: str | None = None
     manifest_version: int = VERSION
+    #: how the tables' checksums were computed: "canonical" (comparable across engines), or a fast form
+    #: valid between servers of one engine and version (:mod:`changeover.core.transfer.verify.native`)
+    checksum_form: str = "canonical"
 
     @property
     def total_rows(self) -> int:
