@@ -27,7 +27,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import dataset  # noqa: E402
 import same_engine  # noqa: E402
-import upgrade_window  # noqa: E402
 
 #: the dataset of a full run, apart from the one the single benchmarks make, so they can run side by side
 RUN_DATABASE = "co_bench_run"
@@ -130,12 +129,7 @@ def main() -> None:
             print(f"dataset on {engine}: {args.rows} rows in {time.monotonic() - started:.1f} s", flush=True)
     summary = dataset_summary(urls)
     measures = same_engine.run(urls, args.repetitions)
-    write(args, summary, measures, [], "", [])  # the same-engine numbers are kept even if what follows fails
-    try:
-        windows = upgrade_window.run(urls)
-    except Exception as exc:  # a failing benchmark must not lose the others' numbers
-        print(f"The upgrade benchmark failed: {type(exc).__name__}: {exc}")
-        windows = []
+    windows = list(same_engine.WINDOWS)  # the whole upgrade ran interleaved with the native copies
     write(args, summary, measures, [], "", windows)
     if not args.no_crossengine:
         try:
