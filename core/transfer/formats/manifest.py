@@ -36,7 +36,7 @@ class TableEntry:
 
 @dataclass(frozen=True)
 class Manifest:
-    format: str  # pg_dump-directory | pg_dump-custom (before 2) | mariadb-tsv | mariadb-dump-sql | sqlite-backup
+    format: str  # pg_dump-custom | pg_dump-directory | mariadb-tsv | mariadb-dump-sql | sqlite-backup
     engine: str  # postgresql | mysql | sqlite
     tool: str
     tool_version: str
