@@ -27,7 +27,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import dataset  # noqa: E402
 import same_engine  # noqa: E402
-import upgrade_window  # noqa: E402
 
 #: the dataset of a full run, apart from the one the single benchmarks make, so they can run side by side
 RUN_DATABASE = "co_bench_run"
@@ -130,12 +129,7 @@ def main() -> None:
             print(f"dataset on {engine}: {args.rows} rows in {time.monotonic() - started:.1f} s", flush=True)
     summary = dataset_summary(urls)
     measures = same_engine.run(urls, args.repetitions)
-    write(args, summary, measures, [], "", [])  # the same-engine numbers are kept even if what follows fails
-    try:
-        windows = upgrade_window.run(urls)
-    except Exception as exc:  # a failing benchmark must not lose the others' numbers
-        print(f"The upgrade benchmark failed: {type(exc).__name__}: {exc}")
-        windows = []
+    windows = list(same_engine.WINDOWS)  # the whole upgrade ran interleaved with the native copies
     write(args, summary, measures, [], "", windows)
     if not args.no_crossengine:
         try:
@@ -143,6 +137,29 @@ def main() -> None:
         except Exception as exc:  # a failing benchmark must not lose the others' numbers
             cross, cross_text = [], f"The cross-engine benchmark failed: {type(exc).__name__}: {exc}"
         write(args, summary, measures, cross, cross_text, windows)
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+LOAD_AT_START = _load()
+
+
+def kept_sections(path: Path, written: list[str]) -> list[str]:
+    """The ``## `` sections of the file at ``path`` this run does not write (the window's, the bundle's, a
+    cross-engine run skipped this time): kept as they are."""
+    if not path.exists():
+        return []
+    ours = {line for line in written if line.startswith("## ")}
+    kept: list[str] = []
+    keep = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            keep = line not in ours
+        if keep:
+            kept.append(line)
+    return ["", *kept] if kept else []
 
 
 def write(
@@ -166,6 +183,8 @@ def write(
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python benchmarks/run.py --rows {args.rows} "
         f"--repetitions {args.repetitions}`. Repetitions are interleaved; medians are shown. The machine is",
         "shared with other work, so single numbers are noisy; the ratios are what to read.",
+        "",
+        f"Load average (1, 5, 15 min, as `uptime` shows it) at the start: {LOAD_AT_START}; at the end: {_load()}.",
         "",
         "## Machine",
         "",
@@ -206,8 +225,10 @@ def write(
             "",
             "## Upgrade maintenance window (benchmarks/upgrade_window.py)",
             "",
-            "A whole `changeover upgrade` of the dataset into an empty database on the same server: the window is",
-            "maintenance on to maintenance off (wait until quiet, backup with checksums, load, verify, switch).",
+            "A whole `changeover upgrade` of the dataset into an empty database on the same server, run interleaved",
+            "with the methods above (one row per repetition): the window is maintenance on to maintenance off (wait",
+            "until quiet, backup with checksums, load, verify, switch); the estimate is the plan's, made before the",
+            "run in a fresh workspace (no earlier runs to learn from).",
             "",
             "| " + " | ".join(keys) + " |",
             "| " + " | ".join("---" for _ in keys) + " |",
@@ -225,6 +246,7 @@ def write(
             "| " + " | ".join("---" for _ in keys) + " |",
             *["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in cross],
         ]
+    out += kept_sections(args.output, out)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(out) + "\n", encoding="utf-8")
     print(f"\nwrote {args.output}")

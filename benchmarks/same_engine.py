@@ -11,6 +11,7 @@ not included) is measured by ``wait4``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -126,20 +127,117 @@ def mysql_tab(source: URL, target: URL) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+#: every upgrade run's row (window, estimate, steps), for run.py's window table
+WINDOWS: list[dict[str, object]] = []
+JOBS = os.cpu_count() or 2
+
+
+def run_upgrade(source: URL, target: URL) -> tuple[float, float]:
+    """A whole upgrade in a child process (benchmarks/upgrade_window.py): (the maintenance window, peak RSS)."""
+    argv = [
+        sys.executable,
+        str(Path(__file__).resolve().parent / "upgrade_window.py"),
+        "--child",
+        source.render_as_string(hide_password=False),
+        target.render_as_string(hide_password=False),
+    ]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    out = process.stdout.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"the upgrade failed (status {status})")
+    row = json.loads(out.strip().splitlines()[-1])
+    row["peak RSS MB"] = f"{usage.ru_maxrss / 1024:.0f}"
+    WINDOWS.append(row)
+    return float(row["maintenance window s"]), usage.ru_maxrss / 1024
+
+
+def pg_directory(source: URL, target: URL) -> None:
+    """The fastest native copy: pg_dump's directory format, uncompressed, N jobs, then pg_restore with N jobs."""
+    folder = Path(tempfile.mkdtemp(prefix="co-bench-fd-")) / "dump"
+    try:
+        _shell(f"pg_dump {_pg_conn(source)} -Fd -Z0 -j{JOBS} -f {folder} -d {shlex.quote(source.database or '')}")
+        _shell(f"pg_restore {_pg_conn(target)} --no-owner -j{JOBS} -d {shlex.quote(target.database or '')} {folder}")
+    finally:
+        shutil.rmtree(folder.parent, ignore_errors=True)
+
+
+def _pg_uri(url: URL) -> str:
+    return f"postgres://{url.username or 'postgres'}@{url.host or '127.0.0.1'}:{url.port or 5432}/{url.database}"
+
+
+def pgcopydb(source: URL, target: URL) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="co-bench-pgcopydb-"))
+    try:
+        _shell(
+            f"pgcopydb clone --source {shlex.quote(_pg_uri(source))} --target {shlex.quote(_pg_uri(target))} "
+            f"--table-jobs {JOBS} --index-jobs {JOBS} --no-owner --no-acl --dir {folder} 2>/dev/null"
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def mysql_import(source: URL, target: URL) -> None:
+    """The fastest native copy: mariadb-dump --tab (the server writes the files), then the schema and
+    mariadb-import --use-threads=N (LOAD DATA per table, N at once)."""
+    folder = Path(tempfile.mkdtemp(prefix="co-bench-tab-"))
+    folder.chmod(0o777)
+    try:
+        _shell(f"mariadb-dump {_my_conn(source)} --single-transaction --tab={folder} {source.database}")
+        tables = sorted(p.stem for p in folder.glob("*.txt"))
+        script = ["SET foreign_key_checks = 0;", *[f"SOURCE {folder / (t + '.sql')};" for t in tables]]
+        subprocess.run(
+            ["mariadb", *shlex.split(_my_conn(target)), target.database or ""],
+            input="\n".join(script).encode(),
+            check=True,
+        )
+        files = " ".join(shlex.quote(str(folder / (t + ".txt"))) for t in tables)
+        _shell(
+            f"mariadb-import {_my_conn(target)} --use-threads={JOBS} --ignore-foreign-keys --local=0 "
+            f"{target.database} {files}"
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def mydumper(source: URL, target: URL) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="co-bench-mydumper-"))
+    try:
+        _shell(
+            f"mydumper {_my_conn(source)} -B {source.database} -o {folder} -t {JOBS} -G -E -R "
+            "--trx-consistency-only 2>/dev/null"
+        )
+        _shell(f"myloader {_my_conn(target)} -d {folder} -B {target.database} -t {JOBS} -o 2>/dev/null")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def installed(tool: str) -> bool:
+    return shutil.which(tool) is not None
+
+
 def methods(engine: str) -> list[tuple[str, bool, Callable[[URL, URL], tuple[float, float] | None]]]:
+    method_ = tuple[str, bool, Callable[[URL, URL], tuple[float, float] | None]]
     if engine == "postgresql":
-        return [
-            ("changeover backup+load (checksums, verify)", True, lambda s, t: run_ours(s, t, checksums=True)),
+        found: list[method_] = [
+            ("changeover upgrade (window, verify included)", True, run_upgrade),
             ("changeover backup+load (no checksums)", True, lambda s, t: run_ours(s, t, checksums=False)),
-            ("pg_dump -Fc -Z0 | pg_restore", False, lambda s, t: pg_baseline(s, t, False)),
+            (f"pg_dump -Fd -Z0 -j{JOBS} + pg_restore -j{JOBS}", False, pg_directory),
             ("pg_dump -Fc | pg_restore", False, lambda s, t: pg_baseline(s, t, True)),
         ]
-    return [
-        ("changeover backup+load (checksums, verify)", True, lambda s, t: run_ours(s, t, checksums=True)),
+        if installed("pgcopydb"):
+            found.append((f"pgcopydb clone (--table-jobs {JOBS} --index-jobs {JOBS})", False, pgcopydb))
+        return found
+    found = [
+        ("changeover upgrade (window, verify included)", True, run_upgrade),
         ("changeover backup+load (no checksums)", True, lambda s, t: run_ours(s, t, checksums=False)),
-        ("mariadb-dump --tab + LOAD DATA", False, mysql_tab),
+        (f"mariadb-dump --tab + mariadb-import --use-threads={JOBS}", False, mysql_import),
         ("mariadb-dump | mariadb", False, mysql_pipe),
     ]
+    if installed("mydumper") and installed("myloader"):
+        found.append((f"mydumper + myloader -t {JOBS}", False, mydumper))
+    return found
 
 
 def run(sources: dict[str, URL], repetitions: int) -> list[Measure]:

@@ -10,6 +10,7 @@ and each step's duration.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -25,11 +26,19 @@ import dataset  # noqa: E402
 
 
 def one(source: URL) -> dict[str, Any]:
+    target = dataset.empty(source, f"{source.database}_upgraded")
+    try:
+        return window(source, target)
+    finally:
+        dataset.drop(target)
+
+
+def window(source: URL, target: URL) -> dict[str, Any]:
+    """Upgrade ``source`` into the empty ``target``: the window, the plan's estimate, each step's seconds."""
     from changeover.core import secrets
     from changeover.core.upgrade import procedure
     from changeover.core.workspace import Workspace
 
-    target = dataset.empty(source, f"{source.database}_upgraded")
     secrets.use_store(secrets.MemoryStore("the benchmark's in-memory store"))
     with tempfile.TemporaryDirectory(prefix="changeover-window-") as base:
         os.environ["XDG_DATA_HOME"] = str(Path(base) / "data")
@@ -44,7 +53,6 @@ def one(source: URL) -> dict[str, Any]:
             run = procedure.execute(ws, procedure.start_upgrade(ws, plan).id)
         finally:
             ws.close()
-    dataset.drop(target)
     steps = {
         s.name: (s.finished_at - s.started_at).total_seconds() for s in run.steps if s.started_at and s.finished_at
     }
@@ -67,6 +75,9 @@ def run(urls: dict[str, URL]) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":  # same_engine.run_upgrade: one run, its row as JSON
+        print(json.dumps(window(make_url(sys.argv[2]), make_url(sys.argv[3]))))
+        sys.exit(0)
     found = {
         "postgresql": make_url(dataset.POSTGRES_ADMIN).set(database="co_bench"),
         "mysql": make_url(dataset.MYSQL_ADMIN).set(database="co_bench"),

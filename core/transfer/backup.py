@@ -1,7 +1,7 @@
 """Back up a database (same engine) into a folder: the artifact plus ``manifest.json``.
 
 PostgreSQL: ``pg_dump -Fc -Z0`` (custom format, uncompressed: compression would sit on the critical
-path; the custom format still lets :mod:`.load` restore in parallel). MariaDB/MySQL: ``mariadb-dump
+path; the custom format still lets :mod:`.load` restore in parallel, one job per core). MariaDB/MySQL: ``mariadb-dump
 --single-transaction --quick --routines --triggers --events``. SQLite: the online backup API. The
 native tools are used after checking they can handle the server; credentials reach them through
 their environment or a 0600 option file, never their command line.
@@ -54,6 +54,9 @@ class BackupParams:
     #: MariaDB/MySQL only: "tsv" (schema + one tab-separated file per table, loaded with LOAD DATA: the
     #: fast path) or "sql" (one mariadb-dump file, loaded by the mariadb client)
     mysql_format: str = "tsv"
+    #: how the tables are checksummed: "canonical" (comparable with any engine), or a fast form of the source's
+    #: engine and version (:func:`changeover.core.transfer.verify.native.shared_form`) for a same-engine load
+    checksum_form: str = "canonical"
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def backup(
         check_cancel(cancel, "The backup")
         # The content checksums are read while the dump runs: both are mostly the server's work.
         bar = _StepBar(progress, info.size_bytes)
-        sums = pool.submit(_table_entries, params.url, params.checksums, stop, bar.checksums)
+        sums = pool.submit(_table_entries, params.url, params.checksums, stop, bar.checksums, params.checksum_form)
         dump = {
             POSTGRESQL: _pg_dump,
             MYSQL: _mysql_dump if params.mysql_format == "sql" else _mysql_tsv,
@@ -148,6 +151,7 @@ def backup(
             created_at=moment.isoformat(),
             tables=tables,
             resource=params.resource,
+            checksum_form=params.checksum_form if params.checksums else "canonical",
         )
         manifest.write(folder).chmod(0o600)
         (folder / OWNER).unlink()
@@ -212,12 +216,12 @@ class _StepBar:
 
 
 def _table_entries(
-    url: URL, checksums: bool, cancel: threading.Event | None, progress: Progress = no_progress
+    url: URL, checksums: bool, cancel: threading.Event | None, progress: Progress = no_progress, form: str = "canonical"
 ) -> tuple[TableEntry, ...]:
     if checksums:
-        from .verify import checksum_database
+        from .verify.native import checksum_in
 
-        sums = checksum_database(url, progress=progress, cancel=cancel)
+        sums = checksum_in(url, form, progress=progress, cancel=cancel)
         return tuple(TableEntry(name, int(s.rows), str(s.checksum)) for name, s in sorted(sums.items()))
     return tuple(TableEntry(name, rows) for name, rows in sorted(exact_counts(url, cancel).items()))
 
@@ -240,12 +244,19 @@ def exact_counts(url: URL, cancel: threading.Event | None = None) -> dict[str, i
     return counts
 
 
+def _written(path: Path) -> int:
+    """Bytes written so far to an artifact: a file, or a folder of files."""
+    try:
+        if not path.is_dir():
+            return path.stat().st_size
+        return sum(item.stat().st_size for item in path.iterdir() if item.is_file())
+    except FileNotFoundError:
+        return 0
+
+
 def _ticker(path: Path, total: int, progress: Progress, message: str) -> Callable[[], None]:
     def tick() -> None:
-        try:
-            done = path.stat().st_size
-        except FileNotFoundError:
-            done = 0
+        done = _written(path)
         progress(min(done, total), max(total, done), "bytes", message)
 
     return tick
@@ -262,6 +273,8 @@ def _pg_dump(
         pgcopy.export(url, info, artifact, progress, cancel)
         return artifact, "psycopg", psycopg.__version__, pgcopy.FORMAT
     dump, _restore = found
+    # The custom format, uncompressed (compression would sit on the critical path). The directory format with
+    # one job per core (-Fd -jN) is faster, but a worker that dies (a full disk) hides the cause: not yet.
     artifact = folder / "database.pgdump"
     env = tools.postgres_env(url.host, url.port, url.username, tools.url_password(url), url.database or "")
     message = f"Dumping {url.database} with pg_dump {dump.version_text}"

@@ -23,6 +23,11 @@ from .steps import database_url
 logger = logging.getLogger(__name__)
 
 DEFAULT_THROUGHPUT = 20_000_000  # bytes per second, until earlier runs measured better
+#: bytes of the catalog's size per second of backup+load+verify of a same-engine upgrade, measured by
+#: benchmarks/run.py (docs/benchmarks.md: 2 cores, busy); a machine's own runs of the engine replace them
+ENGINE_THROUGHPUT = {"postgresql": 16_000_000.0, "mysql": 6_500_000.0}
+CROSS_ENGINE_FACTOR = 1.5  # a cross-engine copy converts every value on its way
+DEFAULT_DEPLOY_SECONDS = 0.5  # maintenance on and off, the switch and the restart hook of one deploy
 DATABASE_KINDS = engines.NAMES
 
 
@@ -88,15 +93,52 @@ def _work_seconds(stats: dict[str, object]) -> float:
     return sum(float(str(stats.get(k) or 0)) for k in ("backup_seconds", "load_seconds", "verify_seconds"))
 
 
-def _throughput(ws: Context) -> float:
-    """Bytes per second of earlier finished runs long enough to measure (backup+load+verify), else a default."""
+def _measured_runs(ws: Context) -> list[dict[str, object]]:
+    """The stats of earlier finished runs long enough to measure a speed."""
     with ws.session() as session:
-        rates = [
-            float(str(r.stats["bytes_per_second"]))
+        return [
+            dict(r.stats or {})
             for r in session.scalars(select(UpgradeRun).where(UpgradeRun.state == RunState.DONE.value))
             if (r.stats or {}).get("bytes_per_second") and _work_seconds(r.stats or {}) >= MIN_MEASURED_SECONDS
         ]
-    return sorted(rates)[len(rates) // 2] if rates else DEFAULT_THROUGHPUT
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def _throughput(ws: Context, engine: str | None = None, cross: bool = False) -> float:
+    """Bytes per second of backup+load+verify: the median of earlier runs of the same engine and kind of copy,
+    else this engine's rate measured on a benchmark machine (:data:`ENGINE_THROUGHPUT`), else of any earlier
+    run, else a default."""
+    runs = _measured_runs(ws)
+    alike = [
+        float(str(r["bytes_per_second"]))
+        for r in runs
+        if engine is not None and r.get("source_kind") == engine and bool(r.get("cross_engine")) == cross
+    ]
+    if alike:
+        return _median(alike)
+    if engine in ENGINE_THROUGHPUT:
+        return ENGINE_THROUGHPUT[engine] / (CROSS_ENGINE_FACTOR if cross else 1.0)
+    rates = [float(str(r["bytes_per_second"])) for r in runs]
+    return _median(rates) if rates else DEFAULT_THROUGHPUT
+
+
+def _deploy_seconds(ws: Context) -> float:
+    """Seconds per deploy of the window beyond the copy (hooks, waiting until quiet, the switch): earlier runs'
+    median, else a default."""
+    spent = [
+        (float(str(r["maintenance_seconds"])) - _work_seconds(r)) / max(1, int(str(r.get("deploys") or 1)))
+        for r in _measured_runs(ws)
+        if r.get("maintenance_seconds") is not None
+    ]
+    return max(0.0, _median(spent)) if spent else DEFAULT_DEPLOY_SECONDS
+
+
+def estimate_window(ws: Context, engine: str, size_bytes: int, deploys: int, *, cross: bool) -> float:
+    """The maintenance window an upgrade of ``size_bytes`` (the catalog's size) should take on this machine."""
+    return size_bytes / _throughput(ws, engine, cross) + _deploy_seconds(ws) * max(1, deploys)
 
 
 def plan_upgrade(
@@ -235,7 +277,7 @@ def plan_upgrade(
             warnings.append(f"{len(not_carried)} object(s) cannot be carried to {target_kind}; see the report.")
     if not deploys:
         warnings.append("No deploy uses this database: the switch will change no config.")
-    estimate = info.size_bytes / _throughput(ws) * (1.0 if not cross else 1.5) + 5.0 * max(1, len(deploys))
+    estimate = estimate_window(ws, info.engine, info.size_bytes, len(deploys), cross=cross)
     routes: tuple[Route, ...] = ()
     if source_on_cloud and provision_on == source_server and target_engine is not None:
         routes, verdict = _rds_routes(source_name, plan, info.size_bytes, estimate, 5.0 * max(1, len(deploys)))
@@ -364,7 +406,14 @@ def start_upgrade(ws: Context, plan: UpgradePlan, *, quiet_timeout: float = 60.0
                 "engine": plan.target_engine,
                 "plan": plan_record(plan),
             },
-            stats={"estimate_seconds": plan.estimate_seconds, "source_bytes": plan.source_size},
+            stats={
+                "estimate_seconds": plan.estimate_seconds,
+                "source_bytes": plan.source_size,
+                # what the next runs' estimates learn from: rates of the same engine and kind of copy
+                "source_kind": plan.source_kind,
+                "cross_engine": plan.cross_engine,
+                "deploys": len(plan.deploys),
+            },
             error="",
             actor=ws.actor,
             created_at=now,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -153,15 +155,25 @@ def _backup(ctx: StepContext, report: Progress) -> str:
             return f"kept the backup in {run.backup_path}"
         except BackupInvalid:
             pass
-    source_url, _ = ctx.urls()
+    source_url, target_url = ctx.urls()
     started = time.monotonic()
-    result = backup(BackupParams(source_url, resource=run.source), report, ctx.cancel)
+    form = _checksum_form(ctx, source_url, target_url)
+    result = backup(BackupParams(source_url, resource=run.source, checksum_form=form), report, ctx.cancel)
     seconds = time.monotonic() - started
-    size = result.artifact.stat().st_size
+    size = result.manifest.size_bytes  # the artifact's files: a MariaDB backup is a folder of them
     journal.update_run(
         ctx.ws, ctx.run_id, backup_path=str(result.folder), stats={"backup_seconds": seconds, "backup_bytes": size}
     )
     return f"{result.manifest.format}, {size:,} bytes in {result.folder}"
+
+
+def _checksum_form(ctx: StepContext, source_url: URL, target_url: URL | None) -> str:
+    """The fast hashes when the target is of the source's engine and version, else the canonical ones."""
+    from ..transfer.verify.native import CANONICAL, shared_form
+
+    if target_url is None or _option(ctx, "cross_engine", False):
+        return CANONICAL
+    return shared_form(source_url, target_url)
 
 
 def _load(ctx: StepContext, report: Progress) -> str:
@@ -201,23 +213,28 @@ def _verify(ctx: StepContext, report: Progress) -> str:
     from ..transfer.formats.manifest import read
     from ..transfer.verify import (
         TableSum,
-        checksum_database,
         compare,
         sequence_positions,
         sequence_states,
         verify,
     )
+    from ..transfer.verify.native import CANONICAL, checksum_in, form_of
 
     source_url, target_url = ctx.urls()
     assert target_url is not None
     run = ctx.run()
     started = time.monotonic()
     manifest = read(Path(run.backup_path or ""))
-    against_backup = all(t.checksum for t in manifest.tables)
+    form = manifest.checksum_form
+    against_backup = all(t.checksum for t in manifest.tables) and (form == CANONICAL or form_of(target_url) == form)
     if against_backup:
         source_sums = {t.name: TableSum(t.name, t.rows, t.checksum or "") for t in manifest.tables}
-        target_sums = checksum_database(target_url, progress=report, cancel=ctx.cancel)
-        _check_source_unchanged(source_url, manifest.table_rows())
+        # the target alone is read, by as many connections as there are cores
+        # the source's counts are taken while the target is hashed: both are mostly the servers' work
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-source") as pool:
+            unchanged = pool.submit(_check_source_unchanged, source_url, manifest.table_rows())
+            target_sums = checksum_in(target_url, form, workers=os.cpu_count() or 1, progress=report, cancel=ctx.cancel)
+            unchanged.result()
         result = _journaled(ctx, compare)(
             f"{display_url(source_url)} (as backed up)",
             display_url(target_url),

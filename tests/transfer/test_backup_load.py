@@ -231,7 +231,8 @@ def test_cancelled_backup_removes_the_partial_folder(engine: str, make_db: Maker
 def test_a_damaged_backup_is_refused_before_touching_the_target(engine: str, make_db: Maker) -> None:
     source = rich_source(engine, make_db)
     result = backup(BackupParams(source, resource="rich"))
-    files = [result.artifact] if result.artifact.is_file() else list(result.artifact.rglob("*.tsv"))
+    data = ("*.tsv", "*.dat")  # MariaDB's table files, pg_dump's directory format's
+    files = [result.artifact] if result.artifact.is_file() else [p for g in data for p in result.artifact.rglob(g)]
     biggest = max(files, key=lambda p: p.stat().st_size)
     with biggest.open("r+b") as artifact:
         artifact.seek(biggest.stat().st_size // 2)

@@ -21,6 +21,7 @@ from typing import Any
 from ...errors import ChangeoverError
 
 MANIFEST = "manifest.json"
+#: 2: the last proof (``proof``) and ``checksum_form`` (the tables' checksums may be an engine's fast form)
 VERSION = 2
 
 
@@ -51,7 +52,7 @@ class Proof:
 
 @dataclass(frozen=True)
 class Manifest:
-    format: str  # pg_dump-custom | mariadb-tsv | mariadb-dump-sql | sqlite-backup
+    format: str  # pg_dump-custom | pg_dump-directory | mariadb-tsv | mariadb-dump-sql | sqlite-backup
     engine: str  # postgresql | mysql | sqlite
     tool: str
     tool_version: str
@@ -70,6 +71,10 @@ class Manifest:
     def proven(self) -> bool:
         """Loaded somewhere and found equal to the manifest, the last time it was tried."""
         return self.proof is not None and self.proof.ok
+
+    #: how the tables' checksums were computed: "canonical" (comparable across engines), or a fast form
+    #: valid between servers of one engine and version (:mod:`changeover.core.transfer.verify.native`)
+    checksum_form: str = "canonical"
 
     @property
     def total_rows(self) -> int:

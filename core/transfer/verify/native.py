@@ -1,0 +1,215 @@
+"""The fast whole-row hashes, for two databases of the same engine and version.
+
+The canonical checksums (:mod:`.checksums`) render every value to an engine-neutral text so that a MariaDB
+table can be compared with its PostgreSQL copy; that rendering costs more than the copy itself. Between two
+servers of the same engine and version the server's own text of a row is already the same on both sides,
+so one pass of the engine's fastest hash over it proves the same thing:
+
+- PostgreSQL: ``hashtextextended(t::text, 0)`` of the whole row (its text form, every column in table
+  order, NULLs as empty fields), summed, with the session's output settings pinned;
+- MariaDB/MySQL: ``CRC32`` and ``CRC32C`` (two polynomials: 64 bits) of ``CONCAT_WS`` over every column,
+  each ``+value`` or ``-`` for NULL, summed (``MD5`` halves where the server has no ``CRC32C``).
+
+Sums, not a hash of an ordered stream: the order of the rows does not matter and a duplicated row still
+counts. A single changed value in any column of any row changes the row's text, so its hash, so the sum.
+
+A *form* names the hash and the engine and version it is valid between (``postgresql-15:hashtextextended``):
+checksums of two different forms are never compared, the caller falls back to the canonical form instead
+(:func:`form_of`). Tables are hashed by up to ``workers`` connections at once; on PostgreSQL they share one
+exported snapshot, so the sums are of one moment as with the canonical ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from time import monotonic
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection
+
+from ... import engines
+from ...engines import MYSQL, POSTGRESQL, Engine, display_url, driver_message
+from ...errors import Cancelled
+from ...jobs import Progress, check_cancel, no_progress
+from ..reading import ColumnInfo, reflect_tables
+from .checksums import DatabaseError, TableSum, checksum_database
+
+logger = logging.getLogger(__name__)
+
+CANONICAL = "canonical"
+
+#: PostgreSQL session settings that decide a row's text: pinned so two sessions print it alike
+_PG_SETTINGS = (
+    "SET LOCAL DateStyle = 'ISO, YMD'",
+    "SET LOCAL IntervalStyle = 'postgres'",
+    "SET LOCAL TimeZone = 'UTC'",
+    "SET LOCAL extra_float_digits = 1",
+    "SET LOCAL bytea_output = 'hex'",
+)
+
+
+def form_of(url: URL | str) -> str:
+    """The fast form the server at ``url`` hashes in (:data:`CANONICAL` where it has none)."""
+    url = sa.engine.make_url(url)
+    engine_ = engines.open_engine(url)
+    try:
+        with engine_.connect() as conn:
+            return _form(conn)
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(f"Could not read {display_url(url)}: {driver_message(exc)}") from None
+    finally:
+        engine_.dispose()
+
+
+def _form(conn: Connection) -> str:
+    engine = engines.of(conn)
+    version = conn.dialect.server_version_info or ()
+    if engine is POSTGRESQL and version:
+        return f"postgresql-{version[0]}:hashtextextended"
+    if engine is MYSQL and len(version) >= 2:
+        flavor = "mariadb" if conn.dialect.is_mariadb else "mysql"  # type: ignore[attr-defined]
+        hashes = "crc32+crc32c" if flavor == "mariadb" and tuple(version[:2]) >= (10, 8) else "md5"
+        return f"{flavor}-{version[0]}.{version[1]}:{hashes}"
+    return CANONICAL
+
+
+def shared_form(source: URL | str, target: URL | str) -> str:
+    """The fastest form both sides can be compared in: a fast one for the same engine and version."""
+    first = form_of(source)
+    return first if first != CANONICAL and first == form_of(target) else CANONICAL
+
+
+def row_hash_sql(engine: Engine, form: str, table: str, cols: list[ColumnInfo]) -> str:
+    """One statement: the table's row count and its checksum's parts, in ``form``."""
+    t = engine.quote_table(table)
+    if form.endswith(":hashtextextended"):
+        # an alias no column is likely to bear: a bare name is a column's before it is the whole row
+        return f"SELECT count(*), coalesce(sum(hashtextextended(_co_row_::text, 0)), 0), 0 FROM {t} AS _co_row_"
+    fields = ", ".join(f"COALESCE(CONCAT('+', {engine.quote(c.name)}), '-')" for c in cols) or "''"
+    row = f"CONCAT_WS(CHAR(30 USING utf8mb4), {fields})"
+    if form.endswith(":crc32+crc32c"):
+        sums = "COALESCE(SUM(CRC32(r)), 0), COALESCE(SUM(CRC32C(r)), 0)"
+        return f"SELECT COUNT(*), {sums} FROM (SELECT {row} AS r FROM {t}) s"
+    part = "CAST(CONV(SUBSTRING(h, {}, 15), 16, 10) AS UNSIGNED)"
+    return (
+        f"SELECT COUNT(*), COALESCE(SUM({part.format(1)}), 0), COALESCE(SUM({part.format(16)}), 0) "
+        f"FROM (SELECT MD5({row}) AS h FROM {t}) s"
+    )
+
+
+def checksum_native(
+    url: URL | str,
+    form: str,
+    *,
+    workers: int = 1,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> dict[str, TableSum]:
+    """Count and hash every base table of ``url`` in ``form`` (which must be the server's own, see
+    :func:`form_of`), keyed by table name like :func:`~.checksums.checksum_database`. Never writes."""
+    url = sa.engine.make_url(url)
+    where = display_url(url)
+    engine_ = engines.open_engine(url)
+    try:
+        with engine_.connect() as conn:
+            engine = engines.of(conn)
+            if _form(conn) != form:
+                raise DatabaseError(f"{where} cannot be hashed in the form {form}.")
+            engine.begin_snapshot(conn)
+            snapshot = None
+            if engine is POSTGRESQL:
+                snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+            schema = reflect_tables(conn, None, every_schema=True)
+            estimates = engine.estimate_rows(conn, list(schema))
+            total = max(1, sum(estimates.values()))
+            progress(0, total, "rows", f"Hashing {len(schema)} tables of {where}")
+            lock = threading.Lock()
+            done = [0]
+            stop = threading.Event()
+
+            def one(table: str, session: Connection) -> TableSum:
+                if stop.is_set():
+                    raise Cancelled("Verification was cancelled by the user.")
+                check_cancel(cancel, "Verification")
+                started = monotonic()
+                rows, first, second = session.exec_driver_sql(row_hash_sql(engine, form, table, schema[table])).one()
+                logger.debug("hashed %s (%s rows) in %.2f s", table, rows, monotonic() - started)
+                with lock:
+                    done[0] += estimates.get(table, 0)
+                    progress(min(done[0], total), total, "rows", f"Hashed {table}")
+                return TableSum(table, int(rows), f"{form}:{int(first or 0):x}:{int(second or 0):x}")
+
+            # the largest tables first, so the last worker does not start the biggest one alone
+            order = sorted(schema, key=lambda name: -estimates.get(name, 0))
+            if workers <= 1 or len(order) <= 1:
+                for statement in _session_settings(conn, engine):
+                    conn.exec_driver_sql(statement)
+                sums = [one(table, conn) for table in order]
+            else:
+                queue = iter(order)
+                queue_lock = threading.Lock()
+
+                def worker() -> list[TableSum]:
+                    with _worker(engine_, engine, snapshot) as session:
+                        found: list[TableSum] = []
+                        while True:
+                            with queue_lock:
+                                table = next(queue, None)
+                            if table is None:
+                                return found
+                            found.append(one(table, session))
+
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify-hash") as pool:
+                    futures = [pool.submit(worker) for _ in range(min(workers, len(order)))]
+                    try:
+                        sums = [s for f in futures for s in f.result()]
+                    except BaseException:
+                        stop.set()
+                        raise
+            conn.rollback()
+            progress(total, total, "rows", f"Hashed {len(sums)} tables of {where}")
+            return {s.table: s for s in sums}
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(f"Could not read {where}: {driver_message(exc)}") from None
+    finally:
+        engine_.dispose()
+
+
+def _session_settings(conn: Connection, engine: Engine) -> tuple[str, ...]:
+    if engine is POSTGRESQL:
+        return _PG_SETTINGS
+    if engine is MYSQL:
+        return ("SET time_zone = '+00:00'",)
+    return ()
+
+
+@contextmanager
+def _worker(engine_: sa.Engine, engine: Engine, snapshot: str | None) -> Iterator[Connection]:
+    with engine_.connect() as session:
+        engine.begin_snapshot(session)
+        if snapshot is not None:
+            session.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        for statement in _session_settings(session, engine):
+            session.exec_driver_sql(statement)
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+def checksum_in(
+    url: URL | str,
+    form: str,
+    *,
+    workers: int = 1,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> dict[str, TableSum]:
+    """Every table's count and checksum in ``form``: the canonical one, or a fast one (:func:`checksum_native`)."""
+    if form == CANONICAL:
+        return checksum_database(url, progress=progress, cancel=cancel)
+    return checksum_native(url, form, workers=workers, progress=progress, cancel=cancel)
