@@ -11,7 +11,7 @@ from changeover.core.backups import BackupInfo
 from changeover.core.records import ResourceInfo
 
 from ..formatting import size
-from ..widgets import ConfirmDialog, dialog_buttons, named
+from ..widgets import ConfirmDialog, GrowToFit, dialog_buttons, named
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class RestoreDialog(QDialog):
         layout.addLayout(form)
         self.buttons = dialog_buttons(self, "&Restore")
         layout.addWidget(self.buttons)
+        self.grow = GrowToFit(self)
         what = f"{backup_label(backup)} ({size(backup.size_bytes)}, {backup.tables} tables, {backup.rows:,} rows)"
         if fits:
             self.explanation.setText(

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from changeover.core.records import ResourceInfo
 
-from ..widgets import dialog_buttons, named
+from ..widgets import GrowToFit, dialog_buttons, named
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class DeprovisionDialog(QDialog):
         layout.addLayout(form)
         self.buttons = dialog_buttons(self, "&Deprovision", destructive=True)
         layout.addWidget(self.buttons)
+        self.grow = GrowToFit(self)
         self.refused = refusal or ""
         if self.refused:
             self.reason.setText(self.refused)

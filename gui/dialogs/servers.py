@@ -44,6 +44,7 @@ from ..models import (
 )
 from ..widgets import (
     ConfirmDialog,
+    GrowToFit,
     dialog_buttons,
     manager_layout,
     named,
@@ -100,6 +101,7 @@ class AddServerDialog(QDialog):
         layout.addLayout(self.form)
         self.buttons = dialog_buttons(self, "&Add server")
         layout.addWidget(self.buttons)
+        self.grow = GrowToFit(self)
         for signal in (self.name.textChanged, self.handle.textChanged, self.password.textChanged):
             signal.connect(self.validate)
         self.folder.textChanged.connect(self.validate)
@@ -244,6 +246,7 @@ class ProvisionDialog(QDialog):
         layout.addLayout(form)
         self.buttons = dialog_buttons(self, "&Provision")
         layout.addWidget(self.buttons)
+        self.grow = GrowToFit(self)  # the RDS hint is long: the dialog grows to show all of it
         self.name.textChanged.connect(self.validate)
         self.validate()
 

@@ -35,6 +35,7 @@ from ..icons import BADGES, badge_state, kind_icon, state_badge
 from ..models import EventsModel, provider_text
 from ..models.base import Column, RecordTableModel, sort_time
 from ..models.details import AttachmentHistoryModel, BackupsModel, HealthHistoryModel, RunsModel, StepsModel
+from ..widgets import mark_destructive
 from .tables import data_table, size_columns
 
 logger = logging.getLogger(__name__)
@@ -176,6 +177,8 @@ class ResourceDetailView(QWidget):
             button.setToolTip(description)
             button.setEnabled(False)
             button.clicked.connect(lambda _checked=False, k=key: self._backup_action(k))
+            if key == "delete":
+                mark_destructive(button)
             self.backup_actions.addWidget(button)
             self.backup_buttons[key] = button
         self.backup_actions.addStretch(1)

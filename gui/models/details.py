@@ -32,12 +32,11 @@ def _when(text: str | None) -> datetime | None:
 
 
 def proven_text(backup: BackupInfo) -> str:
-    """Proven / not proven / failed, and when: what the backups tab says of each backup."""
+    """Proven / not proven / failed, and by what: what the backups tab says of each backup."""
     if backup.proof_ok is None:
         return "not proven"
     how = "restore" if backup.proof_kind == "restore" else "test-restore"
-    when = moment(_when(backup.proven_at))
-    return f"✔ proven ({how}, {when})" if backup.proof_ok else f"✘ {how} failed ({when})"
+    return f"✔ proven by {how}" if backup.proof_ok else f"✘ {how} failed"
 
 
 def proof_tooltip(backup: BackupInfo) -> str:
@@ -93,6 +92,12 @@ class BackupsModel(RecordTableModel[BackupInfo]):
         Column[BackupInfo]("Rows", lambda b: number(b.rows), lambda b: b.rows),
         Column[BackupInfo]("Format", lambda b: b.format),
         Column[BackupInfo]("Proven", proven_text, tooltip=proof_tooltip),
+        Column[BackupInfo](
+            "When",
+            lambda b: moment(_when(b.proven_at)),
+            lambda b: sort_time(_when(b.proven_at)),
+            tooltip=proof_tooltip,
+        ),
         Column[BackupInfo]("Where", lambda b: b.proven_where or "", tooltip=lambda b: b.proven_where or ""),
         Column[BackupInfo]("Checksum (sha256)", lambda b: b.sha256[:16] + "…", tooltip=lambda b: b.sha256),
     )

@@ -18,6 +18,7 @@ from changeover.gui.dialogs import AddServerDialog, DeployDialog, ProvisionDialo
 from changeover.gui.dialogs.work import WorkDialog
 from changeover.gui.main_window import MainWindow
 
+from ..dialogs.test_hints_fit import fits
 from ..helpers import settle
 
 REGION = "eu-west-1"
@@ -74,6 +75,7 @@ def test_provision_on_rds_asks_engine_plan_storage_and_public_and_runs_with_prog
     dialog.storage.setValue(40)
     dialog.public.setChecked(True)
     assert "RDS instance" in dialog.status.text()
+    qtbot.waitUntil(lambda: fits(dialog.status), timeout=3000)  # the long hint is shown whole
     dialog.accept()
     work = window.work_dialog
     assert isinstance(work, WorkDialog) and work.isVisible() and work.cancel_button.isEnabled()

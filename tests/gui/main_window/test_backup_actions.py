@@ -88,7 +88,7 @@ def test_test_restore_runs_with_progress_and_the_proof_column_updates(
     qtbot.waitUntil(lambda: not work.isVisible(), timeout=WAIT)
     assert any("Test-restoring into a private temporary SQLite file" in m for m in work.messages)
     proven = view.backups_model.index(0, 4).data()
-    assert proven.startswith("✔ proven (test-restore, 20") and view.backups_model.index(0, 5).data() == (
+    assert proven == "✔ proven by test-restore" and view.backups_model.index(0, 6).data() == (
         "a private temporary SQLite file"
     )
     assert "proven" in window.statusBar().currentMessage()
@@ -112,7 +112,8 @@ def test_a_failed_test_restore_is_an_error_naming_the_table_and_an_audit_entry(
     assert box is not None and box.text() == "Test-restore failed"
     assert box.informativeText().startswith("The table that differs: products.")
     qtbot.waitUntil(lambda: view.backups_model.record(0).proof_ok is False, timeout=WAIT)
-    assert view.backups_model.index(0, 4).data().startswith("✘ test-restore failed")
+    assert view.backups_model.index(0, 4).data() == "✘ test-restore failed"
+    assert view.backups_model.index(0, 5).data().startswith("20")  # when it failed, to the second
     [event] = [e for e in workspace.events(demo.DATABASE) if e.action == "test-restore"]
     assert event.result == "failed" and "products" in event.detail
     settle(qtbot, window)
