@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 
 from . import audit, backups
+from .backups import BackupInfo
 from .checks import CheckStatus, ResourceCheck
 from .context import Context
 from .errors import ChangeoverError
@@ -28,22 +29,6 @@ logger = logging.getLogger(__name__)
 #: how many of each kind of row a detail view gets (the newest)
 HEALTH_ROWS = 50
 EVENT_ROWS = 100
-
-
-@dataclass(frozen=True)
-class BackupInfo:
-    """One complete backup of a resource as its manifest describes it (never a secret)."""
-
-    resource: str
-    folder: str
-    format: str
-    created_at: datetime | None
-    size_bytes: int
-    sha256: str
-    tables: int
-    rows: int
-    #: True when the manifest records a test restore that proved it, False when one failed, None when untested
-    proven: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -71,32 +56,9 @@ class DeployDetail:
     events: tuple[EventInfo, ...]  # newest first
 
 
-def _moment(text: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        return None
-    return moment if moment.tzinfo else None
-
-
 def resource_backups(resource_name: str) -> list[BackupInfo]:
-    """The complete backups of one resource in the backups folder, newest first."""
-    found = []
-    for folder, manifest in backups.list_backups(resource_name):
-        found.append(
-            BackupInfo(
-                resource=resource_name,
-                folder=str(folder),
-                format=manifest.format,
-                created_at=_moment(manifest.created_at),
-                size_bytes=manifest.size_bytes,
-                sha256=manifest.sha256,
-                tables=len(manifest.tables),
-                rows=manifest.total_rows,
-                proven=manifest.proof.ok if manifest.proof else None,
-            )
-        )
-    return found
+    """The complete backups of one resource in the backups folder, newest first, each with its last proof."""
+    return [backups.backup_info(folder, manifest) for folder, manifest in backups.list_backups(resource_name)]
 
 
 def resource_detail(ctx: Context, name: str) -> ResourceDetail:

@@ -11,16 +11,18 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
-from changeover.core import checks, demo, handles, health, resources, servers
+from changeover.core import checks, demo, handles, health, jobs, resources, servers
 from changeover.core import secrets as keyring_secrets
+from changeover.core.backups import BackupInfo
 from changeover.core.checks import CheckStatus, ResourceCheck
 from changeover.core.context import SETTINGS
 from changeover.core.deploys import Discovery
 from changeover.core.errors import NotFound
+from changeover.core.providers.base import InstanceOptions
 from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ImportResult, ResourceInfo
 from changeover.core.rotation import RotationResult
 from changeover.core.servers import ServerInfo
@@ -28,6 +30,7 @@ from changeover.core.swaps import SwapResult
 from changeover.core.uses import Use
 from changeover.core.workspace import Workspace
 
+from .change_records import write_change_record
 from .jobs import Job, JobRunner
 from .models import EventsModel, ResourcesModel
 
@@ -171,6 +174,37 @@ class MainController(QObject):
             self.refresh()  # the audit trail has a new row even when the action failed
 
         return self.run(call, name=name, on_finished=finished, on_failed=failed)
+
+    def long_action(
+        self,
+        name: str,
+        fn: Callable[[jobs.Progress, threading.Event], Any],
+        done: str | Callable[[Any], str],
+        *,
+        on_progress: Progress | None = None,
+        on_failed: Callable[[BaseException], None] | None = None,
+    ) -> Job:
+        """A change that takes a while, ``fn(progress, cancel)`` in the core's job convention: its messages go
+        to ``on_progress`` (a WorkDialog), a cancel is said in the status bar; everything is re-read after."""
+
+        def finished(result: Any) -> None:
+            self.changed.emit(done(result) if callable(done) else done)
+            self.refresh()
+
+        def failed(error: BaseException) -> None:
+            (on_failed or self.failed.emit)(error)
+            self.refresh()
+
+        def cancelled() -> None:
+            self.changed.emit(f"Cancelled: {name}.")
+            self.refresh()
+
+        def job(progress: Progress, cancel: threading.Event) -> Any:
+            return fn(cast(jobs.Progress, progress), cancel)  # the same four arguments, positionally
+
+        return self.runner.start(
+            job, name=name, on_finished=finished, on_failed=failed, on_progress=on_progress, on_cancelled=cancelled
+        )
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -414,14 +448,73 @@ class MainController(QObject):
             "keep until", lambda: self.workspace.set_keep_until(resource, keep_until), f"Kept {resource} longer."
         )
 
-    def deprovision(self, resource: str, confirm: str, final_backup: bool = True) -> Job:
-        """Deprovision; a provider-made database is dropped (after a final backup unless declined)."""
+    def deprovision(
+        self,
+        resource: str,
+        confirm: str,
+        final_backup: bool = True,
+        test_restore: bool = True,
+        delete_contents: bool = False,
+        *,
+        on_progress: Progress | None = None,
+    ) -> Job:
+        """Deprovision; a provider-made database is dropped (after a final backup, test-restored, unless
+        declined), a bucket holding objects only with ``delete_contents``. Progress and cancel as long work."""
         ws = self.workspace
 
-        def call() -> ResourceInfo:
-            return servers.deprovision(ws, resource, confirm, final_backup=final_backup)
+        def call(progress: jobs.Progress, cancel: threading.Event) -> ResourceInfo:
+            return ws.deprovision(
+                resource, confirm, final_backup=final_backup, test_restore=test_restore,
+                delete_contents=delete_contents, progress=progress, cancel=cancel,
+            )  # fmt: skip
 
-        return self._action("deprovision", call, f"Deprovisioned {resource}.")
+        return self.long_action("deprovision", call, f"Deprovisioned {resource}.", on_progress=on_progress)
+
+    # -- backups --------------------------------------------------------------------------------
+
+    def test_restore(
+        self,
+        folder: str,
+        *,
+        on_progress: Progress | None = None,
+        on_failed: Callable[[BaseException], None] | None = None,
+    ) -> Job:
+        """Prove a backup in a scratch database (core.backups); a failed proof is an error dialog naming the table."""
+        ws = self.workspace
+
+        def call(progress: jobs.Progress, cancel: threading.Event) -> BackupInfo:
+            return ws.test_restore_backup(folder, progress=progress, cancel=cancel)
+
+        def done(info: BackupInfo) -> str:
+            return f"Test-restored the backup of {info.resource}: proven ({info.proof_detail})."
+
+        return self.long_action("test-restore", call, done, on_progress=on_progress, on_failed=on_failed)
+
+    def restore(self, folder: str, resource: str, *, on_progress: Progress | None = None) -> Job:
+        """Restore a backup into an empty resource; the core refuses a non-empty one in its own words."""
+        ws = self.workspace
+
+        def call(progress: jobs.Progress, cancel: threading.Event) -> Any:
+            return ws.restore_backup(folder, resource, progress=progress, cancel=cancel)
+
+        def done(result: Any) -> str:
+            return f"Restored {result.tables} tables, {result.rows:,} rows into {resource}: verified."
+
+        return self.long_action("restore", call, done, on_progress=on_progress)
+
+    def delete_backup(self, folder: str) -> Job:
+        return self._action(
+            "delete backup", lambda: self.workspace.delete_backup(folder), lambda info: f"Deleted {info.folder}."
+        )
+
+    def save_change_record(self, run_id: int, fmt: str, path: str) -> Job:
+        """Write a run's change record (Markdown or JSON) to ``path``, atomically."""
+        ws = self.workspace
+        return self.run(
+            lambda: write_change_record(ws, run_id, fmt, path),
+            name="save the change record",
+            on_finished=lambda saved: self.changed.emit(f"Saved the change record of run #{run_id} to {saved}."),
+        )
 
     def replace_secret(self, resource: str, new_secret: str) -> Job:
         ws = self.workspace
@@ -460,13 +553,23 @@ class MainController(QObject):
             "remove server", lambda: servers.remove_server(self.workspace, name), f"Removed the server {name}."
         )
 
-    def provision(self, server: str, name: str, plan: str | None = None) -> Job:
-        """Create a database and its own user on ``server``, registered as the resource ``name``."""
-        return self._action(
-            "provision",
-            lambda: servers.provision(self.workspace, server, name, plan=plan),
-            f"Provisioned {name} on {server}.",
-        )
+    def provision(
+        self,
+        server: str,
+        name: str,
+        plan: str | None = None,
+        instance: InstanceOptions | None = None,
+        *,
+        on_progress: Progress | None = None,
+    ) -> Job:
+        """Create a database and its own user on ``server``, registered as the resource ``name``; on RDS a
+        whole instance (``instance``: engine, version, storage, exposure), its status changes as progress."""
+        ws = self.workspace
+
+        def call(progress: jobs.Progress, cancel: threading.Event) -> ResourceInfo:
+            return ws.provision(server, name, plan=plan, instance=instance, progress=progress, cancel=cancel)
+
+        return self.long_action("provision", call, f"Provisioned {name} on {server}.", on_progress=on_progress)
 
     # -- first run ------------------------------------------------------------------------------
 

@@ -44,7 +44,9 @@ class JobSignals(QObject):
         self._on_failed: list[Callable[[BaseException], None]] = []
         self._on_progress: list[Callable[[int, int | None, str, str], None]] = []
         self._on_ended: list[Callable[[], None]] = []
+        self._on_cancelled: list[Callable[[], None]] = []
         self.finished.connect(self._finished)
+        self.cancelled.connect(self._cancelled)
         self.failed.connect(self._failed)
         self.progress.connect(self._progress)
         self.ended.connect(self._ended)
@@ -63,6 +65,11 @@ class JobSignals(QObject):
     def _progress(self, done: int, total: int | None, unit: str, message: str) -> None:
         for callback in self._on_progress:
             callback(done, total, unit, message)
+
+    @Slot()
+    def _cancelled(self) -> None:
+        for callback in self._on_cancelled:
+            callback()
 
     @Slot()
     def _ended(self) -> None:
@@ -130,6 +137,7 @@ class JobRunner(QObject):
         on_finished: Callable[[Any], None] | None = None,
         on_failed: Callable[[BaseException], None] | None = None,
         on_progress: Callable[[int, int | None, str, str], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
         priority: int = 0,
         pool: QThreadPool | None = None,
     ) -> Job:
@@ -142,6 +150,8 @@ class JobRunner(QObject):
             job.signals._on_failed.append(on_failed)
         if on_progress is not None:
             job.signals._on_progress.append(on_progress)
+        if on_cancelled is not None:
+            job.signals._on_cancelled.append(on_cancelled)
         job.signals._on_ended.append(lambda: self._ended(job))
         self._running.add(job)
         if len(self._running) == 1:

@@ -11,6 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QDir, Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -91,10 +92,25 @@ class DeployDialog(QDialog):
         named(self.hook_timeout, "Hook timeout")
         env_label = QLabel("&Env file:")
         env_label.setBuddy(self.env_file)
+        #: where the deploy's environment lives: a .env file, or (add mode) AWS SSM Parameter Store
+        self.store_kind = named(QComboBox(), "Config store", "Where the deploy's environment variables live")
+        self.store_kind.addItem(".env file", "env")
+        self.store_kind.addItem("AWS SSM Parameter Store", "ssm")
+        self.ssm_path = named(QLineEdit(), "SSM path", "One parameter per variable under this path, e.g. /app/prod")
+        self.ssm_path.setPlaceholderText("/app/prod")
+        self.region = named(QLineEdit(), "AWS region", "The region of the parameters, e.g. eu-west-1")
+        self.region.setPlaceholderText("eu-west-1")
+        self.profile = named(QLineEdit(), "AWS profile", "Empty: the standard AWS credentials (environment, SSO, role)")
+        self.env_row = env_row
+        rows: list[tuple[Any, Any]] = [("&Name:", self.name)]
+        if mode == "add":
+            rows += [("Config &store:", self.store_kind)]
+        rows += [(env_label, env_row)]
+        if mode == "add":
+            rows += [("SSM &path:", self.ssm_path), ("Re&gion:", self.region), ("AWS pr&ofile:", self.profile)]
         # QFormLayout.addRow(text, widget) makes the label with the widget as its buddy (the mnemonic).
         for label, field in (
-            ("&Name:", self.name),
-            (env_label, env_row),
+            *rows,
             ("&App:", self.app),
             ("En&vironment:", self.environment),
             ("&Restart command:", self.restart_cmd),
@@ -104,6 +120,7 @@ class DeployDialog(QDialog):
             ("Hook &timeout:", self.hook_timeout),
         ):
             form.addRow(label, field)
+        self.form = form
         self.discovery: Discovery | None = None
         self._previewed: dict[str, Any] | None = None  # the values the preview was asked for
         if mode == "import":
@@ -146,13 +163,30 @@ class DeployDialog(QDialog):
         layout.addWidget(self.buttons)
         self.name.textChanged.connect(self._update)
         self.env_file.textChanged.connect(self._update)
-        self._update()
+        for field in (self.ssm_path, self.region):
+            field.textChanged.connect(self._update)
+        self.store_kind.currentIndexChanged.connect(self._store_changed)
+        self._store_changed()
 
     def _ok(self) -> QPushButton:
         return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
 
+    def ssm(self) -> bool:
+        return self.mode == "add" and self.store_kind.currentData() == "ssm"
+
+    def _store_changed(self) -> None:
+        if self.mode == "add":
+            ssm = self.ssm()
+            self.form.setRowVisible(self.env_row, not ssm)
+            for field in (self.ssm_path, self.region, self.profile):
+                self.form.setRowVisible(field, ssm)
+        self._update()
+
     def _update(self) -> None:
-        ok = bool(self.name.text().strip() and self.env_file.text().strip())
+        where = (
+            self.ssm_path.text().strip() and self.region.text().strip() if self.ssm() else self.env_file.text().strip()
+        )
+        ok = bool(self.name.text().strip() and where)
         self._ok().setEnabled(ok)
         if self.discovery is not None and self._previewed != self.values():
             self._drop_preview()
@@ -236,10 +270,19 @@ class DeployDialog(QDialog):
         self.file_dialog = dialog
 
     def values(self) -> dict[str, Any]:
-        """Keyword arguments for ``add_deploy``/``import_deploy`` (with name and env_file)."""
+        """Keyword arguments for ``add_deploy``/``import_deploy`` (with name and env_file; an SSM store in add mode
+        gives ssm_path, region and profile instead of the file)."""
+        ssm = {}
+        if self.mode == "add" and self.ssm():
+            ssm = {
+                "ssm_path": self.ssm_path.text().strip(),
+                "region": self.region.text().strip(),
+                "profile": self.profile.text().strip() or None,
+            }
         return {
             "name": self.name.text().strip(),
-            "env_file": self.env_file.text().strip(),
+            "env_file": None if ssm else self.env_file.text().strip(),
+            **ssm,
             "app": self.app.text().strip(),
             "environment": self.environment.text().strip(),
             "restart_cmd": self.restart_cmd.text().strip() or None,

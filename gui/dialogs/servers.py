@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -17,13 +18,23 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from changeover.core.context import validate_name
 from changeover.core.errors import ChangeoverError, InvalidInput
-from changeover.core.servers import KIND_CHOICES, ServerInfo, database_name, is_folder, parse_server_location
+from changeover.core.providers import rds
+from changeover.core.providers.base import InstanceOptions
+from changeover.core.servers import (
+    CLOUD_KINDS,
+    KIND_CHOICES,
+    ServerInfo,
+    database_name,
+    is_folder,
+    parse_server_location,
+)
 
 from ..icons import get_colored_icon
 from ..models import (
@@ -33,6 +44,7 @@ from ..models import (
 )
 from ..widgets import (
     ConfirmDialog,
+    GrowToFit,
     dialog_buttons,
     manager_layout,
     named,
@@ -89,6 +101,7 @@ class AddServerDialog(QDialog):
         layout.addLayout(self.form)
         self.buttons = dialog_buttons(self, "&Add server")
         layout.addWidget(self.buttons)
+        self.grow = GrowToFit(self)
         for signal in (self.name.textChanged, self.handle.textChanged, self.password.textChanged):
             signal.connect(self.validate)
         self.folder.textChanged.connect(self.validate)
@@ -100,8 +113,18 @@ class AddServerDialog(QDialog):
 
     def _kind_changed(self) -> None:
         folder = is_folder(self.kind_value())
-        for field in (self.handle, self.password):
-            self.form.setRowVisible(field, not folder)
+        cloud = self.kind_value() in CLOUD_KINDS  # an AWS account and region: credentials the AWS way, no password
+        self.form.setRowVisible(self.handle, not folder)
+        self.form.setRowVisible(self.password, not folder and not cloud)
+        label = self.form.labelForField(self.handle)
+        if isinstance(label, QLabel):
+            label.setText("&Region:" if cloud else "Admin &handle:")
+        self.handle.setToolTip(
+            "rds://REGION or s3://REGION (optionally ?profile=NAME); credentials come from your AWS profile, "
+            "environment or role, never stored by Changeover"
+            if cloud
+            else "A user that may create databases and users"
+        )
         self.form.setRowVisible(self.folder_row, folder)
         example = next(e for k, _t, e in self.KINDS if k == self.kind_value())
         self.handle.setPlaceholderText(example)
@@ -111,6 +134,8 @@ class AddServerDialog(QDialog):
         """What ``register_server`` takes: the admin handle with its password folded in, or the folder."""
         if is_folder(self.kind_value()):
             return self.folder.text().strip()
+        if self.kind_value() in CLOUD_KINDS:
+            return self.handle.text().strip()
         return with_password(self.handle.text(), self.password.text())
 
     def _where_problem(self) -> tuple[str, bool]:
@@ -132,6 +157,12 @@ class AddServerDialog(QDialog):
             return f"That is a {found} handle, not a {SERVER_KIND_TEXT[kind]} one: choose its kind above.", False
         if isinstance(where, Path):
             return f"Each database provisioned here is a SQLite file in {where}.", True
+        if kind in CLOUD_KINDS:
+            return (
+                f"{SERVER_KIND_TEXT[kind]} in {where.masked()}: credentials are your AWS profile's, environment's "
+                "or role's, never stored by Changeover.",
+                True,
+            )
         secret = " (the password goes to the keyring)" if where.secrets else ""
         return f"A {SERVER_KIND_TEXT[kind]} admin handle: {where.masked()}{secret}.", True
 
@@ -174,22 +205,48 @@ class ProvisionDialog(QDialog):
         self.taken = set(taken)
         self.setWindowTitle(f"Provision a database on {server.name}")
         self.name = named(QLineEdit(), "Resource name", "The new resource; its database is named after it")
+        self.instance = server.kind == rds.KIND  # each database is its own RDS instance
         self.plan = named(QLineEdit(), "Plan", "A size or plan, for cloud providers such as AWS RDS")
         self.plan.setEnabled(server.has_plans)
         if not server.has_plans:
             self.plan.setPlaceholderText("none: this server has no sizes or plans")
             self.plan.setToolTip("Plans apply to cloud providers such as AWS RDS; this server has none.")
+        self.plans = named(QComboBox(), "Instance class", "The RDS instance class: its vCPUs and memory")
+        self.plans.setEditable(True)  # another db.FAMILY.SIZE is passed to AWS as it is
+        for plan in server.plans or rds.PLANS:
+            self.plans.addItem(str(plan), plan.name)
+        default = self.plans.findData("db.t4g.micro")
+        self.plans.setCurrentIndex(max(default, 0))
+        self.engine = named(QComboBox(), "Engine", "The database engine of the new RDS instance")
+        for engine in rds.ENGINES:
+            self.engine.addItem({"postgres": "PostgreSQL", "mysql": "MySQL", "mariadb": "MariaDB"}[engine], engine)
+        self.version = named(QLineEdit(), "Engine version", "Empty: the engine's default version in the region")
+        self.version.setPlaceholderText("the region's default")
+        self.storage = named(QSpinBox(), "Storage", "Allocated storage in GB")
+        self.storage.setRange(*rds.STORAGE_GB)
+        self.storage.setValue(rds.DEFAULT_STORAGE_GB)
+        self.storage.setSuffix(" GB")
+        self.public = QCheckBox("Publicly &accessible (off: reachable only inside its VPC)")
+        self.public.setAccessibleName("Publicly accessible")
         self.status = QLabel(" ")
         self.status.setWordWrap(True)
         named(self.status, "Provision check")
         form = QFormLayout()
         form.addRow("&Name:", self.name)
-        form.addRow("P&lan:", self.plan)
+        if self.instance:
+            form.addRow("&Engine:", self.engine)
+            form.addRow("&Version:", self.version)
+            form.addRow("P&lan:", self.plans)
+            form.addRow("&Storage:", self.storage)
+            form.addRow("", self.public)
+        else:
+            form.addRow("P&lan:", self.plan)
         form.addRow("", self.status)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         self.buttons = dialog_buttons(self, "&Provision")
         layout.addWidget(self.buttons)
+        self.grow = GrowToFit(self)  # the RDS hint is long: the dialog grows to show all of it
         self.name.textChanged.connect(self.validate)
         self.validate()
 
@@ -208,7 +265,13 @@ class ProvisionDialog(QDialog):
             else:
                 ok = True
                 database = database_name(name)
-                if is_folder(self.server.kind):
+                if self.instance:
+                    message = (
+                        f"Creates an Amazon RDS instance for {database} in {self.server.handle} (encrypted, deletion "
+                        "protection on; the generated master password goes to the keyring). It takes minutes: the "
+                        "progress shows its status, and Cancel deletes the unfinished instance."
+                    )
+                elif is_folder(self.server.kind):
                     message = f"Creates the SQLite database {database} in {self.server.handle}."
                 else:
                     message = (
@@ -220,9 +283,28 @@ class ProvisionDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
         return ok
 
-    def values(self) -> tuple[str, str, str | None]:
-        plan = self.plan.text().strip() if self.server.has_plans else ""
-        return self.server.name, self.name.text().strip(), plan or None
+    def plan_value(self) -> str:
+        if self.instance:
+            typed = self.plans.currentText().strip()
+            chosen = self.plans.currentData()
+            return (
+                str(chosen) if chosen is not None and typed == self.plans.itemText(self.plans.currentIndex()) else typed
+            )
+        return self.plan.text().strip() if self.server.has_plans else ""
+
+    def values(self) -> tuple[str, str, str | None, InstanceOptions | None]:
+        """server, resource name, plan, and for RDS the instance's engine, version, storage and exposure."""
+        instance = (
+            InstanceOptions(
+                engine=str(self.engine.currentData()),
+                version=self.version.text().strip() or None,
+                storage_gb=self.storage.value(),
+                public=self.public.isChecked(),
+            )
+            if self.instance
+            else None
+        )
+        return self.server.name, self.name.text().strip(), self.plan_value() or None, instance
 
 
 class ServersDialog(QDialog):
@@ -230,7 +312,7 @@ class ServersDialog(QDialog):
 
     register_requested = Signal(str, str)  # server name, full admin handle (or folder)
     remove_requested = Signal(str)  # server name
-    provision_requested = Signal(str, str, object)  # server name, resource name, plan or None
+    provision_requested = Signal(str, str, object, object)  # server, resource name, plan or None, InstanceOptions
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

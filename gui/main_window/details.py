@@ -19,13 +19,15 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from changeover.core.history import BackupInfo, DeployDetail, Maintenance, ResourceDetail
+from changeover.core.backups import BackupInfo
+from changeover.core.history import DeployDetail, Maintenance, ResourceDetail
 from changeover.core.records import AttachmentInfo, ResourceInfo
 
 from ..formatting import moment, plural, size
@@ -33,6 +35,7 @@ from ..icons import BADGES, badge_state, kind_icon, state_badge
 from ..models import EventsModel, provider_text
 from ..models.base import Column, RecordTableModel, sort_time
 from ..models.details import AttachmentHistoryModel, BackupsModel, HealthHistoryModel, RunsModel, StepsModel
+from ..widgets import mark_destructive
 from .tables import data_table, size_columns
 
 logger = logging.getLogger(__name__)
@@ -93,9 +96,21 @@ class _Header(QWidget):
         row.addWidget(self.badge)
 
 
+#: the backup actions of the backups tab: (key, button text, accessible description)
+BACKUP_ACTIONS = (
+    ("restore", "&Restore…", "Restore the selected backup into an empty database resource"),
+    ("test-restore", "&Test-restore", "Load the selected backup into a scratch database, compare it with its manifest"),
+    ("delete", "De&lete…", "Delete the selected backup (kept while an upgrade run or a detached resource needs it)"),
+)
+
+
 class ResourceDetailView(QWidget):
     #: emitted when a detail has been shown (the resource's name)
     shown = Signal(str)
+    #: a backup action on the selected backup: "restore" | "test-restore" | "delete", the core's BackupInfo
+    backup_action = Signal(str, object)
+    #: "Save change record…" on the selected upgrade run (its id)
+    save_record_requested = Signal(int)
 
     def __init__(self) -> None:
         super().__init__()
@@ -154,8 +169,33 @@ class ResourceDetailView(QWidget):
         layout_of_page = backups_page.layout()
         assert isinstance(layout_of_page, QVBoxLayout)
         layout_of_page.addLayout(self.backup_actions)
+        self.backup_buttons: dict[str, QPushButton] = {}
+        for key, text, description in BACKUP_ACTIONS:
+            button = QPushButton(text)
+            button.setAccessibleName(text.replace("&", "").rstrip("…") + " backup")
+            button.setAccessibleDescription(description)
+            button.setToolTip(description)
+            button.setEnabled(False)
+            button.clicked.connect(lambda _checked=False, k=key: self._backup_action(k))
+            if key == "delete":
+                mark_destructive(button)
+            self.backup_actions.addWidget(button)
+            self.backup_buttons[key] = button
+        self.backup_actions.addStretch(1)
+        self.save_record_button = QPushButton("&Save change record…")
+        self.save_record_button.setAccessibleName("Save change record")
+        self.save_record_button.setToolTip("Write the selected run's change record as Markdown or JSON")
+        self.save_record_button.setEnabled(False)
+        self.save_record_button.clicked.connect(self._save_record)
         self.tabs.addTab(backups_page, "Backups")
-        self.tabs.addTab(_page(self.runs_view, self.steps_view, note=self.run_note), "Upgrades")
+        runs_page = _page(self.runs_view, self.steps_view, note=self.run_note)
+        record_row = QHBoxLayout()
+        record_row.addWidget(self.save_record_button)
+        record_row.addStretch(1)
+        runs_layout = runs_page.layout()
+        assert isinstance(runs_layout, QVBoxLayout)
+        runs_layout.addLayout(record_row)
+        self.tabs.addTab(runs_page, "Upgrades")
         self.tabs.addTab(_page(self.events_view), "History")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -163,6 +203,7 @@ class ResourceDetailView(QWidget):
         layout.addWidget(facts)
         layout.addWidget(self.tabs, 1)
         self.runs_view.selectionModel().selectionChanged.connect(self._run_selected)
+        self.backups_view.selectionModel().selectionChanged.connect(self._backup_selected)
         self.detail: ResourceDetail | None = None
 
     def show_detail(self, detail: ResourceDetail) -> None:
@@ -184,7 +225,13 @@ class ResourceDetailView(QWidget):
         before = [a for a in info.history if a.detached_at is not None]
         self.attachments_model.set_records(attached + before)
         self.health_model.set_records(detail.health)
+        chosen = self.selected_backup()
         self.backups_model.set_records(detail.backups)
+        if chosen is not None:  # a reload after an action keeps the row the admin worked on
+            row = self.backups_model.row_of(chosen.folder)
+            if row is not None:
+                self.backups_view.selectRow(row)
+        self._backup_selected()
         total = sum(b.size_bytes for b in detail.backups)
         self.backups_note.setText(
             f"{plural(len(detail.backups), 'backup')}, {size(total)} in all." if detail.backups else "No backups yet."
@@ -206,10 +253,34 @@ class ResourceDetailView(QWidget):
     def selected_backup(self) -> BackupInfo | None:
         """The backup whose row is selected (what a backup action works on)."""
         rows = self.backups_view.selectionModel().selectedRows()
-        return self.backups_model.record(rows[0].row()) if rows else None
+        if not rows:
+            return None
+        return self.backups_model.record(rows[0].row())
+
+    def _backup_selected(self, *_args: object) -> None:
+        chosen = self.selected_backup() is not None
+        for button in self.backup_buttons.values():
+            button.setEnabled(chosen)
+
+    def _backup_action(self, key: str) -> None:
+        backup = self.selected_backup()
+        if backup is not None:
+            self.backup_action.emit(key, backup)
+
+    def selected_run(self) -> int | None:
+        rows = self.runs_view.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self.runs_model.record(rows[0].row()).id
+
+    def _save_record(self) -> None:
+        run = self.selected_run()
+        if run is not None:
+            self.save_record_requested.emit(run)
 
     def _run_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.runs_view.selectionModel().selectedRows()
+        self.save_record_button.setEnabled(bool(rows))
         if not rows:
             return
         run = self.runs_model.record(rows[0].row())
@@ -314,6 +385,10 @@ class DeployDetailView(QWidget):
 class DetailDock(QDockWidget):
     """The dock the window fills with the selection's detail (a prompt when nothing is selected)."""
 
+    #: the resource view's backup actions and change-record saves, whenever the view is built
+    backup_action = Signal(str, object)
+    save_record_requested = Signal(int)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("&Details", parent)
         self.setObjectName("detail_dock")
@@ -339,6 +414,8 @@ class DetailDock(QDockWidget):
     def resource_view(self) -> ResourceDetailView:
         if self._resource_view is None:
             self._resource_view = ResourceDetailView()
+            self._resource_view.backup_action.connect(self.backup_action)
+            self._resource_view.save_record_requested.connect(self.save_record_requested)
             self.stack.addWidget(self._resource_view)
         return self._resource_view
 

@@ -53,6 +53,7 @@ from ..dialogs import (
 from ..dialogs.errors import Fix, fix_for
 from ..dialogs.help import LocationsDialog, ShortcutsDialog, about_text
 from ..dialogs.preferences import PreferencesDialog
+from ..dialogs.work import WorkDialog
 from ..icons import get_colored_icon
 from ..models import (
     PAYLOAD_ROLE,
@@ -60,6 +61,7 @@ from ..models import (
 )
 from .actions import build_actions, build_menus
 from .activity import ActivityPane
+from .backup_actions import BackupActions
 from .deploys import DeployPane, DeploysPane
 from .details import DetailDock
 from .resources import ResourcesPane
@@ -98,6 +100,7 @@ class MainWindow(QMainWindow):
         self.message_box: QMessageBox | None = None
         self.credentials_dialog: CredentialsDialog | None = None
         self.servers_dialog: ServersDialog | None = None
+        self.work_dialog: WorkDialog | None = None  # the progress of the last long action (deprovision, provision)
         self._resource_choice = ""
         #: opens a file or folder in the desktop's application (Help ▸ Where…, Preferences; tests record here)
         self.opener: Callable[[QUrl], object] = QDesktopServices.openUrl
@@ -106,6 +109,8 @@ class MainWindow(QMainWindow):
         self._build_body()
         self._build_status_bar()
         self._connect()
+        #: the backups tab's Restore…, Test-restore, Delete… and the runs' Save change record…
+        self.backup_actions = BackupActions(self)
         self._restore_geometry()
         self._update_actions()
         self.controller.health_timer.start()  # re-check the attached resources in the background
@@ -694,10 +699,28 @@ class MainWindow(QMainWindow):
             self.controller.deprovision_refusal(resource.name, lambda reason: self._open_deprovision(resource, reason))
 
     def _open_deprovision(self, resource: ResourceInfo, refusal: str | None) -> None:
-        dialog = DeprovisionDialog(resource, refusal, self)
-        dialog.accepted.connect(lambda: self.controller.deprovision(*dialog.values()))
+        servers = {s.name: s.kind for s in self.snapshot.servers} if self.snapshot else {}
+        dialog = DeprovisionDialog(resource, refusal, self, server_kind=servers.get(resource.server or ""))
+        dialog.accepted.connect(lambda: self._deprovision(dialog))
         self._open(dialog)
         self.deprovision_dialog_opened.emit()
+
+    def _deprovision(self, dialog: DeprovisionDialog) -> WorkDialog:
+        """The final backup, its test-restore and the drop take a while: a progress dialog with Cancel."""
+        work = WorkDialog(f"Deprovision {dialog.resource.name}", self)
+        work.follow(self.controller.deprovision(*dialog.values(), on_progress=work.show_progress))
+        self.work_dialog = work
+        return work
+
+    def provision(self, server: str, name: str, plan: str | None, instance: Any) -> WorkDialog | None:
+        """Provision on a server; an RDS instance takes minutes: its status changes in a progress dialog with Cancel."""
+        if instance is None:
+            self.controller.provision(server, name, plan)
+            return None
+        work = WorkDialog(f"Provision {name} on {server}", self.servers_dialog or self)
+        work.follow(self.controller.provision(server, name, plan, instance, on_progress=work.show_progress))
+        self.work_dialog = work
+        return work
 
     def upgrade_database(self) -> None:
         """The "Upgrade database…" hook: hands the resource to whoever listens to upgrade_requested."""
@@ -753,7 +776,7 @@ class MainWindow(QMainWindow):
             dialog = ServersDialog(self)
             dialog.register_requested.connect(self.controller.register_server)
             dialog.remove_requested.connect(self.controller.remove_server)
-            dialog.provision_requested.connect(self.controller.provision)
+            dialog.provision_requested.connect(self.provision)
             self.servers_dialog = dialog
         dialog = self.servers_dialog
         snapshot = self.snapshot

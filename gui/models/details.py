@@ -4,13 +4,14 @@ upgrade runs and each run's change record (its steps)."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush
 
+from changeover.core.backups import BackupInfo
 from changeover.core.checks import CheckStatus, ResourceCheck
-from changeover.core.history import BackupInfo
 from changeover.core.records import AttachmentInfo
 from changeover.core.upgrade.runs import RunInfo, StepInfo
 
@@ -23,10 +24,25 @@ logger = logging.getLogger(__name__)
 _OUTCOME = {CheckStatus.OK: "✔ ok", CheckStatus.FAILED: "✘ failed", CheckStatus.NOT_CHECKABLE: "– not checkable"}
 
 
+def _when(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
 def proven_text(backup: BackupInfo) -> str:
-    if backup.proven is None:
-        return "not test-restored"
-    return "✔ proven by a test restore" if backup.proven else "✘ test restore failed"
+    """Proven / not proven / failed, and by what: what the backups tab says of each backup."""
+    if backup.proof_ok is None:
+        return "not proven"
+    how = "restore" if backup.proof_kind == "restore" else "test-restore"
+    return f"✔ proven by {how}" if backup.proof_ok else f"✘ {how} failed"
+
+
+def proof_tooltip(backup: BackupInfo) -> str:
+    if backup.proof_ok is None:
+        return "Never test-restored: Test-restore loads it into a scratch database and compares it with its manifest."
+    return f"{backup.proven_where}: {backup.proof_detail}"
 
 
 class AttachmentHistoryModel(RecordTableModel[AttachmentInfo]):
@@ -67,14 +83,29 @@ class BackupsModel(RecordTableModel[BackupInfo]):
     key = staticmethod(lambda b: b.folder)
     columns = (
         Column[BackupInfo](
-            "Created", lambda b: moment(b.created_at), lambda b: sort_time(b.created_at), tooltip=lambda b: b.folder
+            "Created",
+            lambda b: moment(_when(b.created_at)),
+            lambda b: sort_time(_when(b.created_at)),
+            tooltip=lambda b: str(b.folder),
         ),
         Column[BackupInfo]("Size", lambda b: size(b.size_bytes), lambda b: b.size_bytes),
         Column[BackupInfo]("Rows", lambda b: number(b.rows), lambda b: b.rows),
         Column[BackupInfo]("Format", lambda b: b.format),
-        Column[BackupInfo]("Proven", proven_text),
+        Column[BackupInfo]("Proven", proven_text, tooltip=proof_tooltip),
+        Column[BackupInfo](
+            "When",
+            lambda b: moment(_when(b.proven_at)),
+            lambda b: sort_time(_when(b.proven_at)),
+            tooltip=proof_tooltip,
+        ),
+        Column[BackupInfo]("Where", lambda b: b.proven_where or "", tooltip=lambda b: b.proven_where or ""),
         Column[BackupInfo]("Checksum (sha256)", lambda b: b.sha256[:16] + "…", tooltip=lambda b: b.sha256),
     )
+
+    def extra_data(self, record: BackupInfo, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.ForegroundRole and record.proof_ok is False:
+            return QBrush(warning_color())
+        return None
 
 
 def run_window(run: RunInfo) -> str:

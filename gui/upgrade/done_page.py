@@ -6,7 +6,9 @@ import logging
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
+    QPushButton,
     QVBoxLayout,
     QWizardPage,
 )
@@ -16,6 +18,7 @@ from changeover.core.records import ResourceInfo
 from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import RunInfo
 
+from ..change_records import ChangeRecordDialog, write_change_record
 from ..formatting import number
 from ..formatting import size as human_bytes
 from .common import (
@@ -42,6 +45,35 @@ class DonePage(QWizardPage):
         layout.addWidget(self.summary)
         layout.addWidget(QLabel("Each step:"))
         layout.addWidget(self.durations, 1)
+        self.save_record = QPushButton("&Save change record…")
+        self.save_record.setAccessibleName("Save change record")
+        self.save_record.setToolTip("Write this run's change record as Markdown or JSON, for the change board")
+        self.save_record.clicked.connect(self.choose_record_file)
+        self.record_note = wrapped_label(name="Change record note", selectable=True)
+        row = QHBoxLayout()
+        row.addWidget(self.save_record)
+        row.addWidget(self.record_note, 1)
+        layout.addLayout(row)
+        self.record_dialog: ChangeRecordDialog | None = None
+
+    def choose_record_file(self) -> ChangeRecordDialog:
+        run = self.wiz.run_info
+        assert run is not None
+        dialog = ChangeRecordDialog(run.id, self)
+        dialog.chosen.connect(self.save_change_record)
+        self.record_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def save_change_record(self, run_id: int, fmt: str, path: str) -> None:
+        ws = self.wiz.workspace
+        self.record_note.setText("Saving the change record…")
+        self.wiz.work(
+            lambda: write_change_record(ws, run_id, fmt, path),
+            name="save the change record",
+            on_finished=lambda saved: self.record_note.setText(f"Change record saved to {saved}."),
+            on_failed=lambda e: self.record_note.setText(error_text(e)),
+        )
 
     def initializePage(self) -> None:  # noqa: N802
         run = self.wiz.run_info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,9 @@ def test_a_resource_detail_gathers_health_backups_runs_and_events(workspace: Wor
     [backup] = detail.backups
     assert backup.size_bytes > 0 and len(backup.sha256) == 64 and backup.rows > 0
     assert backup.proven is True  # the upgrade's load matched the manifest: that proves the backup
-    assert backup.created_at is not None and backup.created_at.tzinfo is not None
+    assert datetime.fromisoformat(backup.created_at).tzinfo is not None
     [seen] = detail.runs
-    assert seen.id == run.id and seen.state == "done" and seen.backup_path == backup.folder
+    assert seen.id == run.id and seen.state == "done" and seen.backup_path == str(backup.folder)
     assert {"attach", "register"} <= {e.action for e in detail.events}
     # The target of the run sees the same run; an unrelated resource sees none.
     assert [r.id for r in workspace.resource_detail(seen.target).runs] == [run.id]
@@ -43,12 +44,12 @@ def test_a_resource_detail_gathers_health_backups_runs_and_events(workspace: Wor
 def test_a_backup_is_proven_when_its_manifest_says_so(workspace: Workspace) -> None:
     demo.create_demo(workspace)
     result = workspace.backup_resource(demo.DATABASE)
-    assert [b.proven for b in resource_backups(demo.DATABASE)] == [None]  # untested
+    assert [b.proof_ok for b in resource_backups(demo.DATABASE)] == [None]  # untested
     workspace.test_restore_backup(result.folder)
-    assert [b.proven for b in resource_backups(demo.DATABASE)] == [True]
+    assert [b.proof_ok for b in resource_backups(demo.DATABASE)] == [True]
     failed = Proof(at="2026-12-01T12:00:00+00:00", where="here", ok=False, detail="books differs", table="books")
     record_proof(Path(result.folder), failed)
-    assert [b.proven for b in resource_backups(demo.DATABASE)] == [False]
+    assert [b.proof_ok for b in resource_backups(demo.DATABASE)] == [False]
 
 
 def test_a_deploy_detail_says_its_maintenance_state(workspace: Workspace, tmp_path: Path) -> None:

@@ -53,10 +53,11 @@ def test_resource_detail_shows_backups_runs_health_and_attachments(
     assert [row[:2] for row in _cells(view.attachments_view)] == [["demo-shop", "DATABASE_URL"]]
     health = _cells(view.health_view)
     assert len(health) == 1 and health[0][1] == "✔ ok" and health[0][0].count(":") == 2  # seconds shown
-    # The upgrade's backup, with its size, time and checksum; untested, so not proven.
+    # The upgrade's backup, with its size, time and checksum; the upgrade's verified load proved it (when, where).
     [row] = _cells(view.backups_view)
-    assert row[0] and row[1].endswith(("B", "kB", "MB")) and row[4] == "not test-restored"
-    assert view.backups_model.record(0).sha256 == backup.sha256 and row[5] == backup.sha256[:16] + "…"
+    assert row[0] and row[1].endswith(("B", "kB", "MB")) and row[4] == "✔ proven by restore"
+    assert row[5].startswith("20") and row[6] == backup.proven_where and row[6]
+    assert view.backups_model.record(0).sha256 == backup.sha256 and row[7] == backup.sha256[:16] + "…"
     assert view.tabs.tabText(2) == "Backups (1)" and "1 backup," in view.backups_note.text()
     assert view.selected_backup() is None
     view.backups_view.selectRow(0)
