@@ -68,6 +68,8 @@ def check(handle: Handle, timeout: float) -> CheckResult:
                     handle,
                 )
             return failed(timer, f"{where} answered HeadBucket with {code} (HTTP {status}).", handle)
+        except (bx.SSOError, bx.TokenRetrievalError, bx.ProfileNotFound) as exc:  # a sign-in, not the network
+            return failed(timer, aws.in_words(exc, f"check the bucket '{bucket}'").message, handle)
         except (bx.ConnectTimeoutError, bx.ReadTimeoutError):
             return failed(timer, f"Timed out waiting for {where}: the server did not answer in time.", handle)
         except bx.EndpointConnectionError as exc:

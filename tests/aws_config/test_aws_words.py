@@ -22,8 +22,9 @@ import pytest
 from botocore.retries.standard import ExponentialBackoff
 from botocore.stub import Stubber
 
-from changeover.core import aws
+from changeover.core import aws, handles
 from changeover.core.aws import AWSError
+from changeover.core.checks import s3 as s3_check
 from changeover.core.configstores import SsmStore
 
 from .conftest import REGION
@@ -89,6 +90,14 @@ def test_an_expired_sso_sign_in_says_to_sign_in_again(
     assert raised.value.title == "AWS sign-in expired"
     assert f"Could not read the SSM path {PREFIX} in {REGION}: the AWS SSO session has expired" in raised.value.message
     assert "Run `aws sso login`" in raised.value.message
+
+
+def test_the_health_check_of_a_bucket_says_sign_in_not_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sso_home(tmp_path, monkeypatch, expired_token=True)
+    monkeypatch.setenv("AWS_PROFILE", "team")
+    result = s3_check.check(handles.parse(f"s3://orders-files?region={REGION}"), 5.0)
+    assert not result.ok
+    assert result.reason.startswith("Could not check the bucket 'orders-files': the AWS SSO session has expired")
 
 
 def test_an_sso_profile_never_signed_in_says_to_sign_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
