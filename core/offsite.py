@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import _aws, paths
+from . import aws, paths
 from .context import NAME, Context
 from .errors import Conflict, InvalidInput, NotFound
 from .inventory.models import ResourceState
@@ -70,7 +70,7 @@ def _open_bucket(ctx: Context, resource_name: str) -> _Bucket:
     query = {k.lower(): v[-1] for k, v in parse_qs(parts.query).items()}
     keys = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
     region = query.get("region") or "us-east-1"
-    return _Bucket(_aws.client("s3", region, keys=keys), parts.hostname or "", resource_name)
+    return _Bucket(aws.client("s3", region, keys=keys), parts.hostname or "", resource_name)
 
 
 def _configured(ctx: Context) -> _Bucket | None:
@@ -83,7 +83,7 @@ def use_bucket(ctx: Context, resource_name: str) -> str:
     with ctx.audited("set backup bucket", "setting", SETTING) as details:
         if resource_name != NONE:
             bucket = _open_bucket(ctx, resource_name)
-            with _aws.translated(f"reach the bucket {bucket.name}", "s3:ListBucket"):
+            with aws.translated(f"reach the bucket {bucket.name}", "s3:ListBucket"):
                 bucket.client.head_bucket(Bucket=bucket.name)
         ctx.write_setting(SETTING, resource_name)
         details.append(f"backups copied to {resource_name}" if resource_name != NONE else "no backup bucket")
@@ -110,7 +110,7 @@ def push(ctx: Context, folder: Path, *, bucket: _Bucket | None = None) -> Offsit
         base = f"{PREFIX}/{folder.parent.name}/{folder.name}/"
         for path in _files(folder):
             key = base + path.relative_to(folder).as_posix()
-            with _aws.translated(f"copy {path.name} to {bucket.url(key)}", "s3:PutObject"):
+            with aws.translated(f"copy {path.name} to {bucket.url(key)}", "s3:PutObject"):
                 bucket.client.upload_file(str(path), bucket.name, key)
         details.append(f"to {bucket.url(base)}")
         return OffsiteBackup(
@@ -139,7 +139,7 @@ def list_offsite(ctx: Context, resource: str | None = None) -> list[OffsiteBacku
         raise Conflict("No backup bucket is set: name one with `changeover offsite use RESOURCE`.")
     prefix = f"{PREFIX}/{_checked(resource, 'resource')}/" if resource else f"{PREFIX}/"
     found: list[OffsiteBackup] = []
-    with _aws.translated(f"list the backups in {bucket.url(prefix)}", "s3:ListBucket and s3:GetObject"):
+    with aws.translated(f"list the backups in {bucket.url(prefix)}", "s3:ListBucket and s3:GetObject"):
         for page in bucket.client.get_paginator("list_objects_v2").paginate(Bucket=bucket.name, Prefix=prefix):
             for item in page.get("Contents", []):
                 key = str(item["Key"])
@@ -192,7 +192,7 @@ def fetch(ctx: Context, resource: str, timestamp: str) -> Path:
         base = f"{PREFIX}/{resource}/{timestamp}/"
         partial = start_partial(final)
         try:
-            with _aws.translated(f"fetch {bucket.url(base)}", "s3:ListBucket and s3:GetObject"):
+            with aws.translated(f"fetch {bucket.url(base)}", "s3:ListBucket and s3:GetObject"):
                 keys = [
                     str(item["Key"])
                     for page in bucket.client.get_paginator("list_objects_v2").paginate(Bucket=bucket.name, Prefix=base)

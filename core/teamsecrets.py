@@ -24,7 +24,7 @@ from typing import Any
 import keyring.errors
 from sqlalchemy import select
 
-from . import _aws
+from . import aws
 from . import secrets as keyring_secrets
 from .context import Context
 from .errors import ChangeoverError, Conflict, InvalidInput, KeyringUnavailable
@@ -89,7 +89,7 @@ class AwsSecretsStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = _aws.client("secretsmanager", self.where.region, self.profile)
+            self._client = aws.client("secretsmanager", self.where.region, self.profile)
         return self._client
 
     def secret_id(self, service: str, username: str) -> str:
@@ -105,12 +105,12 @@ class AwsSecretsStore:
 
     def get_password(self, service: str, username: str) -> str | None:
         name = self.secret_id(service, username)
-        with _aws.translated(self._doing(f"read the secret {name}"), _PERMISSION.format("GetSecretValue")):
+        with aws.translated(self._doing(f"read the secret {name}"), _PERMISSION.format("GetSecretValue")):
             try:
                 found = self.client.get_secret_value(SecretId=name)
             except Exception as exc:
                 # not there, or scheduled for deletion: no secret, as the keyring says for a missing one
-                if _aws.error_code(exc) in {"ResourceNotFoundException", "InvalidRequestException"}:
+                if aws.error_code(exc) in {"ResourceNotFoundException", "InvalidRequestException"}:
                     return None
                 raise
         value = found.get("SecretString")
@@ -118,15 +118,15 @@ class AwsSecretsStore:
 
     def set_password(self, service: str, username: str, password: str) -> None:
         name = self.secret_id(service, username)
-        with _aws.translated(self._doing(f"look up the secret {name}"), _PERMISSION.format("DescribeSecret")):
+        with aws.translated(self._doing(f"look up the secret {name}"), _PERMISSION.format("DescribeSecret")):
             try:
                 found = self.client.describe_secret(SecretId=name)
             except Exception as exc:
-                if _aws.error_code(exc) != "ResourceNotFoundException":
+                if aws.error_code(exc) != "ResourceNotFoundException":
                     raise
                 found = None
         if found is None:
-            with _aws.translated(self._doing(f"create the secret {name}"), _PERMISSION.format("CreateSecret")):
+            with aws.translated(self._doing(f"create the secret {name}"), _PERMISSION.format("CreateSecret")):
                 self.client.create_secret(
                     Name=name,
                     SecretString=password,
@@ -135,18 +135,18 @@ class AwsSecretsStore:
                 )
             return
         if found.get("DeletedDate"):  # scheduled for deletion: bring it back before writing
-            with _aws.translated(self._doing(f"restore the secret {name}"), _PERMISSION.format("RestoreSecret")):
+            with aws.translated(self._doing(f"restore the secret {name}"), _PERMISSION.format("RestoreSecret")):
                 self.client.restore_secret(SecretId=name)
-        with _aws.translated(self._doing(f"store the secret {name}"), _PERMISSION.format("PutSecretValue")):
+        with aws.translated(self._doing(f"store the secret {name}"), _PERMISSION.format("PutSecretValue")):
             self.client.put_secret_value(SecretId=name, SecretString=password)
 
     def delete_password(self, service: str, username: str) -> None:
         name = self.secret_id(service, username)
-        with _aws.translated(self._doing(f"delete the secret {name}"), _PERMISSION.format("DeleteSecret")):
+        with aws.translated(self._doing(f"delete the secret {name}"), _PERMISSION.format("DeleteSecret")):
             try:
                 self.client.delete_secret(SecretId=name, RecoveryWindowInDays=RECOVERY_DAYS)
             except Exception as exc:
-                if _aws.error_code(exc) in {"ResourceNotFoundException", "InvalidRequestException"}:
+                if aws.error_code(exc) in {"ResourceNotFoundException", "InvalidRequestException"}:
                     raise keyring.errors.PasswordDeleteError(username) from None
                 raise
 

@@ -261,6 +261,17 @@ def test_the_bundle_leaves_out_no_qt_module_the_app_imports() -> None:
     assert imported and not imported & excluded, imported & excluded
 
 
+def test_the_bundle_keeps_the_model_of_every_aws_service_core_calls() -> None:
+    spec = (PACKAGING / "changeover.spec").read_text()
+    kept = re.search(r"AWS_USED = \{(.*?)\}", spec)
+    assert kept is not None
+    services = set()
+    for path in (ROOT / "core").rglob("*.py"):
+        services |= set(re.findall(r"\bclient\(\s*\"([a-z0-9-]+)\"", path.read_text(encoding="utf-8")))
+    assert {"rds", "s3", "ssm", "secretsmanager", "sts"} <= services, services
+    assert services <= set(re.findall(r"\"([a-z0-9-]+)\"", kept.group(1))), services
+
+
 def test_the_launcher_closes_the_window_once_shown_when_asked() -> None:
     """What CI does with the bundle (packaging/bundle.py), here from the source tree."""
     # No session bus and no display: the user's own keyring and screen are never touched.

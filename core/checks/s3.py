@@ -1,4 +1,4 @@
-"""S3 buckets through boto3: ``HeadBucket`` with the handle's keys and region.
+"""S3 buckets: ``HeadBucket`` with the handle's keys and region, through the one AWS client (:mod:`..aws`).
 
 A handle is ``s3://ACCESS_KEY:SECRET_KEY@BUCKET?region=REGION``, or ``s3://BUCKET?region=REGION`` without
 keys, checked with the standard AWS credential chain (profile, environment, instance role). Without
@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import boto3
 import botocore.exceptions as bx
-from botocore.config import Config
 
+from .. import aws
+from ..errors import ChangeoverError
 from ..handles import Handle
 from .base import CheckResult, cause_chain, failed, network_reason, ok, timed, wrong_protocol
 
@@ -25,24 +25,23 @@ def check(handle: Handle, timeout: float) -> CheckResult:
     bucket = parts.hostname or ""
     query = {k.lower(): v[-1] for k, v in parse_qs(parts.query).items()}
     region = query.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    endpoint = query.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = query.get("endpoint") or aws.endpoint_url("s3")
     where = urlsplit(endpoint).netloc if endpoint else f"s3.{region}.amazonaws.com"
     host, _, port_text = where.partition(":")
     port = int(port_text) if port_text.isdigit() else None
+    user, secret = unquote(parts.username or ""), unquote(parts.password or "")
     with timed() as timer:
-        client = boto3.session.Session().client(
-            "s3",
-            region_name=region,
-            endpoint_url=endpoint or None,
-            aws_access_key_id=unquote(parts.username or "") or None,
-            aws_secret_access_key=unquote(parts.password or "") or None,
-            config=Config(
-                connect_timeout=timeout,
-                read_timeout=timeout,
-                retries={"total_max_attempts": 1, "mode": "standard"},
-                s3={"addressing_style": "path"} if endpoint else None,
-            ),
-        )
+        try:  # one try: a health check says what it saw at once
+            client = aws.client(
+                "s3",
+                region,
+                keys=(user, secret) if user and secret else None,
+                endpoint=endpoint,
+                timeout=timeout,
+                attempts=1,
+            )
+        except ChangeoverError as exc:  # a profile named in AWS_PROFILE that is not there
+            return failed(timer, exc.message, handle)
         try:
             client.head_bucket(Bucket=bucket)
         except bx.NoCredentialsError:
@@ -69,6 +68,8 @@ def check(handle: Handle, timeout: float) -> CheckResult:
                     handle,
                 )
             return failed(timer, f"{where} answered HeadBucket with {code} (HTTP {status}).", handle)
+        except (bx.SSOError, bx.TokenRetrievalError, bx.ProfileNotFound) as exc:  # a sign-in, not the network
+            return failed(timer, aws.in_words(exc, f"check the bucket '{bucket}'").message, handle)
         except (bx.ConnectTimeoutError, bx.ReadTimeoutError):
             return failed(timer, f"Timed out waiting for {where}: the server did not answer in time.", handle)
         except bx.EndpointConnectionError as exc:

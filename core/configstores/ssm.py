@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from .. import _aws, handles, paths
+from .. import aws, handles, paths
 from ..errors import ConfigStoreError, InvalidInput
 from ..handles import validate_env_var
 from .envfile import DEFAULT_LOCK_TIMEOUT, _FolderLock
@@ -123,7 +123,7 @@ class SsmStore:
     @property
     def ssm(self) -> Any:
         if self._client is None:
-            self._client = _aws.client("ssm", self.region, self.profile)
+            self._client = aws.client("ssm", self.region, self.profile)
         return self._client
 
     def _name(self, var: str) -> str:
@@ -150,7 +150,7 @@ class SsmStore:
 
     def _read_all(self) -> dict[str, _Parameter]:
         found: dict[str, _Parameter] = {}
-        with _aws.translated(f"read {self._shown()}", "ssm:GetParametersByPath (and kms:Decrypt)"):
+        with aws.translated(f"read {self._shown()}", "ssm:GetParametersByPath (and kms:Decrypt)"):
             pages = self.ssm.get_paginator("get_parameters_by_path").paginate(
                 Path=self.prefix, Recursive=False, WithDecryption=True
             )
@@ -206,7 +206,7 @@ class SsmStore:
             return written
 
     def _put(self, var: str, value: str, kind: str) -> None:
-        with _aws.translated(f"write {self._name(var)} in {self.region}", "ssm:PutParameter (and kms:Encrypt)"):
+        with aws.translated(f"write {self._name(var)} in {self.region}", "ssm:PutParameter (and kms:Encrypt)"):
             self.ssm.put_parameter(
                 Name=self._name(var),
                 Value=value,
@@ -216,11 +216,11 @@ class SsmStore:
             )
 
     def _delete(self, var: str) -> None:
-        with _aws.translated(f"delete {self._name(var)} in {self.region}", "ssm:DeleteParameter"):
+        with aws.translated(f"delete {self._name(var)} in {self.region}", "ssm:DeleteParameter"):
             try:
                 self.ssm.delete_parameter(Name=self._name(var))
             except Exception as exc:
-                if _aws.error_code(exc) != "ParameterNotFound":
+                if aws.error_code(exc) != "ParameterNotFound":
                     raise
 
     def _put_back(self, previous: list[tuple[str, _Parameter | None]]) -> None:
@@ -233,11 +233,11 @@ class SsmStore:
                 self._put(var, before.value, SECURE if self._is_secure(var) else before.type)
 
     def _is_secure(self, var: str) -> bool:
-        with _aws.translated(f"read {self._name(var)} in {self.region}", "ssm:GetParameter"):
+        with aws.translated(f"read {self._name(var)} in {self.region}", "ssm:GetParameter"):
             try:
                 found = self.ssm.get_parameter(Name=self._name(var), WithDecryption=False)
             except Exception as exc:
-                if _aws.error_code(exc) == "ParameterNotFound":
+                if aws.error_code(exc) == "ParameterNotFound":
                     return False
                 raise
         return str(found["Parameter"].get("Type")) == SECURE

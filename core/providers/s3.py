@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy.engine import URL
 
-from .. import _aws, handles
+from .. import aws, handles
 from .base import Connection, ProviderError
 
 logger = logging.getLogger(__name__)
@@ -73,12 +73,12 @@ class S3Provider:
     @property
     def s3(self) -> Any:
         if self._client is None:
-            self._client = _aws.client("s3", self.region, self.profile)
+            self._client = aws.client("s3", self.region, self.profile)
         return self._client
 
     def server_version(self) -> str:
-        with _aws.translated(f"reach AWS in {self.region}", "sts:GetCallerIdentity"):
-            account = _aws.client("sts", self.region, self.profile).get_caller_identity()["Account"]
+        with aws.translated(f"reach AWS in {self.region}", "sts:GetCallerIdentity"):
+            account = aws.client("sts", self.region, self.profile).get_caller_identity()["Account"]
         return f"S3 in {self.region}, account {account}"
 
     def database_url(self, database: str) -> URL:
@@ -94,21 +94,21 @@ class S3Provider:
         """Make a private, versioned, encrypted bucket tagged for ``database``; return its handle (no keys)."""
         bucket = bucket_name(database)
         where = {} if self.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
-        with _aws.translated(f"create the bucket {bucket} in {self.region}", "s3:CreateBucket"):
+        with aws.translated(f"create the bucket {bucket} in {self.region}", "s3:CreateBucket"):
             self.s3.create_bucket(Bucket=bucket, **where)
         try:
-            with _aws.translated(f"block public access to {bucket}", "s3:PutBucketPublicAccessBlock"):
+            with aws.translated(f"block public access to {bucket}", "s3:PutBucketPublicAccessBlock"):
                 self.s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=_PUBLIC_BLOCK)
-            with _aws.translated(f"turn on versioning of {bucket}", "s3:PutBucketVersioning"):
+            with aws.translated(f"turn on versioning of {bucket}", "s3:PutBucketVersioning"):
                 self.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-            with _aws.translated(f"turn on encryption of {bucket}", "s3:PutEncryptionConfiguration"):
+            with aws.translated(f"turn on encryption of {bucket}", "s3:PutEncryptionConfiguration"):
                 self.s3.put_bucket_encryption(
                     Bucket=bucket,
                     ServerSideEncryptionConfiguration={
                         "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
                     },
                 )
-            with _aws.translated(f"tag {bucket}", "s3:PutBucketTagging"):
+            with aws.translated(f"tag {bucket}", "s3:PutBucketTagging"):
                 tags = [{"Key": "managed-by", "Value": "changeover"}, {"Key": "changeover-resource", "Value": database}]
                 self.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
         except BaseException:
@@ -126,11 +126,11 @@ class S3Provider:
 
     def object_count(self, bucket: str, *, at_most: int = 1000) -> int:
         """How many object versions and delete markers ``bucket`` holds (counting stops at ``at_most``)."""
-        with _aws.translated(f"list the objects of {bucket}", "s3:ListBucketVersions"):
+        with aws.translated(f"list the objects of {bucket}", "s3:ListBucketVersions"):
             try:
                 page = self.s3.list_object_versions(Bucket=bucket, MaxKeys=at_most)
             except Exception as exc:
-                if _aws.error_code(exc) == "NoSuchBucket":
+                if aws.error_code(exc) == "NoSuchBucket":
                     return 0
                 raise
         return min(at_most, len(page.get("Versions", [])) + len(page.get("DeleteMarkers", [])))
@@ -142,7 +142,7 @@ class S3Provider:
         """
         deleted = 0
         if delete_contents:
-            with _aws.translated(f"delete the objects of {bucket}", "s3:ListBucketVersions and s3:DeleteObjectVersion"):
+            with aws.translated(f"delete the objects of {bucket}", "s3:ListBucketVersions and s3:DeleteObjectVersion"):
                 pages = self.s3.get_paginator("list_object_versions").paginate(Bucket=bucket)
                 try:
                     for page in pages:
@@ -154,13 +154,13 @@ class S3Provider:
                             self.s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
                             deleted += len(batch)
                 except Exception as exc:
-                    if _aws.error_code(exc) != "NoSuchBucket":
+                    if aws.error_code(exc) != "NoSuchBucket":
                         raise
-        with _aws.translated(f"delete the bucket {bucket}", "s3:DeleteBucket"):
+        with aws.translated(f"delete the bucket {bucket}", "s3:DeleteBucket"):
             try:
                 self.s3.delete_bucket(Bucket=bucket)
             except Exception as exc:
-                code = _aws.error_code(exc)
+                code = aws.error_code(exc)
                 if code == "BucketNotEmpty":
                     raise ProviderError(
                         f"The bucket {bucket} is not empty: delete its contents first (or ask for it)."

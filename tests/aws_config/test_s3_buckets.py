@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 
 from changeover.cli import main
 from changeover.core import checks, servers
-from changeover.core._aws import AwsError
+from changeover.core.aws import AWSError
 from changeover.core.errors import Conflict, InvalidInput
 from changeover.core.providers.s3 import S3Provider
 from changeover.core.workspace import Workspace
@@ -85,7 +85,7 @@ def test_a_failed_provision_leaves_no_bucket(aws: str, workspace: Workspace, mon
 
     client = boto3.client("s3", region_name=REGION)
     monkeypatch.setattr(S3Provider, "s3", property(lambda self: _Refusing(client)))
-    with pytest.raises(AwsError, match="tagging refused"):
+    with pytest.raises(AWSError, match="tagging refused"):
         workspace.provision("aws-eu", "orders-files")
     assert client.list_buckets()["Buckets"] == []
     assert [r.name for r in workspace.list_resources("all")] == []
@@ -98,7 +98,7 @@ class _Refusing:
         self.client = client
 
     def put_bucket_tagging(self, **kwargs: object) -> None:
-        raise AwsError("AWS denied access: tagging refused.")
+        raise AWSError("AWS denied access: tagging refused.")
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.client, name)
@@ -117,10 +117,10 @@ def test_access_denied_is_said_with_the_permission() -> None:
     provider = S3Provider(REGION)
     with Stubber(provider.s3) as stub:
         stub.add_client_error("create_bucket", "AccessDenied", "Access Denied", 403)
-        with pytest.raises(AwsError, match=r"needs the IAM permission s3:CreateBucket"):
+        with pytest.raises(AWSError, match=r"needs the IAM permission s3:CreateBucket"):
             provider.provision("orders", "orders", "unused")
         stub.add_client_error("list_object_versions", "SlowDown", "Please reduce your request rate", 503)
-        with pytest.raises(AwsError, match="kept throttling"):
+        with pytest.raises(AWSError, match="kept throttling"):
             provider.object_count("orders-1a2b3c")
 
 

@@ -12,7 +12,7 @@ from botocore.stub import Stubber
 
 from changeover.cli import main
 from changeover.core import handles
-from changeover.core._aws import AwsError
+from changeover.core.aws import AWSError
 from changeover.core.configstores import SsmStore, open_store
 from changeover.core.errors import ConfigStoreError, HookError, InvalidInput
 from changeover.core.workspace import Workspace
@@ -162,12 +162,12 @@ def test_access_denied_and_throttling_are_said_in_words() -> None:
     store = SsmStore(PREFIX, region=REGION)
     with Stubber(store.ssm) as stub:
         stub.add_client_error("get_parameters_by_path", "AccessDeniedException", "User: arn:aws:iam::1:user/x", 400)
-        with pytest.raises(AwsError, match=r"needs the IAM permission ssm:GetParametersByPath") as denied:
+        with pytest.raises(AWSError, match=r"needs the IAM permission ssm:GetParametersByPath") as denied:
             store.read()
         assert "arn:aws" not in denied.value.message
         stub.add_response("get_parameters_by_path", {"Parameters": []})
         stub.add_client_error("put_parameter", "ThrottlingException", "Rate exceeded", 400)
-        with pytest.raises(AwsError, match="kept throttling") as throttled:
+        with pytest.raises(AWSError, match="kept throttling") as throttled:
             store.apply({"LOG_LEVEL": "debug"})
         assert "wait a minute and try again" in throttled.value.message
 
@@ -175,7 +175,7 @@ def test_access_denied_and_throttling_are_said_in_words() -> None:
 def test_no_credentials_is_said_in_words(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(var)
-    with pytest.raises(AwsError, match="no AWS credentials were found"):
+    with pytest.raises(AWSError, match="no AWS credentials were found"):
         SsmStore(PREFIX, region=REGION).read()
 
 

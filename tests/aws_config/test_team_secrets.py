@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 
 from changeover.cli import main
 from changeover.core import secrets
-from changeover.core._aws import AwsError
+from changeover.core.aws import AWSError
 from changeover.core.errors import Conflict, InvalidInput
 from changeover.core.inventory.db import Inventory
 from changeover.core.teamsecrets import AwsSecretsStore, Where, parse
@@ -143,10 +143,10 @@ def test_unreachable_aws_is_refused_in_words_never_a_fallback(
     workspace.use_secret_store(STORE)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
     workspace.bind_secret_store()
-    with pytest.raises(AwsError, match="cannot be reached") as refused:
+    with pytest.raises(AWSError, match="cannot be reached") as refused:
         workspace.full_handle("shop-db")
     assert PASSWORD not in refused.value.message
-    with pytest.raises(AwsError, match="cannot be reached"):
+    with pytest.raises(AWSError, match="cannot be reached"):
         workspace.register_resource("other-db", DB.replace("shop", "other"))
     assert memory_keyring.items == {}, "nothing went to the keyring instead"
     assert [r.name for r in workspace.list_resources("all")] == ["shop-db"]
@@ -159,10 +159,10 @@ def test_access_denied_is_said_with_the_permission(workspace: Workspace) -> None
     secrets.bind_inventory_store(store)
     with Stubber(store.client) as stub:
         stub.add_client_error("get_secret_value", "AccessDeniedException", "not authorized", 400)
-        with pytest.raises(AwsError, match="needs the IAM permission secretsmanager:GetSecretValue"):
+        with pytest.raises(AWSError, match="needs the IAM permission secretsmanager:GetSecretValue"):
             secrets.load("resource:x:1")
         stub.add_client_error("describe_secret", "ThrottlingException", "Rate exceeded", 400)
-        with pytest.raises(AwsError, match="kept throttling"):
+        with pytest.raises(AWSError, match="kept throttling"):
             secrets.store("resource:x:1", {"password": "x"})
 
 
