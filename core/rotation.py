@@ -49,6 +49,7 @@ from .checks import CheckStatus, check
 from .context import Context
 from .errors import ChangeoverError, Conflict
 from .inventory.models import Resource, ResourceState, Server
+from .providers import rds
 from .providers.base import Provider, SecondLogins
 from .records import ResourceInfo, resource_info
 
@@ -106,6 +107,12 @@ _CANNOT: dict[str, str] = {
 def how_for_kind(kind: str) -> str | None:
     """How a resource of ``kind`` is rotated, in words; None when Changeover cannot rotate that kind."""
     return _HOW.get(kind)
+
+
+def phases(server_kind: str | None) -> int:
+    """How many phases rotating a database user on a server of ``server_kind`` takes: one on a managed
+    instance whose provider can only set its master password (Amazon RDS), else two."""
+    return 1 if server_kind == rds.KIND else 2
 
 
 def cannot_rotate(kind: str) -> str | None:

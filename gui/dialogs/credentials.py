@@ -82,12 +82,22 @@ class RotateDialog(QDialog):
         self.credential = credential
         self.setWindowTitle(f"Rotate the secret of {credential.owner}")
         deploys = ", ".join(credential.deploys) or "no deploy (none is attached)"
-        note = QLabel(
-            f"Changeover makes a new credential for {credential.owner}: {rotation.how_for_kind(credential.kind)}. "
-            f"The new one is checked, then written into the config of {deploys}, restarting each deploy one at a "
-            "time; only then is the old one revoked. If a restart fails, the deploys already changed are put back "
-            "and restarted, the new credential is removed and the old one keeps working: nothing changes."
-        )
+        if rotation.phases(credential.server_kind) == 1:
+            text = (
+                f"Changeover gives {credential.owner} a new master password on its instance, in one phase: the old "
+                f"password stops working at once. The new one is checked, then written into the config of {deploys}, "
+                "restarting each deploy one at a time. If a restart fails, the old password is set back and the "
+                "deploys already changed are put back and restarted: nothing changes."
+            )
+        else:
+            text = (
+                f"Changeover makes a new credential for {credential.owner}: "
+                f"{rotation.how_for_kind(credential.kind)}. The new one is checked, then written into the config of "
+                f"{deploys}, restarting each deploy one at a time; only then is the old one revoked. If a restart "
+                "fails, the deploys already changed are put back and restarted, the new credential is removed and "
+                "the old one keeps working: nothing changes."
+            )
+        note = QLabel(text)
         note.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(note)

@@ -35,6 +35,7 @@ class Credential:
     secret_set_at: datetime | None = None  # when the secret was first stored (never its value)
     secret_rotated_at: datetime | None = None  # when it was last replaced or rotated
     deploys: tuple[str, ...] = ()  # the deploys a replace rewrites and restarts
+    server_kind: str | None = None  # the kind of the server it was provisioned on (rds rotates in one phase)
 
     @property
     def changed_at(self) -> datetime | None:
@@ -121,6 +122,7 @@ class CredentialsModel(RecordTableModel[Credential]):
 
 def credentials_from(resources: Sequence[ResourceInfo], servers: Sequence[Any] = ()) -> list[Credential]:
     """Every secret in the keyring: each live resource's, then each server's admin secret."""
+    server_kinds = {s.name: s.kind for s in servers}
     found = [
         Credential(
             "resource",
@@ -132,6 +134,7 @@ def credentials_from(resources: Sequence[ResourceInfo], servers: Sequence[Any] =
             r.secret_set_at,
             r.secret_rotated_at,
             tuple(sorted({a.deploy for a in r.attachments})),
+            server_kinds.get(r.server or ""),
         )
         for r in resources
         if r.has_secret and r.state != "deprovisioned"

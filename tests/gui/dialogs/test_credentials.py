@@ -196,3 +196,36 @@ def test_kinds_that_cannot_rotate_say_why_and_point_to_replace(
         "Get a new secret where it is issued, then use Replace… to give it to every deploy."
     )
     settle(qtbot, window)
+
+
+def test_the_rotate_confirmation_tells_one_phase_for_an_rds_master_password(qtbot: QtBot) -> None:
+    from changeover.gui.dialogs.credentials import RotateDialog
+    from changeover.gui.models.credentials import Credential
+
+    on_rds = Credential(
+        "resource",
+        "orders-db",
+        "postgresql",
+        "postgresql://orders_db:•••@x/orders_db",
+        "aws-eu",
+        "provisioned",
+        deploys=("shop",),
+        server_kind="rds",
+    )
+    local = Credential(
+        "resource",
+        "app-db",
+        "postgresql",
+        "postgresql://app:•••@db/app",
+        "pg-main",
+        "provisioned",
+        deploys=("shop",),
+        server_kind="postgresql",
+    )
+    texts = []
+    for credential in (on_rds, local):
+        dialog = RotateDialog(credential)
+        qtbot.addWidget(dialog)
+        texts.append(" ".join(label.text() for label in dialog.findChildren(QLabel)))
+    assert "in one phase" in texts[0] and "revoked" not in texts[0] and "shop" in texts[0]
+    assert "only then is the old one revoked" in texts[1] and "one phase" not in texts[1]
