@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 
-from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtCore import QCoreApplication, QObject, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from changeover.core.errors import ChangeoverError
@@ -48,6 +48,39 @@ def open_window(workspace: Workspace, settings: QSettings | None = None) -> Main
     return window
 
 
+class GuiThreadCollector(QObject):
+    """Python's garbage collector runs on the GUI thread only, from a timer.
+
+    An automatic collection runs in whichever thread happens to allocate: in a job's worker thread it may
+    free a Qt object of the window (a dialog in a reference cycle), which Qt must only delete on its own
+    thread, and the process dies (seen: a segmentation fault in a health read). So automatic collection is
+    off and this timer does what it would have done, by generation and with the same thresholds.
+    """
+
+    def __init__(self, parent: QObject | None = None, interval_ms: int = 500) -> None:
+        super().__init__(parent)
+        self.threshold = gc.get_threshold()
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.check)
+        gc.disable()
+        self.timer.start(interval_ms)
+
+    def check(self) -> None:
+        count0, count1, count2 = gc.get_count()
+        if count0 > self.threshold[0]:
+            gc.collect(0)
+            if count1 > self.threshold[1]:
+                gc.collect(1)
+                if count2 > self.threshold[2]:
+                    gc.collect(2)
+
+    def stop(self) -> None:
+        """Back to automatic collection (after one full collection here, on the GUI thread)."""
+        self.timer.stop()
+        gc.collect()
+        gc.enable()
+
+
 def tune_gc() -> None:
     """Keep Python's garbage collector from stalling the window while a job builds many objects.
 
@@ -82,6 +115,7 @@ def run(argv: list[str] | None = None) -> int:
     window = open_window(workspace)
     holder["window"] = window
     tune_gc()
+    GuiThreadCollector(app)  # from here on, garbage is collected on this thread only
     logger.info("window shown %.3f s after start", time.perf_counter() - started)
     try:
         return app.exec()

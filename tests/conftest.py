@@ -181,3 +181,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _needs_a_server(item):
             item.add_marker(pytest.mark.servers)
+
+
+@pytest.fixture(autouse=True)
+def collect_on_the_gui_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """For a test with Qt widgets, garbage is collected on the GUI thread only, as the app does (a
+    collection in a job's thread may free a widget there and crash Qt): see gui/app.py GuiThreadCollector."""
+    if "qtbot" not in request.fixturenames and "qapp" not in request.fixturenames:
+        yield
+        return
+    from changeover.gui.app import GuiThreadCollector
+
+    request.getfixturevalue("qapp")
+    collector = GuiThreadCollector()
+    try:
+        yield
+    finally:
+        collector.stop()
+        collector.deleteLater()
