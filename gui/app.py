@@ -115,7 +115,7 @@ def run(argv: list[str] | None = None) -> int:
     window = open_window(workspace)
     holder["window"] = window
     tune_gc()
-    GuiThreadCollector(app)  # from here on, garbage is collected on this thread only
+    GuiThreadCollector(window)  # from here on, garbage is collected on this thread only
     logger.info("window shown %.3f s after start", time.perf_counter() - started)
     try:
         return app.exec()
