@@ -6,7 +6,8 @@ it are in the same units.
 
 from __future__ import annotations
 
-_SCALES = ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"))
+#: decimal size units, largest first (the window's locale-aware sizes use the same)
+SIZE_UNITS = _SCALES = ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"))
 
 
 def human_bytes(size: float | None, missing: str = "") -> str:

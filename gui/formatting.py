@@ -11,11 +11,9 @@ from datetime import datetime
 
 from PySide6.QtCore import QLocale
 
-from changeover.core.formats import human_seconds
+from changeover.core.formats import SIZE_UNITS, human_seconds
 
 logger = logging.getLogger(__name__)
-
-_SCALES = ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"))
 
 
 def number(value: int | float, decimals: int = 0) -> str:
@@ -32,7 +30,7 @@ def size(value: int | float | None, missing: str = "") -> str:
     """Bytes, decimal units like core.formats.human_bytes, the decimal point the locale's (``1.5 MB``)."""
     if value is None:
         return missing
-    for scale, unit in _SCALES:
+    for scale, unit in SIZE_UNITS:
         if value >= scale:
             return f"{number(value / scale, 1)} {unit}"
     return f"{number(value)} B"
