@@ -12,7 +12,7 @@ from changeover.core.context import DAYS, QUIET_SECONDS
 from changeover.core.errors import InvalidInput
 from changeover.core.jobs import human_seconds
 from changeover.core.upgrade import procedure
-from changeover.core.upgrade.procedure import RunInfo, UpgradePlan
+from changeover.core.upgrade.procedure import ROUTES, RunInfo, UpgradePlan
 from changeover.core.workspace import Workspace
 
 from .options import Commands, command, number, read_handle
@@ -37,7 +37,9 @@ def _print_plan(plan: UpgradePlan, out: TextIO) -> None:
     out.write(f"estimated maintenance window: about {human_seconds(plan.estimate_seconds)}\n")
     for route in plan.routes:
         mark = " (shorter)" if route.shortest else ""
-        out.write(f"  route {route.name}: {route.text}, about {human_seconds(route.estimate_seconds)}{mark}\n")
+        mark += " (this plan)" if route.name == plan.route else ""
+        why = "" if route.available else f"; not available: {route.reason}"
+        out.write(f"  route {route.name}: {route.text}, about {human_seconds(route.estimate_seconds)}{mark}{why}\n")
     out.write(f"the old database is kept, detached, for {plan.keep_days} days after the switch\n")
     labelled("  adapted", plan.adaptations, out)
     labelled("  NOT carried", plan.not_carried, out)
@@ -81,6 +83,7 @@ def _start(ws: Workspace, args: argparse.Namespace, out: TextIO) -> int | None:
         target_name=args.name,
         keep_days=args.keep_days,
         quiet_timeout=args.quiet_timeout,
+        route=args.route,
     )
     if args.json:
         emit_json({**dataclasses.asdict(plan), "target_text": None, "ok": plan.ok}, out)
@@ -144,6 +147,14 @@ def register(commands: Commands) -> None:
         type=number(QUIET_SECONDS, "--quiet-timeout", float),
         default=60.0,
         help="seconds to wait for the database to be quiet",
+    )
+    p.add_argument(
+        "--route",
+        choices=tuple(ROUTES),
+        default="copy",
+        help="how to carry the database over: copy (backup, load, verify during maintenance; the default), "
+        "snapshot (RDS to RDS: the provider's snapshot restored as the larger instance), online (replicate while "
+        "the app runs; maintenance only to drain and switch). The plan lists the routes this upgrade allows",
     )
     p.add_argument("--yes", action="store_true", help="start without asking")
     p.add_argument("--json", action="store_true", help="one JSON object per progress event")

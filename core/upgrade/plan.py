@@ -17,7 +17,7 @@ from ..errors import ChangeoverError, Conflict, InvalidInput
 from ..inventory.models import Deploy, ResourceState, UpgradeRun
 from . import journal
 from .runs import RunInfo, run_info
-from .states import STEPS, TITLES, RunState, UpgradeFailed
+from .states import ROUTES, TITLES, RouteName, RunState, UpgradeFailed, route_steps
 from .steps import database_url
 
 logger = logging.getLogger(__name__)
@@ -42,10 +42,12 @@ class Check:
 class Route:
     """A way to carry the database over, with its estimated maintenance window."""
 
-    name: str  # copy | snapshot
+    name: str  # a states.RouteName: copy | snapshot | online
     text: str
     estimate_seconds: float
     shortest: bool = False
+    available: bool = True  # False: shown with the reason, and a plan for it fails its pre-flight
+    reason: str = ""  # why it is not available, and what would make it so
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ class UpgradePlan:
     warnings: tuple[str, ...] = ()
     target_text: str | None = field(default=None, repr=False, compare=False)  # the full handle; never shown
     target_engine: str | None = None  # the engine of a new cloud instance (RDS), the source's own
-    routes: tuple[Route, ...] = ()  # where another route exists (RDS to RDS): each with its estimate
+    routes: tuple[Route, ...] = ()  # where another route exists (RDS to RDS, online): each with its estimate
+    route: str = RouteName.COPY  # the route this plan takes (its steps are ``steps``)
 
     @property
     def ok(self) -> bool:
@@ -151,13 +154,20 @@ def plan_upgrade(
     target_name: str | None = None,
     keep_days: int | None = None,
     quiet_timeout: float = 60.0,
+    route: str = RouteName.COPY,
 ) -> UpgradePlan:
-    """Run the pre-flight checks and describe the upgrade; nothing is changed."""
+    """Run the pre-flight checks and describe the upgrade by ``route``; nothing is changed.
+
+    The plan lists every route this upgrade could take (:attr:`UpgradePlan.routes`, each available or not,
+    with the reason); a route that is not available fails a pre-flight check.
+    """
 
     if (to_handle is None) == (provision_on is None):
         raise InvalidInput(
             "Give the new database either by handle (--to) or by a server to provision on (--provision)."
         )
+    if route not in ROUTES:
+        raise InvalidInput(f"There is no upgrade route '{route}': choose one of {', '.join(ROUTES)}.")
     keep = keep_days if keep_days is not None else int(ws.setting("retention_days"))
     check_range(keep, DAYS, "The days to keep the old database")
     check_range(quiet_timeout, QUIET_SECONDS, "The quiet timeout (seconds)")
@@ -282,6 +292,15 @@ def plan_upgrade(
     if source_on_cloud and provision_on == source_server and target_engine is not None:
         routes, verdict = _rds_routes(source_name, plan, info.size_bytes, estimate, 5.0 * max(1, len(deploys)))
         warnings.append(verdict)
+    if routes and not any(r.name == RouteName.COPY for r in routes):  # a choice always includes the default
+        routes = (Route(RouteName.COPY, "Changeover's copy, verified, during maintenance", estimate), *routes)
+    if route != RouteName.COPY:
+        chosen = next((r for r in routes if r.name == route), None)
+        if chosen is None:
+            checks.append(Check("route", False, f"the {route} route is not offered for this upgrade"))
+        else:
+            checks.append(Check("route", chosen.available, chosen.reason or chosen.text))
+            estimate = chosen.estimate_seconds
     return UpgradePlan(
         source=source_name,
         source_kind=info.engine,
@@ -296,7 +315,7 @@ def plan_upgrade(
         target_server=provision_on,
         target_plan=plan,
         deploys=deploys,
-        steps=tuple((s, TITLES[s]) for s in STEPS),
+        steps=tuple((s, TITLES[s]) for s in route_steps(route)),
         checks=tuple(checks),
         estimate_seconds=estimate,
         keep_days=keep,
@@ -307,6 +326,7 @@ def plan_upgrade(
         target_text=to_handle,
         target_engine=target_engine,
         routes=routes,
+        route=route,
     )
 
 
@@ -372,6 +392,7 @@ def plan_record(plan: UpgradePlan) -> dict[str, object]:
         "steps": [{"name": n, "title": t} for n, t in plan.steps],
         "checks": [{"name": c.name, "ok": c.ok, "message": c.message} for c in plan.checks],
         "estimate_seconds": plan.estimate_seconds,
+        "route": plan.route,
         "adaptations": list(plan.adaptations),
         "not_carried": list(plan.not_carried),
         "warnings": list(plan.warnings),
@@ -397,7 +418,7 @@ def start_upgrade(ws: Context, plan: UpgradePlan, *, quiet_timeout: float = 60.0
             target_server=plan.target_server,
             target_plan=plan.target_plan,
             state=RunState.RUNNING,
-            step=STEPS[0],
+            step=plan.steps[0][0],
             keep_days=plan.keep_days,
             deploys=[{"deploy": d, "env_var": v} for d, v in plan.deploys],
             options={
@@ -405,6 +426,7 @@ def start_upgrade(ws: Context, plan: UpgradePlan, *, quiet_timeout: float = 60.0
                 "cross_engine": plan.cross_engine,
                 "engine": plan.target_engine,
                 "plan": plan_record(plan),
+                "route": plan.route,
             },
             stats={
                 "estimate_seconds": plan.estimate_seconds,
@@ -418,7 +440,7 @@ def start_upgrade(ws: Context, plan: UpgradePlan, *, quiet_timeout: float = 60.0
             actor=ws.actor,
             created_at=now,
             updated_at=now,
-            steps=journal.new_steps(STEPS),
+            steps=journal.new_steps(tuple(name for name, _ in plan.steps)),
         )
         session.add(run)
         session.flush()

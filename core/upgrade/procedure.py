@@ -17,17 +17,31 @@ from __future__ import annotations
 from .plan import DATABASE_KINDS, Check, UpgradePlan, plan_upgrade, start_upgrade
 from .runner import execute, rollback
 from .runs import EventSink, RunEvent, RunInfo, StepInfo, list_runs, show_run
-from .states import STEPS, SWITCH, TITLES, WEIGHTS, RunState, Step, StepState, UpgradeFailed
+from .states import (
+    ROUTES,
+    STEPS,
+    SWITCH,
+    TITLES,
+    WEIGHTS,
+    RouteName,
+    RunState,
+    Step,
+    StepState,
+    UpgradeFailed,
+    route_steps,
+)
 from .steps import STEP_FUNCTIONS
 
 __all__ = [
     "DATABASE_KINDS",
+    "ROUTES",
     "STEP_FUNCTIONS",
     "STEPS",
     "SWITCH",
     "TITLES",
     "WEIGHTS",
     "Check",
+    "RouteName",
     "EventSink",
     "RunEvent",
     "RunInfo",
@@ -40,6 +54,7 @@ __all__ = [
     "execute",
     "list_runs",
     "plan_upgrade",
+    "route_steps",
     "rollback",
     "show_run",
     "start_upgrade",

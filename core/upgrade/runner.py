@@ -13,8 +13,8 @@ from ..inventory.models import ResourceState
 from ..jobs import Progress, check_cancel, no_progress
 from . import journal
 from .runs import EventSink, RunEvent, RunInfo, no_events, show_run
-from .states import FORWARD_RETRIES, STEPS, SWITCH, TERMINAL, TITLES, RunState, StepState, UpgradeFailed, after_rollback
-from .steps import STEP_FUNCTIONS, StepContext, out_of_maintenance, passed_point_of_no_return
+from .states import FORWARD_RETRIES, TERMINAL, TITLES, RunState, StepState, UpgradeFailed, after_rollback, switch_index
+from .steps import STEP_FUNCTIONS, UNDO, StepContext, passed_point_of_no_return
 
 logger = logging.getLogger(__name__)
 
@@ -52,27 +52,28 @@ def execute(
         run.error = ""
         session.commit()
     ctx = StepContext(ws, run_id, progress, cancel, on_event)
+    names = tuple(s.name for s in ctx.run().steps)  # the run's own route
     with journal.heartbeat(ws, run_id):
-        for index, name in enumerate(STEPS):
+        for index, name in enumerate(names):
             info = ctx.run()
             step = info.steps[index]
             if step.state in (StepState.DONE, StepState.SKIPPED):
                 continue
             try:
-                _run_step(ctx, index, name)
+                _run_step(ctx, index >= switch_index(names), name)
             except ChangeoverError as exc:
-                return _after_failure(ctx, index, name, exc, on_failure)
+                return _after_failure(ctx, name, exc, on_failure)
             except Exception as exc:  # a bug, not a crash: handle it like any failure, so nothing stays half-done
                 logger.exception("unexpected error in upgrade run %s at %s", run_id, name)
                 unexpected = UpgradeFailed(
                     f"An unexpected error ({type(exc).__name__}) stopped this step; see the log."
                 )
-                return _after_failure(ctx, index, name, unexpected, on_failure)
+                return _after_failure(ctx, name, unexpected, on_failure)
     return ctx.run()
 
 
-def _run_step(ctx: StepContext, index: int, name: str) -> None:
-    attempts = FORWARD_RETRIES if index >= SWITCH else 1
+def _run_step(ctx: StepContext, forward: bool, name: str) -> None:
+    attempts = FORWARD_RETRIES if forward else 1
     for attempt in range(1, attempts + 1):
         switched = ctx.run().switched
         if not switched:  # every step up to the switch itself starts at a safe point
@@ -98,7 +99,7 @@ def _run_step(ctx: StepContext, index: int, name: str) -> None:
         return
 
 
-def _after_failure(ctx: StepContext, index: int, name: str, exc: ChangeoverError, on_failure: str) -> RunInfo:
+def _after_failure(ctx: StepContext, name: str, exc: ChangeoverError, on_failure: str) -> RunInfo:
     stopped = StepState.CANCELLED if isinstance(exc, Cancelled) else StepState.FAILED
     journal.update_step(ctx.ws, ctx.run_id, name, state=stopped, message=exc.message, finished=True)
     journal.expire_lease(ctx.ws, ctx.run_id)  # nobody drives a stopped run: another process may resume it now
@@ -151,7 +152,9 @@ def rollback(
 ) -> RunInfo:
     """Undo an unfinished run that has not switched: deploys out of maintenance, new database marked failed.
 
-    The source was never changed, so nothing needs restoring. Idempotent: safe to repeat after a crash.
+    The source's data was never changed, so nothing needs restoring; what a step made beside it (the online
+    route's replication slot, say) is removed by that step's undo (:data:`.steps.UNDO`), latest step first.
+    Idempotent: safe to repeat after a crash.
     """
     from ..transfer.partials import clean_partials
 
@@ -168,7 +171,10 @@ def rollback(
         journal.take_lock(ws, session, run.source_id, run.id, run.source.name)
         run.state = RunState.ROLLING_BACK
         session.commit()
-    out_of_maintenance(StepContext(ws, run_id, progress, None, on_event), progress)
+    undo_ctx = StepContext(ws, run_id, progress, None, on_event)
+    for done in reversed(undo_ctx.run().steps):
+        if done.state != StepState.WAITING and done.name in UNDO:
+            UNDO[done.name](undo_ctx, progress)
     with ws.session() as session:
         run = journal.get_run(session, run_id)
         now = ws.clock()

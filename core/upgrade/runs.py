@@ -54,6 +54,7 @@ class RunInfo:
     stats: dict[str, Any]
     steps: tuple[StepInfo, ...]
     maintenance_started_at: datetime | None = None  # for a face that shows the window as it runs
+    route: str = "copy"  # how the run carries the database over (states.ROUTES)
 
     @property
     def switched(self) -> bool:
@@ -109,6 +110,7 @@ def run_info(run: UpgradeRun) -> RunInfo:
             for s in run.steps
         ),
         maintenance_started_at=run.maintenance_started_at,
+        route=str((run.options or {}).get("route") or "copy"),
     )
 
 
@@ -137,6 +139,7 @@ class RunProgress:
     and what the face may offer. The window and the CLI both render this; neither keeps state of its own.
     """
 
+    #: each step of the run's route (the copy route's until :meth:`sync` or :meth:`for_steps` says otherwise)
     steps: dict[str, tuple[str, str]] = field(default_factory=lambda: {n: (StepState.WAITING, "") for n in STEPS})
     current: str = ""
     fraction: float = 0.0  # of the current step, when it reports a total
@@ -146,8 +149,15 @@ class RunProgress:
     maintenance_ended: datetime | None = None
     meter: RateMeter = field(default_factory=RateMeter)
 
+    @classmethod
+    def for_steps(cls, names: tuple[str, ...] | list[str]) -> RunProgress:
+        """A view of a run not yet journaled, whose route has these steps (a plan's)."""
+        return cls(steps={n: (StepState.WAITING, "") for n in names})
+
     def sync(self, run: RunInfo) -> None:
         """Take the journal's view of ``run`` (after a job, or when a face opens on an unfinished run)."""
+        if [s.name for s in run.steps] != list(self.steps):  # the run's own route
+            self.steps = {}
         for step in run.steps:
             self.steps[step.name] = (step.state, step.message)
         self.current, self.state, self.switched = run.step, run.state, run.switched
@@ -203,7 +213,7 @@ class RunProgress:
         done: float = sum(WEIGHTS[n] for n, (s, _) in self.steps.items() if s in (StepState.DONE, StepState.SKIPPED))
         if self.current and self.steps.get(self.current, ("", ""))[0] in (StepState.RUNNING, StepState.RETRYING):
             done += WEIGHTS[self.current] * self.fraction
-        return done / sum(WEIGHTS.values())
+        return done / sum(WEIGHTS[n] for n in self.steps)
 
     def maintenance_seconds(self, now: datetime | None = None) -> float | None:
         """The maintenance window so far (or in all, once over); None before it began."""

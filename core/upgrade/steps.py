@@ -27,7 +27,7 @@ from ..jobs import Progress, check_cancel
 from . import journal
 from .quiesce import wait_until_quiet
 from .runs import EventSink, RunEvent, RunInfo, show_run
-from .states import STEPS, RunState, StepState
+from .states import RunState, Step, StepState
 
 if TYPE_CHECKING:
     from ..transfer.verify import TableComparison, VerifyReport
@@ -68,6 +68,10 @@ class StepContext:
 # -- the steps -------------------------------------------------------------------------------------
 
 
+#: the steps that first write into the new database: until one has run, it must be empty
+FIRST_WRITES = frozenset({Step.LOAD, Step.BASE_COPY})
+
+
 def _preflight(ctx: StepContext, report: Progress) -> str:
 
     report(0, None, "", "Checking the source, the target and the deploys")
@@ -79,8 +83,7 @@ def _preflight(ctx: StepContext, report: Progress) -> str:
         for deploy_name, _ in run.deploys:
             deploy = ctx.ws.deploy(session, deploy_name)
             open_store(deploy.config_kind, deploy.config_location).check_writable()
-    step = run.steps[STEPS.index("load")]
-    if target_url is not None and step.state == StepState.WAITING:
+    if target_url is not None and any(s.name in FIRST_WRITES and s.state == StepState.WAITING for s in run.steps):
         engines.check_empty(target_url)
     return f"{info.engine} {info.server_version}, {info.size_bytes:,} bytes in {len(info.tables)} tables"
 
@@ -437,6 +440,16 @@ def _finish(ctx: StepContext, report: Progress) -> str:
     ws.audit("upgrade", "resource", source.name, "ok", summary)
     return summary
 
+
+def _undo_maintenance_on(ctx: StepContext, report: Progress) -> None:
+    out_of_maintenance(ctx, report)
+
+
+#: what a rollback does for a step that ran (or was running), latest step first: the steps not listed here
+#: leave nothing to undo (the new database is marked failed by the rollback itself)
+UNDO: dict[str, Callable[[StepContext, Progress], None]] = {
+    "maintenance_on": _undo_maintenance_on,
+}
 
 STEP_FUNCTIONS: dict[str, Callable[[StepContext, Progress], str]] = {
     "preflight": _preflight,

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
 
 from changeover.core.errors import ChangeoverError
 from changeover.core.records import ResourceInfo
-from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import RunEvent, RunInfo, UpgradePlan
 from changeover.core.workspace import Workspace
 
@@ -43,9 +42,6 @@ STATES = {
     "cancelled": ("■", "Cancelled"),  # journaled as failed, but the admin's own Cancel stopped it
 }
 CANCELLED = "cancelled"
-
-
-TOTAL_WEIGHT = sum(procedure.WEIGHTS.values())
 
 
 #: ``confirm(title, text, on_yes)``: ask, then call ``on_yes`` if the admin agrees (never a nested loop)

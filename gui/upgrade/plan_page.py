@@ -7,7 +7,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -55,6 +57,12 @@ class PlanPage(QWizardPage):
         self.keep_days.setSuffix(" days")
         self.keep_days.setAccessibleName("Keep the old database")
         self.keep_until = wrapped_label(name="Kept until")
+        # the routes this upgrade could take (RDS's snapshot, online by replication), where there is a choice
+        self.route = QComboBox()
+        self.route.setAccessibleName("Route")
+        self.route_label = QLabel("&Route:")
+        self.route_label.setBuddy(self.route)
+        self.chosen_route = procedure.RouteName.COPY.value
         self.registerField("keep_days", self.keep_days)
         self.report = QPlainTextEdit()
         self.report.setReadOnly(True)
@@ -81,6 +89,10 @@ class PlanPage(QWizardPage):
             column.addWidget(tree)
             lists.addLayout(column, stretch)
         layout.addLayout(lists, 1)
+        routes = QHBoxLayout()
+        routes.addWidget(self.route_label)
+        routes.addWidget(self.route, 1)
+        layout.addLayout(routes)
         layout.addWidget(self.estimate)
         layout.addLayout(keep)
         layout.addWidget(self.report_label)
@@ -88,6 +100,8 @@ class PlanPage(QWizardPage):
         layout.addWidget(self.warnings)
         layout.addWidget(self.status)
         self.keep_days.valueChanged.connect(self._show_keep_until)
+        self.route.activated.connect(self._route_chosen)
+        self._show_routes(None)
 
     def initializePage(self) -> None:  # noqa: N802
         self.plan = None
@@ -109,10 +123,11 @@ class PlanPage(QWizardPage):
         server = str(self.field("server")) if provision else None
         plan_text = (str(self.field("plan")).strip() or None) if provision else None
         name = str(self.field("target_name")).strip() or None
+        route = self.chosen_route
 
         def plan() -> UpgradePlan:
             return procedure.plan_upgrade(
-                ws, source, to_handle=handle, provision_on=server, plan=plan_text, target_name=name
+                ws, source, to_handle=handle, provision_on=server, plan=plan_text, target_name=name, route=route
             )
 
         self.wiz.work(
@@ -155,10 +170,13 @@ class PlanPage(QWizardPage):
             self.steps.addTopLevelItem(item)
         for check in plan.checks:
             self.checks.addTopLevelItem(tree_row(check.name, "✔ passed" if check.ok else "✘ failed", check.message))
+        names = [n for n, _ in plan.steps]
+        on, off = names.index("maintenance_on") + 1, names.index("maintenance_off") + 1
         self.estimate.setText(
             f"Estimated maintenance window: <b>about {human_seconds(plan.estimate_seconds)}</b> "
-            "(min:s): the deploys are in maintenance from step 3 until step 8."
+            f"(min:s): the deploys are in maintenance from step {on} until step {off}."
         )
+        self._show_routes(plan)
         self.keep_days.setValue(plan.keep_days)
         self._show_keep_until()
         if plan.cross_engine:
@@ -172,7 +190,8 @@ class PlanPage(QWizardPage):
         warnings = [*plan.warnings]
         warnings += [f"{c.name}: {c.message}" for c in plan.checks if not c.ok]
         warnings.append(
-            "After step 7 (the switch) there is no way back: the deploys use the new database. Until then a "
+            f"After step {names.index('switch') + 1} (the switch) there is no way back: the deploys use the new "
+            "database. Until then a "
             "cancel or a failure rolls back, and the current database is never changed."
         )
         self.warnings.setText("<br>".join(f"⚠ {w}" for w in warnings))
@@ -183,6 +202,36 @@ class PlanPage(QWizardPage):
             "to check again."
         )
         self.completeChanged.emit()
+
+    def _show_routes(self, plan: UpgradePlan | None) -> None:
+        """The route chooser, when the plan offers more than one way: each with its estimate, those not
+        available greyed with the reason as their tooltip."""
+        self.route.clear()
+        routes = plan.routes if plan is not None else ()
+        self.route.setVisible(bool(routes))
+        self.route_label.setVisible(bool(routes))
+        model = self.route.model()
+        for route in routes:
+            text = f"{route.text}: about {human_seconds(route.estimate_seconds)}" + (
+                " (the shorter window)" if route.shortest else ""
+            )
+            if not route.available:
+                text += " (not available)"
+            self.route.addItem(text, route.name)
+            index = self.route.count() - 1
+            self.route.setItemData(index, route.reason or route.text, Qt.ItemDataRole.ToolTipRole)
+            if not route.available and isinstance(model, QStandardItemModel):
+                item = model.item(index)
+                if item is not None:
+                    item.setEnabled(False)
+            if plan is not None and route.name == plan.route:
+                self.route.setCurrentIndex(index)
+
+    def _route_chosen(self, index: int) -> None:
+        route = str(self.route.itemData(index) or procedure.RouteName.COPY.value)
+        if route != self.chosen_route:
+            self.chosen_route = route
+            self.initializePage()  # plan again: each route has its own steps, checks and estimate
 
     def _show_keep_until(self) -> None:
         until = (datetime.now(UTC) + timedelta(days=self.keep_days.value())).date().isoformat()

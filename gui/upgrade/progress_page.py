@@ -59,11 +59,7 @@ class ProgressPage(QWizardPage):
 
         self.checklist = step_tree("Steps", ["Step", "State", "Details"])
         self.items: dict[str, QTreeWidgetItem] = {}
-        for name in procedure.STEPS:
-            item = QTreeWidgetItem([procedure.TITLES[name], "", ""])
-            self.items[name] = item
-            self.checklist.addTopLevelItem(item)
-            self._set_state(name, "waiting")
+        self._use_steps(procedure.STEPS)
         self.step_label = wrapped_label(name="Current step")
         self.step_bar = QProgressBar()
         self.step_bar.setAccessibleName("Current step progress")
@@ -122,10 +118,25 @@ class ProgressPage(QWizardPage):
 
     # -- starting -------------------------------------------------------------------------------
 
+    def _use_steps(self, names: tuple[str, ...] | list[str]) -> None:
+        """One row per step of the run's route (the copy route's until a run says otherwise)."""
+        if list(names) == list(self.items):
+            return
+        self.checklist.clear()
+        self.items = {}
+        for name in names:
+            item = QTreeWidgetItem([procedure.TITLES[name], "", ""])
+            self.items[name] = item
+            self.checklist.addTopLevelItem(item)
+            self._set_state(name, "waiting")
+
     def initializePage(self) -> None:  # noqa: N802
         run = self.wiz.run_info
         if run is None:
             return
+        if run.steps:
+            self._use_steps([s.name for s in run.steps])
+            self.progress.sync(run)
         if self.wiz.resumed:
             self.status.setText(f"Reading upgrade run {run.id}…")
             self.wiz.work(
@@ -299,6 +310,7 @@ class ProgressPage(QWizardPage):
 
     def _render(self) -> None:
         """Every step's row, the overall bar and the maintenance window, as the core's view has them."""
+        self._use_steps(list(self.progress.steps))
         for name, (state, message) in self.progress.steps.items():
             self._set_state(name, state, message)
         self._overall()

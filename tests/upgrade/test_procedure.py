@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from changeover.core import servers
-from changeover.core.errors import Cancelled, Conflict
+from changeover.core.errors import Cancelled, Conflict, InvalidInput
 from changeover.core.transfer.verify import checksum_database
 from changeover.core.upgrade import procedure, runner
 from changeover.core.upgrade.procedure import RunEvent, UpgradeFailed
@@ -317,3 +317,25 @@ def test_a_cancel_that_arrives_just_before_the_switch_still_rolls_back(
     after = procedure.show_run(workspace, run.id)
     assert after.state == "rolled_back" and not after.switched
     assert env_file.read_text() == config
+
+
+def test_a_route_not_offered_fails_its_check_and_an_unknown_one_is_refused(
+    workspace: Workspace, env_file: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "shop.db"
+    fill(f"sqlite:///{source}", 10)
+    shop(workspace, env_file, f"sqlite:///{source}")
+    target = f"sqlite:///{tmp_path / 'new.db'}"
+    plan = procedure.plan_upgrade(workspace, "shop-db", to_handle=target, route="snapshot")
+    assert not plan.ok and plan.route == "snapshot"
+    assert [c.message for c in plan.checks if c.name == "route"] == [
+        "the snapshot route is not offered for this upgrade"
+    ]
+    assert [n for n, _ in plan.steps] == list(procedure.route_steps("snapshot"))
+    with pytest.raises(UpgradeFailed, match="route: the snapshot route is not offered"):
+        procedure.start_upgrade(workspace, plan)
+    with pytest.raises(InvalidInput, match="no upgrade route 'teleport': choose one of copy, snapshot, online"):
+        procedure.plan_upgrade(workspace, "shop-db", to_handle=target, route="teleport")
+    copy = procedure.plan_upgrade(workspace, "shop-db", to_handle=target)
+    run = procedure.start_upgrade(workspace, copy)
+    assert run.route == "copy" and [s.name for s in run.steps] == list(procedure.STEPS)

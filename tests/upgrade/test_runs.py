@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from changeover.core.upgrade.runs import CANCEL, CLOSE, RETRY, ROLLBACK, RunEvent, RunProgress
-from changeover.core.upgrade.states import STEPS, WEIGHTS, after_rollback
+from changeover.core.upgrade.states import ROUTES, STEPS, WEIGHTS, after_rollback
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -19,15 +19,26 @@ def test_steps_progress_and_the_overall_share() -> None:
     view = RunProgress()
     assert view.overall == 0 and view.offers(running=True) == {CANCEL}
     events(view, ("preflight", "running"), ("preflight", "done"), ("provision", "running"), ("provision", "done"))
-    done = (WEIGHTS["preflight"] + WEIGHTS["provision"]) / sum(WEIGHTS.values())
+    total = sum(WEIGHTS[n] for n in STEPS)  # the copy route's steps
+    done = (WEIGHTS["preflight"] + WEIGHTS["provision"]) / total
     assert abs(view.overall - done) < 1e-9
     events(view, ("maintenance_on", "running"), ("maintenance_on", "done"), ("backup", "running"), at=T0)
     view.apply(RunEvent(1, "backup", "progress", "", 50, 100, "bytes"))
-    half = done + (WEIGHTS["maintenance_on"] + WEIGHTS["backup"] / 2) / sum(WEIGHTS.values())
+    half = done + (WEIGHTS["maintenance_on"] + WEIGHTS["backup"] / 2) / total
     assert abs(view.overall - half) < 1e-9 and view.current == "backup"
     view.apply(RunEvent(1, "load", "progress", "", 99, 100, "bytes"))  # not the current step: ignored
     assert abs(view.overall - half) < 1e-9
     assert view.maintenance_seconds(T0 + timedelta(seconds=12)) == 12
+
+
+def test_a_route_weighs_only_its_own_steps() -> None:
+    online = ROUTES["online"]
+    view = RunProgress.for_steps(online)
+    assert list(view.steps) == list(online)
+    events(view, *[(s, e) for s in online[:-1] for e in ("running", "done")])
+    assert abs(view.overall - (1 - WEIGHTS["finish"] / sum(WEIGHTS[n] for n in online))) < 1e-9
+    events(view, ("finish", "running"), ("finish", "done"))
+    assert abs(view.overall - 1) < 1e-9  # no step of another route holds the bar back
 
 
 def test_the_switch_removes_cancel_and_rollback() -> None:
