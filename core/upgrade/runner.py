@@ -14,7 +14,7 @@ from ..jobs import Progress, check_cancel, no_progress
 from . import journal
 from .runs import EventSink, RunEvent, RunInfo, no_events, show_run
 from .states import FORWARD_RETRIES, TERMINAL, TITLES, RunState, StepState, UpgradeFailed, after_rollback, switch_index
-from .steps import STEP_FUNCTIONS, UNDO, StepContext, passed_point_of_no_return
+from .steps import UNDO, StepContext, passed_point_of_no_return, step_function
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _run_step(ctx: StepContext, forward: bool, name: str) -> None:
             ctx.emit(RunEvent(ctx.run_id, _name, "progress", message, done, total, unit))
 
         try:
-            message = STEP_FUNCTIONS[name](ctx, report) or ""
+            message = step_function(ctx.run().route, name)(ctx, report) or ""
         except ChangeoverError as exc:
             if attempt == attempts or isinstance(exc, Cancelled) and not switched:
                 raise

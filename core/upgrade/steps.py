@@ -227,10 +227,15 @@ def _verify(ctx: StepContext, report: Progress) -> str:
     assert target_url is not None
     run = ctx.run()
     started = time.monotonic()
-    manifest = read(Path(run.backup_path or ""))
-    form = manifest.checksum_form
-    against_backup = all(t.checksum for t in manifest.tables) and (form == CANONICAL or form_of(target_url) == form)
+    manifest = read(Path(run.backup_path)) if run.backup_path else None  # a route without a backup reads both
+    form = manifest.checksum_form if manifest is not None else CANONICAL
+    against_backup = (
+        manifest is not None
+        and all(t.checksum for t in manifest.tables)
+        and (form == CANONICAL or form_of(target_url) == form)
+    )
     if against_backup:
+        assert manifest is not None
         source_sums = {t.name: TableSum(t.name, t.rows, t.checksum or "") for t in manifest.tables}
         # the target alone is read, by as many connections as there are cores
         # the source's counts are taken while the target is hashed: both are mostly the servers' work
@@ -417,14 +422,17 @@ def _finish(ctx: StepContext, report: Progress) -> str:
             source.state = ResourceState.DETACHED.value
             source.detached_at = source.detached_at or now
             source.keep_until = now + timedelta(days=run.keep_days)
-        source.note = f"Replaced by {run.target_name} in upgrade run {run.id}; backup in {run.backup_path}"
+        route = str((run.options or {}).get("route") or "copy")
+        stats = dict(run.stats or {})
+        # the copy route's backup folder; another route names its own way back (an RDS snapshot) in the stats
+        kept = f"backup in {run.backup_path}" if run.backup_path else str(stats.get("kept") or "no backup file")
+        source.note = f"Replaced by {run.target_name} in upgrade run {run.id}; {kept}"
         source.updated_at = now
         if run.target is not None:
             with contextlib.suppress(ChangeoverError):
                 run.target.size_bytes = engines.describe(database_url(ws, run.target)).size_bytes
-        stats = dict(run.stats or {})
         work = sum(float(str(stats.get(k) or 0)) for k in ("backup_seconds", "load_seconds", "verify_seconds"))
-        if work > 0 and stats.get("source_bytes"):
+        if work > 0 and stats.get("source_bytes") and route == "copy":  # what the copy's estimates learn from
             stats["bytes_per_second"] = float(str(stats["source_bytes"])) / work
         stats["maintenance_seconds"] = journal.elapsed(run.maintenance_started_at, run.maintenance_ended_at)
         run.stats = stats
@@ -435,7 +443,7 @@ def _finish(ctx: StepContext, report: Progress) -> str:
         summary = (
             f"run {run.id}: {source.name} -> {run.target_name}; maintenance window "
             f"{stats['maintenance_seconds'] or 0:.1f} s; {source.name} kept until "
-            f"{source.keep_until.date().isoformat() if source.keep_until else '-'}; backup in {run.backup_path}"
+            f"{source.keep_until.date().isoformat() if source.keep_until else '-'}; {kept}"
         )
     ws.audit("upgrade", "resource", source.name, "ok", summary)
     return summary
@@ -450,6 +458,16 @@ def _undo_maintenance_on(ctx: StepContext, report: Progress) -> None:
 UNDO: dict[str, Callable[[StepContext, Progress], None]] = {
     "maintenance_on": _undo_maintenance_on,
 }
+
+#: a route's own function for a step that other routes do too (the online route's verify, say); a step not
+#: listed here for a run's route is :data:`STEP_FUNCTIONS`'
+ROUTE_STEP_FUNCTIONS: dict[str, dict[str, Callable[[StepContext, Progress], str]]] = {}
+
+
+def step_function(route: str, name: str) -> Callable[[StepContext, Progress], str]:
+    """What runs step ``name`` of a run that takes ``route``."""
+    return ROUTE_STEP_FUNCTIONS.get(route, {}).get(name) or STEP_FUNCTIONS[name]
+
 
 STEP_FUNCTIONS: dict[str, Callable[[StepContext, Progress], str]] = {
     "preflight": _preflight,
