@@ -63,7 +63,7 @@ MARIADB_ADAPTED = {
     ("places", "location"),
 }
 MARIADB_NOT_CARRIED = {
-    ("collation", "utf8mb4_unicode_ci (13 columns)"),
+    ("collation", "utf8mb4_unicode_ci (18 columns)"),
     ("default", "legacy_dates.day"),
     ("default", "legacy_dates.moment"),
     ("generated column", "options.label"),

@@ -118,3 +118,32 @@ def test_mariadb_corpus_carries_exactly(
     assert scalar(target, "SELECT ST_AsText(location) FROM places WHERE id = 7") == "POINT(0.7 45.07)"
     # DEFINERs become the loading account (documented): a non-SUPER user can load the backup
     assert set(definers(target).values()) == {scalar(target, "SELECT CURRENT_USER()")}
+
+
+def test_mariadb_keys_are_built_after_the_data(mysql_corpus: Callable[[], Corpus], tmp_path: Path) -> None:
+    """The corpus's dumped schema: which tables get their secondary indexes and foreign keys after the data."""
+    from changeover.core.transfer.formats.mariadb_tsv import defer_keys
+
+    corpus = mysql_corpus()
+    result = backup(BackupParams(corpus.url, resource="corpus", folder=tmp_path / "backup"))
+    schema, deferred = defer_keys((result.artifact / "schema.sql").read_bytes())
+    text = schema.decode()
+    assert deferred.indexes == [
+        "ALTER TABLE `product_reviews` ADD KEY `product_reviews_product_stars` (`product_id`,`stars`);",
+        "ALTER TABLE `products` ADD UNIQUE KEY `products_vendor_sku` (`vendor_code`,`sku`), "
+        "ADD KEY `products_price` (`price` DESC);",
+        "ALTER TABLE `vendors` ADD UNIQUE KEY `vendors_code` (`code`), ADD KEY `vendors_name_prefix` (`name`(20)),"
+        " ADD KEY `vendors_parent` (`parent_id`);",
+    ]
+    assert sorted(deferred.foreign_keys) == [
+        "ALTER TABLE `product_reviews` ADD CONSTRAINT `product_reviews_product` FOREIGN KEY (`product_id`) "
+        "REFERENCES `products` (`id`) ON DELETE CASCADE;",
+        "ALTER TABLE `products` ADD CONSTRAINT `products_vendor` FOREIGN KEY (`vendor_code`) "
+        "REFERENCES `vendors` (`code`) ON UPDATE CASCADE;",
+        "ALTER TABLE `vendors` ADD CONSTRAINT `vendors_parent` FOREIGN KEY (`parent_id`) "
+        "REFERENCES `vendors` (`id`) ON DELETE SET NULL;",
+    ]
+    # kept in the CREATE TABLE: the key an AUTO_INCREMENT outside the primary key's head needs, FULLTEXT, SPATIAL
+    assert "KEY `tenant_events_id` (`id`)" in text and "FULLTEXT KEY `articles_text`" in text
+    assert "SPATIAL KEY `places_location`" in text and "vendors_code" not in text
+    assert "  `parent_id` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB" in text  # no dangling comma

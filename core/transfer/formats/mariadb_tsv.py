@@ -11,9 +11,10 @@ stream is split into one file per table. The artifact folder holds:
 - ``post.sql``: triggers, routines and events, created after the data so no trigger fires on it;
 - ``data/NNNN.tsv`` and ``columns.json`` (table, file, columns and how each is encoded).
 
-A load runs ``schema.sql``, then ``LOAD DATA LOCAL INFILE`` for each table with foreign key and
-unique checks off, then ``post.sql``, each through the ``mariadb`` client with credentials in a 0600
-option file. DEFINER clauses are rewritten to CURRENT_USER so a non-SUPER user can load.
+A load runs ``schema.sql`` without the secondary indexes and foreign keys it can build later
+(:func:`defer_keys`), then ``LOAD DATA LOCAL INFILE`` for each table with foreign key and unique checks
+off, then those indexes (one ALTER TABLE per table, tables in parallel) and foreign keys, then ``post.sql``,
+each through the ``mariadb`` client with credentials in a 0600 option file. DEFINER clauses are rewritten to CURRENT_USER so a non-SUPER user can load.
 """
 
 from __future__ import annotations
@@ -343,6 +344,67 @@ def _unqualify_file(path: Path, database: str) -> None:
         path.write_bytes(b"".join(fixed))
 
 
+_CREATE_TABLE = re.compile(rb"^CREATE TABLE (`(?:[^`]|``)+`) \($")
+_SECONDARY_KEY = re.compile(rb"^  (?:UNIQUE )?KEY `")
+_FOREIGN_KEY = re.compile(rb"^  CONSTRAINT `(?:[^`]|``)+` FOREIGN KEY ")
+_PRIMARY_KEY = re.compile(rb"^  PRIMARY KEY \(`((?:[^`]|``)+)`")
+_COLUMN = re.compile(rb"^  `((?:[^`]|``)+)` ")
+
+
+@dataclass
+class DeferredKeys:
+    """What a load builds after the data: each InnoDB table's secondary indexes, then every foreign key.
+
+    Building an index once from sorted data is much faster than maintaining it row by row while the rows go
+    in (pg_restore does the same). FULLTEXT and SPATIAL indexes stay in the CREATE TABLE (InnoDB would
+    rebuild a table to add its first FULLTEXT index), as does everything of a table whose AUTO_INCREMENT
+    column is not its primary key's first column (it needs that key to exist), that has no primary key
+    (InnoDB would cluster it by a unique key instead), or that is system-versioned.
+    """
+
+    indexes: list[str]  # one ALTER TABLE per table, all its keys at once
+    foreign_keys: list[str]
+
+
+def defer_keys(schema: bytes) -> tuple[bytes, DeferredKeys]:
+    """``schema.sql`` without the secondary keys and foreign keys it can build after the data, and those."""
+    out: list[bytes] = []
+    deferred = DeferredKeys([], [])
+    lines = schema.splitlines(keepends=True)
+    i = 0
+    while i < len(lines):
+        match = _CREATE_TABLE.match(lines[i].rstrip(b"\r\n"))
+        end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith(b") ")), None) if match else None
+        if match is None or end is None:
+            out.append(lines[i])
+            i += 1
+            continue
+        table = match.group(1).decode("utf-8")
+        body = [line.rstrip(b"\r\n").removesuffix(b",") for line in lines[i + 1 : end]]
+        tail = lines[end]
+        primary = next((m.group(1) for m in map(_PRIMARY_KEY.match, body) if m), None)
+        auto = next((m.group(1) for line in body if (m := _COLUMN.match(line)) and b" AUTO_INCREMENT" in line), None)
+        movable = (
+            b"ENGINE=InnoDB" in tail
+            and b"WITH SYSTEM VERSIONING" not in tail
+            and primary is not None
+            and (auto is None or auto == primary)
+            and not any(b"PERIOD FOR" in line for line in body)
+        )
+        keys = [line for line in body if movable and _SECONDARY_KEY.match(line)]
+        foreign = [line for line in body if movable and _FOREIGN_KEY.match(line)]
+        kept = [line for line in body if line not in keys and line not in foreign]
+        out.append(lines[i])
+        out.extend(line + (b",\n" if n < len(kept) - 1 else b"\n") for n, line in enumerate(kept))
+        out.append(tail)
+        if keys:
+            adds = ", ".join("ADD " + line.strip().decode("utf-8") for line in keys)
+            deferred.indexes.append(f"ALTER TABLE {table} {adds};")
+        deferred.foreign_keys += [f"ALTER TABLE {table} ADD {line.strip().decode('utf-8')};" for line in foreign]
+        i = end + 1
+    return b"".join(out), deferred
+
+
 class _Statements:
     """Counts the statements the client finished (``-vvv`` prints 'Query OK' after each)."""
 
@@ -380,8 +442,10 @@ def load(
             f"--database={url.database}",
         ]
         progress(0, total, "bytes", f"Creating the tables of {url.database}")
-        with (artifact / "schema.sql").open("rb") as schema:
-            tools.run(argv, what="The load", secrets=secrets_, cancel=cancel, source=schema, transform=dump_rewriter())
+        schema, deferred = defer_keys((artifact / "schema.sql").read_bytes())
+        tools.run(
+            argv, what="The load", secrets=secrets_, cancel=cancel, source=io.BytesIO(schema), transform=dump_rewriter()
+        )
         preamble = [
             "SET SESSION sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '');",
             "SET SESSION foreign_key_checks = 0;",
@@ -436,9 +500,44 @@ def load(
             raise Cancelled("The load was cancelled by the user.")
         if errors:  # the client that failed first, not the siblings it stopped
             raise next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
+        _build_keys(argv, deferred, jobs, url, secrets_, progress, cancel)
         progress(total, total, "bytes", f"Creating triggers, routines and events in {url.database}")
         with (artifact / "post.sql").open("rb") as post:
             tools.run(argv, what="The load", secrets=secrets_, cancel=cancel, source=post, transform=dump_rewriter())
+
+
+def _build_keys(
+    argv: list[str],
+    deferred: DeferredKeys,
+    jobs: int,
+    url: URL,
+    secrets_: tuple[str, ...],
+    progress: Progress,
+    cancel: threading.Event | None,
+) -> None:
+    """The indexes deferred by :func:`defer_keys`, by up to ``jobs`` clients at once, then the foreign keys
+    (unchecked: the rows come from a database that enforced them)."""
+    total = len(deferred.indexes) + len(deferred.foreign_keys)
+    if not total:
+        return
+    message = f"Building the indexes and foreign keys of {url.database} after the data"
+    done = [0]
+    lock = threading.Lock()
+
+    def run(statements: list[str]) -> None:
+        script = ["SET SESSION foreign_key_checks = 0;", *statements]
+        tools.run(argv, what="The load", secrets=secrets_, cancel=cancel, source=io.BytesIO("\n".join(script).encode()))
+        with lock:
+            done[0] += len(statements)
+            progress(done[0], total, "indexes", message)
+
+    progress(0, total, "indexes", message)
+    groups = [deferred.indexes[k :: max(1, jobs)] for k in range(max(1, min(jobs, len(deferred.indexes))))]
+    with ThreadPoolExecutor(max_workers=max(1, len(groups)), thread_name_prefix="load-keys") as pool:
+        for future in [pool.submit(run, g) for g in groups if g]:
+            future.result()
+    if deferred.foreign_keys:
+        run(deferred.foreign_keys)
 
 
 def write_specs(artifact: Path, specs: list[TableFile]) -> None:

@@ -93,6 +93,49 @@ CREATE TABLE audit_log (
 ) ENGINE=InnoDB;
 INSERT INTO audit_log VALUES ('2024-01-01 00:00:00', 'start'), ('2024-01-01 00:00:00', 'start'), ('2024-01-02 00:00:00', NULL);
 
+-- The keys of a shop's schema: unique, composite, prefix and descending indexes, foreign keys (to itself, to
+-- another table's unique key with ON UPDATE CASCADE, cascading deletes), and an AUTO_INCREMENT column that is
+-- not the first of its primary key (it needs a key of its own).
+CREATE TABLE vendors (
+    id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    code CHAR(8) NOT NULL,
+    name VARCHAR(120) NOT NULL,
+    parent_id INT NULL,
+    UNIQUE KEY vendors_code (code),
+    KEY vendors_name_prefix (name(20)),
+    CONSTRAINT vendors_parent FOREIGN KEY (parent_id) REFERENCES vendors (id) ON DELETE SET NULL
+) ENGINE=InnoDB;
+INSERT INTO vendors (code, name, parent_id)
+SELECT CONCAT('V', LPAD(seq, 7, '0')), CONCAT('Vendor ', seq), IF(seq > 10, seq % 10 + 1, NULL) FROM seq_1_to_200;
+CREATE TABLE products (
+    id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    vendor_code CHAR(8) NOT NULL,
+    sku VARCHAR(40) NOT NULL,
+    price DECIMAL(10, 2) NOT NULL,
+    UNIQUE KEY products_vendor_sku (vendor_code, sku),
+    KEY products_price (price DESC),
+    CONSTRAINT products_vendor FOREIGN KEY (vendor_code) REFERENCES vendors (code) ON UPDATE CASCADE
+) ENGINE=InnoDB;
+INSERT INTO products (vendor_code, sku, price)
+SELECT CONCAT('V', LPAD(seq % 200 + 1, 7, '0')), CONCAT('SKU-', seq), seq / 7 FROM seq_1_to_1500;
+CREATE TABLE product_reviews (
+    id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    product_id INT NOT NULL,
+    stars TINYINT NOT NULL,
+    KEY product_reviews_product_stars (product_id, stars),
+    CONSTRAINT product_reviews_product FOREIGN KEY (product_id) REFERENCES products (id) ON DELETE CASCADE
+) ENGINE=InnoDB;
+INSERT INTO product_reviews (product_id, stars) SELECT 1 + seq % 1500, 1 + seq % 5 FROM seq_1_to_900;
+CREATE TABLE tenant_events (
+    tenant INT NOT NULL,
+    id BIGINT NOT NULL AUTO_INCREMENT,
+    kind VARCHAR(20) NOT NULL,
+    PRIMARY KEY (tenant, id),
+    KEY tenant_events_id (id),
+    KEY tenant_events_kind (kind)
+) ENGINE=InnoDB;
+INSERT INTO tenant_events (tenant, kind) SELECT seq % 4, ELT(1 + seq % 3, 'open', 'pay', 'close') FROM seq_1_to_300;
+
 -- Sequences: one used as a column default, one standalone, one never used.
 CREATE SEQUENCE invoice_numbers START WITH 1000 INCREMENT BY 5;
 CREATE SEQUENCE ticket_numbers START WITH 1 INCREMENT BY 1 CACHE 0;
@@ -126,4 +169,5 @@ BEGIN
 END;;
 DELIMITER ;
 
-ANALYZE TABLE places, articles, options, durations, legacy_dates, `OrderLines`, audit_log, invoices;
+ANALYZE TABLE places, articles, options, durations, legacy_dates, `OrderLines`, audit_log, invoices, vendors, products,
+    product_reviews, tenant_events;
