@@ -14,7 +14,8 @@ stream is split into one file per table. The artifact folder holds:
 A load runs ``schema.sql`` without the secondary indexes and foreign keys it can build later
 (:func:`defer_keys`), then ``LOAD DATA LOCAL INFILE`` for each table with foreign key and unique checks
 off, then those indexes (one ALTER TABLE per table, tables in parallel) and foreign keys, then ``post.sql``,
-each through the ``mariadb`` client with credentials in a 0600 option file. DEFINER clauses are rewritten to CURRENT_USER so a non-SUPER user can load.
+each through the ``mariadb`` client with credentials in a 0600 option file. DEFINER clauses are
+rewritten to CURRENT_USER so a non-SUPER user can load.
 """
 
 from __future__ import annotations
