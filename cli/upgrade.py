@@ -150,7 +150,7 @@ def register(commands: Commands) -> None:
     )
     p.add_argument(
         "--route",
-        choices=tuple(ROUTES),
+        choices=[str(route) for route in ROUTES],
         default="copy",
         help="how to carry the database over: copy (backup, load, verify during maintenance; the default), "
         "snapshot (RDS to RDS: the provider's snapshot restored as the larger instance), online (replicate while "
