@@ -23,7 +23,7 @@ from botocore.stub import ANY, Stubber
 from dotenv import dotenv_values
 
 from changeover.cli import main
-from changeover.core import aws, handles, servers
+from changeover.core import aws, handles, resources, servers
 from changeover.core.errors import Cancelled
 from changeover.core.providers import rds
 from changeover.core.providers.base import InstanceOptions, ProviderError
@@ -265,6 +265,72 @@ def test_a_run_killed_after_asking_for_the_snapshot_adopts_it_on_resume(
         assert len(_calls(rds_calls, "RestoreDBInstanceFromDBSnapshot")) == 1
         assert dotenv_values(env)["DATABASE_URL"] == workspace.full_handle(target)
         assert count(handles.parse(workspace.full_handle(target)).sqlalchemy_url()) == ROWS
+
+
+def test_a_rollback_after_a_kill_during_the_restore_deletes_the_unregistered_instance(
+    local_instances: LocalInstances, workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto import mock_aws
+
+    with mock_aws():
+        env = tmp_path / "shop.env"
+        source = _rds_source(workspace, env)
+        before = env.read_text()
+        target = unique_name("shop-big").replace("_", "-")
+        run = procedure.start_upgrade(workspace, _snapshot_plan(workspace, source, target))
+        made = aws.client
+
+        def die(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+            raise Killed  # RDS is restoring the instance; the process dies before it is registered
+
+        def client(service: str, region: str, profile: str | None = None) -> Any:
+            built = made(service, region, profile)
+            built.meta.events.register("after-call.rds.RestoreDBInstanceFromDBSnapshot", die)
+            return built
+
+        monkeypatch.setattr(aws, "client", client)
+        with pytest.raises(Killed):
+            procedure.execute(workspace, run.id)
+        ident = rds.instance_id(servers.database_name(target))
+        assert rds_client().describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"]
+        monkeypatch.setattr(aws, "client", made)
+        said: list[str] = []
+
+        done = procedure.rollback(workspace, run.id, on_event=lambda e: said.append(e.message))  # --rollback
+
+        assert done.state == "rolled_back" and env.read_text() == before
+        assert any(f"The RDS instance {ident}, restored but never registered, was deleted" in m for m in said)
+        ids = {i["DBInstanceIdentifier"] for i in rds_client().describe_db_instances()["DBInstances"]}
+        assert ident not in ids and rds.instance_id(source) in ids
+        assert rds_client().describe_db_snapshots(DBSnapshotIdentifier=rds.snapshot_id(source, run.id))
+        assert workspace.show_resource(source).state == "attached"
+        assert target not in {r.name for r in resources.list_resources(workspace)}
+
+
+@pytest.mark.parametrize(
+    ("instance", "plan", "words"),
+    [
+        ({"StorageEncrypted": False}, "db.r6g.xlarge", "is not encrypted, so its snapshot and the instance restored"),
+        ({}, "db.t4g.medium", "already a db.t4g.medium: give a larger class"),
+        ({}, None, "give the new instance class with --plan"),
+        ({}, "large", "'large' is not an RDS instance class"),
+        ({"DBInstanceStatus": "modifying"}, "db.r6g.xlarge", "is 'modifying': wait until it is available"),
+        ({}, "db.r6g.xlarge", ""),
+    ],
+)
+def test_what_the_snapshot_route_refuses_says_what_would_allow_it(
+    instance: dict[str, Any], plan: str | None, words: str
+) -> None:
+    described = {
+        "DBInstanceIdentifier": "orders-db",
+        "Engine": "postgres",
+        "StorageEncrypted": True,
+        "DBInstanceClass": "db.t4g.medium",
+        "DBInstanceStatus": "available",
+        **instance,
+    }
+    refusal = rds.snapshot_refusal(described, plan)
+    assert (words in refusal) if words else refusal == ""
 
 
 # -- what moto makes instant: botocore's Stubber -----------------------------------------------------
