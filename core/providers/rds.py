@@ -175,6 +175,13 @@ def snapshot_id(source: str, run_id: int) -> str:
     return instance_id(f"{source}-upgrade-run-{run_id}")
 
 
+def snapshot_wait_seconds(size_bytes: int) -> float:
+    """The longest wait for a snapshot, or for the instance restored from it, of a database of ``size_bytes``:
+    three times the estimate of the whole route, and never less than :data:`WAIT_SECONDS` (a first snapshot
+    of a large instance takes hours)."""
+    return max(WAIT_SECONDS, 3 * snapshot_restore_seconds(size_bytes))
+
+
 def snapshot_refusal(instance: dict[str, Any], plan: str | None) -> str:
     """Why RDS's snapshot route cannot take ``instance`` onto the class ``plan`` ("" when it can), in words
     that say what would make it possible."""
@@ -397,6 +404,7 @@ class RDSProvider:
         cancel: threading.Event | None = None,
         *,
         work: str = "The provisioning",
+        wait_seconds: float | None = None,
     ) -> dict[str, Any]:
         """Poll the instance until it is ``available``; each status change is reported as a message.
 
@@ -415,12 +423,18 @@ class RDSProvider:
             progress,
             cancel,
             work,
+            wait_seconds,
         )
 
     def wait_snapshot(
-        self, snapshot: str, progress: Progress = no_progress, cancel: threading.Event | None = None
+        self,
+        snapshot: str,
+        progress: Progress = no_progress,
+        cancel: threading.Event | None = None,
+        wait_seconds: float | None = None,
     ) -> dict[str, Any]:
-        """Poll a DB snapshot until it is ``available``, reporting each status and its percentage."""
+        """Poll a DB snapshot until it is ``available``, reporting each status and its percentage; at most
+        ``wait_seconds`` (:data:`WAIT_SECONDS` when None)."""
         return self._wait(
             f"The RDS snapshot {snapshot}",
             snapshot,
@@ -433,6 +447,7 @@ class RDSProvider:
             progress,
             cancel,
             "The upgrade",
+            wait_seconds,
         )
 
     def _wait(
@@ -448,8 +463,10 @@ class RDSProvider:
         progress: Progress,
         cancel: threading.Event | None,
         work: str,
+        wait_seconds: float | None = None,
     ) -> dict[str, Any]:
-        deadline = clock() + WAIT_SECONDS
+        longest = wait_seconds or WAIT_SECONDS
+        deadline = clock() + longest
         last = ""
         step = 0
         while True:
@@ -473,7 +490,7 @@ class RDSProvider:
                 )
             if clock() >= deadline:
                 raise ProviderError(
-                    f"{what} was not available after {WAIT_SECONDS / 60:.0f} minutes (it is '{status}'). It is "
+                    f"{what} was not available after {longest / 60:.0f} minutes (it is '{status}'). It is "
                     "left as it is: check it in the AWS console; delete it there if you do not want it.",
                     title="Timed out waiting for RDS",
                 )
@@ -555,6 +572,7 @@ class RDSProvider:
         run_id: int,
         progress: Progress = no_progress,
         cancel: threading.Event | None = None,
+        wait_seconds: float | None = None,
     ) -> dict[str, Any]:
         """Take the DB snapshot ``snapshot`` of the instance ``ident`` and wait until it is available.
 
@@ -583,7 +601,7 @@ class RDSProvider:
                     title=exc.title,
                 ) from None
             logger.info("RDS snapshot %s was started by an interrupted run %s: carrying on with it", snapshot, run_id)
-        return self.wait_snapshot(snapshot, progress, cancel)
+        return self.wait_snapshot(snapshot, progress, cancel, wait_seconds)
 
     def restore_instance(
         self,
@@ -596,6 +614,7 @@ class RDSProvider:
         password: str,
         progress: Progress = no_progress,
         cancel: threading.Event | None = None,
+        wait_seconds: float | None = None,
     ) -> handles.Handle:
         """Restore ``snapshot`` as the new instance ``ident`` of class ``plan``; its handle once available.
 
@@ -647,7 +666,7 @@ class RDSProvider:
                 ) from None
             logger.info("RDS instance %s was started by an interrupted restore of %s: carrying on", ident, snapshot)
         try:
-            instance = self.wait_available(ident, progress, cancel, work="The upgrade")
+            instance = self.wait_available(ident, progress, cancel, work="The upgrade", wait_seconds=wait_seconds)
             if not instance.get("DeletionProtection"):
                 self._call(
                     "ModifyDBInstance",

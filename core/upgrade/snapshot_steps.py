@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from .. import redaction, resources
 from .. import secrets as keyring_secrets
 from ..errors import ChangeoverError
-from ..inventory.models import Origin, Resource, Server
+from ..inventory.models import Origin, Resource, ResourceState, Server
 from ..jobs import Progress
 from ..providers import rds
 from . import journal
@@ -48,6 +48,11 @@ def _provider(server: Server | None, source: str) -> rds.RDSProvider:
             title="Not an RDS instance",
         )
     return provider
+
+
+def _longest_wait(ctx: StepContext) -> float:
+    """How long RDS may take for this database's snapshot, or its restore: from the size pre-flight saw."""
+    return rds.snapshot_wait_seconds(int(ctx.data(Step.PREFLIGHT).get("size_bytes") or 0))
 
 
 def snapshot(ctx: StepContext, report: Progress) -> str:
@@ -83,6 +88,7 @@ def snapshot(ctx: StepContext, report: Progress) -> str:
         run_id=ctx.run_id,
         progress=report,
         cancel=ctx.cancel,
+        wait_seconds=_longest_wait(ctx),
     )
     seconds = time.monotonic() - started
     kept = f"RDS snapshot {name} on {server}"
@@ -103,7 +109,11 @@ def restore(ctx: StepContext, report: Progress) -> str:
         server_id = source.server.id if source.server else None
         target, plan = row.target_name, row.target_plan or ""
         existing = session.scalar(select(Resource).where(Resource.name == target))
-        if existing is not None and existing.origin == Origin.PROVISIONED and existing.state != "deprovisioned":
+        if (
+            existing is not None
+            and existing.origin == Origin.PROVISIONED
+            and existing.state != ResourceState.DEPROVISIONED
+        ):
             row.target = existing  # registered before a crash, not yet journaled
             session.commit()
             return f"adopted {existing.name}, restored before an interruption"
@@ -128,6 +138,7 @@ def restore(ctx: StepContext, report: Progress) -> str:
         password=password,
         progress=report,
         cancel=ctx.cancel,
+        wait_seconds=_longest_wait(ctx),
     )
     seconds = time.monotonic() - started
     with ctx.ws.session() as session:

@@ -115,6 +115,8 @@ def test_an_upgrade_by_the_snapshot_route_restores_verifies_and_switches(
     assert "1 table" in verify.message or "items" in verify.message or "match" in verify.message, verify.message
     [kept] = rds_client().describe_db_snapshots(DBSnapshotIdentifier=snapshot)["DBSnapshots"]
     assert kept["DBInstanceIdentifier"] == rds.instance_id(source)
+    record = workspace.change_record_text(done.id, "md")  # the change record of a run without a backup file
+    assert "snapshot" in record.lower() and handles.parse(handle).secrets["password"] not in record
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
@@ -305,6 +307,53 @@ def test_a_rollback_after_a_kill_during_the_restore_deletes_the_unregistered_ins
         assert rds_client().describe_db_snapshots(DBSnapshotIdentifier=rds.snapshot_id(source, run.id))
         assert workspace.show_resource(source).state == "attached"
         assert target not in {r.name for r in resources.list_resources(workspace)}
+
+
+def test_a_resume_after_a_kill_during_the_restore_adopts_the_instance_being_made(
+    local_instances: LocalInstances,
+    rds_calls: list[tuple[str, dict[str, Any]]],
+    workspace: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto import mock_aws
+
+    with mock_aws():
+        env = tmp_path / "shop.env"
+        source = _rds_source(workspace, env)
+        target = unique_name("shop-big").replace("_", "-")
+        run = procedure.start_upgrade(workspace, _snapshot_plan(workspace, source, target))
+        made = aws.client
+        kill = {"armed": True}
+
+        def die(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+            if kill["armed"]:
+                kill["armed"] = False
+                raise Killed
+
+        def client(service: str, region: str, profile: str | None = None) -> Any:
+            built = made(service, region, profile)
+            built.meta.events.register("after-call.rds.RestoreDBInstanceFromDBSnapshot", die)
+            return built
+
+        monkeypatch.setattr(aws, "client", client)
+        with pytest.raises(Killed):
+            procedure.execute(workspace, run.id)
+
+        done = procedure.execute(workspace, run.id)  # --resume
+
+        assert done.state == "done"
+        ident = rds.instance_id(servers.database_name(target))
+        restores = _calls(rds_calls, "RestoreDBInstanceFromDBSnapshot")
+        assert [p["DBInstanceIdentifier"] for p in restores] == [ident, ident]  # the second was "already exists"
+        assert len(_calls(rds_calls, "CreateDBSnapshot")) == 1
+        tagged = [
+            i
+            for i in rds_client().describe_db_instances()["DBInstances"]
+            if {t["Key"]: t["Value"] for t in i["TagList"]}.get("changeover:resource") == target
+        ]
+        assert [i["DBInstanceIdentifier"] for i in tagged] == [ident] and tagged[0]["DeletionProtection"] is True
+        assert dotenv_values(env)["DATABASE_URL"] == workspace.full_handle(target)
 
 
 @pytest.mark.parametrize(
@@ -590,3 +639,23 @@ def test_access_denied_to_the_snapshot_names_the_permission(stubbed: tuple[rds.R
         _take(provider)
     assert raised.value.title == "AWS access denied"
     assert "lacks the permission rds:CreateDBSnapshot" in raised.value.message
+
+
+def test_a_large_database_waits_longer_for_its_snapshot(
+    stubbed: tuple[rds.RDSProvider, Stubber], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    size = 2_000_000_000_000  # 2 TB: a first snapshot takes hours, not 45 minutes
+    longest = rds.snapshot_wait_seconds(size)
+    assert rds.WAIT_SECONDS <= rds.snapshot_wait_seconds(0) < longest == 3 * rds.snapshot_restore_seconds(size)
+    provider, stubber = stubbed
+    ticks = iter([0.0, rds.WAIT_SECONDS + 1, longest + 1])
+    monkeypatch.setattr(rds, "clock", lambda: next(ticks))
+    _expect_create_snapshot(stubber)
+    _expect_snapshot_status(stubber, "creating", PercentProgress=10)  # past 45 minutes: still waiting
+    _expect_snapshot_status(stubber, "creating", PercentProgress=30)
+
+    with pytest.raises(ProviderError, match=f"not available after {longest / 60:.0f} minutes"):
+        provider.snapshot_instance(
+            "orders-db", "orders-db-upgrade-run-7", resource="orders-db", database="orders_db", run_id=7,
+            wait_seconds=longest,
+        )  # fmt: skip
