@@ -394,7 +394,9 @@ def _drop_provisioned(
     database, user = _database_and_user(resource)
     if isinstance(provider, InstanceProvider):
         snapshot = rds.instance_id(f"{resource.name}-{ctx.clock().strftime('%Y%m%d')}") if final_backup else None
-        taken, done = provider.drop_instance(database, final_snapshot=snapshot, progress=progress)
+        taken, done = provider.drop_instance(
+            database, final_snapshot=snapshot, progress=progress, resource=resource.name
+        )
         details += done
         declined = " (declined)" if snapshot is None else ""
         kept = f"Final snapshot {taken} on {server.name}" if taken else f"No final snapshot{declined}"

@@ -137,9 +137,9 @@ class InstanceProvider(Provider, Protocol):
         ...
 
     def drop_instance(
-        self, database: str, *, final_snapshot: str | None, progress: Progress
+        self, database: str, *, final_snapshot: str | None, progress: Progress, resource: str | None = None
     ) -> tuple[str | None, list[str]]:
-        """Delete the instance (lifting its deletion protection), after ``final_snapshot`` unless None;
+        """Delete ``resource``'s instance (lifting its deletion protection), after ``final_snapshot`` unless None;
         the snapshot really taken (None when declined or the instance was already gone) and what was done,
         in words."""
         ...

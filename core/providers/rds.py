@@ -117,6 +117,14 @@ FAILED_STATUSES = frozenset(
     }
 )
 
+#: statuses a DB snapshot passes through, in words, and those it will not come out of
+SNAPSHOT_STATUS_WORDS: dict[str, str] = {
+    "creating": "taking the snapshot",
+    "copying": "copying the snapshot",
+    "available": "available",
+}
+SNAPSHOT_FAILED_STATUSES = frozenset({"failed", "error", "deleting", "deleted", "incompatible-restore"})
+
 
 def instance_id(database: str) -> str:
     """The DB instance (and snapshot) identifier for a name: letters, digits and single hyphens, a letter first."""
@@ -160,6 +168,41 @@ def snapshot_restore_seconds(size_bytes: int) -> float:
         + RESTORE_BASE_SECONDS
         + size_bytes / RESTORE_BYTES_PER_SECOND
     )
+
+
+def snapshot_id(source: str, run_id: int) -> str:
+    """The snapshot an upgrade run takes of its source: named after both, so a resumed run finds it again."""
+    return instance_id(f"{source}-upgrade-run-{run_id}")
+
+
+def snapshot_wait_seconds(size_bytes: int) -> float:
+    """The longest wait for a snapshot, or for the instance restored from it, of a database of ``size_bytes``:
+    three times the estimate of the whole route, and never less than :data:`WAIT_SECONDS` (a first snapshot
+    of a large instance takes hours)."""
+    return max(WAIT_SECONDS, 3 * snapshot_restore_seconds(size_bytes))
+
+
+def snapshot_refusal(instance: dict[str, Any], plan: str | None) -> str:
+    """Why RDS's snapshot route cannot take ``instance`` onto the class ``plan`` ("" when it can), in words
+    that say what would make it possible."""
+    ident = instance.get("DBInstanceIdentifier")
+    if not plan:
+        return "give the new instance class with --plan (for example --plan db.r6g.xlarge)"
+    if not _CLASS.match(plan):
+        return f"'{plan}' is not an RDS instance class: give one such as db.r6g.xlarge"
+    if str(instance.get("Engine", "")) not in ENGINES:
+        return f"the RDS instance {ident} runs {instance.get('Engine')}, not an engine Changeover upgrades"
+    if not instance.get("StorageEncrypted"):
+        return (
+            f"the storage of the RDS instance {ident} is not encrypted, so its snapshot and the instance restored "
+            "from it would not be either: take the copy route (--route copy), which makes an encrypted instance"
+        )
+    if instance.get("DBInstanceClass") == plan:
+        return f"{ident} is already a {plan}: give a larger class with --plan"
+    status = str(instance.get("DBInstanceStatus", ""))
+    if status != "available":
+        return f"the RDS instance {ident} is '{status}': wait until it is available"
+    return ""
 
 
 def plan_text(plan: str) -> str:
@@ -332,8 +375,8 @@ class RDSProvider:
             )
         return exc
 
-    def _delete_unfinished(self, ident: str) -> None:
-        """A cancelled creation: delete the instance (empty, never protected) so nothing is left running."""
+    def _delete_unfinished(self, ident: str, work: str = "provisioning") -> None:
+        """A cancelled creation: delete the instance (never protected yet) so nothing is left running."""
         try:
             self._call(
                 "DeleteDBInstance",
@@ -345,7 +388,7 @@ class RDSProvider:
             logger.info("deleted the cancelled RDS instance %s", ident)
         except ProviderError as exc:
             raise ProviderError(
-                f"The provisioning was cancelled, but the RDS instance {ident} could not be deleted ({exc.message}) "
+                f"The {work} was cancelled, but the RDS instance {ident} could not be deleted ({exc.message}) "
                 "Delete it in the AWS console.",
                 title="Cancelled, instance left",
             ) from None
@@ -355,42 +398,105 @@ class RDSProvider:
         return dict(answer["DBInstances"][0])
 
     def wait_available(
-        self, ident: str, progress: Progress = no_progress, cancel: threading.Event | None = None
+        self,
+        ident: str,
+        progress: Progress = no_progress,
+        cancel: threading.Event | None = None,
+        *,
+        work: str = "The provisioning",
+        wait_seconds: float | None = None,
     ) -> dict[str, Any]:
         """Poll the instance until it is ``available``; each status change is reported as a message.
 
-        Raises :class:`Cancelled` when asked to stop, and a :class:`ProviderError` when the instance
-        fails or is not available within :data:`WAIT_SECONDS`.
+        Raises :class:`Cancelled` when asked to stop (``work`` names what was cancelled), and a
+        :class:`ProviderError` when the instance fails or is not available within :data:`WAIT_SECONDS`.
         """
-        deadline = clock() + WAIT_SECONDS
+        return self._wait(
+            f"The RDS instance {ident}",
+            ident,
+            lambda: self.describe(ident),
+            "DBInstanceStatus",
+            STATUS_WORDS,
+            FAILED_STATUSES,
+            "deprovision it there",
+            "RDS instance failed",
+            progress,
+            cancel,
+            work,
+            wait_seconds,
+        )
+
+    def wait_snapshot(
+        self,
+        snapshot: str,
+        progress: Progress = no_progress,
+        cancel: threading.Event | None = None,
+        wait_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Poll a DB snapshot until it is ``available``, reporting each status and its percentage; at most
+        ``wait_seconds`` (:data:`WAIT_SECONDS` when None)."""
+        return self._wait(
+            f"The RDS snapshot {snapshot}",
+            snapshot,
+            lambda: self.describe_snapshot(snapshot),
+            "Status",
+            SNAPSHOT_STATUS_WORDS,
+            SNAPSHOT_FAILED_STATUSES,
+            "delete it there",
+            "RDS snapshot failed",
+            progress,
+            cancel,
+            "The upgrade",
+            wait_seconds,
+        )
+
+    def _wait(
+        self,
+        what: str,
+        ident: str,
+        look: Callable[[], dict[str, Any]],
+        status_key: str,
+        words: dict[str, str],
+        failed: frozenset[str],
+        then: str,
+        failed_title: str,
+        progress: Progress,
+        cancel: threading.Event | None,
+        work: str,
+        wait_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        longest = wait_seconds or WAIT_SECONDS
+        deadline = clock() + longest
         last = ""
         step = 0
         while True:
-            instance = self.describe(ident)
-            status = str(instance.get("DBInstanceStatus", ""))
-            if status != last:
+            found = look()
+            status = str(found.get(status_key, ""))
+            percent = found.get("PercentProgress")
+            seen = f"{status} {percent}" if percent is not None and status != "available" else status
+            if seen != last:
                 step += 1
-                logger.info("RDS instance %s: %s", ident, status)
-                progress(step, None, "", f"{ident}: {STATUS_WORDS.get(status, status)}")
-                last = status
+                logger.info("%s: %s", what, seen)
+                done = f" ({percent}%)" if percent is not None and status != "available" else ""
+                progress(step, None, "", f"{ident}: {words.get(status, status)}{done}")
+                last = seen
             if status == "available":
-                return instance
-            if status in FAILED_STATUSES:
+                return found
+            if status in failed:
                 raise ProviderError(
-                    f"The RDS instance {ident} is '{status}' and will not become available: see its events in "
-                    "the AWS console, then deprovision it there.",
-                    title="RDS instance failed",
+                    f"{what} is '{status}' and will not become available: see its events in the AWS console, "
+                    f"then {then}.",
+                    title=failed_title,
                 )
             if clock() >= deadline:
                 raise ProviderError(
-                    f"The RDS instance {ident} was not available after {WAIT_SECONDS / 60:.0f} minutes (it is "
-                    f"'{status}'). It is left as it is: check it in the AWS console; delete it there if you do "
-                    "not want it.",
+                    f"{what} was not available after {longest / 60:.0f} minutes (it is '{status}'). It is "
+                    "left as it is: check it in the AWS console; delete it there if you do not want it.",
                     title="Timed out waiting for RDS",
                 )
             if cancel is not None:
                 if cancel.wait(POLL_SECONDS):
-                    check_cancel(cancel, "The provisioning")
+                    check_cancel(cancel, work)
             else:
                 time.sleep(POLL_SECONDS)
 
@@ -436,22 +542,187 @@ class RDSProvider:
             if not marker:
                 return found
 
-    def drop_instance(
-        self, database: str, *, final_snapshot: str | None, progress: Progress = no_progress
-    ) -> tuple[str | None, list[str]]:
-        """Lift deletion protection and delete the instance, after a final snapshot unless ``None``.
+    def instance_of(self, resource: str | None, database: str) -> dict[str, Any]:
+        """The instance of a resource: the one Changeover tagged with its name (an instance restored from a
+        snapshot is named after its resource but holds its source's database), else the one named after
+        ``database``. Raises :class:`RDSError` with the code ``DBInstanceNotFound`` when there is none."""
+        if resource:
+            tagged = [
+                i
+                for i in self._instances()
+                if _tags(i).get("changeover:resource") == resource and _tags(i).get("changeover:managed") == "true"
+            ]
+            if len(tagged) == 1:
+                return tagged[0]
+        return self.describe(instance_id(database))
 
-        What is already gone is not an error. Returns the snapshot taken (None if none was) and what was
-        done, in words, for the audit trail.
+    def describe_snapshot(self, snapshot: str) -> dict[str, Any]:
+        answer = self._call(
+            "DescribeDBSnapshots", f"look at the RDS snapshot {snapshot}", DBSnapshotIdentifier=snapshot
+        )
+        return dict(answer["DBSnapshots"][0])
+
+    def snapshot_instance(
+        self,
+        ident: str,
+        snapshot: str,
+        *,
+        resource: str,
+        database: str,
+        run_id: int,
+        progress: Progress = no_progress,
+        cancel: threading.Event | None = None,
+        wait_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Take the DB snapshot ``snapshot`` of the instance ``ident`` and wait until it is available.
+
+        The snapshot is tagged like a provisioned instance, and with the upgrade run that takes it: a run
+        resumed after a kill carries on with the snapshot it started instead of taking a second one; a
+        snapshot of that name made by anything else is refused.
         """
-        ident = instance_id(database)
-        done: list[str] = []
+        check_cancel(cancel, "The upgrade")
+        tags = [
+            {"Key": "changeover:managed", "Value": "true"},
+            {"Key": "changeover:resource", "Value": resource},
+            {"Key": "changeover:database", "Value": database},
+            {"Key": "changeover:upgrade-run", "Value": str(run_id)},
+        ]
+        doing = f"take the snapshot {snapshot} of the RDS instance {ident}"
+        try:
+            self._call("CreateDBSnapshot", doing, DBSnapshotIdentifier=snapshot, DBInstanceIdentifier=ident, Tags=tags)
+        except RDSError as exc:
+            if exc.code != "DBSnapshotAlreadyExists":
+                raise
+            found = self.describe_snapshot(snapshot)
+            if found.get("DBInstanceIdentifier") != ident or _tags(found).get("changeover:upgrade-run") != str(run_id):
+                raise ProviderError(
+                    f"{exc.message} It was not taken by this upgrade run: delete it in the AWS console if it is not "
+                    "needed, then resume the run.",
+                    title=exc.title,
+                ) from None
+            logger.info("RDS snapshot %s was started by an interrupted run %s: carrying on with it", snapshot, run_id)
+        return self.wait_snapshot(snapshot, progress, cancel, wait_seconds)
+
+    def restore_instance(
+        self,
+        snapshot: str,
+        ident: str,
+        *,
+        plan: str,
+        resource: str,
+        database: str,
+        password: str,
+        progress: Progress = no_progress,
+        cancel: threading.Event | None = None,
+        wait_seconds: float | None = None,
+    ) -> handles.Handle:
+        """Restore ``snapshot`` as the new instance ``ident`` of class ``plan``; its handle once available.
+
+        ``database`` is the source's database, which the new instance holds under the same name.
+
+        The new instance runs the snapshot's engine and version, its storage encrypted as the snapshot's
+        is, not publicly accessible, tagged for ``resource`` and the snapshot; deletion protection goes on
+        once it is available (a cancel while it is made deletes it). Its master user and password are the
+        source's (``password``). A run resumed after a kill carries on with the instance it started.
+        """
+        if not _CLASS.match(plan):
+            raise InvalidInput(f"'{plan}' is not an RDS instance class: give one such as db.r6g.xlarge.")
+        taken = self.describe_snapshot(snapshot)
+        engine = str(taken.get("Engine", ""))
+        if not taken.get("Encrypted"):
+            raise ProviderError(
+                f"The RDS snapshot {snapshot} is not encrypted, so an instance restored from it would not be "
+                "either: roll this run back and take the copy route (--route copy).",
+                title="Snapshot not encrypted",
+            )
+        params: dict[str, Any] = {
+            "DBInstanceIdentifier": ident,
+            "DBSnapshotIdentifier": snapshot,
+            "DBInstanceClass": plan,
+            "Engine": engine,
+            "PubliclyAccessible": False,
+            # Protection goes on once the instance is available: a cancel while it is made can delete it.
+            "DeletionProtection": False,
+            "Tags": [
+                {"Key": "changeover:managed", "Value": "true"},
+                {"Key": "changeover:resource", "Value": resource},
+                {"Key": "changeover:database", "Value": database},
+                {"Key": "changeover:restored-from", "Value": snapshot},
+            ],
+        }
+        doing = (
+            f"restore the snapshot {snapshot} as the RDS instance {ident} ({engine}, {plan}) in {self.location.region}"
+        )
+        check_cancel(cancel, "The upgrade")
+        try:
+            self._call("RestoreDBInstanceFromDBSnapshot", doing, **params)
+        except RDSError as exc:
+            if exc.code != "DBInstanceAlreadyExists":
+                raise self._creation_refused(exc, plan, engine) from None
+            tags = _tags(self.describe(ident))
+            if tags.get("changeover:resource") != resource or tags.get("changeover:restored-from") != snapshot:
+                raise ProviderError(
+                    f"{exc.message} Roll this run back and upgrade to another resource name.", title=exc.title
+                ) from None
+            logger.info("RDS instance %s was started by an interrupted restore of %s: carrying on", ident, snapshot)
+        try:
+            instance = self.wait_available(ident, progress, cancel, work="The upgrade", wait_seconds=wait_seconds)
+            if not instance.get("DeletionProtection"):
+                self._call(
+                    "ModifyDBInstance",
+                    f"turn on deletion protection for the RDS instance {ident}",
+                    DBInstanceIdentifier=ident,
+                    DeletionProtection=True,
+                    ApplyImmediately=True,
+                )
+        except (Cancelled, KeyboardInterrupt):
+            self._delete_unfinished(ident, "restore")
+            raise
+        return self.handle_of(instance, password)
+
+    def remove_unregistered(self, ident: str, resource: str) -> str:
+        """Delete an instance a restore made that never became a resource (a run rolled back after a kill
+        during the restore), if it is still there and tagged for ``resource``; what was done, in words."""
         try:
             instance = self.describe(ident)
         except RDSError as exc:
             if exc.code == "DBInstanceNotFound":
+                return f"the RDS instance {ident} was never made or is gone"
+            raise
+        if _tags(instance).get("changeover:resource") != resource:
+            return f"the RDS instance {ident} is not {resource}'s: left alone"
+        if instance.get("DBInstanceStatus") == "deleting":
+            return f"the RDS instance {ident} is being deleted"
+        self.drop_instance(str(instance.get("DBName") or ""), final_snapshot=None, resource=resource)
+        return f"the RDS instance {ident}, restored but never registered, was deleted"
+
+    def drop_instance(
+        self,
+        database: str,
+        *,
+        final_snapshot: str | None,
+        progress: Progress = no_progress,
+        resource: str | None = None,
+    ) -> tuple[str | None, list[str]]:
+        """Lift deletion protection and delete the instance, after a final snapshot unless ``None``.
+
+        The instance is the one tagged with ``resource`` when there is one (an instance restored from a
+        snapshot holds its source's database), else the one named after ``database``; an instance tagged
+        for another resource is never deleted. What is already gone is not an error. Returns the snapshot
+        taken (None if none was) and what was done, in words, for the audit trail.
+        """
+        ident = instance_id(database)
+        done: list[str] = []
+        try:
+            instance = self.instance_of(resource, database) if resource else self.describe(ident)
+        except RDSError as exc:
+            if exc.code == "DBInstanceNotFound":
                 return None, [f"the RDS instance {ident} was already gone"]
             raise
+        ident = str(instance["DBInstanceIdentifier"])
+        owner = _tags(instance).get("changeover:resource")
+        if resource and owner and owner != resource:
+            return None, [f"the RDS instance of {resource} was already gone ({ident} is {owner}'s, left alone)"]
         if instance.get("DeletionProtection"):
             progress(0, None, "", f"{ident}: lifting deletion protection")
             self._call(

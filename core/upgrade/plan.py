@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
 from .. import engines, handles, paths, resources
 from ..configstores import open_store
@@ -290,13 +290,18 @@ def plan_upgrade(
     estimate = estimate_window(ws, info.engine, info.size_bytes, len(deploys), cross=cross)
     routes: tuple[Route, ...] = ()
     if source_on_cloud and provision_on == source_server and target_engine is not None:
-        routes, verdict = _rds_routes(source_name, plan, info.size_bytes, estimate, 5.0 * max(1, len(deploys)))
+        refusal = _snapshot_refusal(ws, source_name, plan)
+        switching = 5.0 * max(1, len(deploys))
+        routes, verdict = _rds_routes(source_name, plan, info.size_bytes, estimate, switching, refusal)
         warnings.append(verdict)
     if routes and not any(r.name == RouteName.COPY for r in routes):  # a choice always includes the default
         routes = (Route(RouteName.COPY, "Changeover's copy, verified, during maintenance", estimate), *routes)
     if route != RouteName.COPY:
         chosen = next((r for r in routes if r.name == route), None)
-        if chosen is None:
+        if chosen is None and route == RouteName.SNAPSHOT:
+            why = _snapshot_not_offered(source_name, source_server if source_on_cloud else None, provision_on)
+            checks.append(Check("route", False, why))
+        elif chosen is None:
             checks.append(Check("route", False, f"the {route} route is not offered for this upgrade"))
         else:
             checks.append(Check("route", chosen.available, chosen.reason or chosen.text))
@@ -331,10 +336,11 @@ def plan_upgrade(
 
 
 def _rds_routes(
-    source: str, plan: str | None, size: int, copy_seconds: float, switch_seconds: float
+    source: str, plan: str | None, size: int, copy_seconds: float, switch_seconds: float, refusal: str = ""
 ) -> tuple[tuple[Route, ...], str]:
     """Changeover's copy against RDS's own snapshot and restore, for an RDS instance onto a larger one:
-    both routes with their estimated maintenance window, and which keeps it shorter, in words."""
+    both routes with their estimated maintenance window, and which keeps it shorter, in words. ``refusal``
+    says why the snapshot route cannot be taken ("" when it can)."""
     from ..formats import human_seconds
     from ..providers import rds
 
@@ -343,7 +349,12 @@ def _rds_routes(
     copy_shorter = copy_seconds <= snapshot_seconds
     copy = Route("copy", f"Changeover's copy into a new {new} instance, verified", copy_seconds, copy_shorter)
     snapshot = Route(
-        "snapshot", f"RDS's snapshot of {source} restored as a new {new} instance", snapshot_seconds, not copy_shorter
+        "snapshot",
+        f"RDS's snapshot of {source} restored as a new {new} instance",
+        snapshot_seconds,
+        not copy_shorter,
+        available=not refusal,
+        reason=refusal,
     )
     best, other = (copy, snapshot) if copy_shorter else (snapshot, copy)
     verdict = (
@@ -351,6 +362,41 @@ def _rds_routes(
         f"about {human_seconds(other.estimate_seconds)} for {other.text[0].lower()}{other.text[1:]}."
     )
     return (copy, snapshot), verdict
+
+
+def _snapshot_refusal(ws: Context, source_name: str, plan: str | None) -> str:
+    """Why the snapshot route cannot take this RDS source onto ``plan`` ("" when it can), from the instance
+    as RDS describes it now."""
+    from ..providers import rds
+    from ..servers import provider_for
+
+    with ws.session() as session:
+        source = ws.resource(session, source_name)
+        provider = provider_for(source.server) if source.server is not None else None
+        database = make_url(source.handle).database or ""
+    if not isinstance(provider, rds.RDSProvider):
+        return f"{source_name} is not on an RDS server"
+    try:
+        instance = provider.instance_of(source_name, database)
+    except ChangeoverError as exc:
+        return f"the RDS instance of {source_name} cannot be read: {exc.message}"
+    return rds.snapshot_refusal(instance, plan)
+
+
+def _snapshot_not_offered(source: str, source_server: str | None, provision_on: str | None) -> str:
+    """Why an upgrade offers no snapshot route at all, and what would."""
+    offered = "the snapshot route is not offered for this upgrade"
+    if source_server is None:
+        return (
+            f"{offered}: it goes from an RDS instance Changeover provisioned to a new one on the same RDS server, "
+            f"and {source} is not such an instance; take the copy route"
+        )
+    if provision_on != source_server:
+        return (
+            f"{offered}: it restores {source}'s snapshot on its own RDS server, so upgrade with --provision "
+            f"{source_server} --plan CLASS (a snapshot is not restored elsewhere or into an existing database)"
+        )
+    return f"{offered}: the new instance must run the source's engine"
 
 
 def _cross_report(

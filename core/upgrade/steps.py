@@ -24,7 +24,7 @@ from ..errors import ChangeoverError
 from ..formats import plural
 from ..inventory.models import Resource, ResourceState
 from ..jobs import Progress, check_cancel
-from . import journal
+from . import journal, snapshot_steps
 from .quiesce import wait_until_quiet
 from .runs import EventSink, RunEvent, RunInfo, show_run
 from .states import RunState, Step, StepState
@@ -457,6 +457,8 @@ def _undo_maintenance_on(ctx: StepContext, report: Progress) -> None:
 #: leave nothing to undo (the new database is marked failed by the rollback itself)
 UNDO: dict[str, Callable[[StepContext, Progress], None]] = {
     "maintenance_on": _undo_maintenance_on,
+    "snapshot": snapshot_steps.undo_snapshot,
+    "restore": snapshot_steps.undo_restore,
 }
 
 #: a route's own function for a step that other routes do too (the online route's verify, say); a step not
@@ -479,4 +481,6 @@ STEP_FUNCTIONS: dict[str, Callable[[StepContext, Progress], str]] = {
     "switch": _switch,
     "maintenance_off": _maintenance_off,
     "finish": _finish,
+    "snapshot": snapshot_steps.snapshot,
+    "restore": snapshot_steps.restore,
 }

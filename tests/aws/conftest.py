@@ -8,6 +8,7 @@ Changeover at LocalStack. Waits are instant (``POLL_SECONDS = 0``) and retries d
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,12 +103,49 @@ def shop_on(workspace: Workspace, env: Path, handle: str | None = None, resource
 
 
 class LocalInstances:
-    """RDS instances whose databases live on the local servers: made at CreateDBInstance, dropped after."""
+    """RDS instances whose databases live on the local servers: made at CreateDBInstance, dropped after.
+
+    RDS's snapshot route stands in the same way: at CreateDBSnapshot the test copies the source instance's
+    database into a new local database (pg_dump or mariadb-dump into it, as the admin: that copy is what
+    RDS's snapshot would hold), and an instance restored from that snapshot (RestoreDBInstanceFromDBSnapshot)
+    has that copy as its database in every RDS answer, reached with the source's master user and password,
+    as a restored instance is."""
 
     def __init__(self, postgres: sa.Engine, mysql: sa.Engine) -> None:
         self.admins = {"postgres": postgres, "mysql": mysql, "mariadb": mysql}
         self.made: list[tuple[str, str, str]] = []  # (engine, database, user)
         self.instances: dict[str, tuple[str, str]] = {}  # instance id -> (engine, master user)
+        self.databases: dict[str, str] = {}  # instance id -> its database on the local server
+        self.snapshots: dict[str, tuple[str, str, str]] = {}  # snapshot id -> (engine, copy, master user)
+        self.copies: list[tuple[str, str]] = []  # (engine, database) made for snapshots
+        self.restored: dict[str, str] = {}  # restored instance id -> snapshot id
+
+    def snapshot(self, snapshot: str, instance: str) -> None:
+        """What RDS's snapshot holds: a copy of the instance's database, made on the local server."""
+        if snapshot in self.snapshots:  # asked again (a resumed run): RDS refuses, the copy stays
+            return
+        engine, user = self.instances[instance]
+        source = self.databases[instance]
+        copy = f"{source[:40]}_s{len(self.copies)}"
+        admin = self.admins[engine].url
+        self.copies.append((engine, copy))
+        with self.admins[engine].connect() as conn:
+            if engine == "postgres":
+                conn.execute(sa.text(f'CREATE DATABASE "{copy}" OWNER "{user}"'))
+            else:
+                conn.execute(sa.text(f"CREATE DATABASE `{copy}` CHARACTER SET utf8mb4"))
+                conn.execute(sa.text(f"GRANT ALL ON `{copy}`.* TO '{user}'@'%'"))
+        if engine == "postgres":
+            base = admin.set(drivername="postgresql")
+            dump = ["pg_dump", "-d", base.set(database=source).render_as_string(hide_password=False)]
+            load = ["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", base.set(database=copy).render_as_string(False)]
+        else:
+            where = ["-h", str(admin.host), "-P", str(admin.port or 3306), "-u", str(admin.username)]
+            dump = ["mariadb-dump", *where, "--single-transaction", "--routines", source]
+            load = ["mariadb", *where, copy]
+        dumped = subprocess.run(dump, check=True, capture_output=True)
+        subprocess.run(load, input=dumped.stdout, check=True, capture_output=True)
+        self.snapshots[snapshot] = (engine, copy, user)
 
     def set_password(self, instance: str, password: str) -> None:
         """What RDS does on ModifyDBInstance(MasterUserPassword=...): the master user's new password."""
@@ -121,12 +159,19 @@ class LocalInstances:
     def create(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         if model.name == "ModifyDBInstance" and "MasterUserPassword" in params:
             self.set_password(params["DBInstanceIdentifier"], params["MasterUserPassword"])
+        if model.name == "CreateDBSnapshot":
+            self.snapshot(params["DBSnapshotIdentifier"], params["DBInstanceIdentifier"])
+        if model.name == "RestoreDBInstanceFromDBSnapshot" and params["DBSnapshotIdentifier"] in self.snapshots:
+            engine, _, user = self.snapshots[params["DBSnapshotIdentifier"]]
+            self.restored[params["DBInstanceIdentifier"]] = params["DBSnapshotIdentifier"]
+            self.instances[params["DBInstanceIdentifier"]] = (engine, user)
         if model.name != "CreateDBInstance":
             return
         engine, database, user = params["Engine"], params["DBName"], params["MasterUsername"]
         password = params["MasterUserPassword"]
         self.made.append((engine, database, user))
         self.instances[params["DBInstanceIdentifier"]] = (engine, user)
+        self.databases[params["DBInstanceIdentifier"]] = database
         with self.admins[engine].connect() as conn:
             if engine == "postgres":
                 conn.execute(sa.text(f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'"))
@@ -136,14 +181,22 @@ class LocalInstances:
                 conn.execute(sa.text(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"))
                 conn.execute(sa.text(f"GRANT ALL ON `{database}`.* TO '{user}'@'%'"))
 
-    @staticmethod
-    def point_at_local(parsed: dict[str, Any], **_: Any) -> None:
+    def point_at_local(self, parsed: dict[str, Any], **_: Any) -> None:
         found = list(parsed.get("DBInstances", [])) + ([parsed["DBInstance"]] if "DBInstance" in parsed else [])
         for instance in found:
             local = make_url(POSTGRES_URL if instance.get("Engine") == "postgres" else MYSQL_URL)
             instance["Endpoint"] = {"Address": local.host, "Port": local.port}
+            snapshot = self.restored.get(str(instance.get("DBInstanceIdentifier")))
+            if snapshot is not None:  # the restored instance's database: the snapshot's copy
+                instance["DBName"] = self.snapshots[snapshot][1]
 
     def drop(self) -> None:
+        for engine, database in self.copies:
+            with self.admins[engine].connect() as conn:
+                if engine == "postgres":
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+                else:
+                    conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{database}`"))
         for engine, database, user in self.made:
             with self.admins[engine].connect() as conn:
                 if engine == "postgres":

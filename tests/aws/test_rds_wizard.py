@@ -17,7 +17,7 @@ from changeover.core.workspace import Workspace
 from changeover.gui.upgrade import PAGE_PLAN, UpgradeWizard
 from tests.upgrade.conftest import fill
 
-from .conftest import REGION, shop_on
+from .conftest import REGION, LocalInstances, shop_on
 
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support (propagateSizeHints|raise)\(\)")
 WAIT = 30000
@@ -91,3 +91,42 @@ def test_a_sqlite_database_is_not_planned_onto_rds(in_process_aws: None, workspa
     plan = procedure.plan_upgrade(workspace, demo.DATABASE, provision_on="aws-eu", plan="db.t4g.large")
     [refused] = [c for c in plan.checks if not c.ok]
     assert refused.name == "engine" and "not SQLite" in refused.message
+
+
+def test_the_wizard_takes_the_snapshot_route_from_its_route_chooser(
+    qtbot: QtBot,
+    in_process_aws: None,
+    local_instances: LocalInstances,
+    workspace: Workspace,
+    wizard_on: Callable[[str], UpgradeWizard],
+    tmp_path: Path,
+) -> None:
+    from changeover.core import handles
+    from changeover.core.providers.base import InstanceOptions
+    from tests.conftest import unique_name
+
+    servers.register_server(workspace, "aws-eu", f"rds://{REGION}")
+    source = unique_name("shop-small").replace("_", "-")
+    servers.provision(workspace, "aws-eu", source, plan="db.t4g.medium", instance=InstanceOptions("postgres"))
+    fill(handles.parse(workspace.full_handle(source)).sqlalchemy_url(), 10)
+    shop_on(workspace, tmp_path / "shop.env", resource=source)
+    wizard = wizard_on(source)
+    wizard.target_page.server.setCurrentText("aws-eu")
+    wizard.target_page.plan.setText("db.r6g.xlarge")
+    wizard.button(QWizard.WizardButton.NextButton).click()
+    page = wizard.plan_page
+    qtbot.waitUntil(lambda: wizard.currentId() == PAGE_PLAN and page.plan is not None, timeout=WAIT)
+    assert page.plan is not None and page.plan.route == "copy" and page.route.isVisible()
+    routes = [page.route.itemData(i) for i in range(page.route.count())]
+    assert routes == ["copy", "snapshot"]
+
+    page.route.setCurrentIndex(1)
+    page.route.activated.emit(1)
+    qtbot.waitUntil(lambda: page.plan is not None and page.plan.route == "snapshot", timeout=WAIT)
+
+    plan = page.plan
+    assert plan is not None and plan.ok, [c for c in plan.checks if not c.ok]
+    assert [s for s, _ in plan.steps] == list(procedure.route_steps("snapshot"))
+    assert page.isComplete() and page.route.currentData() == "snapshot"
+    wizard.button(QWizard.WizardButton.CancelButton).click()
+    assert procedure.list_runs(workspace) == []
