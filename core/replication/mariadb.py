@@ -514,6 +514,7 @@ class MariaDBReplication:
         check_cancel(cancel, "Starting replication")
         state["phase"], state["copy_began"] = "copy", True
         state["start_gtid"] = self._base_copy(source, target, progress, cancel)
+        self._pause_events(target, state)
         check_cancel(cancel, "Starting replication")
         state["phase"] = "connection"
         self._make_connection(source, target, state, password, hidden)
@@ -616,19 +617,19 @@ class MariaDBReplication:
                 "Nothing is replicating; retry after checking the requirements."
             )
         progress(sink.written, sink.written, "bytes", f"Copied the base of {source.database} at GTID {sink.gtid}")
-        self._disable_events(target)
         return sink.gtid
 
-    def _disable_events(self, target: URL) -> None:
-        """Events copied with the base must not run on the target while it replicates: the source's own run
-        there, and their changes arrive as rows. :meth:`drain` enables them again."""
+    def _pause_events(self, target: URL, state: State) -> None:
+        """Events copied with the base must not run on the target while it replicates: the source runs its
+        own, and their changes arrive as rows. :meth:`drain` enables those paused here again."""
         with _connect(target, "pause the copied events", database=True) as conn:
             names = conn.exec_driver_sql(
                 "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() "
-                "AND STATUS = 'ENABLED'"
+                "AND STATUS = 'ENABLED' ORDER BY EVENT_NAME"
             ).scalars()
-            for event in list(names):
-                _run(conn, f"ALTER EVENT {_ident(str(event))} DISABLE")
+            state["paused_events"] = [str(n) for n in names]
+            for event in state["paused_events"]:
+                _run(conn, f"ALTER EVENT {_ident(event)} DISABLE")
 
     def _make_connection(self, source: URL, target: URL, state: State, password: str, hidden: tuple[str, ...]) -> None:
         conn_name, start_gtid = state["connection"], state["start_gtid"]
@@ -779,7 +780,7 @@ class MariaDBReplication:
             slave_pos = str(conn.exec_driver_sql("SELECT @@GLOBAL.gtid_slave_pos").scalar() or "")
         carried = self._carry_auto_increment(source, target)
         state["auto_increment_carried"] = carried
-        self._enable_events(target)
+        self._resume_events(target, state)
         progress(1, 1, "", f"{state['target_db']} has applied GTID {wanted}; replication stopped")
         applied = _applied(slave_pos, wanted)
         return Lag(0 if applied == wanted else None, 0.0 if applied == wanted else None, applied, wanted)
@@ -802,14 +803,11 @@ class MariaDBReplication:
                     carried[table] = value
         return carried
 
-    def _enable_events(self, target: URL) -> None:
-        with _connect(target, "enable the copied events", database=True) as conn:
-            names = conn.exec_driver_sql(
-                "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() "
-                "AND STATUS = 'DISABLED'"
-            ).scalars()
-            for event in list(names):
+    def _resume_events(self, target: URL, state: State) -> None:
+        with _connect(target, "enable the copied events again", database=True) as conn:
+            for event in state.get("paused_events") or []:
                 _run(conn, f"ALTER EVENT {_ident(str(event))} ENABLE")
+        state["paused_events"] = []
 
     # -------------------------------------------------------------------------------- stop
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -43,7 +44,7 @@ class PrivateMariaDB:
     def engine(self, database: str | None = None) -> sa.Engine:
         return sa.create_engine(self.url.set(database=database), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
 
-    def scalar(self, sql: str, database: str | None = None) -> object:
+    def scalar(self, sql: str, database: str | None = None) -> Any:
         engine = self.engine(database)
         try:
             with engine.connect() as conn:
@@ -51,7 +52,7 @@ class PrivateMariaDB:
         finally:
             engine.dispose()
 
-    def rows(self, sql: str, database: str | None = None) -> list[tuple[object, ...]]:
+    def rows(self, sql: str, database: str | None = None) -> list[tuple[Any, ...]]:
         engine = self.engine(database)
         try:
             with engine.connect() as conn:

@@ -36,6 +36,7 @@ def seed(db: Databases, rows: int = SEED_ROWS) -> None:
         "INSERT INTO tally VALUES ('items', 0)",
         "CREATE TRIGGER count_items AFTER INSERT ON items FOR EACH ROW UPDATE tally SET n = n + 1 WHERE name = 'items'",
         "CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DO DELETE FROM notes WHERE body IS NULL",
+        "CREATE EVENT retired ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM notes",
         "INSERT INTO items (value, price) SELECT CONCAT('seed ', seq, ' ✓'), seq / 4 FROM seq_1_to_" + str(rows),
         "INSERT INTO notes (item_id, body) SELECT seq, REPEAT('n', MOD(seq, 50)) FROM seq_1_to_" + str(rows // 10),
         database=db.source.database,
@@ -60,7 +61,7 @@ class Writer(threading.Thread):
             with engine.connect() as conn:
                 while not self.stop_event.is_set():
                     value = f"live {self.inserts} ✓"
-                    new_id = int(conn.exec_driver_sql("INSERT INTO items (value) VALUES (%s)", (value,)).lastrowid)
+                    new_id = int(conn.exec_driver_sql("INSERT INTO items (value) VALUES (%s)", (value,)).lastrowid or 0)
                     self.acknowledged[new_id] = (value, 0)
                     self.inserts += 1
                     if self.inserts % 3 == 0:
@@ -223,12 +224,20 @@ def test_replicates_while_a_writer_runs_then_drains_carries_and_stops(
     progress = Recorder()
     state: dict[str, object] = {}
     try:
+        while writer.inserts < 20:
+            time.sleep(0.01)
+        before_start = writer.inserts
         returned = STRATEGY.start(db.source, db.target, db.name, state, progress, None)
         assert returned is state
+        assert writer.inserts > before_start  # the app kept writing while the base was copied
         assert state["phase"] == "replicating" and state["user"] == m.user_name(db.name)
         bytes_reports = [r for r in progress.reports if r[2] == "bytes"]
-        assert bytes_reports and all(total is not None and done <= total for done, total, _, _ in bytes_reports)
+        assert bytes_reports and all(done <= (total or -1) for done, total, _, _ in bytes_reports)
         assert bytes_reports[-1][0] == bytes_reports[-1][1] > 0
+        # the copied events wait while the target replicates (the source runs its own)
+        assert db.target_server.rows(
+            f"SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '{db.target.database}'"
+        ) == [("DISABLED",), ("DISABLED",)]
         # the writer keeps going while the target catches up
         inserted_at_start = writer.inserts
         time.sleep(1.5)
@@ -250,14 +259,14 @@ def test_replicates_while_a_writer_runs_then_drains_carries_and_stops(
         db.source_server.scalar(
             f"SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db.source.database}' "
             "AND TABLE_NAME = 'items'"
-        )  # type: ignore[arg-type]
+        )
     )
     drained = STRATEGY.drain(db.source, db.target, state, 60, Recorder(), None)
     assert drained.caught_up and drained.applied == drained.source
     assert drained.source == m.format_gtids(
         m.parse_gtids(str(db.source_server.scalar("SELECT @@GLOBAL.gtid_binlog_pos")))
     )
-    assert state["auto_increment_carried"] == {"items": source_next}  # type: ignore[comparison-overlap]
+    assert state["auto_increment_carried"] == {"items": source_next}
 
     # every write the writer had acknowledged is in the target, under the target's own database name
     target_items = items(db.target_server, db.target.database)
@@ -269,8 +278,9 @@ def test_replicates_while_a_writer_runs_then_drains_carries_and_stops(
     assert db.target_server.scalar("SELECT n FROM tally", db.target.database) == SEED_ROWS + writer.inserts
     # the copied event waited while replicating and is enabled again; the trigger came along
     assert db.target_server.rows(
-        f"SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '{db.target.database}'"
-    ) == [("ENABLED",)]
+        f"SELECT EVENT_NAME, STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '{db.target.database}' "
+        "ORDER BY EVENT_NAME"
+    ) == [("nightly", "ENABLED"), ("retired", "DISABLED")]
     assert (
         db.target_server.scalar(
             f"SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{db.target.database}'"
