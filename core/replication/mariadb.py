@@ -497,6 +497,10 @@ class MariaDBReplication:
             if state.get("copy_began"):
                 MYSQL.empty(MYSQL.url(target))
             state.clear()
+        # the run's own names, in case a start() was killed before its journal was written
+        self.stop(
+            source, target, {"connection": connection_name(name), "user": user_name(name), "user_host": USER_HOST}
+        )
         state.update(
             {
                 "engine": "mysql",

@@ -5,19 +5,24 @@ from __future__ import annotations
 import json
 import logging
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from changeover.core.errors import Cancelled, ChangeoverError
 from changeover.core.replication import Lag, strategy_for
 from changeover.core.replication import mariadb as m
 from changeover.core.transfer.verify import checksum_database
 from tests.conftest import MYSQL_URL, unique_name
+from tests.upgrade.conftest import processes_with
+from tests.waiting import wait_for
 
 from .conftest import Databases, PrivateMariaDB, replica_connections, replication_users
 
@@ -379,3 +384,55 @@ def test_stop_after_a_cut_before_the_replica_connection_started(
     STRATEGY.stop(db.source, db.target, state)
     assert_nothing_left(db, db.name)
     STRATEGY.stop(db.source, None, {})  # an empty journal: nothing to do
+
+
+CHILD = """
+import sys
+from sqlalchemy.engine import URL, make_url
+from changeover.core.replication.mariadb import STRATEGY
+
+def report(done, total, unit, message):
+    print(unit, done, total, flush=True)
+
+STRATEGY.start(make_url(sys.argv[1]), make_url(sys.argv[2]), sys.argv[3], {}, report, None)
+print("started", flush=True)
+"""
+
+
+def test_a_start_killed_during_the_copy_is_cleaned_and_redone_by_the_next_start(databases: Databases) -> None:
+    """kill -9 mid-copy, before any journal was written: the next start() finds the run's own names."""
+    db = databases
+    seed(db, 2000)
+    db.source_server.execute(
+        "CREATE TABLE ballast (id INT PRIMARY KEY, body VARCHAR(200)) "
+        "SELECT seq AS id, REPEAT(MD5(seq), 5) AS body FROM seq_1_to_250000",
+        database=db.source.database,
+    )
+    argv = [sys.executable, "-c", CHILD, render(db.source), render(db.target), db.name]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None
+        try:
+            for line in child.stdout:
+                unit, done, total = (line.split() + ["", "", ""])[:3]
+                if unit == "bytes" and 0 < int(done) < int(total):
+                    break
+                assert line.strip() != "started", "the copy finished before the test could cut it"
+        finally:
+            child.send_signal(signal.SIGKILL)
+    children = (str(db.source.database).encode(), f"--database={db.target.database}".encode())
+    wait_for("the dump and load to die with their parent", lambda: not any(processes_with(c) for c in children), 20)
+    assert replication_users(db.source_server) == [m.user_name(db.name)]  # made, journal lost
+
+    state: dict[str, object] = {}
+    STRATEGY.start(db.source, db.target, db.name, state, Recorder(), None)
+    try:
+        db.source_server.execute("DELETE FROM ballast WHERE id <= 10", database=db.source.database)
+        assert wait_caught_up(db, state).caught_up
+        assert checksum_database(db.source) == checksum_database(db.target)
+    finally:
+        STRATEGY.stop(db.source, db.target, state)
+    assert_nothing_left(db, db.name)
+
+
+def render(url: URL) -> str:
+    return url.render_as_string(hide_password=False)
