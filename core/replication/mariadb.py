@@ -127,7 +127,7 @@ def _ident(text: str) -> str:
 def _server_url(url: URL) -> URL:
     """``url`` without its database: admin statements run with no default database, so none of them is
     written to the binary log under the replicated database's name."""
-    return MYSQL.url(url).set(database=None)
+    return MYSQL.url(url)._replace(database=None)  # URL.set() takes None for "unchanged"
 
 
 @contextlib.contextmanager
@@ -139,6 +139,14 @@ def _connect(url: URL, doing: str, *, database: bool = False) -> Iterator[sa.Con
 def _run(conn: sa.Connection, sql: str) -> sa.CursorResult[Any]:
     """A statement without parameters (PyMySQL formats every statement: a ``%`` in a name must be doubled)."""
     return conn.exec_driver_sql(sql.replace("%", "%%"))
+
+
+def _unlogged(conn: sa.Connection) -> None:
+    """Keep this session's statements (the replication user's) out of the source's binary log where the
+    user may (BINLOG ADMIN): the source's own replicas then never see the user. Without it, CREATE USER is
+    logged with the password's hash, never the password, and the DROP USER follows it."""
+    with contextlib.suppress(sa.exc.DBAPIError):
+        _run(conn, "SET SESSION sql_log_bin = 0")
 
 
 def _values(conn: sa.Connection, sql: str) -> dict[str, Any]:
@@ -529,6 +537,7 @@ class MariaDBReplication:
         account = f"{_literal(state['user'])}@{_literal(state['user_host'])}"
         try:
             with _connect(source, "create the replication user") as conn:
+                _unlogged(conn)
                 _run(conn, f"DROP USER IF EXISTS {account}")
                 escaped = account.replace("%", "%%")
                 conn.exec_driver_sql(f"CREATE USER {escaped} IDENTIFIED BY %(pw)s", {"pw": password})
@@ -838,6 +847,7 @@ class MariaDBReplication:
             account = f"{_literal(user)}@{_literal(state.get('user_host') or USER_HOST)}"
             try:
                 with _connect(source, "drop the replication user") as conn:
+                    _unlogged(conn)
                     _run(conn, f"DROP USER IF EXISTS {account}")
                     logger.info("dropped replication user %s from the source", user)
             except ChangeoverError as exc:

@@ -112,6 +112,7 @@ def items(server: PrivateMariaDB, database: str | None) -> dict[int, tuple[str, 
 def assert_nothing_left(db: Databases, name: str) -> None:
     assert m.user_name(name) not in replication_users(db.source_server)
     assert replication_users(db.source_server) == []
+    assert replication_users(db.target_server) == []  # never replicated into the target either
     assert m.connection_name(name) not in [c.lower() for c in replica_connections(db.target_server)]
     assert replica_connections(db.target_server) == []
     # the connection's filters are gone with it
@@ -301,6 +302,13 @@ def test_replicates_while_a_writer_runs_then_drains_carries_and_stops(
     STRATEGY.stop(db.source, db.target, state)
     assert_nothing_left(db, db.name)
     STRATEGY.stop(db.source, db.target, state)  # idempotent
+    # the replication user never reached the source's binary log (so none of the source's own replicas)
+    logged = [
+        str(event[-1])
+        for (log, *_rest) in db.source_server.rows("SHOW BINARY LOGS")
+        for event in db.source_server.rows(f"SHOW BINLOG EVENTS IN '{log}'")
+    ]
+    assert logged and not [e for e in logged if str(state["user"]) in e]
 
     # the new database hands out ids after every id the source gave away (rolled back ones included)
     engine = db.target_server.engine(db.target.database)
