@@ -70,7 +70,7 @@ class PrivateMariaDB:
             engine.dispose()
 
 
-def _start(server_id: int) -> PrivateMariaDB:
+def _start(server_id: int, domain: int | None = None, *extra: str) -> PrivateMariaDB:
     install = _binary("mariadb-install-db", "/usr/bin/mariadb-install-db")
     mariadbd = _binary("mariadbd", "/usr/sbin/mariadbd")
     if install is None or mariadbd is None:
@@ -111,7 +111,7 @@ def _start(server_id: int) -> PrivateMariaDB:
             f"--log-bin={base / 'data' / 'binlog'}",
             "--binlog-format=ROW",
             f"--server-id={server_id}",
-            f"--gtid-domain-id={server_id}",
+            f"--gtid-domain-id={server_id if domain is None else domain}",
             "--skip-name-resolve",
             "--performance-schema=OFF",
             "--innodb-buffer-pool-size=32M",
@@ -119,6 +119,7 @@ def _start(server_id: int) -> PrivateMariaDB:
             "--innodb-flush-log-at-trx-commit=2",
             "--sync-binlog=0",
             "--max-connections=60",
+            *extra,
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -158,6 +159,22 @@ def mariadb_pair() -> Iterator[tuple[PrivateMariaDB, PrivateMariaDB]]:
     source = _start(11)
     try:
         target = _start(12)
+    except BaseException:
+        _stop(source)
+        raise
+    try:
+        yield source, target
+    finally:
+        _stop(target)
+        _stop(source)
+
+
+@pytest.fixture(scope="session")
+def default_domain_pair() -> Iterator[tuple[PrivateMariaDB, PrivateMariaDB]]:
+    """Two servers as most are configured: both in GTID domain 0, the target logging what it replicates."""
+    source = _start(21, 0)
+    try:
+        target = _start(22, 0, "--log-slave-updates=ON")
     except BaseException:
         _stop(source)
         raise

@@ -444,3 +444,37 @@ def test_a_start_killed_during_the_copy_is_cleaned_and_redone_by_the_next_start(
 
 def render(url: URL) -> str:
     return url.render_as_string(hide_password=False)
+
+
+def test_servers_in_the_same_gtid_domain_and_a_database_of_the_same_name(
+    default_domain_pair: tuple[PrivateMariaDB, PrivateMariaDB],
+) -> None:
+    """Default GTID domains (0 on both), the target binlogging replicated changes, no rename to rewrite."""
+    source_server, target_server = default_domain_pair
+    name = unique_name("co_same")
+    for server in default_domain_pair:
+        server.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    db = Databases(
+        source_server, target_server, source_server.url.set(database=name), target_server.url.set(database=name), name
+    )
+    state: dict[str, object] = {}
+    try:
+        seed(db, 3000)
+        assert [r for r in STRATEGY.requirements(db.source, db.target) if not r.ok] == []
+        writer = Writer(db)
+        writer.start()
+        try:
+            STRATEGY.start(db.source, db.target, db.name, state, Recorder(), None)
+            assert target_server.scalar(f"SELECT @@GLOBAL.{state['connection']}.replicate_rewrite_db") == ""
+            wait_for("some writes after the start", lambda: writer.inserts > 50)
+        finally:
+            writer.finish()
+        drained = STRATEGY.drain(db.source, db.target, state, 60, Recorder(), None)
+        assert drained.caught_up and drained.source.startswith("0-21-")
+        assert items(target_server, name) == items(source_server, name)
+        assert checksum_database(db.source) == checksum_database(db.target)
+    finally:
+        STRATEGY.stop(db.source, db.target, state)
+        for server in default_domain_pair:
+            server.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    assert_nothing_left(db, db.name)
