@@ -480,3 +480,10 @@ STEP_FUNCTIONS: dict[str, Callable[[StepContext, Progress], str]] = {
     "maintenance_off": _maintenance_off,
     "finish": _finish,
 }
+
+
+from . import online_steps  # noqa: E402 - the online route's steps build on StepContext, above
+
+STEP_FUNCTIONS |= online_steps.STEP_FUNCTIONS
+ROUTE_STEP_FUNCTIONS["online"] = online_steps.ROUTE_STEP_FUNCTIONS
+UNDO |= online_steps.UNDO
