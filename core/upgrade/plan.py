@@ -343,7 +343,10 @@ def _online_route(
 
     window = online_steps.online_window(info.estimated_rows, _deploy_seconds(ws) * max(1, deploys))
     text = "Replication while the app runs; maintenance only to drain and switch"
-    strategy = strategy_for(info.engine)
+    try:
+        strategy = strategy_for(info.engine)
+    except ImportError:  # a strategy listed but not installed in this build
+        strategy = None
     if strategy is None or target_kind != info.engine:
         why = (
             f"online needs the same engine on both sides ({info.engine} to {target_kind}): take the copy route"
