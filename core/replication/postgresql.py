@@ -532,6 +532,7 @@ class PostgresReplication:
                 f"The replication slot {made['slot']} is gone from the source: the replication cannot go on. "
                 "Roll the run back and start again."
             )
+        self._check_applying(target, made["subscription"])
         current, confirmed, behind, seconds = row
         behind_bytes = max(0, int(str(behind))) if behind is not None else None
         if behind_bytes == 0:
@@ -542,6 +543,21 @@ class PostgresReplication:
             str(confirmed or ""),
             str(current),
         )
+
+    def _check_applying(self, target: URL, subscription: str) -> None:
+        """Raise when the subscription failed to apply a change (a conflict): it would only fall further behind."""
+        with _connect(target, "read the subscription's state") as conn:
+            if _major(conn) < 15:
+                return  # no pg_stat_subscription_stats: the lag that keeps growing says it, at the timeout
+            errors = _value(
+                conn, "SELECT apply_error_count FROM pg_stat_subscription_stats WHERE subname = %s", subscription
+            )
+        if errors:
+            raise ReplicationError(
+                f"The new database's subscription {subscription} failed to apply a change from the source "
+                f"({errors} time(s); the target server's log says why, often a row written into the new database "
+                "by something else). Nothing was switched: roll back, find the writer, and start again."
+            )
 
     # -- 4. drain --------------------------------------------------------------------------------
 
@@ -584,15 +600,18 @@ class PostgresReplication:
         state["drained_lsn"] = goal
         with _connect(target, "stop applying changes") as conn:
             conn.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(made["subscription"])))
+            # The worker would notice the change within its one-second cycle: it has applied everything
+            # (confirmed above), so it is stopped at once; being disabled, it is not started again.
             deadline = time.monotonic() + 30
-            while _value(
+            while pid := _value(
                 conn,
                 "SELECT pid FROM pg_stat_subscription WHERE subname = %s AND pid IS NOT NULL LIMIT 1",
                 made["subscription"],
             ):
                 if time.monotonic() > deadline:
                     raise ReplicationError("The subscription's apply worker did not stop within 30 s.")
-                time.sleep(POLL)
+                conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                time.sleep(POLL / 5)
         carried = self._carry_sequences(source, target)
         progress(1, 1, "", f"Every change applied (at {goal}); {carried} sequence positions carried")
         return Lag(0, 0.0, confirmed, goal)

@@ -192,3 +192,29 @@ def test_online_options_are_for_the_online_route(
     bad = kit.cli("upgrade", "shop-db", "--to", text(target), "--online", "--max-lag", "-1", "--yes")
     assert bad.returncode == 2
     assert procedure.list_runs(kit.ws) == []
+
+
+def test_a_change_the_target_cannot_apply_rolls_back_before_the_switch(
+    kit: Kit, make_source_db: Callable[[str], URL], make_target_db: Callable[[str], URL]
+) -> None:
+    """Something else wrote into the new database: its subscription fails to apply the source's row with the same
+    key; catch_up says so at once (not at its timeout) and the run rolls back, leaving nothing behind."""
+    app, source = start_shop(kit, make_source_db)
+    target = make_target_db("co_online_dst")
+    plan = procedure.plan_upgrade(kit.ws, "shop-db", to_handle=text(target), route="online")
+    run_id = procedure.start_upgrade(kit.ws, plan, options={"max_lag_bytes": 0, "max_lag_seconds": 0}).id
+
+    def on_event(event: RunEvent) -> None:
+        if (event.step, event.state) == ("base_copy", "done"):
+            taken = int(str(sql(source, "SELECT max(id) FROM items")[0][0])) + 3
+            sql(target, "INSERT INTO items (id, value) VALUES (%s, 'written into the new database')", taken)
+            for i in range(10):
+                sql(source, "INSERT INTO items (value) VALUES (%s)", f"after the base copy {i}")
+
+    with pytest.raises(procedure.UpgradeFailed, match="failed to apply a change from the source"):
+        procedure.execute(kit.ws, run_id, on_event=on_event)
+    run = procedure.show_run(kit.ws, run_id)
+    assert run.state == "rolled_back" and run.steps[3].state == "failed" and run.steps[3].name == "catch_up"
+    assert left_on_source(source.set(database="postgres"), source.database or "") == []
+    assert left_on_target(target) == []
+    on_one_database(kit, app, "shop-db")
