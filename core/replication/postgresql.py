@@ -392,12 +392,14 @@ class PostgresReplication:
             state["snapshot_lsn"] = lsn
             logger.info("slot %s consistent at %s, snapshot %s", made["slot"], lsn, snapshot)
             folder = self._dump(source, snapshot, major, progress, cancel)
+            try:
+                self._restore(target, folder, major, progress, cancel)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            check_cancel(cancel, "The base copy")
+            state["base_verified"] = self._verify_base(source, target, snapshot, progress, cancel)
         finally:
-            replication.close()  # the snapshot is no longer needed once pg_dump has finished
-        try:
-            self._restore(target, folder, major, progress, cancel)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            replication.close()  # the snapshot stays valid while this connection is open and idle
         check_cancel(cancel, "The base copy")
         progress(0, None, "", "Subscribing the new database to the source's changes")
         state["subscription"] = made["subscription"]
@@ -423,6 +425,32 @@ class PostgresReplication:
                 )
             )
         return state
+
+    def _verify_base(
+        self, source: URL, target: URL, snapshot: str, progress: Progress, cancel: threading.Event | None
+    ) -> str:
+        """Before any change is applied, the target must equal the source *at the slot's snapshot*: both are
+        hashed by the engine's fastest whole-row hash (the source as of the snapshot, while the app writes on)
+        and compared table by table; a mismatch raises :class:`VerificationFailed`. Between servers of
+        different versions (no shared fast form) the base is not checksummed: said in the returned text."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..transfer.verify import compare
+        from ..transfer.verify.native import CANONICAL, checksum_native, shared_form
+
+        form = shared_form(source, target)
+        if form == CANONICAL:
+            return "base not checksummed (the servers' versions differ); counts are checked in the window"
+        progress(0, None, "rows", "Checking the base copy against the source at the snapshot (checksums)")
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="online-base-verify") as pool:
+            at_snapshot = pool.submit(checksum_native, source, form, snapshot=snapshot, cancel=cancel)
+            copied = pool.submit(checksum_native, target, form, workers=_jobs(), progress=progress, cancel=cancel)
+            source_sums, target_sums = at_snapshot.result(), copied.result()
+        report = compare(
+            f"{display_url(source)} (at the snapshot)", display_url(target), source_sums, target_sums, {}, {}
+        )
+        rows = sum(t.rows for t in source_sums.values())
+        return f"base verified: {len(report.tables)} tables, {rows:,} rows equal to the source at the snapshot"
 
     def _dump(self, source: URL, snapshot: str, major: int, progress: Progress, cancel: threading.Event | None) -> Path:
         from ..transfer import tools

@@ -136,7 +136,9 @@ def _base_copy(ctx: StepContext, report: Progress) -> str:
     strategy.start(source, target, name, state, report, ctx.cancel)
     seconds = time.monotonic() - started
     journal.update_run(ctx.ws, ctx.run_id, stats={"base_copy_seconds": seconds})
-    return f"base copied in {seconds:.1f} s; replicating ({name})"
+    verified = str(state.get("base_verified") or "")
+    journal.update_run(ctx.ws, ctx.run_id, stats={"base_verified": verified})
+    return f"base copied in {seconds:.1f} s; {verified}; replicating ({name})"
 
 
 def _catch_up(ctx: StepContext, report: Progress) -> str:

@@ -58,6 +58,8 @@ def test_online_upgrade_keeps_every_write_and_leaves_nothing_behind(
     assert run.state == "done" and run.route == "online"
     assert [s.name for s in run.steps] == list(procedure.route_steps("online"))
     assert all(s.state == "done" for s in run.steps)
+    base = run.steps[procedure.route_steps("online").index("base_copy")].message
+    assert "base verified: 3 tables" in base and "equal to the source at the snapshot" in base, base
     # the window is the drain and the switch: seconds, whatever the copy took (loaded machine: generous bound)
     assert run.maintenance_seconds is not None and 0 < run.maintenance_seconds < 20, run.maintenance_seconds
     events = events_of(done.stdout)
