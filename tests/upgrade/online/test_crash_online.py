@@ -36,12 +36,14 @@ def _at(step: str, state: str) -> Callable[[Event], bool]:
 
 
 #: where the child is killed: before the first step, after each step but the last, just past the point of no
-#: return, and inside the base copy (the slot made, pg_dump starting; the base loaded, not yet subscribed)
+#: return, and inside the base copy (the slot made, pg_dump starting; the base loaded and being checked; checked,
+#: not yet subscribed)
 KILLS: dict[str, Callable[[Event], bool]] = {
     "preflight-running": _at("preflight", "running"),
     **{f"{s}-done": _at(s, "done") for s in ONLINE[:-1]},
     "switch-switched": _at("switch", "switched"),
     "base_copy-dumping": _progress("base_copy", "Copying the base"),
+    "base_copy-verifying": _progress("base_copy", "Checking the base copy"),
     "base_copy-subscribing": _progress("base_copy", "Subscribing"),
     "catch_up-lagging": lambda e: e["step"] == "catch_up" and e["state"] == "progress",
 }
@@ -81,7 +83,11 @@ def test_kill_then_resume(kit: Kit, make_source_db, make_target_db, kill: str) -
     assert run.state == "done" and all(s.state == "done" for s in run.steps)
     assert run.maintenance_seconds is not None and run.maintenance_seconds > 0
     assert kit.ws.show_resource("shop-db").state == "detached"
-    if kill in ("base_copy-dumping", "base_copy-subscribing"):  # a cut base copy is redone from scratch
+    if kill in (
+        "base_copy-dumping",
+        "base_copy-verifying",
+        "base_copy-subscribing",
+    ):  # a cut base copy is redone from scratch
         assert run.steps[ONLINE.index("base_copy")].attempts == 2
 
 
