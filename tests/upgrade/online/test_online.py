@@ -94,6 +94,9 @@ def test_online_upgrade_keeps_every_write_and_leaves_nothing_behind(
     assert left_on_target(target) == []
     assert kit.ws.show_resource("shop-db").state == "detached"
     assert "no backup file" in kit.ws.show_resource("shop-db").note
+    record = kit.cli("upgrade", "--record", str(run.id))
+    assert record.returncode == 0, record.stderr
+    assert "Copy the base from a consistent snapshot" in record.stdout and "exact counts equal" in record.stdout
 
 
 def test_cancel_while_catching_up_leaves_the_source_as_it_was(
