@@ -223,3 +223,33 @@ def test_a_change_the_target_cannot_apply_rolls_back_before_the_switch(
     assert left_on_source(source.set(database="postgres"), source.database or "") == []
     assert left_on_target(target) == []
     on_one_database(kit, app, "shop-db")
+
+
+def test_a_drain_past_its_timeout_rolls_back_to_the_old_database(
+    kit: Kit, make_source_db: Callable[[str], URL], make_target_db: Callable[[str], URL]
+) -> None:
+    """RDS's guardrail: in maintenance, a target that does not apply the last changes in time means no switch."""
+    app, source = start_shop(kit, make_source_db)
+    target = make_target_db("co_online_dst")
+    plan = procedure.plan_upgrade(kit.ws, "shop-db", to_handle=text(target), route="online")
+    run_id = procedure.start_upgrade(kit.ws, plan, options={"drain_timeout": 1}).id
+
+    def on_event(event: RunEvent) -> None:
+        if (event.step, event.state) == ("catch_up", "done"):  # the target stops applying
+            [(sub,)] = sql(target, "SELECT subname FROM pg_subscription")
+            sql(target, f'ALTER SUBSCRIPTION "{sub}" DISABLE')
+            sql(target, "SELECT pg_terminate_backend(pid) FROM pg_stat_subscription WHERE subname = %s", sub)
+            running = "SELECT pid FROM pg_stat_subscription WHERE pid IS NOT NULL AND subname = %s"
+            wait_for("the apply worker to stop", lambda: not sql(target, running, sub))
+            sql(source, "INSERT INTO items (value) VALUES ('never applied')")
+
+    with pytest.raises(procedure.UpgradeFailed, match="did not apply every change within 1 s"):
+        procedure.execute(kit.ws, run_id, on_event=on_event)
+    run = procedure.show_run(kit.ws, run_id)
+    assert run.state == "rolled_back" and run.switched_at is None
+    assert run.steps[procedure.route_steps("online").index("drain")].state == "failed"
+    assert run.maintenance_started_at is not None  # it was in maintenance, and came out of it
+    on_one_database(kit, app, "shop-db")
+    assert "never applied" in items(source).values()
+    assert left_on_source(source.set(database="postgres"), source.database or "") == []
+    assert left_on_target(target) == []
