@@ -7,9 +7,12 @@ HTTP; the updater (conftest.py) updates rows and appends to a second table with 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
+import jsonschema
 import pytest
 from sqlalchemy.engine import URL
 
@@ -97,6 +100,9 @@ def test_online_upgrade_keeps_every_write_and_leaves_nothing_behind(
     record = kit.cli("upgrade", "--record", str(run.id))
     assert record.returncode == 0, record.stderr
     assert "Copy the base from a consistent snapshot" in record.stdout and "exact counts equal" in record.stdout
+    as_json = kit.cli("upgrade", "--record", str(run.id), "--format", "json")
+    schema = json.loads((Path(__file__).parents[3] / "docs" / "change-record.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(json.loads(as_json.stdout))
 
 
 def test_cancel_while_catching_up_leaves_the_source_as_it_was(
