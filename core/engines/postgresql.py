@@ -187,7 +187,7 @@ class PostgreSQL(Engine):
             sa.text(
                 "SELECT pid::text, coalesce(usename, ''), coalesce(host(client_addr), ''), "
                 f"coalesce(application_name, ''), coalesce(state, '') FROM pg_stat_activity "
-                f"WHERE {who} AND pid <> pg_backend_pid()"
+                f"WHERE {who} AND pid <> pg_backend_pid() AND backend_type <> 'walsender'"
             ),
             {"d": database},
         ).all()

@@ -294,6 +294,9 @@ def plan_upgrade(
         switching = 5.0 * max(1, len(deploys))
         routes, verdict = _rds_routes(source_name, plan, info.size_bytes, estimate, switching, refusal)
         warnings.append(verdict)
+    if not engines.of(info.engine).file_based:  # online by replication, available or not (with the reason)
+        target_for_online = handles.parse(to_handle).sqlalchemy_url() if to_handle is not None else None
+        routes = (*routes, _online_route(ws, source_url, target_for_online, target_kind, info, len(deploys)))
     if routes and not any(r.name == RouteName.COPY for r in routes):  # a choice always includes the default
         routes = (Route(RouteName.COPY, "Changeover's copy, verified, during maintenance", estimate), *routes)
     if route != RouteName.COPY:
@@ -333,6 +336,35 @@ def plan_upgrade(
         routes=routes,
         route=route,
     )
+
+
+def _online_route(
+    ws: Context, source_url: URL, target_url: URL | None, target_kind: str, info: engines.DatabaseInfo, deploys: int
+) -> Route:
+    """The online route: available when the replication's every requirement holds, else with the failed ones and
+    their fixes. Its window is the drain, the exact row counts and the deploys' switch: not the copy's size."""
+    from ..replication import strategy_for
+    from . import online_steps
+
+    window = online_steps.online_window(info.estimated_rows, _deploy_seconds(ws) * max(1, deploys))
+    text = "Replication while the app runs; maintenance only to drain and switch"
+    try:
+        strategy = strategy_for(info.engine)
+    except ImportError:  # a strategy listed but not installed in this build
+        strategy = None
+    if strategy is None or target_kind != info.engine:
+        why = (
+            f"online needs the same engine on both sides ({info.engine} to {target_kind}): take the copy route"
+            if strategy is not None
+            else f"Changeover cannot replicate {info.engine}"
+        )
+        return Route(RouteName.ONLINE, text, window, available=False, reason=why)
+    try:
+        found = strategy.requirements(source_url, target_url)
+    except ChangeoverError as exc:
+        return Route(RouteName.ONLINE, text, window, available=False, reason=exc.message)
+    missing = [f"{r.name}: {r.detail}" for r in found if not r.ok]
+    return Route(RouteName.ONLINE, text, window, available=not missing, reason="; ".join(missing))
 
 
 def _rds_routes(
@@ -445,11 +477,27 @@ def plan_record(plan: UpgradePlan) -> dict[str, object]:
     }
 
 
-def start_upgrade(ws: Context, plan: UpgradePlan, *, quiet_timeout: float = 60.0) -> RunInfo:
+#: a run's options a route reads (the online route's lag and drain limits), with what they may be
+ROUTE_OPTIONS = {
+    "max_lag_seconds": (0.0, 3600.0),
+    "max_lag_bytes": (0.0, 1e12),
+    "catch_up_timeout": (1.0, 7 * 86400.0),
+    "drain_timeout": (1.0, 3600.0),
+}
+
+
+def start_upgrade(
+    ws: Context, plan: UpgradePlan, *, quiet_timeout: float = 60.0, options: dict[str, float] | None = None
+) -> RunInfo:
     """Journal a new run for ``plan`` and take the resource's lock; nothing else changes yet.
 
-    A target given by handle is registered as a resource now (its secret into the keyring).
+    A target given by handle is registered as a resource now (its secret into the keyring). ``options``
+    are a route's own (:data:`ROUTE_OPTIONS`: the online route's ``max_lag_seconds``, ``drain_timeout``...).
     """
+    for key, value in (options or {}).items():
+        if key not in ROUTE_OPTIONS:
+            raise InvalidInput(f"There is no run option '{key}': choose one of {', '.join(ROUTE_OPTIONS)}.")
+        check_range(value, ROUTE_OPTIONS[key], f"The run option {key}")
     check_range(quiet_timeout, QUIET_SECONDS, "The quiet timeout (seconds)")
     if not plan.ok:
         failed = "; ".join(f"{c.name}: {c.message}" for c in plan.checks if not c.ok)
@@ -473,6 +521,7 @@ def start_upgrade(ws: Context, plan: UpgradePlan, *, quiet_timeout: float = 60.0
                 "engine": plan.target_engine,
                 "plan": plan_record(plan),
                 "route": plan.route,
+                **(options or {}),
             },
             stats={
                 "estimate_seconds": plan.estimate_seconds,

@@ -484,3 +484,10 @@ STEP_FUNCTIONS: dict[str, Callable[[StepContext, Progress], str]] = {
     "snapshot": snapshot_steps.snapshot,
     "restore": snapshot_steps.restore,
 }
+
+
+from . import online_steps  # noqa: E402 - the online route's steps build on StepContext, above
+
+STEP_FUNCTIONS |= online_steps.STEP_FUNCTIONS
+ROUTE_STEP_FUNCTIONS["online"] = online_steps.ROUTE_STEP_FUNCTIONS
+UNDO |= online_steps.UNDO

@@ -83,8 +83,9 @@ def test_rds_to_rds_offers_the_snapshot_route_and_says_which_is_shorter(
         )
 
         assert plan.ok, [c for c in plan.checks if not c.ok]
-        copy, snapshot = plan.routes
-        assert (copy.name, snapshot.name) == ("copy", "snapshot")
+        copy, snapshot, online = plan.routes
+        assert (copy.name, snapshot.name, online.name) == ("copy", "snapshot", "online")
+        assert not online.available  # a provisioned instance's role may not subscribe
         assert copy.text == "Changeover's copy into a new db.r6g.xlarge (4 vCPU, 32 GiB) instance, verified"
         assert snapshot.text == f"RDS's snapshot of {source} restored as a new db.r6g.xlarge (4 vCPU, 32 GiB) instance"
         assert copy.estimate_seconds == plan.estimate_seconds < snapshot.estimate_seconds  # a small database

@@ -108,9 +108,13 @@ def checksum_native(
     workers: int = 1,
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
+    snapshot: str | None = None,
 ) -> dict[str, TableSum]:
     """Count and hash every base table of ``url`` in ``form`` (which must be the server's own, see
-    :func:`form_of`), keyed by table name like :func:`~.checksums.checksum_database`. Never writes."""
+    :func:`form_of`), keyed by table name like :func:`~.checksums.checksum_database`. Never writes.
+
+    ``snapshot`` (PostgreSQL): an exported snapshot to read the database as of (the online route's base copy
+    is checked against the source at its replication slot's snapshot)."""
     url = sa.engine.make_url(url)
     where = display_url(url)
     engine_ = engines.open_engine(url)
@@ -120,7 +124,8 @@ def checksum_native(
             if _form(conn) != form:
                 raise DatabaseError(f"{where} cannot be hashed in the form {form}.")
             engine.begin_snapshot(conn)
-            snapshot = None
+            if snapshot is not None:
+                conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             if engine is POSTGRESQL:
                 snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
             schema = reflect_tables(conn, None, every_schema=True)
