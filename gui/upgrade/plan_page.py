@@ -62,6 +62,7 @@ class PlanPage(QWizardPage):
         self.route.setAccessibleName("Route")
         self.route_label = QLabel("&Route:")
         self.route_label.setBuddy(self.route)
+        self.route_note = wrapped_label(name="Routes not available")  # why, in words: a tooltip is easy to miss
         self.chosen_route = procedure.RouteName.COPY.value
         self.registerField("keep_days", self.keep_days)
         self.report = QPlainTextEdit()
@@ -93,6 +94,7 @@ class PlanPage(QWizardPage):
         routes.addWidget(self.route_label)
         routes.addWidget(self.route, 1)
         layout.addLayout(routes)
+        layout.addWidget(self.route_note)
         layout.addWidget(self.estimate)
         layout.addLayout(keep)
         layout.addWidget(self.report_label)
@@ -210,6 +212,9 @@ class PlanPage(QWizardPage):
         routes = plan.routes if plan is not None else ()
         self.route.setVisible(bool(routes))
         self.route_label.setVisible(bool(routes))
+        missing = [r for r in routes if not r.available]
+        self.route_note.setText("<br>".join(f"<i>{r.text}</i> is not available: {r.reason}" for r in missing))
+        self.route_note.setVisible(bool(missing))
         model = self.route.model()
         for route in routes:
             text = f"{route.text}: about {human_seconds(route.estimate_seconds)}" + (
