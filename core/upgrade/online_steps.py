@@ -23,7 +23,7 @@ from .. import engines
 from ..formats import human_bytes
 from ..jobs import Progress, check_cancel
 from ..replication import Lag, Replication, State, strategy_for
-from . import journal
+from . import journal, steps
 from .states import Step, UpgradeFailed
 from .steps import StepContext
 
@@ -105,9 +105,7 @@ def lag_text(lag: Lag) -> str:
 
 def _preflight(ctx: StepContext, report: Progress) -> str:
     """The shared pre-flight, then (until the base copy has begun) every requirement of the replication again."""
-    from .steps import STEP_FUNCTIONS
-
-    message = STEP_FUNCTIONS[Step.PREFLIGHT](ctx, report)
+    message = steps.STEP_FUNCTIONS[Step.PREFLIGHT](ctx, report)
     if ctx.data(Step.BASE_COPY).get("started"):
         return message
     source, target = ctx.urls()
@@ -199,7 +197,6 @@ def _verify(ctx: StepContext, report: Progress) -> str:
     from ..transfer.backup import exact_counts
     from ..transfer.verify import TableSum, VerificationFailed, VerifyReport, sequence_positions, sequence_states
     from ..transfer.verify import compare as compare_sides
-    from .steps import _journaled
 
     source, target = _urls(ctx)
     strategy = _strategy(source)
@@ -217,7 +214,7 @@ def _verify(ctx: StepContext, report: Progress) -> str:
             VerifyReport(display_url(source), display_url(target), ()),
         )
     has_sequences = engines.of(source).has_sequences and engines.of(target).has_sequences
-    result = _journaled(ctx, compare_sides)(
+    result = steps.journaled(ctx, compare_sides)(
         display_url(source),
         display_url(target),
         {name: TableSum(name, rows, "") for name, rows in source_rows.items()},
@@ -277,7 +274,7 @@ def _undo_replication(ctx: StepContext, report: Progress) -> None:
     _stop(ctx, report)
 
 
-#: the online route's own steps, and its own verify (registered in :mod:`.steps`)
+#: the online route's own steps, and its own pre-flight and verify (put together with the others in :mod:`.routes`)
 STEP_FUNCTIONS: dict[str, Callable[[StepContext, Progress], str]] = {
     Step.BASE_COPY.value: _base_copy,
     Step.CATCH_UP.value: _catch_up,

@@ -15,6 +15,7 @@ only goes forward; a failing step is retried, and if it keeps failing the run wa
 from __future__ import annotations
 
 from .plan import DATABASE_KINDS, Check, UpgradePlan, plan_upgrade, start_upgrade
+from .routes import STEP_FUNCTIONS
 from .runner import execute, rollback
 from .runs import EventSink, RunEvent, RunInfo, StepInfo, list_runs, show_run
 from .states import (
@@ -30,7 +31,6 @@ from .states import (
     UpgradeFailed,
     route_steps,
 )
-from .steps import STEP_FUNCTIONS
 
 __all__ = [
     "DATABASE_KINDS",

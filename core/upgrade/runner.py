@@ -12,9 +12,10 @@ from ..errors import Cancelled, ChangeoverError, Conflict
 from ..inventory.models import ResourceState
 from ..jobs import Progress, check_cancel, no_progress
 from . import journal
+from .routes import UNDO, step_function
 from .runs import EventSink, RunEvent, RunInfo, no_events, show_run
 from .states import FORWARD_RETRIES, TERMINAL, TITLES, RunState, StepState, UpgradeFailed, after_rollback, switch_index
-from .steps import UNDO, StepContext, passed_point_of_no_return, step_function
+from .steps import StepContext, passed_point_of_no_return
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def rollback(
     """Undo an unfinished run that has not switched: deploys out of maintenance, new database marked failed.
 
     The source's data was never changed, so nothing needs restoring; what a step made beside it (the online
-    route's replication slot, say) is removed by that step's undo (:data:`.steps.UNDO`), latest step first.
+    route's replication slot, say) is removed by that step's undo (:data:`.routes.UNDO`), latest step first.
     Idempotent: safe to repeat after a crash.
     """
     from ..transfer.partials import clean_partials

@@ -24,7 +24,7 @@ from ..errors import ChangeoverError
 from ..formats import plural
 from ..inventory.models import Resource, ResourceState
 from ..jobs import Progress, check_cancel
-from . import journal, snapshot_steps
+from . import journal
 from .quiesce import wait_until_quiet
 from .runs import EventSink, RunEvent, RunInfo, show_run
 from .states import RunState, Step, StepState
@@ -243,7 +243,7 @@ def _verify(ctx: StepContext, report: Progress) -> str:
             unchanged = pool.submit(_check_source_unchanged, source_url, manifest.table_rows())
             target_sums = checksum_in(target_url, form, workers=os.cpu_count() or 1, progress=report, cancel=ctx.cancel)
             unchanged.result()
-        result = _journaled(ctx, compare)(
+        result = journaled(ctx, compare)(
             f"{display_url(source_url)} (as backed up)",
             display_url(target_url),
             source_sums,
@@ -258,7 +258,7 @@ def _verify(ctx: StepContext, report: Progress) -> str:
             ),
         )
     else:
-        result = _journaled(ctx, verify)(source_url, target_url, progress=report, cancel=ctx.cancel)
+        result = journaled(ctx, verify)(source_url, target_url, progress=report, cancel=ctx.cancel)
     seconds = time.monotonic() - started
     journal.update_run(ctx.ws, ctx.run_id, stats={"verify_seconds": seconds, "verified": result.summary()})
     if against_backup and not _option(ctx, "cross_engine", False):  # loaded from the backup, equal to its manifest
@@ -271,7 +271,7 @@ def _verify(ctx: StepContext, report: Progress) -> str:
     return result.summary()
 
 
-def _journaled(ctx: StepContext, compare: Callable[..., VerifyReport]) -> Callable[..., VerifyReport]:
+def journaled(ctx: StepContext, compare: Callable[..., VerifyReport]) -> Callable[..., VerifyReport]:
     """``compare`` whose report, table by table, is kept in the verify step's data (for the change record),
     whether the tables matched or not."""
     from ..transfer.verify import VerificationFailed
@@ -453,24 +453,14 @@ def _undo_maintenance_on(ctx: StepContext, report: Progress) -> None:
     out_of_maintenance(ctx, report)
 
 
-#: what a rollback does for a step that ran (or was running), latest step first: the steps not listed here
-#: leave nothing to undo (the new database is marked failed by the rollback itself)
+#: the copy route's undo for a step that ran (or was running), latest step first: the steps not listed here
+#: leave nothing to undo (the new database is marked failed by the rollback itself); :mod:`.routes` adds
+#: the other routes' own
 UNDO: dict[str, Callable[[StepContext, Progress], None]] = {
     "maintenance_on": _undo_maintenance_on,
-    "snapshot": snapshot_steps.undo_snapshot,
-    "restore": snapshot_steps.undo_restore,
 }
 
-#: a route's own function for a step that other routes do too (the online route's verify, say); a step not
-#: listed here for a run's route is :data:`STEP_FUNCTIONS`'
-ROUTE_STEP_FUNCTIONS: dict[str, dict[str, Callable[[StepContext, Progress], str]]] = {}
-
-
-def step_function(route: str, name: str) -> Callable[[StepContext, Progress], str]:
-    """What runs step ``name`` of a run that takes ``route``."""
-    return ROUTE_STEP_FUNCTIONS.get(route, {}).get(name) or STEP_FUNCTIONS[name]
-
-
+#: the copy route's steps (and those other routes share); :mod:`.routes` adds the other routes' own
 STEP_FUNCTIONS: dict[str, Callable[[StepContext, Progress], str]] = {
     "preflight": _preflight,
     "provision": _provision,
@@ -481,13 +471,4 @@ STEP_FUNCTIONS: dict[str, Callable[[StepContext, Progress], str]] = {
     "switch": _switch,
     "maintenance_off": _maintenance_off,
     "finish": _finish,
-    "snapshot": snapshot_steps.snapshot,
-    "restore": snapshot_steps.restore,
 }
-
-
-from . import online_steps  # noqa: E402 - the online route's steps build on StepContext, above
-
-STEP_FUNCTIONS |= online_steps.STEP_FUNCTIONS
-ROUTE_STEP_FUNCTIONS["online"] = online_steps.ROUTE_STEP_FUNCTIONS
-UNDO |= online_steps.UNDO
