@@ -6,17 +6,21 @@ import gc
 import logging
 import sys
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QObject, QSettings, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
 
 from changeover.core.errors import ChangeoverError
-from changeover.core.workspace import Workspace
 
-from . import errors, upgrade
-from .controller import MainController
+from . import errors
 from .dialogs import error_box
-from .main_window import MainWindow
+
+if TYPE_CHECKING:  # the window's and the inventory's modules load in run(), not with this one
+    from changeover.core.workspace import Workspace
+
+    from .main_window import MainWindow
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +41,67 @@ def application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def open_window(workspace: Workspace, settings: QSettings | None = None) -> MainWindow:
-    """A main window over ``workspace``, showing, its first read of the inventory started."""
+def open_window(workspace: Workspace | None, settings: QSettings | None = None) -> MainWindow:
+    """A main window over ``workspace``, showing, its first read of the inventory started.
+
+    With no workspace (the app's start) the window is shown over an inventory still to open: ``run`` opens it
+    off the GUI thread (``MainController.open_workspace``) once the window is painted, then it is read."""
+    from .controller import MainController
+    from .main_window import MainWindow
+
     controller = MainController(workspace)
     window = MainWindow(controller, settings)
     controller.setParent(window)
     window.show()
-    controller.refresh()
-    upgrade.install(window)  # "Upgrade database…", and an unfinished upgrade offered at start-up
+    if workspace is None:
+        controller.opened.connect(lambda: _opened(window))
+    else:
+        _opened(window)
     return window
+
+
+def _opened(window: MainWindow) -> None:
+    from . import upgrade  # the wizard's pages and the upgrade engine: not needed for the first paint
+
+    window.controller.refresh()
+    upgrade.install(window)  # "Upgrade database…", and an unfinished upgrade offered at start-up
+
+
+def _open_default_workspace() -> Workspace:
+    """The inventory the app opens (CHANGEOVER_DATABASE_URL, else SQLite in the user data folder), a config
+    change a crash interrupted finished or dropped first. Runs on a worker thread."""
+    from changeover.core.workspace import Workspace
+
+    workspace = Workspace.open()
+    try:
+        for outcome in workspace.recover():
+            logger.warning("recovered an interrupted change: %s", outcome)
+    except ChangeoverError as exc:
+        logger.error("could not recover interrupted changes: %s", exc.message)
+    return workspace
+
+
+class FirstPaint(QObject):
+    """Calls ``then`` once, after ``widget`` is first painted (at the latest after ``fallback_ms``)."""
+
+    def __init__(self, widget: QWidget, then: Callable[[], object], fallback_ms: int = 300) -> None:
+        super().__init__(widget)
+        self.then: Callable[[], object] | None = then
+        widget.installEventFilter(self)
+        QTimer.singleShot(fallback_ms, self.fire)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Paint and self.then is not None:
+            QTimer.singleShot(0, self.fire)  # after this paint has reached the screen
+        return False
+
+    def fire(self) -> None:
+        then, self.then = self.then, None
+        if then is not None:
+            parent = self.parent()
+            if isinstance(parent, QObject):
+                parent.removeEventFilter(self)
+            then()
 
 
 class GuiThreadCollector(QObject):
@@ -93,33 +149,39 @@ def tune_gc() -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """The ``changeover`` command with no arguments: the window over the default inventory."""
+    """The ``changeover`` command with no arguments: the window over the default inventory.
+
+    The window is shown first, its tables empty, and painted; the inventory is then opened (the database
+    layers imported, the schema checked or migrated) on a worker thread and read: what a user waits for
+    before seeing the window is Qt and the window's own modules, not the inventory's."""
     started = time.perf_counter()
     log_path = errors.setup_logging()
     app = application(argv)
     holder: dict[str, MainWindow] = {}
     errors.install_excepthook(lambda: holder.get("window"))
-    try:
-        workspace = Workspace.open()  # CHANGEOVER_DATABASE_URL, else SQLite in the user data folder
-    except ChangeoverError as exc:
-        logger.error("cannot open the inventory: %s", exc.message)
-        box = error_box(None, exc.title, exc.message, str(log_path))
-        box.finished.connect(app.quit)
-        box.show()
-        return app.exec()
-    try:
-        for outcome in workspace.recover():  # a config change a crash interrupted: finish or drop it first
-            logger.warning("recovered an interrupted change: %s", outcome)
-    except ChangeoverError as exc:
-        logger.error("could not recover interrupted changes: %s", exc.message)
-    window = open_window(workspace)
+    window = open_window(None)
     holder["window"] = window
+    controller = window.controller
+    logger.info("window shown %.3f s after start", time.perf_counter() - started)
+
+    def cannot_open(error: BaseException) -> None:
+        if not isinstance(error, ChangeoverError):
+            window.show_error(error)  # a bug: the error dialog with the traceback in the log
+            return
+        logger.error("cannot open the inventory: %s", error.message)
+        box = error_box(window, error.title, error.message, str(log_path))
+        box.finished.connect(window.close)
+        box.open()
+
+    controller.open_failed.connect(cannot_open)
+    controller.opened.connect(lambda: logger.info("inventory open %.3f s after start", time.perf_counter() - started))
+    FirstPaint(window, lambda: controller.open_workspace(_open_default_workspace))
     tune_gc()
     GuiThreadCollector(window)  # from here on, garbage is collected on this thread only
-    logger.info("window shown %.3f s after start", time.perf_counter() - started)
     try:
         return app.exec()
     finally:
-        window.controller.runner.cancel_all()
-        window.controller.runner.wait()
-        workspace.close()
+        controller.runner.cancel_all()
+        controller.runner.wait()
+        if controller.is_open:
+            controller.workspace.close()

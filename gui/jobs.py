@@ -124,6 +124,8 @@ class JobRunner(QObject):
         self.pool = pool or QThreadPool.globalInstance()
         self._pools: list[QThreadPool] = [self.pool]  # every pool a job was started on (waited for at shutdown)
         self._running: set[Job] = set()
+        #: jobs started while held, in order, with their lane and priority (None: not held)
+        self._held: list[tuple[Job, QThreadPool, int]] | None = None
 
     @property
     def running(self) -> int:
@@ -140,9 +142,11 @@ class JobRunner(QObject):
         on_cancelled: Callable[[], None] | None = None,
         priority: int = 0,
         pool: QThreadPool | None = None,
+        unheld: bool = False,
     ) -> Job:
         """Queue ``fn``; a higher ``priority`` runs before queued jobs of a lower one (not before running ones).
-        ``pool`` is another lane than the runner's (slow reads that must not hold up the quick ones)."""
+        ``pool`` is another lane than the runner's (slow reads that must not hold up the quick ones). While the
+        runner is held (:meth:`hold`) the job waits for :meth:`release`, unless it is ``unheld``."""
         job = Job(fn, name)
         if on_finished is not None:
             job.signals._on_finished.append(on_finished)
@@ -160,12 +164,33 @@ class JobRunner(QObject):
         if lane not in self._pools:
             self._pools.append(lane)
         job.lane = lane
-        lane.start(job, priority)
+        if self._held is not None and not unheld:
+            self._held.append((job, lane, priority))
+        else:
+            lane.start(job, priority)
         return job
+
+    def hold(self) -> None:
+        """Keep the jobs started from now on queued here until :meth:`release` (the inventory is being opened)."""
+        if self._held is None:
+            self._held = []
+
+    def release(self, *, drop: bool = False) -> None:
+        """Start the held jobs in the order they were asked for (``drop``: end them unrun, they never report)."""
+        held, self._held = self._held or [], None
+        for job, lane, priority in held:
+            if drop:
+                self._ended(job)
+            else:
+                lane.start(job, priority)
 
     def drop_queued(self, job: Job) -> bool:
         """Take ``job`` off the queue if it has not started (an answer nobody waits for any more): True if so.
         A dropped job never reports; a started one runs to its end as usual."""
+        if self._held is not None and any(held is job for held, _lane, _priority in self._held):
+            self._held = [entry for entry in self._held if entry[0] is not job]
+            self._ended(job)
+            return True
         if job not in self._running or job.lane is None or not job.lane.tryTake(job):
             return False
         self._ended(job)
