@@ -81,6 +81,15 @@ def _open_default_workspace() -> Workspace:
     return workspace
 
 
+def _open_and_freeze() -> Workspace:
+    """The default inventory opened, then everything loaded so far frozen out of garbage collection, as at
+    start-up (tune_gc): the modules the inventory brought (SQLAlchemy's, Alembic's) are never walked again.
+    Runs before any read of the inventory has started."""
+    workspace = _open_default_workspace()
+    gc.freeze()
+    return workspace
+
+
 class FirstPaint(QObject):
     """Calls ``then`` once, after ``widget`` is first painted (at the latest after ``fallback_ms``)."""
 
@@ -104,6 +113,10 @@ class FirstPaint(QObject):
             then()
 
 
+#: the longest a full collection waits for the jobs to end (an upgrade may run for an hour)
+FULL_COLLECTION_WAIT_S = 30.0
+
+
 class GuiThreadCollector(QObject):
     """Python's garbage collector runs on the GUI thread only, from a timer.
 
@@ -111,11 +124,20 @@ class GuiThreadCollector(QObject):
     free a Qt object of the window (a dialog in a reference cycle), which Qt must only delete on its own
     thread, and the process dies (seen: a segmentation fault in a health read). So automatic collection is
     off and this timer does what it would have done, by generation and with the same thresholds.
+
+    Whichever thread collects holds the GIL meanwhile, so a collection is a stall of the window; it lasts as
+    long as the objects it walks. The timer looks often (``interval_ms``), so that the young generations a
+    background read fills are walked in small batches, and a full collection (every object) waits while
+    ``busy()`` says work runs (a large read or an upgrade: it would walk what they are building).
     """
 
-    def __init__(self, parent: QObject | None = None, interval_ms: int = 500) -> None:
+    def __init__(
+        self, parent: QObject | None = None, interval_ms: int = 50, busy: Callable[[], bool] | None = None
+    ) -> None:
         super().__init__(parent)
         self.threshold = gc.get_threshold()
+        self.busy = busy
+        self.due_since = 0.0  # when a full collection fell due while work ran (monotonic seconds; 0: none due)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.check)
         gc.disable()
@@ -123,12 +145,15 @@ class GuiThreadCollector(QObject):
 
     def check(self) -> None:
         count0, count1, count2 = gc.get_count()
+        if count2 > self.threshold[2]:
+            now = time.monotonic()
+            self.due_since = self.due_since or now
+            if not (self.busy is not None and self.busy()) or now - self.due_since > FULL_COLLECTION_WAIT_S:
+                gc.collect(2)  # the full collection that was due, now that nothing runs (or it waited too long)
+                self.due_since = 0.0
+                return
         if count0 > self.threshold[0]:
-            gc.collect(0)
-            if count1 > self.threshold[1]:
-                gc.collect(1)
-                if count2 > self.threshold[2]:
-                    gc.collect(2)
+            gc.collect(1 if count1 > self.threshold[1] else 0)
 
     def stop(self) -> None:
         """Back to automatic collection (after one full collection here, on the GUI thread)."""
@@ -175,9 +200,10 @@ def run(argv: list[str] | None = None) -> int:
 
     controller.open_failed.connect(cannot_open)
     controller.opened.connect(lambda: logger.info("inventory open %.3f s after start", time.perf_counter() - started))
-    FirstPaint(window, lambda: controller.open_workspace(_open_default_workspace))
+    FirstPaint(window, lambda: controller.open_workspace(_open_and_freeze))
     tune_gc()
-    GuiThreadCollector(window)  # from here on, garbage is collected on this thread only
+    # from here on, garbage is collected on this thread only, in full only while no job runs
+    GuiThreadCollector(window, busy=lambda: controller.runner.running > 0)
     try:
         return app.exec()
     finally:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 
 from changeover.core import checks, handles, health, jobs, resources, servers
 from changeover.core import secrets as keyring_secrets
@@ -59,8 +59,11 @@ class Snapshot:
     servers: list[ServerInfo] = field(default_factory=list)
     # each checked resource's last kept health result, by name
     health: dict[str, ResourceCheck] = field(default_factory=dict)
-    # the tables' cells, rendered off the GUI thread
+    # the tables' cells, rendered off the GUI thread (the resources sorted there too, as resource_sort says,
+    # with their keys: the GUI thread only compares them with what it shows)
     resource_texts: list[tuple[str, ...]] | None = None
+    resource_sort: tuple[int, Any] | None = None
+    resource_keys: list[Any] | None = None
     event_texts: list[tuple[str, ...]] | None = None
     # how often the attached resources are re-checked (the health_interval_minutes setting)
     health_minutes: int = HEALTH_INTERVAL_MS // 60_000
@@ -127,6 +130,8 @@ class MainController(QObject):
             self.runner.hold()  # work asked for before the inventory is open waits for it (see open_workspace)
         self.runner.busy_changed.connect(self.busy_changed)
         self.event_filter = ""
+        #: how the window's resources table is sorted (column, Qt.SortOrder): a read sorts them so, off the GUI thread
+        self.resource_sort: tuple[int, Any] = (0, Qt.SortOrder.AscendingOrder)
         self.checking = 0  # health checks running now (a background tick is skipped while one runs)
         self._uses_job: Job | None = None  # the last "who uses it" read the selection asked for
         #: the lane of reads that take seconds on a large inventory (every deploy's config): one at a time
@@ -249,9 +254,11 @@ class MainController(QObject):
 
     def refresh(self) -> Job:
         filter_text = self.event_filter
+        sort = self.resource_sort
 
         def read() -> Snapshot:
-            deploys, resources = self.workspace.overview()
+            deploys, unsorted = self.workspace.overview()
+            resources, resource_texts, resource_keys = ResourcesModel.prepare(unsorted, sort)
             events = self.workspace.events(filter_text or None)
             return Snapshot(
                 deploys=deploys,
@@ -261,7 +268,9 @@ class MainController(QObject):
                 location=self.workspace.inventory.location,
                 servers=servers.list_servers(self.workspace),
                 health=checks.last_results(self.workspace),
-                resource_texts=ResourcesModel.render(resources),
+                resource_texts=resource_texts,
+                resource_sort=sort,
+                resource_keys=resource_keys,
                 event_texts=EventsModel.render(events),
                 health_minutes=int(self.workspace.setting("health_interval_minutes")),
             )

@@ -170,10 +170,20 @@ class JobRunner(QObject):
             lane.start(job, priority)
         return job
 
-    def hold(self) -> None:
-        """Keep the jobs started from now on queued here until :meth:`release` (the inventory is being opened)."""
-        if self._held is None:
-            self._held = []
+    def after(self, job: Job | None, then: Callable[[], None]) -> None:
+        """Call ``then`` on the GUI thread when ``job`` has ended (now if it has, or if there is none)."""
+        if job is None or job not in self._running:
+            then()
+        else:
+            job.signals._on_ended.append(then)
+
+    def hold(self) -> bool:
+        """Keep the jobs started from now on queued here until :meth:`release` (the inventory is being opened,
+        the window redraws). False if it was held already: that holder releases it."""
+        if self._held is not None:
+            return False
+        self._held = []
+        return True
 
     def release(self, *, drop: bool = False) -> None:
         """Start the held jobs in the order they were asked for (``drop``: end them unrun, they never report)."""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, Qt, QUrl, Signal
+from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -55,6 +55,7 @@ from ..dialogs.help import LocationsDialog, ShortcutsDialog, about_text
 from ..dialogs.preferences import PreferencesDialog
 from ..dialogs.work import WorkDialog
 from ..icons import get_colored_icon
+from ..jobs import Job
 from ..models import (
     PAYLOAD_ROLE,
     credentials_from,
@@ -186,6 +187,8 @@ class MainWindow(QMainWindow):
         view_menu.addAction(toggle)
         self.detail_subject: tuple[str, str] | None = None  # ("resource" | "deploy", name) the dock follows
         self._restoring = False  # True while a new snapshot re-selects rows: that is not the user choosing
+        self._object_names: list[str] = []  # what the activity filter completes, as last set
+        self._detail_job: Job | None = None  # the last read of the detail dock's subject
 
     def _build_status_bar(self) -> None:
         self.status_bar = StatusBar()
@@ -205,6 +208,11 @@ class MainWindow(QMainWindow):
         c.deploy_detail_loaded.connect(self._show_deploy_detail)
         c.busy_changed.connect(self.status_bar.set_busy)
         self.deploy_filter.textChanged.connect(self._filter_deploys)
+        # a read of the inventory sorts the resources off the GUI thread, in the order the table shows
+        c.resource_sort = self.resources_model.sort_state()
+        self.resources_view.horizontalHeader().sortIndicatorChanged.connect(
+            lambda column, order: setattr(c, "resource_sort", (column, order))
+        )
         self.deploy_view.selectionModel().selectionChanged.connect(self._deploy_selected)
         self.resources_view.selectionModel().selectionChanged.connect(self._resource_selected)
         self.resources_pane.resource_selected.connect(self._load_uses)
@@ -295,12 +303,18 @@ class MainWindow(QMainWindow):
     # -- showing --------------------------------------------------------------------------------
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
+        # The reads this redraw asks for (the deploy's config, who uses the resource, the detail) start once
+        # it is done: a worker's Python would take the GIL from it every few milliseconds meanwhile.
+        held = self.controller.runner.hold()
         self._restoring = True
         try:
             self._show_snapshot(snapshot)
+            self._restoring = False
+            self._reload_detail()
         finally:
             self._restoring = False
-        self._reload_detail()
+            if held:
+                self.controller.runner.release()
         self.refreshed.emit()
 
     def _show_snapshot(self, snapshot: Snapshot) -> None:
@@ -313,7 +327,9 @@ class MainWindow(QMainWindow):
         self.attachments_model.set_context(self.resources_by_name)
         self.health = dict(snapshot.health)
         self.attachments_model.set_health(self.health, replace=True)
-        self.resources_model.set_records(snapshot.resources, snapshot.resource_texts)
+        self.resources_model.set_records(
+            snapshot.resources, snapshot.resource_texts, presorted=snapshot.resource_sort, keys=snapshot.resource_keys
+        )
         self._show_events(snapshot.events, snapshot.event_texts)
         size_columns(self.resources_view)
         empty = not snapshot.deploys and not snapshot.resources
@@ -323,9 +339,10 @@ class MainWindow(QMainWindow):
         self.status_bar.show_inventory(snapshot.location)
         self.controller.set_health_interval(snapshot.health_minutes)
         servers = {s.name for s in snapshot.servers}
-        self.object_names.setStringList(
-            sorted({d.name for d in snapshot.deploys} | set(self.resources_by_name) | servers)
-        )
+        names = sorted({d.name for d in snapshot.deploys} | set(self.resources_by_name) | servers)
+        if names != self._object_names:  # a reset of 12,000 completions only when they changed
+            self._object_names = names
+            self.object_names.setStringList(names)
         if previous is not None:
             self.select_deploy(previous.name)
         elif snapshot.deploys and not self.deploy_view.selectionModel().hasSelection():
@@ -497,9 +514,9 @@ class MainWindow(QMainWindow):
             return
         kind, name = self.detail_subject
         if kind == "resource":
-            self.controller.load_resource_detail(name)
+            self._detail_job = self.controller.load_resource_detail(name)
         else:
-            self.controller.load_deploy_detail(name)
+            self._detail_job = self.controller.load_deploy_detail(name)
 
     def _reload_detail(self) -> None:
         """After a fresh read: the same subject again if it still exists, else the selected deploy."""
@@ -527,9 +544,23 @@ class MainWindow(QMainWindow):
             self.detail_dock.show_deploy(detail)
 
     def _load_uses(self, resource: str) -> None:
-        self.controller.uses(
-            resource, lambda uses: self.resources_pane.show_uses(resource, uses), follows_selection=True
-        )
+        """Who uses the selected resource: once the selection's detail has been read.
+
+        That read takes milliseconds, this one seconds (every deploy's config, in Python): started together,
+        the detail would wait for the GIL behind it at each step and show a tenth of a second later."""
+        QTimer.singleShot(0, lambda: self._uses_after_detail(resource))  # once this selection's detail is asked
+
+    def _uses_after_detail(self, resource: str) -> None:
+        if self.resources_pane.asking != resource:  # the selection has moved on
+            return
+
+        def start() -> None:
+            if self.resources_pane.asking == resource:
+                self.controller.uses(
+                    resource, lambda uses: self.resources_pane.show_uses(resource, uses), follows_selection=True
+                )
+
+        self.controller.runner.after(self._detail_job, start)
 
     def _attachment_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.attachments_view.selectionModel().selectedRows()

@@ -110,7 +110,7 @@ class AttachmentsModel(RecordTableModel[AttachmentInfo]):
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.resources: dict[str, ResourceInfo] = {}
+        self.resources: Mapping[str, ResourceInfo] = {}
         self.health: dict[str, ResourceCheck] = {}
         self.columns = (
             Column[AttachmentInfo]("Env var", lambda a: a.env_var),
@@ -139,10 +139,13 @@ class AttachmentsModel(RecordTableModel[AttachmentInfo]):
             return kind_icon(record.kind)
         return super().extra_data(record, column, role)
 
-    def set_context(self, resources: dict[str, ResourceInfo]) -> None:
-        self.beginResetModel()
-        self.resources = dict(resources)
-        self.endResetModel()
+    PROVIDER = 3  # the provider column, read from the context
+
+    def set_context(self, resources: Mapping[str, ResourceInfo]) -> None:
+        """The resources by name the provider column reads (kept, not copied: a new read hands a new mapping)."""
+        self.resources = resources
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, self.PROVIDER), self.index(self.rowCount() - 1, self.PROVIDER))
 
     def set_health(self, health: Mapping[str, ResourceCheck], *, replace: bool = False) -> None:
         """Show these kept results (``replace``: they are all there is, e.g. a fresh read of the inventory)."""
