@@ -402,7 +402,12 @@ class MainWindow(QMainWindow):
 
     def show_locations(self) -> LocationsDialog:
         """Help ▸ Where Changeover keeps things: the log, the inventory and the backups, each with Open."""
-        location = self.controller.workspace.inventory.location
+        if self.controller.is_open:
+            location = self.controller.workspace.inventory.location
+        else:  # asked in the moment before the inventory is open: where it is being opened from
+            from changeover.core.inventory.db import inventory_url
+
+            location = inventory_url().render_as_string(hide_password=True)
         readable = readable_location(location)
         inventory = Path(readable).expanduser() if location.startswith("sqlite:///") else None
         places = [
@@ -778,6 +783,10 @@ class MainWindow(QMainWindow):
 
     def _secret_warn_days(self) -> int:
         """The age past which the credentials manager marks a secret old (the ``secret_warn_days`` setting)."""
+        if not self.controller.is_open:  # asked in the moment before the inventory is open
+            from changeover.core.context import DEFAULT_SECRET_WARN_DAYS
+
+            return DEFAULT_SECRET_WARN_DAYS
         return int(self.controller.workspace.setting("secret_warn_days"))
 
     def show_credentials(self) -> CredentialsDialog:

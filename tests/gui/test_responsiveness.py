@@ -241,3 +241,25 @@ def test_who_uses_a_resource_is_read_after_its_detail(qtbot: QtBot, window: Main
         assert window.select_resource("cache")
     assert events == ["detail cache", "uses cache"]
     assert window.detail_dock.resource_view.header.name.text() == "cache"
+
+
+def test_the_window_answers_before_the_inventory_is_open(qtbot: QtBot, settings: Any) -> None:
+    from changeover.gui.controller import MainController
+
+    controller = MainController(None)
+    window = MainWindow(controller, settings)
+    controller.setParent(window)
+    qtbot.addWidget(window)
+    window.show()
+    assert not controller.is_open
+    with pytest.raises(RuntimeError, match="not open yet"):
+        _ = controller.workspace
+    job = controller.refresh()  # asked for now, run once it is open: never lost, never run on nothing
+    assert controller.runner.running == 1 and window.snapshot is None
+    places = window.show_locations()  # Help ▸ Where…: where the inventory is being opened from
+    shown = " ".join(label.text() for label in places.findChildren(type(window.inventory_label)))
+    assert "<b>Inventory</b> ~/.local/share/changeover/inventory.sqlite3" in shown
+    dialog = window.show_credentials()
+    assert dialog.isVisible()
+    dialog.close()
+    assert controller.runner.drop_queued(job) and controller.runner.running == 0
