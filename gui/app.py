@@ -173,6 +173,20 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 10)
 
 
+#: how often a thread holding the GIL hands it over when another wants it (Python's default: 5 ms)
+SWITCH_INTERVAL_S = 0.001
+
+
+def tune_switching() -> None:
+    """Hand the GIL over every millisecond instead of every five, when another thread waits for it.
+
+    A job busy in Python (who uses a resource reads every deploy's config for seconds) otherwise keeps the
+    GIL 5 ms each time the GUI thread, or a quick read answering a click, wants it back, which they do at
+    every call into Qt or SQLite: a redraw or a detail read then took several times as long as its work.
+    """
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
 def run(argv: list[str] | None = None) -> int:
     """The ``changeover`` command with no arguments: the window over the default inventory.
 
@@ -202,6 +216,7 @@ def run(argv: list[str] | None = None) -> int:
     controller.opened.connect(lambda: logger.info("inventory open %.3f s after start", time.perf_counter() - started))
     FirstPaint(window, lambda: controller.open_workspace(_open_and_freeze))
     tune_gc()
+    tune_switching()
     # from here on, garbage is collected on this thread only, in full only while no job runs
     GuiThreadCollector(window, busy=lambda: controller.runner.running > 0)
     try:

@@ -75,6 +75,8 @@ logger = logging.getLogger(__name__)
 MINIMUM_SIZE = (800, 540)
 #: the most of the window's width the detail dock keeps when the window is made narrower
 DOCK_SHARE = 0.45
+#: how long a resource stays selected before the seconds-long "who uses it" read starts (milliseconds)
+USES_AFTER_MS = 250
 
 
 class MainWindow(QMainWindow):
@@ -549,7 +551,8 @@ class MainWindow(QMainWindow):
             self.detail_dock.show_deploy(detail)
 
     def _load_uses(self, resource: str) -> None:
-        """Who uses the selected resource: once the selection's detail has been read.
+        """Who uses the selected resource: once the selection's detail has been read, and the selection has
+        stayed USES_AFTER_MS.
 
         That read takes milliseconds, this one seconds (every deploy's config, in Python): started together,
         the detail would wait for the GIL behind it at each step and show a tenth of a second later."""
@@ -560,12 +563,13 @@ class MainWindow(QMainWindow):
             return
 
         def start() -> None:
-            if self.resources_pane.asking == resource:
+            if self.resources_pane.asking == resource:  # still the selection once the user rests on it
                 self.controller.uses(
                     resource, lambda uses: self.resources_pane.show_uses(resource, uses), follows_selection=True
                 )
 
-        self.controller.runner.after(self._detail_job, start)
+        # and only once the selection has rested a moment: moving through the rows starts no read per row
+        self.controller.runner.after(self._detail_job, lambda: QTimer.singleShot(USES_AFTER_MS, start))
 
     def _attachment_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.attachments_view.selectionModel().selectedRows()
