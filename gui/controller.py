@@ -185,6 +185,7 @@ class MainController(QObject):
         on_failed: Callable[[BaseException], None] | None = None,
         priority: int = 0,
         slow: bool = False,
+        delay_ms: int = 0,
     ) -> Job:
         """Run one workspace call off the GUI thread; failures go to ``failed`` unless handled. A ``slow`` one
         (seconds on a large inventory) runs in its own one-thread lane, so it never holds up the quick reads."""
@@ -195,7 +196,7 @@ class MainController(QObject):
 
         return self.runner.start(
             job, name=name, on_finished=on_finished, on_failed=on_failed or self.failed.emit, priority=priority,
-            pool=self.slow_lane if slow else None,
+            pool=self.slow_lane if slow else None, delay_ms=delay_ms,
         )  # fmt: skip
 
     def _action(
@@ -468,16 +469,21 @@ class MainController(QObject):
 
         return self._action("swap", lambda: self.workspace.swap(old, new, keep_days=keep_days), summary)
 
-    def uses(self, what: str, on_result: Callable[[list[Use]], None], *, follows_selection: bool = False) -> Job:
+    def uses(
+        self, what: str, on_result: Callable[[list[Use]], None], *, follows_selection: bool = False, delay_ms: int = 0
+    ) -> Job:
         """Every deploy whose config points at ``what`` now (a resource, host or user), for the "Used by" view.
 
-        It reads every deploy's config (seconds on a large inventory), in the slow lane. A read that
-        ``follows_selection`` replaces the previous such read if that one has not started yet, so moving
-        through the rows never queues one read per row."""
+        It reads every deploy's config (seconds on a large inventory), in the slow lane, ``delay_ms`` from
+        now. A read that ``follows_selection`` replaces the previous such read if that one has not started
+        yet, so moving through the rows never queues one read per row."""
         previous = self._uses_job if follows_selection else None
         if previous is not None:
             self.runner.drop_queued(previous)
-        job = self.run(lambda: self.workspace.uses(what), name="find who uses it", on_finished=on_result, slow=True)
+        job = self.run(
+            lambda: self.workspace.uses(what), name="find who uses it", on_finished=on_result, slow=True,
+            delay_ms=delay_ms,
+        )  # fmt: skip
         if follows_selection:
             self._uses_job = job
         return job

@@ -16,7 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+import shiboken6
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 
 from changeover.core.errors import Cancelled, ChangeoverError
 
@@ -126,6 +127,7 @@ class JobRunner(QObject):
         self._running: set[Job] = set()
         #: jobs started while held, in order, with their lane and priority (None: not held)
         self._held: list[tuple[Job, QThreadPool, int]] | None = None
+        self._delayed: set[Job] = set()  # jobs whose delay_ms has not passed yet
 
     @property
     def running(self) -> int:
@@ -143,10 +145,12 @@ class JobRunner(QObject):
         priority: int = 0,
         pool: QThreadPool | None = None,
         unheld: bool = False,
+        delay_ms: int = 0,
     ) -> Job:
         """Queue ``fn``; a higher ``priority`` runs before queued jobs of a lower one (not before running ones).
         ``pool`` is another lane than the runner's (slow reads that must not hold up the quick ones). While the
-        runner is held (:meth:`hold`) the job waits for :meth:`release`, unless it is ``unheld``."""
+        runner is held (:meth:`hold`) the job waits for :meth:`release`, unless it is ``unheld``. A job with a
+        ``delay_ms`` is queued that much later (it counts as running from now; :meth:`drop_queued` takes it back)."""
         job = Job(fn, name)
         if on_finished is not None:
             job.signals._on_finished.append(on_finished)
@@ -164,18 +168,26 @@ class JobRunner(QObject):
         if lane not in self._pools:
             self._pools.append(lane)
         job.lane = lane
-        if self._held is not None and not unheld:
+        if delay_ms > 0:
+            self._delayed.add(job)
+            QTimer.singleShot(delay_ms, lambda: self._start_delayed(job, lane, priority, unheld))
+        elif self._held is not None and not unheld:
             self._held.append((job, lane, priority))
         else:
             lane.start(job, priority)
         return job
 
-    def after(self, job: Job | None, then: Callable[[], None]) -> None:
-        """Call ``then`` on the GUI thread when ``job`` has ended (now if it has, or if there is none)."""
-        if job is None or job not in self._running:
-            then()
+    def _start_delayed(self, job: Job, lane: QThreadPool, priority: int, unheld: bool) -> None:
+        if job not in self._delayed:  # dropped meanwhile
+            return
+        self._delayed.discard(job)
+        if not (shiboken6.isValid(self) and shiboken6.isValid(lane)):  # the window has closed meanwhile
+            self._running.discard(job)  # it never runs, and nobody is left to tell
+            return
+        if self._held is not None and not unheld:
+            self._held.append((job, lane, priority))
         else:
-            job.signals._on_ended.append(then)
+            lane.start(job, priority)
 
     def hold(self) -> bool:
         """Keep the jobs started from now on queued here until :meth:`release` (the inventory is being opened,
@@ -197,6 +209,10 @@ class JobRunner(QObject):
     def drop_queued(self, job: Job) -> bool:
         """Take ``job`` off the queue if it has not started (an answer nobody waits for any more): True if so.
         A dropped job never reports; a started one runs to its end as usual."""
+        if job in self._delayed:
+            self._delayed.discard(job)
+            self._ended(job)
+            return True
         if self._held is not None and any(held is job for held, _lane, _priority in self._held):
             self._held = [entry for entry in self._held if entry[0] is not job]
             self._ended(job)
@@ -208,8 +224,13 @@ class JobRunner(QObject):
 
     def _ended(self, job: Job) -> None:
         self._running.discard(job)
-        if not self._running:
+        if not self._running and shiboken6.isValid(self):  # (a job may end after its window is gone)
             self.busy_changed.emit(False)
+
+    def drop_delayed(self) -> None:
+        """Never start the jobs whose delay has not passed (their window is closing)."""
+        for job in list(self._delayed):
+            self.drop_queued(job)
 
     def cancel_all(self) -> None:
         for job in list(self._running):

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, Qt, QTimer, QUrl, Signal
+import shiboken6
+from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -34,6 +35,7 @@ from changeover.core.errors import ChangeoverError
 from changeover.core.history import DeployDetail, ResourceDetail
 from changeover.core.inventory.models import ResourceState
 from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ResourceInfo
+from changeover.core.uses import Use
 
 from .. import errors
 from ..controller import MainController, Snapshot
@@ -55,7 +57,6 @@ from ..dialogs.help import LocationsDialog, ShortcutsDialog, about_text
 from ..dialogs.preferences import PreferencesDialog
 from ..dialogs.work import WorkDialog
 from ..icons import get_colored_icon
-from ..jobs import Job
 from ..models import (
     PAYLOAD_ROLE,
     credentials_from,
@@ -190,7 +191,6 @@ class MainWindow(QMainWindow):
         self.detail_subject: tuple[str, str] | None = None  # ("resource" | "deploy", name) the dock follows
         self._restoring = False  # True while a new snapshot re-selects rows: that is not the user choosing
         self._object_names: list[str] = []  # what the activity filter completes, as last set
-        self._detail_job: Job | None = None  # the last read of the detail dock's subject
 
     def _build_status_bar(self) -> None:
         self.status_bar = StatusBar()
@@ -277,6 +277,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.save_geometry()
+        self.controller.runner.drop_delayed()  # a read that waits for the selection to rest is not wanted now
         for dialog in (self.credentials_dialog, self.servers_dialog):
             if dialog is not None:
                 dialog.close()
@@ -521,9 +522,9 @@ class MainWindow(QMainWindow):
             return
         kind, name = self.detail_subject
         if kind == "resource":
-            self._detail_job = self.controller.load_resource_detail(name)
+            self.controller.load_resource_detail(name)
         else:
-            self._detail_job = self.controller.load_deploy_detail(name)
+            self.controller.load_deploy_detail(name)
 
     def _reload_detail(self) -> None:
         """After a fresh read: the same subject again if it still exists, else the selected deploy."""
@@ -551,25 +552,18 @@ class MainWindow(QMainWindow):
             self.detail_dock.show_deploy(detail)
 
     def _load_uses(self, resource: str) -> None:
-        """Who uses the selected resource: once the selection's detail has been read, and the selection has
-        stayed USES_AFTER_MS.
+        """Who uses the selected resource, once the selection has stayed USES_AFTER_MS.
 
-        That read takes milliseconds, this one seconds (every deploy's config, in Python): started together,
-        the detail would wait for the GIL behind it at each step and show a tenth of a second later."""
-        QTimer.singleShot(0, lambda: self._uses_after_detail(resource))  # once this selection's detail is asked
+        That read takes seconds (every deploy's config, in Python) and keeps the GIL busy meanwhile: started
+        at once, the selection's detail (milliseconds) would wait behind it at every step, and moving through
+        the rows would start one such read per row."""
+        pane = self.resources_pane
 
-    def _uses_after_detail(self, resource: str) -> None:
-        if self.resources_pane.asking != resource:  # the selection has moved on
-            return
+        def show(uses: list[Use]) -> None:
+            if shiboken6.isValid(pane):  # the answer may come after the window has closed
+                pane.show_uses(resource, uses)
 
-        def start() -> None:
-            if self.resources_pane.asking == resource:  # still the selection once the user rests on it
-                self.controller.uses(
-                    resource, lambda uses: self.resources_pane.show_uses(resource, uses), follows_selection=True
-                )
-
-        # and only once the selection has rested a moment: moving through the rows starts no read per row
-        self.controller.runner.after(self._detail_job, lambda: QTimer.singleShot(USES_AFTER_MS, start))
+        self.controller.uses(resource, show, follows_selection=True, delay_ms=USES_AFTER_MS)
 
     def _attachment_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.attachments_view.selectionModel().selectedRows()

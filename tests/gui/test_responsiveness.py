@@ -9,6 +9,7 @@ import gc
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from changeover.gui import app as gui_app
 from changeover.gui import errors, models
 from changeover.gui.jobs import JobRunner
 from changeover.gui.main_window import MainWindow
+from changeover.gui.main_window.window import USES_AFTER_MS
 
 Progress = Callable[[int, int | None, str, str], None]
 
@@ -135,14 +137,9 @@ def test_a_held_runner_starts_its_jobs_on_release_in_order_and_drops_them_on_req
     urgent = runner.start(_job(ran, "urgent"), unheld=True)
     qtbot.waitUntil(lambda: runner.running == 2, timeout=5000)  # the held ones count as work to do
     assert ran == ["urgent"]
-    ended: list[str] = []
-    runner.after(second, lambda: ended.append("second"))
-    runner.after(urgent, lambda: ended.append("urgent"))  # ended already: called now
-    assert ended == ["urgent"]
     runner.release()
     qtbot.waitUntil(lambda: runner.running == 0, timeout=5000)
-    assert sorted(ran[1:]) == ["first", "second"] and ended == ["urgent", "second"]
-    assert first is not second
+    assert sorted(ran[1:]) == ["first", "second"] and first is not second and urgent.name == "job"
 
     runner.hold()
     dropped = runner.start(_job(ran, "dropped"))
@@ -224,23 +221,29 @@ def test_a_full_collection_waits_while_jobs_run_young_ones_do_not(
     assert not gc.isenabled()  # the fixture's collector still owns collection for this test
 
 
-def test_who_uses_a_resource_is_read_after_its_detail(qtbot: QtBot, window: MainWindow, workspace: Workspace) -> None:
-    workspace.register_resource("cache", "redis://cache.internal:6379/0")
+def test_who_uses_a_resource_is_read_once_the_selection_rests(
+    qtbot: QtBot, window: MainWindow, workspace: Workspace
+) -> None:
+    for name in ("cache", "queue"):
+        workspace.register_resource(name, f"redis://{name}.internal:6379/0")
     with qtbot.waitSignal(window.refreshed, timeout=10000):
         window.controller.refresh()
-    events: list[str] = []
-    window.controller.resource_detail_loaded.connect(lambda detail: events.append(f"detail {detail.resource.name}"))
-    real_uses = window.controller.uses
+    read: list[tuple[str, float]] = []
+    real_uses = workspace.uses
 
-    def uses(what: str, on_result: Any, *, follows_selection: bool = False) -> Any:
-        events.append(f"uses {what}")
-        return real_uses(what, on_result, follows_selection=follows_selection)
+    def uses(what: str) -> Any:  # the read itself, on the worker
+        read.append((what, time.monotonic()))
+        return real_uses(what)
 
-    window.controller.uses = uses  # type: ignore[method-assign]
-    with qtbot.waitSignal(window.resources_pane.uses_shown, timeout=10000):
+    workspace.uses = uses  # type: ignore[method-assign]
+    chosen = time.monotonic()
+    with qtbot.waitSignal(window.resources_pane.uses_shown, timeout=10000, check_params_cb=lambda r: r == "queue"):
         assert window.select_resource("cache")
-    assert events == ["detail cache", "uses cache"]
-    assert window.detail_dock.resource_view.header.name.text() == "cache"
+        assert window.select_resource("queue")  # at once: the read for cache never starts
+        assert window.controller.runner.running > 0  # a read to come is work under way (shutdown waits for it)
+    assert [what for what, _at in read] == ["queue"]
+    assert read[0][1] - chosen >= 0.9 * USES_AFTER_MS / 1000  # (a timer may fire a few ms early)
+    assert window.detail_dock.resource_view.header.name.text() == "queue"  # the detail did not wait for it
 
 
 def test_the_window_answers_before_the_inventory_is_open(qtbot: QtBot, settings: Any) -> None:
