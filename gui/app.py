@@ -128,7 +128,11 @@ class GuiThreadCollector(QObject):
     Whichever thread collects holds the GIL meanwhile, so a collection is a stall of the window; it lasts as
     long as the objects it walks. The timer looks often (``interval_ms``), so that the young generations a
     background read fills are walked in small batches, and a full collection (every object) waits while
-    ``busy()`` says work runs (a large read or an upgrade: it would walk what they are building).
+    ``busy()`` says work runs (a large read or an upgrade: it would walk what they are building). What a full
+    collection leaves is frozen (``gc.freeze``): it is what the window shows and keeps, so the next full one
+    walks only what came since, not the 100,000 objects of a large inventory again. The price: a frozen object
+    that later ends up in a reference cycle is never collected (the records are plain data, freed by their
+    reference counts when the next read replaces them).
     """
 
     def __init__(
@@ -138,6 +142,7 @@ class GuiThreadCollector(QObject):
         self.threshold = gc.get_threshold()
         self.busy = busy
         self.due_since = 0.0  # when a full collection fell due while work ran (monotonic seconds; 0: none due)
+        self.froze = False  # whether it froze survivors (stop() thaws them)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.check)
         gc.disable()
@@ -150,6 +155,8 @@ class GuiThreadCollector(QObject):
             self.due_since = self.due_since or now
             if not (self.busy is not None and self.busy()) or now - self.due_since > FULL_COLLECTION_WAIT_S:
                 gc.collect(2)  # the full collection that was due, now that nothing runs (or it waited too long)
+                gc.freeze()  # what is left lives on (the shown inventory): the next full one walks only what is new
+                self.froze = True
                 self.due_since = 0.0
                 return
         if count0 > self.threshold[0]:
@@ -158,6 +165,8 @@ class GuiThreadCollector(QObject):
     def stop(self) -> None:
         """Back to automatic collection (after one full collection here, on the GUI thread)."""
         self.timer.stop()
+        if self.froze:
+            gc.unfreeze()
         gc.collect()
         gc.enable()
 

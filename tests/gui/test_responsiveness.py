@@ -182,6 +182,9 @@ class _FakeGc:
     def get_count(self) -> tuple[int, int, int]:
         return self.counts
 
+    def freeze(self) -> None:
+        self.collected.append(-1)  # -1: the survivors frozen
+
     def collect(self, generation: int = 2) -> int:
         self.collected.append(generation)
         self.counts = (0, 0, 0) if generation == 2 else (0, 0, self.counts[2] + (generation == 1))
@@ -205,18 +208,19 @@ def test_a_full_collection_waits_while_jobs_run_young_ones_do_not(
         assert fake.collected == [1, 0]
         busy[0] = False
         collector.check()
-        assert fake.collected == [1, 0, 2]
+        assert fake.collected == [1, 0, 2, -1]  # and what it left is frozen: the next one walks only new objects
         # A job that never ends (an upgrade of an hour) does not keep garbage forever.
         busy[0] = True
         fake.counts = (0, 0, t2 + 1)
         collector.check()
-        assert fake.collected == [1, 0, 2]
+        assert fake.collected == [1, 0, 2, -1]
         monkeypatch.setattr(gui_app, "FULL_COLLECTION_WAIT_S", 0.0)
         collector.due_since -= 1.0
         collector.check()
-        assert fake.collected == [1, 0, 2, 2]
+        assert fake.collected == [1, 0, 2, -1, 2, -1]
     finally:
         monkeypatch.undo()
+        collector.froze = False  # the fake froze nothing
         collector.deleteLater()
     assert not gc.isenabled()  # the fixture's collector still owns collection for this test
 
