@@ -153,13 +153,13 @@ class JobRunner(QObject):
         ``delay_ms`` is queued that much later (it counts as running from now; :meth:`drop_queued` takes it back)."""
         job = Job(fn, name)
         if on_finished is not None:
-            job.signals._on_finished.append(on_finished)
+            job.signals._on_finished.append(self._while_alive(on_finished, name))
         if on_failed is not None:
-            job.signals._on_failed.append(on_failed)
+            job.signals._on_failed.append(self._while_alive(on_failed, name))
         if on_progress is not None:
-            job.signals._on_progress.append(on_progress)
+            job.signals._on_progress.append(self._while_alive(on_progress, name))
         if on_cancelled is not None:
-            job.signals._on_cancelled.append(on_cancelled)
+            job.signals._on_cancelled.append(self._while_alive(on_cancelled, name))
         job.signals._on_ended.append(lambda: self._ended(job))
         self._running.add(job)
         if len(self._running) == 1:
@@ -176,6 +176,18 @@ class JobRunner(QObject):
         else:
             lane.start(job, priority)
         return job
+
+    def _while_alive(self, callback: Callable[..., None], name: str) -> Callable[..., None]:
+        """``callback``, unless this runner (and so the window it belongs to) is gone by the time the job reports:
+        a job that ends after its window closed reports to nobody."""
+
+        def call(*args: Any) -> None:
+            if shiboken6.isValid(self):
+                callback(*args)
+            else:
+                logger.info("%s ended after its window closed: not reported", name)
+
+        return call
 
     def _start_delayed(self, job: Job, lane: QThreadPool, priority: int, unheld: bool) -> None:
         if job not in self._delayed:  # dropped meanwhile
