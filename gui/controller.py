@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # what the use cases answer; the workspace (and so Alembic, b
 
 from .change_records import write_change_record
 from .jobs import Job, JobRunner
-from .models import EventsModel, ResourcesModel
+from .models import DeploysRead, DeployTreeModel, EventsModel, ResourcesModel
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class Snapshot:
     resource_texts: list[tuple[str, ...]] | None = None
     resource_sort: tuple[int, Any] | None = None
     resource_keys: list[Any] | None = None
+    deploys_read: DeploysRead | None = None  # the deploys in the tree's order, compared with what it showed
     event_texts: list[tuple[str, ...]] | None = None
     # how often the attached resources are re-checked (the health_interval_minutes setting)
     health_minutes: int = HEALTH_INTERVAL_MS // 60_000
@@ -132,6 +133,8 @@ class MainController(QObject):
         self.event_filter = ""
         #: how the window's resources table is sorted (column, Qt.SortOrder): a read sorts them so, off the GUI thread
         self.resource_sort: tuple[int, Any] = (0, Qt.SortOrder.AscendingOrder)
+        #: the deploys the window's tree shows (a read compares with them off the GUI thread)
+        self.deploys_shown: Sequence[DeployInfo] = []
         self.checking = 0  # health checks running now (a background tick is skipped while one runs)
         self._uses_job: Job | None = None  # the last "who uses it" read the selection asked for
         #: the lane of reads that take seconds on a large inventory (every deploy's config): one at a time
@@ -255,11 +258,12 @@ class MainController(QObject):
 
     def refresh(self) -> Job:
         filter_text = self.event_filter
-        sort = self.resource_sort
+        sort, shown = self.resource_sort, self.deploys_shown
 
         def read() -> Snapshot:
             deploys, unsorted = self.workspace.overview()
             resources, resource_texts, resource_keys = ResourcesModel.prepare(unsorted, sort)
+            deploys_read = DeployTreeModel.prepare(deploys, shown)
             events = self.workspace.events(filter_text or None)
             return Snapshot(
                 deploys=deploys,
@@ -272,6 +276,7 @@ class MainController(QObject):
                 resource_texts=resource_texts,
                 resource_sort=sort,
                 resource_keys=resource_keys,
+                deploys_read=deploys_read,
                 event_texts=EventsModel.render(events),
                 health_minutes=int(self.workspace.setting("health_interval_minutes")),
             )

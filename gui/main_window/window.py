@@ -325,8 +325,9 @@ class MainWindow(QMainWindow):
         previous_resource = self._resource_choice
         self.snapshot = snapshot
         self.resources_by_name = {r.name: r for r in snapshot.resources}
-        if self.deploy_model.set_deploys(snapshot.deploys):
+        if self.deploy_model.set_deploys(snapshot.deploys, snapshot.deploys_read):
             self.deploy_view.expandAll()
+        self.controller.deploys_shown = self.deploy_model.shown()
         self.attachments_model.set_context(self.resources_by_name)
         self.health = dict(snapshot.health)
         self.attachments_model.set_health(self.health, replace=True)
