@@ -233,5 +233,4 @@ def run(argv: list[str] | None = None) -> int:
     finally:
         controller.runner.cancel_all()
         controller.runner.wait()
-        if controller.is_open:
-            controller.workspace.close()
+        controller.close_workspace()

@@ -126,6 +126,7 @@ class MainController(QObject):
     ) -> None:
         super().__init__(parent)
         self._workspace = workspace
+        self._opening: Workspace | None = None  # what open_workspace opened, as soon as it has
         self.runner = runner or JobRunner(self)
         if workspace is None:
             self.runner.hold()  # work asked for before the inventory is open waits for it (see open_workspace)
@@ -159,6 +160,13 @@ class MainController(QObject):
     def is_open(self) -> bool:
         return self._workspace is not None
 
+    def close_workspace(self) -> None:
+        """At shutdown (jobs ended): close the inventory, also one opened after the window stopped listening."""
+        workspace = self._workspace or self._opening
+        self._workspace = self._opening = None
+        if workspace is not None:
+            workspace.close()
+
     def open_workspace(self, open_it: Callable[[], Workspace]) -> Job:
         """Open the inventory off the GUI thread (importing the database layers, checking the schema and
         migrating it take most of a second): the window is painted first. The jobs asked for meanwhile start
@@ -175,7 +183,8 @@ class MainController(QObject):
 
         def job(progress: Progress, cancel: threading.Event) -> Workspace:
             progress(0, None, "", "open the inventory")
-            return open_it()
+            self._opening = open_it()  # (for close_workspace, should the window close before it hears)
+            return self._opening
 
         return self.runner.start(job, name="open the inventory", on_finished=opened, on_failed=failed, unheld=True)
 
