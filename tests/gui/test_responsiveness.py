@@ -99,7 +99,7 @@ def test_run_paints_the_window_then_opens_and_reads_the_inventory(
     windows, order = _run_app(qtbot, monkeypatch, lambda ws: bool(ws) and ws[0].snapshot is not None)
     assert order == ["painted", "opening"]
     window = windows[0]
-    assert window.controller.is_open and window.welcome.isVisible()
+    assert window.welcome.isVisible() and not window.controller.is_open  # read, then closed when run() ended
     assert window.inventory_label.toolTip().endswith(str(paths.data_dir() / "inventory.sqlite3"))
 
 
