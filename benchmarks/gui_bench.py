@@ -26,37 +26,42 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 CHILD = r"""
-import time, os, sys
+import time, sys
 started = float(sys.argv[1])
-from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
-from changeover.gui.app import application, open_window
-from changeover.core.workspace import Workspace
-from changeover.core.inventory.db import Inventory
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QWidget
+from changeover.gui import app as gui_app
 
-class FirstPaint(QObject):
+class Watch(QObject):
+    # The main window's first paint, then its first redraw from the inventory; then it is closed.
+
+    painted = None
+
     def eventFilter(self, obj, event):
-        if event.type() == QEvent.Type.Paint:
-            print(f"{time.time() - started:.4f} {time.process_time():.4f}", flush=True)
-            app.quit()
+        if self.painted is None and event.type() == QEvent.Type.Paint and isinstance(obj, QWidget):
+            window = obj.window()
+            if window.objectName() == "changeover_main_window":
+                self.painted = (time.time() - started, time.process_time())
+                application.removeEventFilter(self)
+                window.refreshed.connect(lambda: self.filled(window))
         return False
 
-app = application([])
-workspace = Workspace(Inventory(sys.argv[2]))
-from changeover.gui.main_window import MainWindow
-from changeover.gui.controller import MainController
-controller = MainController(workspace)
-window = MainWindow(controller, QSettings(sys.argv[3], QSettings.Format.IniFormat))
-watcher = FirstPaint()
-window.installEventFilter(watcher)
-window.show()
-controller.refresh()
-app.exec()
-controller.runner.wait()
+    def filled(self, window):
+        wall, cpu = self.painted
+        print(f"{wall:.4f} {cpu:.4f} {time.time() - started:.4f}", flush=True)
+        QTimer.singleShot(0, window.close)
+
+application = gui_app.application([])
+watch = Watch()
+application.installEventFilter(watch)
+sys.exit(gui_app.run([]))
 """
 
 
-def bench_first_window(folder: Path) -> tuple[float, float]:
-    """Wall time from spawning the process to the first paint, and the CPU time the process used by then."""
+def bench_first_window(folder: Path) -> tuple[float, float, float]:
+    """The app as a user starts it (``gui.app.run``, the code behind ``changeover``), on an inventory with
+    nothing in it: wall time from spawning the process to the main window's first paint, the CPU time the
+    process used by then, and the wall time until the window has redrawn from the inventory (opened, read)."""
     env = dict(os.environ, HOME=str(folder), XDG_DATA_HOME=str(folder / "data"), XDG_CONFIG_HOME=str(folder / "cfg"))
     env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
     samples = []
@@ -67,11 +72,11 @@ def bench_first_window(folder: Path) -> tuple[float, float]:
         subprocess.run([sys.executable, "-c", create], check=True, env=env)
         started = time.time()
         out = subprocess.run(
-            [sys.executable, "-c", CHILD, repr(started), url, str(folder / "settings.ini")],
-            check=True, capture_output=True, text=True, env=env,
+            [sys.executable, "-c", CHILD, repr(started)],
+            check=True, capture_output=True, text=True, env=dict(env, CHANGEOVER_DATABASE_URL=url), timeout=120,
         )  # fmt: skip
-        wall, cpu = out.stdout.strip().splitlines()[-1].split()
-        samples.append((float(wall), float(cpu)))
+        wall, cpu, filled = out.stdout.strip().splitlines()[-1].split()
+        samples.append((float(wall), float(cpu), float(filled)))
     return min(samples)
 
 
@@ -123,7 +128,7 @@ def bench_large(folder: Path) -> dict[str, float | tuple[float, float]]:
     from changeover.core import secrets
     from changeover.core.inventory.db import Inventory
     from changeover.core.workspace import Workspace
-    from changeover.gui.app import application, tune_gc
+    from changeover.gui.app import GuiThreadCollector, application, tune_gc, tune_switching
     from changeover.gui.controller import MainController
     from changeover.gui.main_window import MainWindow
 
@@ -148,7 +153,9 @@ def bench_large(folder: Path) -> dict[str, float | tuple[float, float]]:
     window = MainWindow(controller, QSettings(str(folder / "s.ini"), QSettings.Format.IniFormat))
     window.show()
     controller.refresh()
-    tune_gc()  # as run() does once the window is up
+    tune_gc()  # as run() does once the window is up, with its collector on the GUI thread
+    tune_switching()
+    collector = GuiThreadCollector(window, busy=lambda: controller.runner.running > 0)
     wait_for(window.refreshed)
     results["show 2,000 deploys + 10,000 resources (s)"] = time.perf_counter() - started
     assert window.resources_model.rowCount() == 10000, window.resources_model.rowCount()
@@ -246,6 +253,7 @@ def bench_large(folder: Path) -> dict[str, float | tuple[float, float]]:
     )
     fresh.controller.runner.wait()
     fresh.close()
+    collector.stop()
     controller.runner.wait()
     window.close()
     workspace.close()
@@ -264,8 +272,9 @@ def main() -> int:
         folder = Path(base)
         os.environ.update(HOME=str(folder), XDG_DATA_HOME=str(folder / "data"), XDG_CONFIG_HOME=str(folder / "cfg"))
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times grow with load)")
-        wall, cpu = bench_first_window(folder)
+        wall, cpu, filled = bench_first_window(folder)
         print(f"launch to first painted window (s): {wall:.3f} wall, {cpu:.3f} CPU   target < 1 s")
+        print(f"launch to the window drawn from the inventory (opened, read) (s): {filled:.3f}")
         for name, value in bench_large(folder).items():
             if isinstance(value, tuple):
                 print(f"{name}: {value[0]:.1f} wall, {value[1]:.1f} CPU")

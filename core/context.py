@@ -20,17 +20,14 @@ import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import handles, hooks, paths, redaction
-from . import secrets as keyring_secrets
-from .configstores import ConfigStore, open_store
 from .errors import ChangeoverError, Conflict, HookError, InvalidInput, InventoryError, NotFound
-from .inventory.db import Inventory
 from .inventory.models import (
     RUN_TERMINAL_STATES,
     ConfigIntent,
@@ -42,6 +39,10 @@ from .inventory.models import (
     UpgradeRun,
 )
 from .records import DeployInfo, stored_handle
+
+if TYPE_CHECKING:  # the keyring, the config stores (boto3) and Alembic load when first used, not with the kernel
+    from .configstores import ConfigStore
+    from .inventory.db import Inventory
 
 logger = logging.getLogger(__name__)
 
@@ -173,9 +174,13 @@ class Context:
 
     @classmethod
     def open(cls, url: str | None = None) -> Self:
+        from .inventory.db import Inventory
+
         return cls(Inventory(url))
 
     def close(self) -> None:
+        from . import secrets as keyring_secrets
+
         if self._secret_store is not None:
             previous = keyring_secrets.bind_inventory_store(None)
             if previous is not self._secret_store:  # another inventory opened since: its store stays
@@ -184,6 +189,7 @@ class Context:
 
     def bind_secret_store(self) -> None:
         """Keep secrets where this inventory's ``secret_store`` setting says (the OS keyring by default)."""
+        from . import secrets as keyring_secrets
         from .teamsecrets import store_for  # the team store builds on this kernel
 
         store = store_for(self.setting("secret_store"))
@@ -280,6 +286,8 @@ class Context:
 
     def resolve_handle(self, resource: Resource) -> handles.Handle:
         """The resource's complete handle, its secrets fetched from the keyring."""
+        from . import secrets as keyring_secrets
+
         handle = stored_handle(resource)
         if not resource.secret_ref:
             return handle
@@ -299,6 +307,8 @@ class Context:
 
     def store(self, deploy: Deploy | DeployInfo) -> ConfigStore:
         """The deploy's config store, keeping as many earlier versions as the ``env_backups`` setting says."""
+        from .configstores import open_store
+
         return open_store(
             deploy.config_kind,
             deploy.config_location,

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import aws, paths
+from . import paths
 from .context import NAME, Context
 from .errors import Conflict, InvalidInput, NotFound
 from .inventory.models import ResourceState
@@ -59,6 +59,8 @@ class _Bucket:
 
 
 def _open_bucket(ctx: Context, resource_name: str) -> _Bucket:
+    from . import aws
+
     with ctx.session() as session:
         resource = ctx.resource(session, resource_name)
         if resource.kind != "s3":
@@ -80,6 +82,8 @@ def _configured(ctx: Context) -> _Bucket | None:
 
 def use_bucket(ctx: Context, resource_name: str) -> str:
     """Copy every backup from now on to the S3 resource ``resource_name`` (``none``: stop); checked first."""
+    from . import aws
+
     with ctx.audited("set backup bucket", "setting", SETTING) as details:
         if resource_name != NONE:
             bucket = _open_bucket(ctx, resource_name)
@@ -98,6 +102,7 @@ def _files(folder: Path) -> list[Path]:
 
 def push(ctx: Context, folder: Path, *, bucket: _Bucket | None = None) -> OffsiteBackup:
     """Copy the backup in ``folder`` to the backup bucket (artifact first, manifest last); audited."""
+    from . import aws
     from .transfer.formats.manifest import read, verify_artifact
 
     folder = Path(folder).expanduser().resolve()
@@ -132,6 +137,7 @@ def after_backup(ctx: Context, folder: Path) -> OffsiteBackup | None:
 
 def list_offsite(ctx: Context, resource: str | None = None) -> list[OffsiteBackup]:
     """The backups in the backup bucket (of one resource folder, or all), newest first."""
+    from . import aws
     from .transfer.formats.manifest import BackupInvalid, Manifest
 
     bucket = _configured(ctx)
@@ -177,6 +183,7 @@ def fetch(ctx: Context, resource: str, timestamp: str) -> Path:
 
     A backup already on disk is checked and returned as it is.
     """
+    from . import aws
     from .transfer.formats.manifest import read, verify_artifact
     from .transfer.partials import OWNER, start_partial
 

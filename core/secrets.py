@@ -26,9 +26,6 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-import keyring
-import keyring.errors
-
 from . import redaction
 from .errors import ChangeoverError, KeyringUnavailable
 
@@ -105,6 +102,8 @@ class MemoryStore:
         self.items[(service, username)] = password
 
     def delete_password(self, service: str, username: str) -> None:
+        import keyring.errors
+
         if self.items.pop((service, username), None) is None:
             raise keyring.errors.PasswordDeleteError(username)
 
@@ -200,6 +199,7 @@ def _chosen() -> tuple[SecretStore, bool]:
 
 
 def _keyring_chosen() -> tuple[SecretStore, bool]:
+    import keyring.errors
     from keyring.backends.chainer import ChainerBackend
 
     chosen: SecretStore = keyring.get_keyring()
@@ -252,6 +252,8 @@ def _failed(name: str, action: str) -> KeyringUnavailable:
 def status() -> KeyringStatus:
     """Which keyring holds the secrets, and whether it can be used now (one read is tried, which asks a
     locked keyring to unlock)."""
+    import keyring.errors
+
     chosen, refused = _chosen()
     name, dotted = human_name(chosen), _dotted(chosen)
     if refused:
@@ -277,6 +279,8 @@ def describe() -> str:
 
 
 def _guard(chosen: SecretStore, action: str, exc: Exception) -> ChangeoverError:
+    import keyring.errors
+
     if isinstance(exc, ChangeoverError):  # a team store's own words (AWS denied, unreachable...)
         return exc
     logger.warning("keyring could not %s: %s", action, type(exc).__name__)
@@ -317,6 +321,8 @@ def load(key: str) -> dict[str, str]:
 
 def delete(key: str) -> None:
     """Forget the secrets under ``key``; deleting what is not there is not an error."""
+    import keyring.errors
+
     chosen = backend()
     try:
         chosen.delete_password(SERVICE, key)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from . import aws, engines, handles, providers, redaction, resources
+from . import engines, handles, providers, redaction, resources
 from . import secrets as keyring_secrets
 from .context import Context, validate_name
 from .errors import Cancelled, ChangeoverError, Conflict, InvalidInput, NotFound
@@ -135,6 +135,8 @@ def _server_info(session: Session, server: Server) -> ServerInfo:
 
 def parse_server_location(text: str) -> tuple[str, handles.Handle | Path]:
     """What a server is, from what the admin typed: (kind, admin handle) or ("sqlite", folder); checked."""
+    from . import aws
+
     text = text.strip()
     if text.lower().startswith(f"{rds.SCHEME}://"):
         location = aws.parse_location(text, rds.SCHEME)

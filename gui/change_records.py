@@ -10,12 +10,15 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from changeover.core.errors import ChangeoverError
-from changeover.core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from changeover.core.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 

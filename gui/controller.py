@@ -8,31 +8,33 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 
-from changeover.core import checks, demo, handles, health, jobs, resources, servers
+from changeover.core import checks, handles, health, jobs, resources, servers
 from changeover.core import secrets as keyring_secrets
-from changeover.core.backups import BackupInfo
 from changeover.core.checks import CheckStatus, ResourceCheck
 from changeover.core.context import SETTINGS
-from changeover.core.deploys import Discovery
 from changeover.core.errors import NotFound
-from changeover.core.providers.base import InstanceOptions
-from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ImportResult, ResourceInfo
-from changeover.core.rotation import RotationResult
-from changeover.core.servers import ServerInfo
-from changeover.core.swaps import SwapResult
-from changeover.core.uses import Use
-from changeover.core.workspace import Workspace
+
+if TYPE_CHECKING:  # what the use cases answer; the workspace (and so Alembic, boto3) loads when it is opened
+    from changeover.core.backups import BackupInfo
+    from changeover.core.deploys import Discovery
+    from changeover.core.providers.base import InstanceOptions
+    from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ImportResult, ResourceInfo
+    from changeover.core.rotation import RotationResult
+    from changeover.core.servers import ServerInfo
+    from changeover.core.swaps import SwapResult
+    from changeover.core.uses import Use
+    from changeover.core.workspace import Workspace
 
 from .change_records import write_change_record
 from .jobs import Job, JobRunner
-from .models import EventsModel, ResourcesModel
+from .models import DeploysRead, DeployTreeModel, EventsModel, ResourcesModel
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +59,12 @@ class Snapshot:
     servers: list[ServerInfo] = field(default_factory=list)
     # each checked resource's last kept health result, by name
     health: dict[str, ResourceCheck] = field(default_factory=dict)
-    # the tables' cells, rendered off the GUI thread
+    # the tables' cells, rendered off the GUI thread (the resources sorted there too, as resource_sort says,
+    # with their keys: the GUI thread only compares them with what it shows)
     resource_texts: list[tuple[str, ...]] | None = None
+    resource_sort: tuple[int, Any] | None = None
+    resource_keys: list[Any] | None = None
+    deploys_read: DeploysRead | None = None  # the deploys in the tree's order, compared with what it showed
     event_texts: list[tuple[str, ...]] | None = None
     # how often the attached resources are re-checked (the health_interval_minutes setting)
     health_minutes: int = HEALTH_INTERVAL_MS // 60_000
@@ -112,13 +118,24 @@ class MainController(QObject):
     deploy_detail_loaded = Signal(object)  # core.history.DeployDetail
     #: the "Upgrade database…" hook: the upgrade wizard (its own issue) connects here
     upgrade_requested = Signal(str)  # resource name
+    opened = Signal()  # the inventory opened by open_workspace is open: the held jobs have started
+    open_failed = Signal(object)  # the ChangeoverError (or unexpected exception) that kept it from opening
 
-    def __init__(self, workspace: Workspace, parent: QObject | None = None, runner: JobRunner | None = None) -> None:
+    def __init__(
+        self, workspace: Workspace | None, parent: QObject | None = None, runner: JobRunner | None = None
+    ) -> None:
         super().__init__(parent)
-        self.workspace = workspace
+        self._workspace = workspace
+        self._opening: Workspace | None = None  # what open_workspace opened, as soon as it has
         self.runner = runner or JobRunner(self)
+        if workspace is None:
+            self.runner.hold()  # work asked for before the inventory is open waits for it (see open_workspace)
         self.runner.busy_changed.connect(self.busy_changed)
         self.event_filter = ""
+        #: how the window's resources table is sorted (column, Qt.SortOrder): a read sorts them so, off the GUI thread
+        self.resource_sort: tuple[int, Any] = (0, Qt.SortOrder.AscendingOrder)
+        #: the deploys the window's tree shows (a read compares with them off the GUI thread)
+        self.deploys_shown: Sequence[DeployInfo] = []
         self.checking = 0  # health checks running now (a background tick is skipped while one runs)
         self._uses_job: Job | None = None  # the last "who uses it" read the selection asked for
         #: the lane of reads that take seconds on a large inventory (every deploy's config): one at a time
@@ -132,6 +149,45 @@ class MainController(QObject):
 
     # -- plumbing -----------------------------------------------------------------------------
 
+    @property
+    def workspace(self) -> Workspace:
+        """The open inventory's use cases (a job started before it was open runs once it is)."""
+        if self._workspace is None:
+            raise RuntimeError("the inventory is not open yet: start a job, it waits for the inventory")
+        return self._workspace
+
+    @property
+    def is_open(self) -> bool:
+        return self._workspace is not None
+
+    def close_workspace(self) -> None:
+        """At shutdown (jobs ended): close the inventory, also one opened after the window stopped listening."""
+        workspace = self._workspace or self._opening
+        self._workspace = self._opening = None
+        if workspace is not None:
+            workspace.close()
+
+    def open_workspace(self, open_it: Callable[[], Workspace]) -> Job:
+        """Open the inventory off the GUI thread (importing the database layers, checking the schema and
+        migrating it take most of a second): the window is painted first. The jobs asked for meanwhile start
+        once it is open (``opened``); if it cannot be opened, ``open_failed`` gets the error and they never run."""
+
+        def opened(workspace: Workspace) -> None:
+            self._workspace = workspace
+            self.runner.release()
+            self.opened.emit()
+
+        def failed(error: BaseException) -> None:
+            self.runner.release(drop=True)
+            self.open_failed.emit(error)
+
+        def job(progress: Progress, cancel: threading.Event) -> Workspace:
+            progress(0, None, "", "open the inventory")
+            self._opening = open_it()  # (for close_workspace, should the window close before it hears)
+            return self._opening
+
+        return self.runner.start(job, name="open the inventory", on_finished=opened, on_failed=failed, unheld=True)
+
     def run(
         self,
         call: Callable[[], Any],
@@ -141,6 +197,7 @@ class MainController(QObject):
         on_failed: Callable[[BaseException], None] | None = None,
         priority: int = 0,
         slow: bool = False,
+        delay_ms: int = 0,
     ) -> Job:
         """Run one workspace call off the GUI thread; failures go to ``failed`` unless handled. A ``slow`` one
         (seconds on a large inventory) runs in its own one-thread lane, so it never holds up the quick reads."""
@@ -151,7 +208,7 @@ class MainController(QObject):
 
         return self.runner.start(
             job, name=name, on_finished=on_finished, on_failed=on_failed or self.failed.emit, priority=priority,
-            pool=self.slow_lane if slow else None,
+            pool=self.slow_lane if slow else None, delay_ms=delay_ms,
         )  # fmt: skip
 
     def _action(
@@ -209,23 +266,28 @@ class MainController(QObject):
     # -- reading --------------------------------------------------------------------------------
 
     def refresh(self) -> Job:
-        ws = self.workspace
         filter_text = self.event_filter
+        sort, shown = self.resource_sort, self.deploys_shown
 
         def read() -> Snapshot:
-            deploys, resources = ws.overview()
-            events = ws.events(filter_text or None)
+            deploys, unsorted = self.workspace.overview()
+            resources, resource_texts, resource_keys = ResourcesModel.prepare(unsorted, sort)
+            deploys_read = DeployTreeModel.prepare(deploys, shown)
+            events = self.workspace.events(filter_text or None)
             return Snapshot(
                 deploys=deploys,
                 resources=resources,
                 events=events,
                 keyring=keyring_secrets.describe(),
-                location=ws.inventory.location,
-                servers=servers.list_servers(ws),
-                health=checks.last_results(ws),
-                resource_texts=ResourcesModel.render(resources),
+                location=self.workspace.inventory.location,
+                servers=servers.list_servers(self.workspace),
+                health=checks.last_results(self.workspace),
+                resource_texts=resource_texts,
+                resource_sort=sort,
+                resource_keys=resource_keys,
+                deploys_read=deploys_read,
                 event_texts=EventsModel.render(events),
-                health_minutes=int(ws.setting("health_interval_minutes")),
+                health_minutes=int(self.workspace.setting("health_interval_minutes")),
             )
 
         return self.run(read, name="load the inventory", on_finished=self.snapshot_loaded.emit)
@@ -282,15 +344,13 @@ class MainController(QObject):
         if self.checking:
             logger.info("background health check skipped: a check is running")
             return None
-        ws = self.workspace
-        return self._check(lambda: [r.name for r in ws.list_resources("attached")], background=True)
+        return self._check(lambda: [r.name for r in self.workspace.list_resources("attached")], background=True)
 
     def _check(self, names: Callable[[], list[str]], *, background: bool) -> Job:
-        ws = self.workspace
 
         def check() -> dict[str, ResourceCheck]:
             wanted = names()
-            return {r.resource: r for r in checks.check_resources(ws, wanted)} if wanted else {}
+            return {r.resource: r for r in checks.check_resources(self.workspace, wanted)} if wanted else {}
 
         def finished(results: dict[str, ResourceCheck]) -> None:
             self.checking -= 1
@@ -316,9 +376,10 @@ class MainController(QObject):
 
     def deprovision_refusal(self, resource: str, on_result: Callable[[str | None], None]) -> Job:
         """Ask the core why ``resource`` cannot be deprovisioned now (None: it can)."""
-        ws = self.workspace
         return self.run(
-            lambda: resources.deprovision_refusal(ws, resource), name="check deprovisioning", on_finished=on_result
+            lambda: resources.deprovision_refusal(self.workspace, resource),
+            name="check deprovisioning",
+            on_finished=on_result,
         )
 
     def reveal(self, resource: str, on_result: Callable[[str], None]) -> Job:
@@ -330,16 +391,16 @@ class MainController(QObject):
 
     def read_settings(self, on_result: Callable[[dict[str, str]], None]) -> Job:
         """Every inventory setting (core's SETTINGS), for the Preferences dialog."""
-        ws = self.workspace
-        return self.run(lambda: {key: ws.setting(key) for key in SETTINGS}, name="read settings", on_finished=on_result)
+        return self.run(
+            lambda: {key: self.workspace.setting(key) for key in SETTINGS}, name="read settings", on_finished=on_result
+        )
 
     def save_settings(self, changes: dict[str, str]) -> Job:
         """Store the settings the user changed (each audited by core), then read everything again."""
-        ws = self.workspace
 
         def save() -> None:
             for key, value in changes.items():
-                ws.set_setting(key, value)
+                self.workspace.set_setting(key, value)
 
         names = ", ".join(k.replace("_", " ") for k in changes) or "nothing"
         return self._action("save settings", save, f"Saved the preferences ({names}).")
@@ -422,16 +483,21 @@ class MainController(QObject):
 
         return self._action("swap", lambda: self.workspace.swap(old, new, keep_days=keep_days), summary)
 
-    def uses(self, what: str, on_result: Callable[[list[Use]], None], *, follows_selection: bool = False) -> Job:
+    def uses(
+        self, what: str, on_result: Callable[[list[Use]], None], *, follows_selection: bool = False, delay_ms: int = 0
+    ) -> Job:
         """Every deploy whose config points at ``what`` now (a resource, host or user), for the "Used by" view.
 
-        It reads every deploy's config (seconds on a large inventory), in the slow lane. A read that
-        ``follows_selection`` replaces the previous such read if that one has not started yet, so moving
-        through the rows never queues one read per row."""
+        It reads every deploy's config (seconds on a large inventory), in the slow lane, ``delay_ms`` from
+        now. A read that ``follows_selection`` replaces the previous such read if that one has not started
+        yet, so moving through the rows never queues one read per row."""
         previous = self._uses_job if follows_selection else None
         if previous is not None:
             self.runner.drop_queued(previous)
-        job = self.run(lambda: self.workspace.uses(what), name="find who uses it", on_finished=on_result, slow=True)
+        job = self.run(
+            lambda: self.workspace.uses(what), name="find who uses it", on_finished=on_result, slow=True,
+            delay_ms=delay_ms,
+        )  # fmt: skip
         if follows_selection:
             self._uses_job = job
         return job
@@ -460,10 +526,9 @@ class MainController(QObject):
     ) -> Job:
         """Deprovision; a provider-made database is dropped (after a final backup, test-restored, unless
         declined), a bucket holding objects only with ``delete_contents``. Progress and cancel as long work."""
-        ws = self.workspace
 
         def call(progress: jobs.Progress, cancel: threading.Event) -> ResourceInfo:
-            return ws.deprovision(
+            return self.workspace.deprovision(
                 resource, confirm, final_backup=final_backup, test_restore=test_restore,
                 delete_contents=delete_contents, progress=progress, cancel=cancel,
             )  # fmt: skip
@@ -480,10 +545,9 @@ class MainController(QObject):
         on_failed: Callable[[BaseException], None] | None = None,
     ) -> Job:
         """Prove a backup in a scratch database (core.backups); a failed proof is an error dialog naming the table."""
-        ws = self.workspace
 
         def call(progress: jobs.Progress, cancel: threading.Event) -> BackupInfo:
-            return ws.test_restore_backup(folder, progress=progress, cancel=cancel)
+            return self.workspace.test_restore_backup(folder, progress=progress, cancel=cancel)
 
         def done(info: BackupInfo) -> str:
             return f"Test-restored the backup of {info.resource}: proven ({info.proof_detail})."
@@ -492,10 +556,9 @@ class MainController(QObject):
 
     def restore(self, folder: str, resource: str, *, on_progress: Progress | None = None) -> Job:
         """Restore a backup into an empty resource; the core refuses a non-empty one in its own words."""
-        ws = self.workspace
 
         def call(progress: jobs.Progress, cancel: threading.Event) -> Any:
-            return ws.restore_backup(folder, resource, progress=progress, cancel=cancel)
+            return self.workspace.restore_backup(folder, resource, progress=progress, cancel=cancel)
 
         def done(result: Any) -> str:
             return f"Restored {result.tables} tables, {result.rows:,} rows into {resource}: verified."
@@ -509,18 +572,18 @@ class MainController(QObject):
 
     def save_change_record(self, run_id: int, fmt: str, path: str) -> Job:
         """Write a run's change record (Markdown or JSON) to ``path``, atomically."""
-        ws = self.workspace
         return self.run(
-            lambda: write_change_record(ws, run_id, fmt, path),
+            lambda: write_change_record(self.workspace, run_id, fmt, path),
             name="save the change record",
             on_finished=lambda saved: self.changed.emit(f"Saved the change record of run #{run_id} to {saved}."),
         )
 
     def replace_secret(self, resource: str, new_secret: str) -> Job:
-        ws = self.workspace
 
         def replace() -> ResourceInfo:
-            return ws.set_resource_secret(resource, replaced_handle(ws.full_handle(resource), new_secret))
+            return self.workspace.set_resource_secret(
+                resource, replaced_handle(self.workspace.full_handle(resource), new_secret)
+            )
 
         return self._action("replace secret", replace, f"Replaced the secret of {resource}.")
 
@@ -564,14 +627,17 @@ class MainController(QObject):
     ) -> Job:
         """Create a database and its own user on ``server``, registered as the resource ``name``; on RDS a
         whole instance (``instance``: engine, version, storage, exposure), its status changes as progress."""
-        ws = self.workspace
 
         def call(progress: jobs.Progress, cancel: threading.Event) -> ResourceInfo:
-            return ws.provision(server, name, plan=plan, instance=instance, progress=progress, cancel=cancel)
+            return self.workspace.provision(
+                server, name, plan=plan, instance=instance, progress=progress, cancel=cancel
+            )
 
         return self.long_action("provision", call, f"Provisioned {name} on {server}.", on_progress=on_progress)
 
     # -- first run ------------------------------------------------------------------------------
 
     def open_demo(self) -> Job:
+        from changeover.core import demo
+
         return self._action("open the demo", lambda: demo.create_demo(self.workspace), "Opened the demo workspace.")

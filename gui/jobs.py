@@ -16,7 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+import shiboken6
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 
 from changeover.core.errors import Cancelled, ChangeoverError
 
@@ -124,6 +125,9 @@ class JobRunner(QObject):
         self.pool = pool or QThreadPool.globalInstance()
         self._pools: list[QThreadPool] = [self.pool]  # every pool a job was started on (waited for at shutdown)
         self._running: set[Job] = set()
+        #: jobs started while held, in order, with their lane and priority (None: not held)
+        self._held: list[tuple[Job, QThreadPool, int]] | None = None
+        self._delayed: set[Job] = set()  # jobs whose delay_ms has not passed yet
 
     @property
     def running(self) -> int:
@@ -140,18 +144,22 @@ class JobRunner(QObject):
         on_cancelled: Callable[[], None] | None = None,
         priority: int = 0,
         pool: QThreadPool | None = None,
+        unheld: bool = False,
+        delay_ms: int = 0,
     ) -> Job:
         """Queue ``fn``; a higher ``priority`` runs before queued jobs of a lower one (not before running ones).
-        ``pool`` is another lane than the runner's (slow reads that must not hold up the quick ones)."""
+        ``pool`` is another lane than the runner's (slow reads that must not hold up the quick ones). While the
+        runner is held (:meth:`hold`) the job waits for :meth:`release`, unless it is ``unheld``. A job with a
+        ``delay_ms`` is queued that much later (it counts as running from now; :meth:`drop_queued` takes it back)."""
         job = Job(fn, name)
         if on_finished is not None:
-            job.signals._on_finished.append(on_finished)
+            job.signals._on_finished.append(self._while_alive(on_finished, name))
         if on_failed is not None:
-            job.signals._on_failed.append(on_failed)
+            job.signals._on_failed.append(self._while_alive(on_failed, name))
         if on_progress is not None:
-            job.signals._on_progress.append(on_progress)
+            job.signals._on_progress.append(self._while_alive(on_progress, name))
         if on_cancelled is not None:
-            job.signals._on_cancelled.append(on_cancelled)
+            job.signals._on_cancelled.append(self._while_alive(on_cancelled, name))
         job.signals._on_ended.append(lambda: self._ended(job))
         self._running.add(job)
         if len(self._running) == 1:
@@ -160,12 +168,67 @@ class JobRunner(QObject):
         if lane not in self._pools:
             self._pools.append(lane)
         job.lane = lane
-        lane.start(job, priority)
+        if delay_ms > 0:
+            self._delayed.add(job)
+            QTimer.singleShot(delay_ms, lambda: self._start_delayed(job, lane, priority, unheld))
+        elif self._held is not None and not unheld:
+            self._held.append((job, lane, priority))
+        else:
+            lane.start(job, priority)
         return job
+
+    def _while_alive(self, callback: Callable[..., None], name: str) -> Callable[..., None]:
+        """``callback``, unless this runner (and so the window it belongs to) is gone by the time the job reports:
+        a job that ends after its window closed reports to nobody."""
+
+        def call(*args: Any) -> None:
+            if shiboken6.isValid(self):
+                callback(*args)
+            else:
+                logger.info("%s ended after its window closed: not reported", name)
+
+        return call
+
+    def _start_delayed(self, job: Job, lane: QThreadPool, priority: int, unheld: bool) -> None:
+        if job not in self._delayed:  # dropped meanwhile
+            return
+        self._delayed.discard(job)
+        if not (shiboken6.isValid(self) and shiboken6.isValid(lane)):  # the window has closed meanwhile
+            self._running.discard(job)  # it never runs, and nobody is left to tell
+            return
+        if self._held is not None and not unheld:
+            self._held.append((job, lane, priority))
+        else:
+            lane.start(job, priority)
+
+    def hold(self) -> bool:
+        """Keep the jobs started from now on queued here until :meth:`release` (the inventory is being opened,
+        the window redraws). False if it was held already: that holder releases it."""
+        if self._held is not None:
+            return False
+        self._held = []
+        return True
+
+    def release(self, *, drop: bool = False) -> None:
+        """Start the held jobs in the order they were asked for (``drop``: end them unrun, they never report)."""
+        held, self._held = self._held or [], None
+        for job, lane, priority in held:
+            if drop:
+                self._ended(job)
+            else:
+                lane.start(job, priority)
 
     def drop_queued(self, job: Job) -> bool:
         """Take ``job`` off the queue if it has not started (an answer nobody waits for any more): True if so.
         A dropped job never reports; a started one runs to its end as usual."""
+        if job in self._delayed:
+            self._delayed.discard(job)
+            self._ended(job)
+            return True
+        if self._held is not None and any(held is job for held, _lane, _priority in self._held):
+            self._held = [entry for entry in self._held if entry[0] is not job]
+            self._ended(job)
+            return True
         if job not in self._running or job.lane is None or not job.lane.tryTake(job):
             return False
         self._ended(job)
@@ -173,8 +236,13 @@ class JobRunner(QObject):
 
     def _ended(self, job: Job) -> None:
         self._running.discard(job)
-        if not self._running:
+        if not self._running and shiboken6.isValid(self):  # (a job may end after its window is gone)
             self.busy_changed.emit(False)
+
+    def drop_delayed(self) -> None:
+        """Never start the jobs whose delay has not passed (their window is closing)."""
+        for job in list(self._delayed):
+            self.drop_queued(job)
 
     def cancel_all(self) -> None:
         for job in list(self._running):

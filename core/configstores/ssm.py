@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from .. import aws, handles, paths
+from .. import handles, paths
 from ..errors import ConfigStoreError, InvalidInput
 from ..handles import validate_env_var
 from .envfile import DEFAULT_LOCK_TIMEOUT, _FolderLock
@@ -122,6 +122,8 @@ class SsmStore:
 
     @property
     def ssm(self) -> Any:
+        from .. import aws
+
         if self._client is None:
             self._client = aws.client("ssm", self.region, self.profile)
         return self._client
@@ -149,6 +151,8 @@ class SsmStore:
         return {var: p.value for var, p in self._read_all().items()}
 
     def _read_all(self) -> dict[str, _Parameter]:
+        from .. import aws
+
         found: dict[str, _Parameter] = {}
         with aws.translated(f"read {self._shown()}", "ssm:GetParametersByPath (and kms:Decrypt)"):
             pages = self.ssm.get_paginator("get_parameters_by_path").paginate(
@@ -206,6 +210,8 @@ class SsmStore:
             return written
 
     def _put(self, var: str, value: str, kind: str) -> None:
+        from .. import aws
+
         with aws.translated(f"write {self._name(var)} in {self.region}", "ssm:PutParameter (and kms:Encrypt)"):
             self.ssm.put_parameter(
                 Name=self._name(var),
@@ -216,6 +222,8 @@ class SsmStore:
             )
 
     def _delete(self, var: str) -> None:
+        from .. import aws
+
         with aws.translated(f"delete {self._name(var)} in {self.region}", "ssm:DeleteParameter"):
             try:
                 self.ssm.delete_parameter(Name=self._name(var))
@@ -233,6 +241,8 @@ class SsmStore:
                 self._put(var, before.value, SECURE if self._is_secure(var) else before.type)
 
     def _is_secure(self, var: str) -> bool:
+        from .. import aws
+
         with aws.translated(f"read {self._name(var)} in {self.region}", "ssm:GetParameter"):
             try:
                 found = self.ssm.get_parameter(Name=self._name(var), WithDecryption=False)

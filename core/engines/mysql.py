@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL
 
 from .base import FAR_PAST, Column, DatabaseInfo, Engine, OtherSession, SequenceState, TableInfo
@@ -93,6 +92,8 @@ class MySQL(Engine):
         )
 
     def dialect(self) -> sa.engine.Dialect:
+        from sqlalchemy.dialects import mysql  # loaded when first asked for, not at start-up
+
         return mysql.dialect()
 
     def nextval_sql(self, sequence: str) -> str:

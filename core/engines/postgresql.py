@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
 
 from .base import FAR_FUTURE, FAR_PAST, Column, DatabaseInfo, Engine, OtherSession, SequenceState, TableInfo
@@ -151,6 +150,8 @@ class PostgreSQL(Engine):
     name_bytes = 63  # NAMEDATALEN - 1
 
     def dialect(self) -> sa.engine.Dialect:
+        from sqlalchemy.dialects import postgresql  # loaded when first asked for, not at start-up
+
         return postgresql.dialect()  # type: ignore[no-untyped-call]
 
     def bool_literal(self, value: bool) -> str:

@@ -19,14 +19,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL
 
-from .. import aws, engines, handles
+from .. import engines, handles
 from ..errors import Cancelled, InvalidInput
 from ..jobs import Progress, check_cancel, no_progress
 from .base import Connection, InstanceOptions, ProviderError
+
+if TYPE_CHECKING:  # boto3 loads when RDS is first asked, not with the providers
+    from .. import aws
 
 logger = logging.getLogger(__name__)
 
@@ -234,6 +237,8 @@ class RDSProvider:
 
     @classmethod
     def at(cls, text: str) -> RDSProvider:
+        from .. import aws
+
         return cls(aws.parse_location(text, SCHEME))
 
     @property
@@ -243,6 +248,8 @@ class RDSProvider:
         return self._client
 
     def _call(self, operation: str, doing: str, **params: Any) -> Any:
+        from .. import aws
+
         try:
             return aws.call(self.rds, operation, doing, **params)
         except aws.AWSError as exc:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy.engine import URL
 
-from .. import aws, handles
+from .. import handles
 from .base import Connection, ProviderError
 
 logger = logging.getLogger(__name__)
@@ -72,11 +72,15 @@ class S3Provider:
 
     @property
     def s3(self) -> Any:
+        from .. import aws
+
         if self._client is None:
             self._client = aws.client("s3", self.region, self.profile)
         return self._client
 
     def server_version(self) -> str:
+        from .. import aws
+
         with aws.translated(f"reach AWS in {self.region}", "sts:GetCallerIdentity"):
             account = aws.client("sts", self.region, self.profile).get_caller_identity()["Account"]
         return f"S3 in {self.region}, account {account}"
@@ -92,6 +96,8 @@ class S3Provider:
 
     def provision(self, database: str, user: str, password: str, *, plan: str | None = None) -> handles.Handle:
         """Make a private, versioned, encrypted bucket tagged for ``database``; return its handle (no keys)."""
+        from .. import aws
+
         bucket = bucket_name(database)
         where = {} if self.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
         with aws.translated(f"create the bucket {bucket} in {self.region}", "s3:CreateBucket"):
@@ -126,6 +132,8 @@ class S3Provider:
 
     def object_count(self, bucket: str, *, at_most: int = 1000) -> int:
         """How many object versions and delete markers ``bucket`` holds (counting stops at ``at_most``)."""
+        from .. import aws
+
         with aws.translated(f"list the objects of {bucket}", "s3:ListBucketVersions"):
             try:
                 page = self.s3.list_object_versions(Bucket=bucket, MaxKeys=at_most)
@@ -140,6 +148,8 @@ class S3Provider:
 
         Returns how many object versions and delete markers were deleted.
         """
+        from .. import aws
+
         deleted = 0
         if delete_contents:
             with aws.translated(f"delete the objects of {bucket}", "s3:ListBucketVersions and s3:DeleteObjectVersion"):

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QByteArray, QEvent, QItemSelection, QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
@@ -34,6 +35,7 @@ from changeover.core.errors import ChangeoverError
 from changeover.core.history import DeployDetail, ResourceDetail
 from changeover.core.inventory.models import ResourceState
 from changeover.core.records import ConfigVar, DeployInfo, EventInfo, ResourceInfo
+from changeover.core.uses import Use
 
 from .. import errors
 from ..controller import MainController, Snapshot
@@ -74,6 +76,8 @@ logger = logging.getLogger(__name__)
 MINIMUM_SIZE = (800, 540)
 #: the most of the window's width the detail dock keeps when the window is made narrower
 DOCK_SHARE = 0.45
+#: how long a resource stays selected before the seconds-long "who uses it" read starts (milliseconds)
+USES_AFTER_MS = 250
 
 
 class MainWindow(QMainWindow):
@@ -186,6 +190,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(toggle)
         self.detail_subject: tuple[str, str] | None = None  # ("resource" | "deploy", name) the dock follows
         self._restoring = False  # True while a new snapshot re-selects rows: that is not the user choosing
+        self._object_names: list[str] = []  # what the activity filter completes, as last set
 
     def _build_status_bar(self) -> None:
         self.status_bar = StatusBar()
@@ -205,6 +210,11 @@ class MainWindow(QMainWindow):
         c.deploy_detail_loaded.connect(self._show_deploy_detail)
         c.busy_changed.connect(self.status_bar.set_busy)
         self.deploy_filter.textChanged.connect(self._filter_deploys)
+        # a read of the inventory sorts the resources off the GUI thread, in the order the table shows
+        c.resource_sort = self.resources_model.sort_state()
+        self.resources_view.horizontalHeader().sortIndicatorChanged.connect(
+            lambda column, order: setattr(c, "resource_sort", (column, order))
+        )
         self.deploy_view.selectionModel().selectionChanged.connect(self._deploy_selected)
         self.resources_view.selectionModel().selectionChanged.connect(self._resource_selected)
         self.resources_pane.resource_selected.connect(self._load_uses)
@@ -267,6 +277,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.save_geometry()
+        self.controller.runner.drop_delayed()  # a read that waits for the selection to rest is not wanted now
         for dialog in (self.credentials_dialog, self.servers_dialog):
             if dialog is not None:
                 dialog.close()
@@ -295,12 +306,18 @@ class MainWindow(QMainWindow):
     # -- showing --------------------------------------------------------------------------------
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
+        # The reads this redraw asks for (the deploy's config, who uses the resource, the detail) start once
+        # it is done: a worker's Python would take the GIL from it every few milliseconds meanwhile.
+        held = self.controller.runner.hold()
         self._restoring = True
         try:
             self._show_snapshot(snapshot)
+            self._restoring = False
+            self._reload_detail()
         finally:
             self._restoring = False
-        self._reload_detail()
+            if held:
+                self.controller.runner.release()
         self.refreshed.emit()
 
     def _show_snapshot(self, snapshot: Snapshot) -> None:
@@ -308,12 +325,15 @@ class MainWindow(QMainWindow):
         previous_resource = self._resource_choice
         self.snapshot = snapshot
         self.resources_by_name = {r.name: r for r in snapshot.resources}
-        if self.deploy_model.set_deploys(snapshot.deploys):
+        if self.deploy_model.set_deploys(snapshot.deploys, snapshot.deploys_read):
             self.deploy_view.expandAll()
+        self.controller.deploys_shown = self.deploy_model.shown()
         self.attachments_model.set_context(self.resources_by_name)
         self.health = dict(snapshot.health)
         self.attachments_model.set_health(self.health, replace=True)
-        self.resources_model.set_records(snapshot.resources, snapshot.resource_texts)
+        self.resources_model.set_records(
+            snapshot.resources, snapshot.resource_texts, presorted=snapshot.resource_sort, keys=snapshot.resource_keys
+        )
         self._show_events(snapshot.events, snapshot.event_texts)
         size_columns(self.resources_view)
         empty = not snapshot.deploys and not snapshot.resources
@@ -323,9 +343,10 @@ class MainWindow(QMainWindow):
         self.status_bar.show_inventory(snapshot.location)
         self.controller.set_health_interval(snapshot.health_minutes)
         servers = {s.name for s in snapshot.servers}
-        self.object_names.setStringList(
-            sorted({d.name for d in snapshot.deploys} | set(self.resources_by_name) | servers)
-        )
+        names = sorted({d.name for d in snapshot.deploys} | set(self.resources_by_name) | servers)
+        if names != self._object_names:  # a reset of 12,000 completions only when they changed
+            self._object_names = names
+            self.object_names.setStringList(names)
         if previous is not None:
             self.select_deploy(previous.name)
         elif snapshot.deploys and not self.deploy_view.selectionModel().hasSelection():
@@ -385,7 +406,12 @@ class MainWindow(QMainWindow):
 
     def show_locations(self) -> LocationsDialog:
         """Help ▸ Where Changeover keeps things: the log, the inventory and the backups, each with Open."""
-        location = self.controller.workspace.inventory.location
+        if self.controller.is_open:
+            location = self.controller.workspace.inventory.location
+        else:  # asked in the moment before the inventory is open: where it is being opened from
+            from changeover.core.inventory.db import inventory_url
+
+            location = inventory_url().render_as_string(hide_password=True)
         readable = readable_location(location)
         inventory = Path(readable).expanduser() if location.startswith("sqlite:///") else None
         places = [
@@ -527,9 +553,18 @@ class MainWindow(QMainWindow):
             self.detail_dock.show_deploy(detail)
 
     def _load_uses(self, resource: str) -> None:
-        self.controller.uses(
-            resource, lambda uses: self.resources_pane.show_uses(resource, uses), follows_selection=True
-        )
+        """Who uses the selected resource, once the selection has stayed USES_AFTER_MS.
+
+        That read takes seconds (every deploy's config, in Python) and keeps the GIL busy meanwhile: started
+        at once, the selection's detail (milliseconds) would wait behind it at every step, and moving through
+        the rows would start one such read per row."""
+        pane = self.resources_pane
+
+        def show(uses: list[Use]) -> None:
+            if shiboken6.isValid(pane):  # the answer may come after the window has closed
+                pane.show_uses(resource, uses)
+
+        self.controller.uses(resource, show, follows_selection=True, delay_ms=USES_AFTER_MS)
 
     def _attachment_selected(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.attachments_view.selectionModel().selectedRows()
@@ -747,6 +782,10 @@ class MainWindow(QMainWindow):
 
     def _secret_warn_days(self) -> int:
         """The age past which the credentials manager marks a secret old (the ``secret_warn_days`` setting)."""
+        if not self.controller.is_open:  # asked in the moment before the inventory is open
+            from changeover.core.context import DEFAULT_SECRET_WARN_DAYS
+
+            return DEFAULT_SECRET_WARN_DAYS
         return int(self.controller.workspace.setting("secret_warn_days"))
 
     def show_credentials(self) -> CredentialsDialog:

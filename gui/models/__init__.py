@@ -13,7 +13,7 @@ from .base import (
     when,
 )
 from .credentials import Credential, CredentialsModel, credentials_from
-from .deploys import AttachmentsModel, ConfigModel, DeployTreeModel, RecognisedModel, recognised_action
+from .deploys import AttachmentsModel, ConfigModel, DeploysRead, DeployTreeModel, RecognisedModel, recognised_action
 from .events import EventsModel
 from .health import HEALTH_COLUMN_WIDTH, NOT_CHECKED, checked_time, health_text, health_tip
 from .resources import ResourceFilterProxy, ResourcesModel, kept_text, provider_text
@@ -31,6 +31,7 @@ __all__ = [
     "Credential",
     "CredentialsModel",
     "DeployTreeModel",
+    "DeploysRead",
     "EventsModel",
     "RecognisedModel",
     "RecordProxy",

@@ -66,6 +66,7 @@ class RecordTableModel(QAbstractTableModel, Generic[R]):
         self._records: list[R] = []
         self._texts: list[tuple[str, ...]] | None = None
         self._haystack: list[str] | None = None
+        self._keys: list[Any] | None = None  # each row's key (type(self).key), in row order
         self._sort: tuple[int, Qt.SortOrder] = (-1, Qt.SortOrder.AscendingOrder)
 
     @classmethod
@@ -73,36 +74,69 @@ class RecordTableModel(QAbstractTableModel, Generic[R]):
         """The display texts of ``records`` (pure Python: safe on a worker thread)."""
         return [tuple(column.text(record) for column in cls.columns) for record in records]
 
-    def set_records(self, records: Sequence[R], texts: list[tuple[str, ...]] | None = None) -> None:
+    @classmethod
+    def prepare(
+        cls, records: Sequence[R], sort: tuple[int, Qt.SortOrder]
+    ) -> tuple[list[R], list[tuple[str, ...]], list[Any] | None]:
+        """``records`` rendered and put in the order ``sort`` (column, order) gives, with their keys: the work
+        :meth:`set_records` would do, done by a worker thread (pure Python) for a large list.
+
+        Hand the three to ``set_records(records, texts, presorted=sort, keys=keys)``."""
+        rows = list(records)
+        texts = cls.render(rows)
+        order = cls._ordering(cls.columns, rows, texts, sort)
+        rows, texts = [rows[i] for i in order], [texts[i] for i in order]
+        return rows, texts, (list(map(cls.key, rows)) if cls.key is not None else None)
+
+    def set_records(
+        self,
+        records: Sequence[R],
+        texts: list[tuple[str, ...]] | None = None,
+        *,
+        presorted: tuple[int, Qt.SortOrder] | None = None,
+        keys: list[Any] | None = None,
+    ) -> None:
+        """Show ``records`` (with their display ``texts`` if rendered already). ``presorted``: they are in the
+        order that sort gives (ignored unless it is this model's sort now); ``keys``: their keys, in order."""
         rows = list(records)
         if self.cache_texts:
             texts = texts if texts is not None and len(texts) == len(rows) else self.render_rows(rows)
         else:
             texts = None
-        order = self._order(rows, texts)
-        records_now = [rows[i] for i in order]
-        texts_now = [texts[i] for i in order] if texts is not None else None
-        if self._same_rows(records_now):
-            # Rows whose cells read the same need no repaint (cached texts compare at C speed).
+        if presorted is not None and presorted == self._sort:
+            records_now, texts_now = rows, texts
+        else:
+            order = self._order(rows, texts)
+            records_now = [rows[i] for i in order]
+            texts_now = [texts[i] for i in order] if texts is not None else None
+            keys = None
+        key = type(self).key
+        keys_now: list[Any] | None = None
+        if key is not None:
+            keys_now = keys if keys is not None and len(keys) == len(rows) else list(map(key, records_now))
+        if keys_now is not None and self._keys is not None and self._records and keys_now == self._keys:
+            # The same rows in the same places: only those whose cells read differently are repainted (the
+            # cached texts compare at C speed; nothing at all when every row reads the same).
             if texts_now is not None and self._texts is not None:
-                pairs: Any = zip(texts_now, self._texts, strict=True)
+                changed = [] if texts_now == self._texts else self._changed_rows(texts_now, self._texts)
             else:
-                pairs = zip(records_now, self._records, strict=True)
-            changed = [i for i, (new, old) in enumerate(pairs) if new != old]
+                changed = self._changed_rows(records_now, self._records)
             self._records, self._texts, self._haystack = records_now, texts_now, None
             last = len(self.columns) - 1
             for row in changed:
                 self.dataChanged.emit(self.index(row, 0), self.index(row, last))
             return
         self.beginResetModel()
-        self._records, self._texts, self._haystack = records_now, texts_now, None
+        self._records, self._texts, self._haystack, self._keys = records_now, texts_now, None, keys_now
         self.endResetModel()
 
-    def _same_rows(self, records: list[R]) -> bool:
-        key = type(self).key
-        if key is None or not self._records or len(records) != len(self._records):
-            return False
-        return list(map(key, records)) == list(map(key, self._records))
+    @staticmethod
+    def _changed_rows(new: Sequence[Any], old: Sequence[Any]) -> list[int]:
+        return [i for i, (a, b) in enumerate(zip(new, old, strict=True)) if a != b]
+
+    def sort_state(self) -> tuple[int, Qt.SortOrder]:
+        """The column and order the rows are sorted by (column -1: as they came)."""
+        return self._sort
 
     def render_rows(self, records: Sequence[R]) -> list[tuple[str, ...]]:
         return [tuple(column.text(record) for column in self.columns) for record in records]
@@ -118,6 +152,11 @@ class RecordTableModel(QAbstractTableModel, Generic[R]):
         get = type(self).key
         if get is None:
             return None
+        if self._keys is not None:
+            try:
+                return self._keys.index(key)
+            except ValueError:
+                return None
         return next((row for row, record in enumerate(self._records) if get(record) == key), None)
 
     def text(self, row: int, column: int) -> str:
@@ -135,18 +174,27 @@ class RecordTableModel(QAbstractTableModel, Generic[R]):
         return self._haystack[row]
 
     def _order(self, records: list[R], texts: list[tuple[str, ...]] | None) -> list[int]:
-        column, order = self._sort
-        if not (0 <= column < len(self.columns)):
+        return self._ordering(self.columns, records, texts, self._sort)
+
+    @staticmethod
+    def _ordering(
+        columns: Sequence[Column[Any]],
+        records: Sequence[Any],
+        texts: Sequence[tuple[str, ...]] | None,
+        sort: tuple[int, Qt.SortOrder],
+    ) -> list[int]:
+        """The row order (indexes into ``records``) that ``sort`` gives."""
+        column, order = sort
+        if not (0 <= column < len(columns)):
             return list(range(len(records)))
-        spec = self.columns[column]
-
-        def key(i: int) -> Any:
-            if spec.sort is not None:
-                return spec.sort(records[i])
-            text = texts[i][column] if texts is not None else spec.text(records[i])
-            return text.casefold()
-
-        return sorted(range(len(records)), key=key, reverse=order == Qt.SortOrder.DescendingOrder)
+        spec = columns[column]
+        if spec.sort is not None:
+            keys: list[Any] = [spec.sort(record) for record in records]
+        elif texts is not None:
+            keys = [row[column].casefold() for row in texts]
+        else:
+            keys = [spec.text(record).casefold() for record in records]
+        return sorted(range(len(records)), key=keys.__getitem__, reverse=order == Qt.SortOrder.DescendingOrder)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self._sort = (column, order)
@@ -158,6 +206,8 @@ class RecordTableModel(QAbstractTableModel, Generic[R]):
         for new, old in enumerate(order_now):
             position[old] = new
         self._records = [self._records[i] for i in order_now]
+        if self._keys is not None:
+            self._keys = [self._keys[i] for i in order_now]
         if self._texts is not None:
             self._texts = [self._texts[i] for i in order_now]
         self._haystack = None

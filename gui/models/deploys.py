@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -20,6 +21,15 @@ from .health import health_text, health_tip
 from .resources import provider_text
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeploysRead:
+    """Deploys put in the tree's order off the GUI thread (DeployTreeModel.prepare)."""
+
+    ordered: list[DeployInfo]
+    shown: Sequence[DeployInfo]  # what the tree showed when they were compared (identity is checked)
+    changed: list[DeployInfo] | None  # those that differ from it; None: the tree's shape differs
 
 
 class DeployTreeModel(QStandardItemModel):
@@ -38,13 +48,25 @@ class DeployTreeModel(QStandardItemModel):
         self._needle = ""
         self._items: dict[str, tuple[QStandardItem, QStandardItem]] = {}
 
-    def set_deploys(self, deploys: Sequence[DeployInfo]) -> bool:
-        """Show ``deploys``; True when the tree was rebuilt (rather than updated in place)."""
+    @staticmethod
+    def prepare(deploys: Sequence[DeployInfo], shown: Sequence[DeployInfo]) -> DeploysRead:
+        """``deploys`` in the tree's order, and which of them differ from ``shown`` (what the tree showed when
+        they were asked for): :meth:`set_deploys`' work, done by a worker thread for a large inventory."""
         ordered = sorted(deploys, key=lambda d: (d.app.casefold(), d.environment.casefold(), d.name.casefold()))
-        same = [(d.name, d.app, d.environment) for d in ordered] == [
-            (d.name, d.app, d.environment) for d in self._deploys
-        ]
-        changed = [d for d, old in zip(ordered, self._deploys, strict=False) if d != old] if same else []
+        same = [(d.name, d.app, d.environment) for d in ordered] == [(d.name, d.app, d.environment) for d in shown]
+        changed = [d for d, old in zip(ordered, shown, strict=False) if d != old] if same else None
+        return DeploysRead(ordered, shown, changed)
+
+    def shown(self) -> list[DeployInfo]:
+        """The deploys the tree shows now, in its order (the same list until the next set_deploys)."""
+        return self._deploys
+
+    def set_deploys(self, deploys: Sequence[DeployInfo], read: DeploysRead | None = None) -> bool:
+        """Show ``deploys``; True when the tree was rebuilt (rather than updated in place). ``read``: them
+        prepared off the GUI thread (used if the tree still shows what it was compared with)."""
+        if read is None or read.shown is not self._deploys:
+            read = self.prepare(deploys, self._deploys)
+        ordered, same, changed = read.ordered, read.changed is not None, read.changed or []
         self._deploys = ordered
         if not same:
             self._rebuild()
@@ -110,7 +132,7 @@ class AttachmentsModel(RecordTableModel[AttachmentInfo]):
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.resources: dict[str, ResourceInfo] = {}
+        self.resources: Mapping[str, ResourceInfo] = {}
         self.health: dict[str, ResourceCheck] = {}
         self.columns = (
             Column[AttachmentInfo]("Env var", lambda a: a.env_var),
@@ -139,10 +161,13 @@ class AttachmentsModel(RecordTableModel[AttachmentInfo]):
             return kind_icon(record.kind)
         return super().extra_data(record, column, role)
 
-    def set_context(self, resources: dict[str, ResourceInfo]) -> None:
-        self.beginResetModel()
-        self.resources = dict(resources)
-        self.endResetModel()
+    PROVIDER = 3  # the provider column, read from the context
+
+    def set_context(self, resources: Mapping[str, ResourceInfo]) -> None:
+        """The resources by name the provider column reads (kept, not copied: a new read hands a new mapping)."""
+        self.resources = resources
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, self.PROVIDER), self.index(self.rowCount() - 1, self.PROVIDER))
 
     def set_health(self, health: Mapping[str, ResourceCheck], *, replace: bool = False) -> None:
         """Show these kept results (``replace``: they are all there is, e.g. a fresh read of the inventory)."""
