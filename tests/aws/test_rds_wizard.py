@@ -118,7 +118,8 @@ def test_the_wizard_takes_the_snapshot_route_from_its_route_chooser(
     qtbot.waitUntil(lambda: wizard.currentId() == PAGE_PLAN and page.plan is not None, timeout=WAIT)
     assert page.plan is not None and page.plan.route == "copy" and page.route.isVisible()
     routes = [page.route.itemData(i) for i in range(page.route.count())]
-    assert routes == ["copy", "snapshot"]
+    assert routes == ["copy", "snapshot", "online"]  # online: listed, not available onto a provisioned RDS target
+    assert "not available" in page.route.itemText(2) and page.route_note.isVisible()
 
     page.route.setCurrentIndex(1)
     page.route.activated.emit(1)
