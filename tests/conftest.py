@@ -176,11 +176,25 @@ def _needs_a_server(item: pytest.Item) -> bool:
     return callspec is not None and any(v in SERVER_ENGINES for v in callspec.params.values() if isinstance(v, str))
 
 
+#: folders of the longest tests (whole upgrades, crashes and resumes, RDS routes, dumps and loads), in that order:
+#: in a parallel run (pytest-xdist, `--dist=loadgroup`: a few tests at a time to whichever worker is free) they are
+#: handed out first, so that no worker is still in one of them long after the others ran out of tests
+SLOW_FIRST = ("tests/upgrade/", "tests/replication/", "tests/aws/", "tests/transfer/")
+
+
+def _slowness_rank(item: pytest.Item) -> int:
+    path = item.path.as_posix()
+    return next((rank for rank, folder in enumerate(SLOW_FIRST) if f"/{folder}" in path), len(SLOW_FIRST))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that needs a database server, so `pytest -m "not servers"` is the fast tier."""
+    """Mark every test that needs a database server, so `pytest -m "not servers"` is the fast tier; in a
+    parallel run, start with the slowest folders (a plain run keeps pytest's order)."""
     for item in items:
         if _needs_a_server(item):
             item.add_marker(pytest.mark.servers)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=_slowness_rank)  # stable: each module's tests stay together and in order
 
 
 @pytest.fixture(autouse=True)
