@@ -8,7 +8,10 @@ that needs a server that is not there is skipped with the reason, except when
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ import keyring
 import keyring.backend
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 from sqlalchemy.engine import URL, make_url
 
 from changeover.core.inventory.db import Inventory
@@ -29,6 +33,11 @@ from .memory_keyring import InMemoryKeyring
 POSTGRES_URL = os.environ.get("CHANGEOVER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("CHANGEOVER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql")
 REQUIRE_SERVERS = os.environ.get("CHANGEOVER_REQUIRE_SERVERS") == "1"
+
+# Hypothesis' 200 ms per example measured the machine's load, not the code (a shared 2-core machine, tests in
+# parallel): no deadline; pytest-timeout still bounds every test.
+settings.register_profile("changeover", deadline=None)
+settings.load_profile("changeover")
 
 
 @pytest.fixture(autouse=True)
@@ -176,11 +185,43 @@ def _needs_a_server(item: pytest.Item) -> bool:
     return callspec is not None and any(v in SERVER_ENGINES for v in callspec.params.values() if isinstance(v, str))
 
 
+#: folders of the longest tests (whole upgrades, crashes and resumes, RDS routes, dumps and loads), in that order:
+#: in a parallel run (pytest-xdist, `--dist=loadgroup`: a few tests at a time to whichever worker is free) they are
+#: handed out first, so that no worker is still in one of them long after the others ran out of tests
+SLOW_FIRST = ("tests/upgrade/", "tests/replication/", "tests/aws/", "tests/transfer/")
+
+
+def _slowness_rank(item: pytest.Item) -> int:
+    path = item.path.as_posix()
+    return next((rank for rank, folder in enumerate(SLOW_FIRST) if f"/{folder}" in path), len(SLOW_FIRST))
+
+
+@contextlib.contextmanager
+def machine_lock(name: str) -> Iterator[None]:
+    """Hold the lock ``name`` of this machine (``flock`` on a file in the temp folder) while the block runs.
+
+    For tests that must make objects of fixed names on the shared servers: they take turns, in every
+    pytest-xdist worker and in every checkout on the machine. (``xdist_group`` marks do not serialise:
+    pytest-xdist 3.8 cannot rename pytest 9's node ids, which is how it groups.)
+    """
+    folder = Path(tempfile.gettempdir()) / "changeover-test-locks"
+    folder.mkdir(exist_ok=True)
+    with open(folder / f"{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that needs a database server, so `pytest -m "not servers"` is the fast tier."""
+    """Mark every test that needs a database server, so `pytest -m "not servers"` is the fast tier; in a
+    parallel run, start with the slowest folders (a plain run keeps pytest's order)."""
     for item in items:
         if _needs_a_server(item):
             item.add_marker(pytest.mark.servers)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=_slowness_rank)  # stable: each module's tests stay together and in order
 
 
 @pytest.fixture(autouse=True)

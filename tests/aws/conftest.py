@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from changeover.core import aws
 from changeover.core.providers import rds
 from changeover.core.workspace import Workspace
-from tests.conftest import MYSQL_URL, POSTGRES_URL
+from tests.conftest import MYSQL_URL, POSTGRES_URL, machine_lock
 
 REGION = "eu-west-1"
 
@@ -225,5 +225,10 @@ def local_instances(
         return built
 
     monkeypatch.setattr(aws, "client", client)
-    yield instances
-    instances.drop()
+    # Their databases and master users are named after the resource, as on RDS ("orders-db" makes orders_db):
+    # tests that make them take turns, in every worker and checkout on this machine.
+    with machine_lock("local-rds-instances"):
+        try:
+            yield instances
+        finally:
+            instances.drop()

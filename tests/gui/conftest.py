@@ -34,11 +34,16 @@ def settings(tmp_path: Path) -> QSettings:
 def make_window(qtbot: QtBot, workspace: Workspace, settings: QSettings) -> Iterator[Callable[[], MainWindow]]:
     made: list[MainWindow] = []
 
+    def settle(window: MainWindow) -> None:
+        qtbot.waitUntil(lambda: window.controller.runner.running == 0, timeout=20000)
+
     def make() -> MainWindow:
         controller = MainController(workspace)
         window = MainWindow(controller, settings)
         controller.setParent(window)
-        qtbot.addWidget(window)
+        # pytest-qt closes and deletes the window before this fixture's teardown: let its jobs end first, or they
+        # report to deleted widgets (a teardown error under load).
+        qtbot.addWidget(window, before_close_func=settle)
         window.show()
         with qtbot.waitSignal(window.refreshed, timeout=10000):
             controller.refresh()

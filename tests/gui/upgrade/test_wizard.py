@@ -79,12 +79,19 @@ def make_wizard(qtbot: QtBot, workspace: Workspace) -> Iterator[Callable[..., Up
     made: list[UpgradeWizard] = []
     gates: list[Gate] = []
 
+    def settle(wizard: UpgradeWizard) -> None:
+        for gate in gates:
+            gate.open()
+        qtbot.waitUntil(lambda: not wizard.busy, timeout=WAIT)
+
     def make(**kwargs: object) -> UpgradeWizard:
         hook = kwargs.get("event_hook")
         if isinstance(hook, Gate):
             gates.append(hook)
         wizard = UpgradeWizard(workspace, **kwargs)  # type: ignore[arg-type]
-        qtbot.addWidget(wizard)
+        # pytest-qt closes and deletes the wizard before this fixture's teardown: its jobs (the summary the done
+        # page reads, say) must end first, or they report to deleted widgets (a teardown error under load).
+        qtbot.addWidget(wizard, before_close_func=settle)
         wizard.show()
         made.append(wizard)
         return wizard
