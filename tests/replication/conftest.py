@@ -79,6 +79,7 @@ def _start(server_id: int, domain: int | None = None, *extra: str) -> PrivateMar
             pytest.fail(message + " and CHANGEOVER_REQUIRE_SERVERS=1", pytrace=False)
         pytest.skip(message)
     base = Path(tempfile.mkdtemp(prefix=f"co_mdb{server_id}_"))
+    (base / "tmp").mkdir()  # its own: a bootstrap's temporary tables in the shared /tmp were seen to vanish
     as_root = ["--user=root"] if os.geteuid() == 0 else []
     made = subprocess.run(
         [
@@ -87,6 +88,7 @@ def _start(server_id: int, domain: int | None = None, *extra: str) -> PrivateMar
             f"--datadir={base / 'data'}",
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
+            f"--tmpdir={base / 'tmp'}",
             *as_root,
         ],
         capture_output=True,
@@ -103,6 +105,7 @@ def _start(server_id: int, domain: int | None = None, *extra: str) -> PrivateMar
             "--no-defaults",
             *as_root,
             f"--datadir={base / 'data'}",
+            f"--tmpdir={base / 'tmp'}",
             f"--port={port}",
             "--bind-address=127.0.0.1",
             f"--socket={base / 'mysqld.sock'}",

@@ -242,7 +242,12 @@ def test_a_drain_past_its_timeout_rolls_back_to_the_old_database(
 
     def on_event(event: RunEvent) -> None:
         if (event.step, event.state) == ("catch_up", "done"):  # the target stops applying
-            [(sub,)] = sql(target, "SELECT subname FROM pg_subscription")
+            # pg_subscription is the cluster's: other tests' subscriptions may be there too
+            [(sub,)] = sql(
+                target,
+                "SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database "
+                "WHERE datname = current_database())",
+            )
             sql(target, f'ALTER SUBSCRIPTION "{sub}" DISABLE')
             sql(target, "SELECT pg_terminate_backend(pid) FROM pg_stat_subscription WHERE subname = %s", sub)
             running = "SELECT pid FROM pg_stat_subscription WHERE pid IS NOT NULL AND subname = %s"
