@@ -165,7 +165,12 @@ class GrowToFit(QObject):
         dialog.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
-        if watched is self.dialog and event.type() == QEvent.Type.LayoutRequest and not self._pending:
+        # While the dialog is being destroyed, Qt may still filter its events after this object's Python side
+        # is gone (seen in CI as a missing attribute): such an event needs no fitting.
+        dialog = getattr(self, "dialog", None)
+        if dialog is None:
+            return False
+        if watched is dialog and event.type() == QEvent.Type.LayoutRequest and not getattr(self, "_pending", True):
             self._pending = True
             QTimer.singleShot(0, self.fit)  # once the layout has taken the new texts in
         return False
