@@ -22,7 +22,7 @@ from changeover.core.replication import mariadb as m
 from changeover.core.transfer.verify import checksum_database
 from tests.conftest import MYSQL_URL, unique_name
 from tests.upgrade.conftest import processes_with
-from tests.waiting import wait_for
+from tests.waiting import became, wait_for
 
 from .conftest import Databases, PrivateMariaDB, replica_connections, replication_users
 
@@ -120,12 +120,14 @@ def assert_nothing_left(db: Databases, name: str) -> None:
 
 
 def wait_caught_up(db: Databases, state: dict[str, object], timeout: float = 60) -> Lag:
-    deadline = time.monotonic() + timeout
-    while True:
-        lag = STRATEGY.lag(db.source, db.target, state)
-        if lag.caught_up or time.monotonic() > deadline:
-            return lag
-        time.sleep(0.2)
+    seen: list[Lag] = []
+
+    def caught_up() -> bool:
+        seen.append(STRATEGY.lag(db.source, db.target, state))
+        return seen[-1].caught_up
+
+    became(caught_up, timeout)  # the caller asserts on the lag it returns, caught up or not
+    return seen[-1]
 
 
 # ------------------------------------------------------------------------------------------------ no server
@@ -230,8 +232,7 @@ def test_replicates_while_a_writer_runs_then_drains_carries_and_stops(
     progress = Recorder()
     state: dict[str, object] = {}
     try:
-        while writer.inserts < 20:
-            time.sleep(0.01)
+        wait_for("the writer's first 20 inserts", lambda: writer.inserts >= 20)
         before_start = writer.inserts
         returned = STRATEGY.start(db.source, db.target, db.name, state, progress, None)
         assert returned is state
