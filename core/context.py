@@ -344,13 +344,16 @@ class Context:
             return
         store = self.store(deploy)
         parent = str(getattr(store, "path", None).parent) if getattr(store, "path", None) else None  # type: ignore[union-attr]
-        result = hooks.run_hook(
-            which,
-            command,
-            timeout=deploy.hook_timeout,
-            cwd=parent,
-            secrets=[*self._config_secrets(store), *extra],
-        )
+        # Under the config's lock (re-entrant: a change that holds it keeps it): two hooks of one deploy,
+        # a restart after an attach and an upgrade's maintenance on, say, never run at the same time.
+        with store.locked():
+            result = hooks.run_hook(
+                which,
+                command,
+                timeout=deploy.hook_timeout,
+                cwd=parent,
+                secrets=[*self._config_secrets(store), *extra],
+            )
         details.append(result.summary())
 
     def deploy_store(self, deploy_name: str) -> ConfigStore:

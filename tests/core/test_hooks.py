@@ -124,3 +124,45 @@ def test_a_hook_with_much_output_keeps_its_tail(tmp_path: Path) -> None:
     result = hooks.run_hook("restart", "seq 1 200000", timeout=10, cwd=str(tmp_path))
 
     assert result.output.rstrip().endswith("200000") and len(result.output) <= hooks.OUTPUT_LIMIT
+
+
+def test_two_processes_hooks_on_one_deploy_run_one_after_the_other(tmp_path: Path) -> None:
+    """A restart (one process) and a maintenance-on hook (another) of the same deploy never overlap.
+
+    Before, only the config write was locked: an attach's restart could stop the app that an upgrade's
+    maintenance-on restart had just started (seen in CI as "the app exited" from the example's appctl).
+    """
+    import subprocess
+    import sys
+
+    from changeover.core.inventory.db import Inventory
+    from changeover.core.workspace import Workspace
+
+    log = tmp_path / "hooks.log"
+    # each hook writes its start, holds on a while, then writes its end: overlapping hooks interleave
+    hook = f"echo start $$ >> {log}; sleep 0.4; echo end $$ >> {log}"
+    url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
+    env = tmp_path / "shop" / ".env"
+    env.parent.mkdir()
+    env.write_text("PORT=8000\n")
+    ws = Workspace(Inventory(url), actor="tester@test")
+    ws.add_deploy("shop", str(env), restart_cmd=hook, maintenance_on_cmd=hook)
+    ws.close()
+    script = (
+        "import sys\n"
+        "from changeover.core import deploys\n"
+        "from changeover.core.inventory.db import Inventory\n"
+        "from changeover.core.workspace import Workspace\n"
+        f"ws = Workspace(Inventory({url!r}), actor='tester@test')\n"
+        "for _ in range(2):\n"
+        "    deploys.restart(ws, 'shop') if sys.argv[1] == 'restart' else deploys.set_maintenance(ws, 'shop', True)\n"
+    )
+    children = [subprocess.Popen([sys.executable, "-c", script, which]) for which in ("restart", "maintenance")]
+    for child in children:
+        assert child.wait(timeout=60) == 0
+
+    lines = log.read_text().split()
+    events = list(zip(lines[0::2], lines[1::2], strict=True))
+    assert len(events) == 8, events
+    for started, ended in zip(events[0::2], events[1::2], strict=True):
+        assert started[0] == "start" and ended == ("end", started[1]), events
