@@ -24,7 +24,6 @@ from typing import Any
 import keyring.errors
 from sqlalchemy import select
 
-from . import aws
 from . import secrets as keyring_secrets
 from .context import Context
 from .errors import ChangeoverError, Conflict, InvalidInput, KeyringUnavailable
@@ -88,6 +87,7 @@ class AwsSecretsStore:
 
     @property
     def client(self) -> Any:
+        from . import aws  # boto3 only once a team store is used: the CLI starts faster without it
         if self._client is None:
             self._client = aws.client("secretsmanager", self.where.region, self.profile)
         return self._client
@@ -104,6 +104,7 @@ class AwsSecretsStore:
         return f"{what} in {self.name}"
 
     def get_password(self, service: str, username: str) -> str | None:
+        from . import aws  # boto3 only once a team store is used: the CLI starts faster without it
         name = self.secret_id(service, username)
         with aws.translated(self._doing(f"read the secret {name}"), _PERMISSION.format("GetSecretValue")):
             try:
@@ -117,6 +118,7 @@ class AwsSecretsStore:
         return str(value) if value is not None else None
 
     def set_password(self, service: str, username: str, password: str) -> None:
+        from . import aws  # boto3 only once a team store is used: the CLI starts faster without it
         name = self.secret_id(service, username)
         with aws.translated(self._doing(f"look up the secret {name}"), _PERMISSION.format("DescribeSecret")):
             try:
@@ -141,6 +143,7 @@ class AwsSecretsStore:
             self.client.put_secret_value(SecretId=name, SecretString=password)
 
     def delete_password(self, service: str, username: str) -> None:
+        from . import aws  # boto3 only once a team store is used: the CLI starts faster without it
         name = self.secret_id(service, username)
         with aws.translated(self._doing(f"delete the secret {name}"), _PERMISSION.format("DeleteSecret")):
             try:

@@ -103,3 +103,28 @@ def test_garbage_inventory_url_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("CHANGEOVER_DATABASE_URL", "not a url")
     with pytest.raises(InventoryError, match="CHANGEOVER_DATABASE_URL is not a database URL"):
         Inventory()
+
+
+def test_the_head_an_inventory_opens_at_without_alembic_is_the_migrations_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from changeover.core.inventory.db import HEAD
+
+    assert HEAD == ScriptDirectory.from_config(alembic_config(make_url("sqlite://"))).get_current_head()
+
+
+def test_an_inventory_at_the_head_opens_without_importing_alembic(tmp_path: Path) -> None:
+    """The CLI's start-up: Alembic (and Mako) only load when there is something to migrate."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
+    Inventory(url).engine.dispose()  # created and stamped
+    script = (
+        "import sys\n"
+        "from changeover.core.inventory.db import Inventory\n"
+        f"Inventory({url!r}).engine.dispose()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako', 'boto3', 'botocore')))\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    assert shown.stdout.strip() == "[]", shown.stdout
