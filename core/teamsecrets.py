@@ -88,6 +88,7 @@ class AwsSecretsStore:
     @property
     def client(self) -> Any:
         from . import aws  # boto3 only once a team store is used: the CLI starts faster without it
+
         if self._client is None:
             self._client = aws.client("secretsmanager", self.where.region, self.profile)
         return self._client
@@ -105,6 +106,7 @@ class AwsSecretsStore:
 
     def get_password(self, service: str, username: str) -> str | None:
         from . import aws  # boto3 only once a team store is used: the CLI starts faster without it
+
         name = self.secret_id(service, username)
         with aws.translated(self._doing(f"read the secret {name}"), _PERMISSION.format("GetSecretValue")):
             try:
@@ -119,6 +121,7 @@ class AwsSecretsStore:
 
     def set_password(self, service: str, username: str, password: str) -> None:
         from . import aws  # boto3 only once a team store is used: the CLI starts faster without it
+
         name = self.secret_id(service, username)
         with aws.translated(self._doing(f"look up the secret {name}"), _PERMISSION.format("DescribeSecret")):
             try:
@@ -144,6 +147,7 @@ class AwsSecretsStore:
 
     def delete_password(self, service: str, username: str) -> None:
         from . import aws  # boto3 only once a team store is used: the CLI starts faster without it
+
         name = self.secret_id(service, username)
         with aws.translated(self._doing(f"delete the secret {name}"), _PERMISSION.format("DeleteSecret")):
             try:

@@ -81,6 +81,12 @@ _LOST = re.compile(
 )
 #: pg_restore -j says this when a worker's connection broke; the worker's own line says why
 _WORKER_DIED = "worker process died unexpectedly"
+#: what a tool's worker says when this machine failed it: the disk, the quota, the folder's permissions
+_LOCAL_FAILURE = re.compile(
+    r"No space left on device|Disk quota exceeded|could not (?:write to|open|create) (?:output )?file|"
+    r"Permission denied|Read-only file system",
+    re.IGNORECASE,
+)
 
 
 def lost_connection(text: str) -> bool:
@@ -104,10 +110,13 @@ def guess_side(what: str) -> str:
 
 def lost_connection_reason(lines: Iterable[str]) -> str | None:
     """The most telling line of ``lines`` that says a connection broke, or None when none does."""
+    lines = list(lines)
     matching = [line for line in lines if lost_connection(line)]
     if not matching:
         return None
     telling = [line for line in matching if _WORKER_DIED not in line]
+    if not telling and any(_LOCAL_FAILURE.search(line) for line in lines):
+        return None  # a worker died of this machine's trouble (a full disk), not of a broken connection
     return (telling or matching)[0]
 
 
@@ -473,9 +482,14 @@ def run(
     return child
 
 
+#: lines a parallel tool prints after the error that stopped one of its workers: the cause came before
+_AFTERMATH = ("a worker process died unexpectedly", "terminating at user request")
+
+
 def _last_error(tail: list[str]) -> str:
     errors = [line for line in tail if "error" in line.lower()] or tail
-    return f": {errors[-1][:300]}" if errors else "."
+    causes = [line for line in errors if not any(said in line for said in _AFTERMATH)] or errors
+    return f": {causes[-1][:300]}" if causes else "."
 
 
 def run_in_order(execute: Callable[[str], object], statements: list[str], errors: tuple[type[Exception], ...]) -> None:
