@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,11 @@ DEFAULT_THROUGHPUT = 20_000_000  # bytes per second, until earlier runs measured
 #: bytes of the catalog's size per second of backup+load+verify of a same-engine upgrade, measured by
 #: benchmarks/run.py (docs/benchmarks.md: 2 cores, busy); a machine's own runs of the engine replace them
 ENGINE_THROUGHPUT = {"postgresql": 16_000_000.0, "mysql": 6_500_000.0}
+#: a same-engine window's speed (catalog bytes per second, backup+load+verify) over the speed at which the source
+#: hashes a sample of its largest table (:func:`~changeover.core.transfer.verify.native.hash_rate`), measured by
+#: benchmarks/run.py at 3 million rows (docs/benchmarks.md): the first run's estimate follows this machine and
+#: its load, read at plan time, rather than a benchmark machine's
+WINDOW_PER_HASH = {"postgresql": 0.26, "mysql": 0.23}
 CROSS_ENGINE_FACTOR = 1.5  # a cross-engine copy converts every value on its way
 DEFAULT_DEPLOY_SECONDS = 0.5  # maintenance on and off, the switch and the restart hook of one deploy
 DATABASE_KINDS = engines.NAMES
@@ -110,8 +116,11 @@ def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
-def _throughput(ws: Context, engine: str | None = None, cross: bool = False) -> float:
+def _throughput(
+    ws: Context, engine: str | None = None, cross: bool = False, hashed: Callable[[], float | None] | None = None
+) -> float:
     """Bytes per second of backup+load+verify: the median of earlier runs of the same engine and kind of copy,
+    else, for a same-engine copy, the source's hash rate now (``hashed()``) scaled by :data:`WINDOW_PER_HASH`,
     else this engine's rate measured on a benchmark machine (:data:`ENGINE_THROUGHPUT`), else of any earlier
     run, else a default."""
     runs = _measured_runs(ws)
@@ -122,6 +131,8 @@ def _throughput(ws: Context, engine: str | None = None, cross: bool = False) -> 
     ]
     if alike:
         return _median(alike)
+    if not cross and hashed is not None and engine in WINDOW_PER_HASH and (rate := hashed()) is not None:
+        return rate * WINDOW_PER_HASH[engine]
     if engine in ENGINE_THROUGHPUT:
         return ENGINE_THROUGHPUT[engine] / (CROSS_ENGINE_FACTOR if cross else 1.0)
     rates = [float(str(r["bytes_per_second"])) for r in runs]
@@ -139,9 +150,18 @@ def _deploy_seconds(ws: Context) -> float:
     return max(0.0, _median(spent)) if spent else DEFAULT_DEPLOY_SECONDS
 
 
-def estimate_window(ws: Context, engine: str, size_bytes: int, deploys: int, *, cross: bool) -> float:
-    """The maintenance window an upgrade of ``size_bytes`` (the catalog's size) should take on this machine."""
-    return size_bytes / _throughput(ws, engine, cross) + _deploy_seconds(ws) * max(1, deploys)
+def estimate_window(
+    ws: Context,
+    engine: str,
+    size_bytes: int,
+    deploys: int,
+    *,
+    cross: bool,
+    hashed: Callable[[], float | None] | None = None,
+) -> float:
+    """The maintenance window an upgrade of ``size_bytes`` (the catalog's size) should take on this machine;
+    ``hashed`` times a sample hash of the source when no earlier run measured this kind of copy."""
+    return size_bytes / _throughput(ws, engine, cross, hashed) + _deploy_seconds(ws) * max(1, deploys)
 
 
 def plan_upgrade(
@@ -287,7 +307,11 @@ def plan_upgrade(
             warnings.append(f"{len(not_carried)} object(s) cannot be carried to {target_kind}; see the report.")
     if not deploys:
         warnings.append("No deploy uses this database: the switch will change no config.")
-    estimate = estimate_window(ws, info.engine, info.size_bytes, len(deploys), cross=cross)
+    from ..transfer.verify.native import hash_rate
+
+    estimate = estimate_window(
+        ws, info.engine, info.size_bytes, len(deploys), cross=cross, hashed=lambda: hash_rate(source_url, info)
+    )
     routes: tuple[Route, ...] = ()
     if source_on_cloud and provision_on == source_server and target_engine is not None:
         refusal = _snapshot_refusal(ws, source_name, plan)

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
 from ... import engines
-from ...engines import MYSQL, POSTGRESQL, Engine, display_url, driver_message
+from ...engines import MYSQL, POSTGRESQL, DatabaseInfo, Engine, display_url, driver_message
 from ...errors import Cancelled
 from ...jobs import Progress, check_cancel, no_progress
 from ..reading import ColumnInfo, reflect_tables
@@ -83,9 +83,12 @@ def shared_form(source: URL | str, target: URL | str) -> str:
     return first if first != CANONICAL and first == form_of(target) else CANONICAL
 
 
-def row_hash_sql(engine: Engine, form: str, table: str, cols: list[ColumnInfo]) -> str:
-    """One statement: the table's row count and its checksum's parts, in ``form``."""
+def row_hash_sql(engine: Engine, form: str, table: str, cols: list[ColumnInfo], limit: int | None = None) -> str:
+    """One statement: the table's row count and its checksum's parts, in ``form`` (of its first ``limit`` rows
+    only, in whatever order the server reads them, when ``limit`` is given: a sample, see :func:`hash_rate`)."""
     t = engine.quote_table(table)
+    if limit is not None:
+        t = f"(SELECT * FROM {t} LIMIT {int(limit)})"
     if form.endswith(":hashtextextended"):
         # an alias no column is likely to bear: a bare name is a column's before it is the whole row
         return f"SELECT count(*), coalesce(sum(hashtextextended(_co_row_::text, 0)), 0), 0 FROM {t} AS _co_row_"
@@ -93,11 +96,11 @@ def row_hash_sql(engine: Engine, form: str, table: str, cols: list[ColumnInfo]) 
     row = f"CONCAT_WS(CHAR(30 USING utf8mb4), {fields})"
     if form.endswith(":crc32+crc32c"):
         sums = "COALESCE(SUM(CRC32(r)), 0), COALESCE(SUM(CRC32C(r)), 0)"
-        return f"SELECT COUNT(*), {sums} FROM (SELECT {row} AS r FROM {t}) s"
+        return f"SELECT COUNT(*), {sums} FROM (SELECT {row} AS r FROM {t} AS _co_rows_) s"
     part = "CAST(CONV(SUBSTRING(h, {}, 15), 16, 10) AS UNSIGNED)"
     return (
         f"SELECT COUNT(*), COALESCE(SUM({part.format(1)}), 0), COALESCE(SUM({part.format(16)}), 0) "
-        f"FROM (SELECT MD5({row}) AS h FROM {t}) s"
+        f"FROM (SELECT MD5({row}) AS h FROM {t} AS _co_rows_) s"
     )
 
 
@@ -182,6 +185,53 @@ def checksum_native(
         raise DatabaseError(f"Could not read {where}: {driver_message(exc)}") from None
     finally:
         engine_.dispose()
+
+
+#: how much of the largest table :func:`hash_rate` reads, how many times: a few tenths of a second in all
+SAMPLE_BYTES = 24_000_000
+SAMPLES = 3
+
+
+def hash_rate(url: URL | str, info: DatabaseInfo) -> float | None:
+    """Catalog bytes per second this server hashes now, in its fast form: the first rows of the largest table
+    (about :data:`SAMPLE_BYTES` of it), the best of :data:`SAMPLES` timings. None where there is no fast form
+    or too little to time.
+
+    The plan scales it into an estimate of the whole window (the copy and the checks are mostly the same
+    servers' work, so they run as much faster or slower on this machine, at this load, as the hash does)."""
+    table = max(info.tables, key=lambda t: t.size_bytes, default=None)
+    if table is None or table.size_bytes < 1_000_000 or table.rows < 1000:
+        return None
+    url = sa.engine.make_url(url)
+    engine_ = engines.open_engine(url)
+    try:
+        with engine_.connect() as conn:
+            form = _form(conn)
+            if form == CANONICAL:
+                return None
+            engine = engines.of(conn)
+            columns = reflect_tables(conn, None, every_schema=True).get(table.name)
+            if columns is None:
+                return None
+            per_row = table.size_bytes / table.rows
+            limit = max(1000, int(SAMPLE_BYTES / per_row))
+            for statement in _session_settings(conn, engine):
+                conn.exec_driver_sql(statement)
+            statement = row_hash_sql(engine, form, table.name, columns, limit)
+            best = 0.0
+            for _ in range(SAMPLES):  # the best of a few: the first also pays for warming up
+                started = monotonic()
+                rows = int(conn.exec_driver_sql(statement).one()[0])
+                seconds = monotonic() - started
+                if rows and seconds > 0:
+                    best = max(best, rows * per_row / seconds)
+            conn.rollback()
+    except sa.exc.SQLAlchemyError as exc:
+        logger.info("could not time a hash of %s: %s", display_url(url), driver_message(exc))
+        return None
+    finally:
+        engine_.dispose()
+    return best or None
 
 
 def _session_settings(conn: Connection, engine: Engine) -> tuple[str, ...]:
