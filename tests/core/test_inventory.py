@@ -110,7 +110,7 @@ def test_the_head_an_inventory_opens_at_without_alembic_is_the_migrations_head()
 
     from changeover.core.inventory.db import HEAD
 
-    assert HEAD == ScriptDirectory.from_config(alembic_config(make_url("sqlite://"))).get_current_head()
+    assert ScriptDirectory.from_config(alembic_config(make_url("sqlite://"))).get_current_head() == HEAD
 
 
 def test_an_inventory_at_the_head_opens_without_importing_alembic(tmp_path: Path) -> None:

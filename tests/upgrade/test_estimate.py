@@ -83,7 +83,7 @@ def test_a_first_same_engine_run_is_estimated_from_the_sources_hash_rate_now(wor
 
 
 @pytest.mark.parametrize("kind", ["postgresql", "mysql"])
-def test_the_sample_hash_reads_part_of_the_largest_table_of_a_real_server(kind: str, request: pytest.FixtureRequest) -> None:
+def test_the_sample_hash_reads_part_of_the_largest_table(kind: str, request: pytest.FixtureRequest) -> None:
     import sqlalchemy as sa
 
     from changeover.core import engines
