@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QStyleOption,
     QStyleOptionHeader,
     QTableView,
+    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -144,6 +145,48 @@ class UprightSortArrows(QProxyStyle):
         super().drawPrimitive(element, option, painter, widget)
 
 
+class _OneEntryPerEvent:
+    """For item views and headers: each event of their viewport enters Python once, paints included.
+
+    A view paints by asking its model (Python) about every visible cell: hundreds of calls. The event loop
+    delivers a paint without the GIL, so each of those calls takes the GIL on its own, and while a job's
+    thread is busy in Python each one waits for it, up to the switch interval: a table's repaint took 260 ms
+    instead of 4 (the window's longest stall while a job ran). With ``viewportEvent`` overridden here the
+    delivery itself is a Python call: the GIL is taken once and the model's calls run inside it (20-40 ms
+    with a busy job; benchmarks/gui_bench.py).
+    """
+
+    def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802
+        return bool(super().viewportEvent(event))  # type: ignore[misc]
+
+
+class TableView(_OneEntryPerEvent, QTableView):
+    """A QTableView whose paints and viewport events enter Python once (:class:`_OneEntryPerEvent`)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        header = HeaderView(Qt.Orientation.Horizontal, self)
+        header.setSectionsClickable(True)  # as QTableView's own header
+        header.setHighlightSections(True)
+        self.setHorizontalHeader(header)
+
+
+class TreeView(_OneEntryPerEvent, QTreeView):
+    """A QTreeView whose paints and viewport events enter Python once (:class:`_OneEntryPerEvent`)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        header = HeaderView(Qt.Orientation.Horizontal, self)
+        header.setSectionsMovable(True)  # as QTreeView's own header
+        header.setStretchLastSection(True)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.setHeader(header)
+
+
+class HeaderView(_OneEntryPerEvent, QHeaderView):
+    """A QHeaderView whose paints enter Python once (:class:`_OneEntryPerEvent`)."""
+
+
 def upright_sort_arrows(header: QHeaderView) -> None:
     """Draw ``header``'s sort arrow as ▲ for ascending (see :class:`UprightSortArrows`)."""
     style = UprightSortArrows()  # over the application's style, whichever theme that is
@@ -192,7 +235,7 @@ class GrowToFit(QObject):
 
 def record_table(proxy: QAbstractItemModel, name: str, description: str) -> QTableView:
     """A sortable, single-row-selection table of records, its fifth column (the handle) stretched."""
-    table = QTableView()
+    table = TableView()
     table.setModel(proxy)
     table.setSortingEnabled(True)
     table.sortByColumn(0, Qt.SortOrder.AscendingOrder)

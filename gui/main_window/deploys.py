@@ -7,7 +7,7 @@ import logging
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFrame, QHeaderView, QLabel, QLineEdit, QPushButton, QTreeView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHeaderView, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from changeover.core.records import ConfigVar, DeployInfo
 
@@ -21,7 +21,7 @@ from ..models import (
     record_proxy,
     tree_proxy,
 )
-from ..widgets import upright_sort_arrows
+from ..widgets import TreeView, upright_sort_arrows
 from .tables import data_table, size_columns
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class DeploysPane(QWidget):
         self.filter.setAccessibleName("Filter deploys")
         self.model = DeployTreeModel(self)
         self.proxy = tree_proxy(self.model, self)
-        self.view = QTreeView()
+        self.view = TreeView()
         self.view.setModel(self.proxy)
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QAbstractItemModel, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
-from ..widgets import upright_sort_arrows
+from ..widgets import TableView, upright_sort_arrows
 
 
 def data_table(
@@ -16,7 +16,7 @@ def data_table(
 ) -> QTableView:
     """A sortable, single-row-selection table of ``model``, compact rows, its last column stretched, sorted on
     its first column in ``order`` (so the arrow the header shows is the order the rows are in)."""
-    view = QTableView()
+    view = TableView()
     view.setModel(model)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

@@ -270,3 +270,63 @@ def test_the_window_answers_before_the_inventory_is_open(qtbot: QtBot, settings:
     assert dialog.isVisible()
     dialog.close()
     assert controller.runner.drop_queued(job) and controller.runner.running == 0
+
+
+def test_a_table_paints_its_model_inside_one_python_entry(qtbot: QtBot) -> None:
+    """The model's calls of a paint run inside the view's own Python frame (one GIL taking per paint), not
+    each entering Python from the event loop on its own, which a busy job's thread made wait every time."""
+    from PySide6.QtCore import QAbstractTableModel, QModelIndex
+    from PySide6.QtWidgets import QTableView
+
+    from changeover.gui.widgets import TableView
+
+    class Recording(QAbstractTableModel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.callers: set[str] = set()
+
+        def rowCount(self, parent: Any = QModelIndex()) -> int:  # noqa: B008, N802
+            return 0 if parent.isValid() else 50
+
+        def columnCount(self, parent: Any = QModelIndex()) -> int:  # noqa: B008, N802
+            return 0 if parent.isValid() else 4
+
+        def data(self, index: Any, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+            caller = sys._getframe(1)
+            self.callers.add(caller.f_code.co_name)
+            return f"{index.row()}:{index.column()}" if role == Qt.ItemDataRole.DisplayRole else None
+
+    def callers_of_a_paint(view: QTableView) -> set[str]:
+        model = Recording()
+        view.setModel(model)
+        view.resize(500, 400)
+        qtbot.addWidget(view)
+        view.show()
+        qtbot.waitExposed(view)
+        model.callers.clear()
+        view.viewport().update()
+        qtbot.waitUntil(lambda: bool(model.callers), timeout=5000)
+        return model.callers
+
+    assert callers_of_a_paint(TableView()) == {"viewportEvent"}
+    assert "viewportEvent" not in callers_of_a_paint(QTableView())  # what the plain view does: the check can fail
+
+
+def test_every_table_and_tree_of_the_window_paints_in_one_python_entry(window: MainWindow) -> None:
+    from PySide6.QtWidgets import QAbstractItemView, QHeaderView
+
+    from changeover.gui.widgets import HeaderView, TableView, TreeView
+
+    views = window.findChildren(QAbstractItemView)
+
+    def python_model(view: QAbstractItemView) -> bool:  # a combo box's list of a QStandardItemModel paints in C++
+        return not type(view.model()).__module__.startswith("PySide6")
+
+    plain = [
+        v.objectName() or type(v).__name__
+        for v in views
+        if python_model(v)
+        and not isinstance(v, TableView | TreeView | HeaderView)
+        and not (isinstance(v, QHeaderView) and v.isHidden())
+    ]
+    assert len(views) >= 4 and plain == [], plain
