@@ -160,15 +160,27 @@ class _OneEntryPerEvent:
         return bool(super().viewportEvent(event))  # type: ignore[misc]
 
 
+class HeaderView(_OneEntryPerEvent, QHeaderView):
+    """A QHeaderView whose paints enter Python once (:class:`_OneEntryPerEvent`)."""
+
+    @classmethod
+    def replacing(cls, original: QHeaderView, view: QAbstractItemView) -> HeaderView:
+        """A header for ``view`` set up as its own ``original`` one is (which Qt's views set up differently)."""
+        header = cls(original.orientation(), view)
+        header.setSectionsClickable(original.sectionsClickable())
+        header.setHighlightSections(original.highlightSections())
+        header.setSectionsMovable(original.sectionsMovable())
+        header.setStretchLastSection(original.stretchLastSection())
+        header.setDefaultAlignment(original.defaultAlignment())
+        return header
+
+
 class TableView(_OneEntryPerEvent, QTableView):
     """A QTableView whose paints and viewport events enter Python once (:class:`_OneEntryPerEvent`)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        header = HeaderView(Qt.Orientation.Horizontal, self)
-        header.setSectionsClickable(True)  # as QTableView's own header
-        header.setHighlightSections(True)
-        self.setHorizontalHeader(header)
+        self.setHorizontalHeader(HeaderView.replacing(self.horizontalHeader(), self))
 
 
 class TreeView(_OneEntryPerEvent, QTreeView):
@@ -176,15 +188,7 @@ class TreeView(_OneEntryPerEvent, QTreeView):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        header = HeaderView(Qt.Orientation.Horizontal, self)
-        header.setSectionsMovable(True)  # as QTreeView's own header
-        header.setStretchLastSection(True)
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.setHeader(header)
-
-
-class HeaderView(_OneEntryPerEvent, QHeaderView):
-    """A QHeaderView whose paints enter Python once (:class:`_OneEntryPerEvent`)."""
+        self.setHeader(HeaderView.replacing(self.header(), self))
 
 
 def upright_sort_arrows(header: QHeaderView) -> None:
