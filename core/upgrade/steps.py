@@ -221,7 +221,7 @@ def _verify(ctx: StepContext, report: Progress) -> str:
         sequence_states,
         verify,
     )
-    from ..transfer.verify.native import CANONICAL, checksum_in, form_of
+    from ..transfer.verify.native import CANONICAL, checksum_in, hashes_in
 
     source_url, target_url = ctx.urls()
     assert target_url is not None
@@ -229,11 +229,7 @@ def _verify(ctx: StepContext, report: Progress) -> str:
     started = time.monotonic()
     manifest = read(Path(run.backup_path)) if run.backup_path else None  # a route without a backup reads both
     form = manifest.checksum_form if manifest is not None else CANONICAL
-    against_backup = (
-        manifest is not None
-        and all(t.checksum for t in manifest.tables)
-        and (form == CANONICAL or form_of(target_url) == form)
-    )
+    against_backup = manifest is not None and all(t.checksum for t in manifest.tables) and hashes_in(target_url, form)
     if against_backup:
         assert manifest is not None
         source_sums = {t.name: TableSum(t.name, t.rows, t.checksum or "") for t in manifest.tables}

@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL
 
 from changeover.core.transfer.formats.manifest import read
 from changeover.core.transfer.verify import checksum_database
-from changeover.core.transfer.verify.native import CANONICAL, checksum_native, form_of
+from changeover.core.transfer.verify.native import CANONICAL, checksum_native, exact_tables, form_of, hashes_in
 from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import RunEvent, UpgradeFailed
 from changeover.core.workspace import Workspace
@@ -116,7 +116,7 @@ def test_postgresql_pair_uses_the_fast_hash_and_a_changed_value_stops_the_switch
     source, target = make_postgres_db(), make_postgres_db()
     run = tampered_upgrade(workspace, env_file, source, target, "at")
     manifest = read(Path(run.backup_path or ""))
-    assert manifest.checksum_form.startswith("postgresql-") and manifest.checksum_form.endswith(":hashtextextended")
+    assert manifest.checksum_form.startswith("postgresql-") and manifest.checksum_form.endswith(":hashrecord")
     assert all((t.checksum or "").startswith(manifest.checksum_form) for t in manifest.tables)
 
 
@@ -173,3 +173,110 @@ def test_the_backup_step_reports_the_artifacts_size_on_postgresql(
     manifest = read(Path(done.backup_path or ""))
     assert done.stats["backup_bytes"] == manifest.size_bytes > 0
     assert checksum_database(target) == checksum_database(source)
+
+
+#: a table of exact types only (hashed by its values, not its text) and what changes one value of each column
+EXACT_COLUMNS = (
+    "id SERIAL PRIMARY KEY, name TEXT, code VARCHAR(20), price NUMERIC(10,2), at TIMESTAMPTZ, day DATE, "
+    "flag BOOLEAN, payload BYTEA, tags TEXT[], mood mood, ref UUID, amount money_amount, big BIGINT"
+)
+EXACT_CHANGES = {
+    "name": "name || ' '",
+    "code": "upper(code)",
+    "price": "price + 0.01",
+    "at": "at + INTERVAL '1 microsecond'",
+    "day": "day + 1",
+    "flag": "NOT flag",
+    "payload": "payload || '\\x00'::bytea",
+    "tags": "array_append(tags, 'x')",
+    "mood": "'sad'",
+    "ref": "gen_random_uuid()",
+    "amount": "amount + 0.001",
+    "big": "big + 1",
+}
+
+
+def exact_kinds(url: URL) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TYPE mood AS ENUM ('happy', 'sad')"))
+            conn.execute(sa.text("CREATE DOMAIN money_amount AS NUMERIC(12,3)"))
+            conn.execute(sa.text(f"CREATE TABLE exact ({EXACT_COLUMNS})"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO exact (name, code, price, at, day, flag, payload, tags, mood, ref, amount, big) "
+                    "SELECT 'n' || g, 'c' || g, g / 4.0, '2024-01-01 10:00+00'::timestamptz + g * INTERVAL '1 s', "
+                    "DATE '2024-01-01' + g, g % 2 = 0, decode(md5(g::text), 'hex'), ARRAY['a', g::text], 'happy', "
+                    "gen_random_uuid(), g / 8.0, g::bigint * 1000000000 FROM generate_series(1, 200) g"
+                )
+            )
+            # a numeric without a declared scale: 1.0 and 1.00 are equal, so this table is hashed by its text
+            conn.execute(sa.text("CREATE TABLE loose (id INT PRIMARY KEY, amount NUMERIC)"))
+            conn.execute(sa.text("INSERT INTO loose VALUES (1, 1.0), (2, 2.5)"))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("column", sorted(EXACT_CHANGES))
+def test_the_record_hash_of_an_exact_table_sees_one_changed_value_in_any_column(
+    column: str, make_postgres_db: Callable[..., URL]
+) -> None:
+    url = make_postgres_db()
+    exact_kinds(url)
+    many_kinds(url)
+    form = form_of(url)
+    assert form.endswith(":hashrecord")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert exact_tables(conn) >= {"exact"} and not exact_tables(conn) & {"loose", "kinds"}
+        before = checksum_native(url, form)
+        assert before["exact"].checksum.endswith(":1") and before["kinds"].checksum.endswith(":0")
+        assert checksum_native(url, form, workers=2) == before
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE exact SET {column} = {EXACT_CHANGES[column]} WHERE id = 100"))
+    finally:
+        engine.dispose()
+    after = checksum_native(url, form)
+    assert after["exact"].rows == before["exact"].rows
+    assert after["exact"].checksum != before["exact"].checksum
+    assert after["kinds"] == before["kinds"]
+
+
+def test_values_equal_but_not_the_same_are_caught_by_the_text_form(make_postgres_db: Callable[..., URL]) -> None:
+    """An unconstrained numeric's 1.0 -> 1.00, and a case change in a nondeterministic collation: equal by
+    the type, so those tables are hashed by their text, which differs."""
+    url = make_postgres_db()
+    exact_kinds(url)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("CREATE COLLATION folded (provider = icu, locale = 'und-u-ks-level2', deterministic = false)")
+            )
+            conn.execute(sa.text('CREATE TABLE named (id INT PRIMARY KEY, name TEXT COLLATE "folded")'))
+            conn.execute(sa.text("INSERT INTO named VALUES (1, 'Alice')"))
+            assert conn.execute(sa.text("SELECT name = 'alice' FROM named")).scalar_one()  # equal by the collation
+        with engine.connect() as conn:
+            assert not exact_tables(conn) & {"loose", "named"}
+        form = form_of(url)
+        before = checksum_native(url, form)
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE loose SET amount = 1.00 WHERE id = 1"))
+            conn.execute(sa.text("UPDATE named SET name = 'alice' WHERE id = 1"))
+    finally:
+        engine.dispose()
+    after = checksum_native(url, form)
+    assert after["loose"].checksum != before["loose"].checksum
+    assert after["named"].checksum != before["named"].checksum
+
+
+def test_a_backup_hashed_in_the_text_form_stays_readable(make_postgres_db: Callable[..., URL]) -> None:
+    """Backups made before the record form name the text form: the server still hashes in it."""
+    url = make_postgres_db()
+    many_kinds(url)
+    text_form = form_of(url).replace(":hashrecord", ":hashtextextended")
+    assert hashes_in(url, text_form) and hashes_in(url, form_of(url)) and not hashes_in(url, "postgresql-9:x")
+    sums = checksum_native(url, text_form)
+    assert sums["kinds"].checksum.startswith(text_form) and sums["kinds"].rows == 200

@@ -5,15 +5,20 @@ table can be compared with its PostgreSQL copy; that rendering costs more than t
 servers of the same engine and version the server's own text of a row is already the same on both sides,
 so one pass of the engine's fastest hash over it proves the same thing:
 
-- PostgreSQL: ``hashtextextended(t::text, 0)`` of the whole row (its text form, every column in table
-  order, NULLs as empty fields), summed, with the session's output settings pinned;
+- PostgreSQL 14 and newer: ``hash_record_extended(t, 0)`` of the whole row for a table whose every column is
+  of an *exact* type (:func:`exact_tables`: one whose equal values are the same stored value, so hashing by
+  the type's equality misses no change: integers, booleans, text and varchar in a deterministic collation,
+  bytea, dates and timestamps, uuid, numeric with a declared scale, enums, arrays and domains of them),
+  which skips rendering the row as text (half the time); any other table, and older servers:
+  ``hashtextextended(t::text, 0)`` of the row's text form (every column in table order, NULLs as empty
+  fields). Summed, with the session's output settings pinned;
 - MariaDB/MySQL: ``CRC32`` and ``CRC32C`` (two polynomials: 64 bits) of ``CONCAT_WS`` over every column,
   each ``+value`` or ``-`` for NULL, summed (``MD5`` halves where the server has no ``CRC32C``).
 
 Sums, not a hash of an ordered stream: the order of the rows does not matter and a duplicated row still
 counts. A single changed value in any column of any row changes the row's text, so its hash, so the sum.
 
-A *form* names the hash and the engine and version it is valid between (``postgresql-15:hashtextextended``):
+A *form* names the hash and the engine and version it is valid between (``postgresql-15:hashrecord``):
 checksums of two different forms are never compared, the caller falls back to the canonical form instead
 (:func:`form_of`). Tables are hashed by up to ``workers`` connections at once; on PostgreSQL they share one
 exported snapshot, so the sums are of one moment as with the canonical ones.
@@ -66,15 +71,87 @@ def form_of(url: URL | str) -> str:
 
 
 def _form(conn: Connection) -> str:
+    return _forms(conn)[0]
+
+
+def _forms(conn: Connection) -> tuple[str, ...]:
+    """Every fast form the server hashes in, the fastest first (an older backup's form stays readable)."""
     engine = engines.of(conn)
     version = conn.dialect.server_version_info or ()
     if engine is POSTGRESQL and version:
-        return f"postgresql-{version[0]}:hashtextextended"
+        text_form = f"postgresql-{version[0]}:hashtextextended"
+        return (f"postgresql-{version[0]}:{RECORD}", text_form) if int(version[0]) >= 14 else (text_form,)
     if engine is MYSQL and len(version) >= 2:
         flavor = "mariadb" if conn.dialect.is_mariadb else "mysql"  # type: ignore[attr-defined]
         hashes = "crc32+crc32c" if flavor == "mariadb" and tuple(version[:2]) >= (10, 8) else "md5"
-        return f"{flavor}-{version[0]}.{version[1]}:{hashes}"
-    return CANONICAL
+        return (f"{flavor}-{version[0]}.{version[1]}:{hashes}",)
+    return (CANONICAL,)
+
+
+def hashes_in(url: URL | str, form: str) -> bool:
+    """Whether the server at ``url`` can hash in ``form`` (its fastest, or an older form it still reads)."""
+    if form == CANONICAL:
+        return True
+    url = sa.engine.make_url(url)
+    engine_ = engines.open_engine(url)
+    try:
+        with engine_.connect() as conn:
+            return form in _forms(conn)
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(f"Could not read {display_url(url)}: {driver_message(exc)}") from None
+    finally:
+        engine_.dispose()
+
+
+#: PostgreSQL's whole-row hash by each column type's own hash function (``hash_record_extended``)
+RECORD = "hashrecord"
+#: types whose equal values are one stored value: hashing by their equality misses no change
+_EXACT_TYPES = frozenset(
+    {"int2", "int4", "int8", "bool", "text", "varchar", "bytea", "date", "timestamp", "timestamptz", "time", "uuid"}
+)
+
+
+def exact_tables(conn: Connection) -> set[str]:
+    """The base tables (named as :func:`~..reading.reflect_tables` names them) whose every column is of an exact
+    type, resolved through domains and arrays: a numeric without a declared scale (``1.0`` equals ``1.00``),
+    floats (``-0`` equals ``0``), intervals, json/jsonb, citext, a nondeterministic collation, a composite,
+    range or geometric type, any other type: the table is hashed by its text instead."""
+    types = {
+        int(oid): (str(name), str(kind), int(base), int(typmod), int(element), str(category))
+        for oid, name, kind, base, typmod, element, category in conn.exec_driver_sql(
+            "SELECT t.oid, CASE WHEN n.nspname = 'pg_catalog' THEN t.typname ELSE '' END, t.typtype, t.typbasetype, "
+            "t.typtypmod, t.typelem, t.typcategory FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+        )
+    }
+    deterministic = {
+        int(oid) for (oid,) in conn.exec_driver_sql("SELECT oid FROM pg_collation WHERE collisdeterministic")
+    }
+
+    def exact(oid: int, typmod: int, collation: int) -> bool:
+        for _ in range(10):  # a domain of a domain of an array...: a few levels at most
+            name, kind, base, domain_typmod, element, category = types.get(oid, ("", "", 0, -1, 0, ""))
+            if kind == "d":
+                oid, typmod = base, typmod if typmod >= 0 else domain_typmod
+            elif category == "A" and element:
+                oid = element
+            elif kind == "e":
+                return True
+            elif name == "numeric":
+                return typmod >= 0
+            else:
+                return name in _EXACT_TYPES and (collation == 0 or collation in deterministic)
+        return False
+
+    found: dict[str, bool] = {}
+    for schema, table, oid, typmod, collation in conn.exec_driver_sql(
+        "SELECT n.nspname, c.relname, a.atttypid, a.atttypmod, a.attcollation FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'"
+    ):
+        name = str(table) if schema == "public" else f"{schema}.{table}"
+        found[name] = found.get(name, True) and exact(int(oid), int(typmod), int(collation))
+    return {name for name, ok in found.items() if ok}
 
 
 def shared_form(source: URL | str, target: URL | str) -> str:
@@ -83,13 +160,19 @@ def shared_form(source: URL | str, target: URL | str) -> str:
     return first if first != CANONICAL and first == form_of(target) else CANONICAL
 
 
-def row_hash_sql(engine: Engine, form: str, table: str, cols: list[ColumnInfo], limit: int | None = None) -> str:
+def row_hash_sql(
+    engine: Engine, form: str, table: str, cols: list[ColumnInfo], limit: int | None = None, *, exact: bool = False
+) -> str:
     """One statement: the table's row count and its checksum's parts, in ``form`` (of its first ``limit`` rows
-    only, in whatever order the server reads them, when ``limit`` is given: a sample, see :func:`hash_rate`)."""
+    only, in whatever order the server reads them, when ``limit`` is given: a sample, see :func:`hash_rate`).
+    ``exact``: the table is one of :func:`exact_tables`, hashed by its values in the record form (the third
+    part, 1, says so: a table hashed one way on one side and the other way on the other never matches)."""
     t = engine.quote_table(table)
     if limit is not None:
         t = f"(SELECT * FROM {t} LIMIT {int(limit)})"
-    if form.endswith(":hashtextextended"):
+    if form.endswith(f":{RECORD}") and exact:
+        return f"SELECT count(*), coalesce(sum(hash_record_extended(_co_row_, 0)), 0), 1 FROM {t} AS _co_row_"
+    if form.endswith((":hashtextextended", f":{RECORD}")):
         # an alias no column is likely to bear: a bare name is a column's before it is the whole row
         return f"SELECT count(*), coalesce(sum(hashtextextended(_co_row_::text, 0)), 0), 0 FROM {t} AS _co_row_"
     fields = ", ".join(f"COALESCE(CONCAT('+', {engine.quote(c.name)}), '-')" for c in cols) or "''"
@@ -124,7 +207,7 @@ def checksum_native(
     try:
         with engine_.connect() as conn:
             engine = engines.of(conn)
-            if _form(conn) != form:
+            if form not in _forms(conn):
                 raise DatabaseError(f"{where} cannot be hashed in the form {form}.")
             engine.begin_snapshot(conn)
             if snapshot is not None:
@@ -132,6 +215,7 @@ def checksum_native(
             if engine is POSTGRESQL:
                 snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
             schema = reflect_tables(conn, None, every_schema=True)
+            exact = exact_tables(conn) if form.endswith(f":{RECORD}") else set()
             estimates = engine.estimate_rows(conn, list(schema))
             total = max(1, sum(estimates.values()))
             progress(0, total, "rows", f"Hashing {len(schema)} tables of {where}")
@@ -144,7 +228,8 @@ def checksum_native(
                     raise Cancelled("Verification was cancelled by the user.")
                 check_cancel(cancel, "Verification")
                 started = monotonic()
-                rows, first, second = session.exec_driver_sql(row_hash_sql(engine, form, table, schema[table])).one()
+                statement = row_hash_sql(engine, form, table, schema[table], exact=table in exact)
+                rows, first, second = session.exec_driver_sql(statement).one()
                 logger.debug("hashed %s (%s rows) in %.2f s", table, rows, monotonic() - started)
                 with lock:
                     done[0] += estimates.get(table, 0)
@@ -217,7 +302,8 @@ def hash_rate(url: URL | str, info: DatabaseInfo) -> float | None:
             limit = max(1000, int(SAMPLE_BYTES / per_row))
             for statement in _session_settings(conn, engine):
                 conn.exec_driver_sql(statement)
-            statement = row_hash_sql(engine, form, table.name, columns, limit)
+            # by the row's text whatever the table: a probe of this machine's speed, the one the ratio was measured with
+            statement = row_hash_sql(engine, form, table.name, columns, limit, exact=False)
             best = 0.0
             for _ in range(SAMPLES):  # the best of a few: the first also pays for warming up
                 started = monotonic()
