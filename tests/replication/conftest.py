@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from sqlalchemy.engine import URL
 
 from tests.conftest import REQUIRE_SERVERS, unique_name
 from tests.upgrade.conftest import free_port
+from tests.waiting import became
 
 
 def _binary(name: str, *extra: str) -> str | None:
@@ -131,17 +131,19 @@ def _start(server_id: int, domain: int | None = None, *extra: str) -> PrivateMar
     )
     url = URL.create("mysql+pymysql", "root", None, "127.0.0.1", port, None)
     server = PrivateMariaDB(url, base, server_id, process)
-    deadline = time.monotonic() + 60
-    while True:
+
+    def answers_or_died() -> bool:
         try:
             server.scalar("SELECT 1")
-            return server
+            return True
         except sa.exc.OperationalError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                _stop(server)
-                text = log.read_text() if log.exists() else ""
-                raise AssertionError(f"the private MariaDB server did not start:\n{text[-2000:]}") from None
-            time.sleep(0.2)
+            return process.poll() is not None  # a server that exited ends the wait too
+
+    if became(answers_or_died, 60) and process.poll() is None:
+        return server
+    _stop(server)
+    text = log.read_text() if log.exists() else ""
+    raise AssertionError(f"the private MariaDB server did not start:\n{text[-2000:]}")
 
 
 def _stop(server: PrivateMariaDB) -> None:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -76,7 +75,7 @@ class Writer(threading.Thread):
                         if before is not None:
                             self.acknowledged[target] = (before[0], before[1] + 1)
                         self.updates += 1
-                    time.sleep(0.002)
+                    self.stop_event.wait(0.002)  # the writer's pace: a write every 2 ms, until told to stop
         except BaseException as exc:  # reported by the test
             self.error = exc
         finally:
@@ -247,7 +246,7 @@ def test_replicates_while_a_writer_runs_then_drains_carries_and_stops(
         ) == [("DISABLED",), ("DISABLED",)]
         # the writer keeps going while the target catches up
         inserted_at_start = writer.inserts
-        time.sleep(1.5)
+        wait_for("the writer's writes while the target replicates", lambda: writer.inserts >= inserted_at_start + 50)
         lag = STRATEGY.lag(db.source, db.target, state)
         assert lag.source and lag.seconds_behind is not None
         assert lag.bytes_behind is not None  # root holds BINLOG MONITOR: the byte lag is known
