@@ -72,7 +72,10 @@ def parse(text: str) -> Where | None:
 
 
 class AwsSecretsStore:
-    """Secrets in AWS Secrets Manager: keyring's three calls (:class:`~changeover.core.secrets.SecretStore`)."""
+    """Secrets in AWS Secrets Manager: keyring's three calls (:class:`~changeover.core.secrets.SecretStore`).
+
+    Its methods import :mod:`.aws` (and so boto3) when called: a command that never uses a team store, most
+    of them, starts without it."""
 
     team = True  # a store the inventory names, not this machine's keyring
 
@@ -87,7 +90,7 @@ class AwsSecretsStore:
 
     @property
     def client(self) -> Any:
-        from . import aws  # boto3 only once a team store is used: the CLI starts faster without it
+        from . import aws
 
         if self._client is None:
             self._client = aws.client("secretsmanager", self.where.region, self.profile)
@@ -105,7 +108,7 @@ class AwsSecretsStore:
         return f"{what} in {self.name}"
 
     def get_password(self, service: str, username: str) -> str | None:
-        from . import aws  # boto3 only once a team store is used: the CLI starts faster without it
+        from . import aws
 
         name = self.secret_id(service, username)
         with aws.translated(self._doing(f"read the secret {name}"), _PERMISSION.format("GetSecretValue")):
@@ -120,7 +123,7 @@ class AwsSecretsStore:
         return str(value) if value is not None else None
 
     def set_password(self, service: str, username: str, password: str) -> None:
-        from . import aws  # boto3 only once a team store is used: the CLI starts faster without it
+        from . import aws
 
         name = self.secret_id(service, username)
         with aws.translated(self._doing(f"look up the secret {name}"), _PERMISSION.format("DescribeSecret")):
@@ -146,7 +149,7 @@ class AwsSecretsStore:
             self.client.put_secret_value(SecretId=name, SecretString=password)
 
     def delete_password(self, service: str, username: str) -> None:
-        from . import aws  # boto3 only once a team store is used: the CLI starts faster without it
+        from . import aws
 
         name = self.secret_id(service, username)
         with aws.translated(self._doing(f"delete the secret {name}"), _PERMISSION.format("DeleteSecret")):

@@ -81,6 +81,8 @@ _LOST = re.compile(
 )
 #: pg_restore -j says this when a worker's connection broke; the worker's own line says why
 _WORKER_DIED = "worker process died unexpectedly"
+#: lines a parallel tool prints after the error that stopped one of its workers: the cause came before
+_AFTERMATH = (_WORKER_DIED, "terminating at user request")
 #: what a tool's worker says when this machine failed it: the disk, the quota, the folder's permissions
 _LOCAL_FAILURE = re.compile(
     r"No space left on device|Disk quota exceeded|could not (?:write to|open|create) (?:output )?file|"
@@ -480,10 +482,6 @@ def run(
         detail = _last_error(tail)
         raise TransferError(f"{what} failed: {Path(argv[0]).name} exited with {process.returncode}{detail}")
     return child
-
-
-#: lines a parallel tool prints after the error that stopped one of its workers: the cause came before
-_AFTERMATH = ("a worker process died unexpectedly", "terminating at user request")
 
 
 def _last_error(tail: list[str]) -> str:

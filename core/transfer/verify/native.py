@@ -295,7 +295,7 @@ def hash_rate(url: URL | str, info: DatabaseInfo) -> float | None:
             if form == CANONICAL:
                 return None
             engine = engines.of(conn)
-            columns = reflect_tables(conn, None, every_schema=True).get(table.name)
+            columns = reflect_tables(conn, [table.name], every_schema=True).get(table.name)  # that table's alone
             if columns is None:
                 return None
             per_row = table.size_bytes / table.rows
