@@ -1,13 +1,25 @@
-"""The MariaDB tab-separated format's pieces that can be checked without a server: splitting and SQL."""
+"""The MariaDB tab-separated format: its pieces that need no server (splitting and SQL), and the awkward values
+its client-escaped files must carry through a real server."""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from changeover.core.transfer.formats.mariadb_tsv import Column, Splitter, TableFile, load_statement, rewrite_definer
+from changeover.core.transfer.backup import BackupParams, backup
+from changeover.core.transfer.formats.mariadb_tsv import (
+    Column,
+    Splitter,
+    TableFile,
+    load_statement,
+    read_specs,
+    rewrite_definer,
+)
+from changeover.core.transfer.load import LoadParams, load
 
 MARKER = b"changeover-split-0123456789abcdef0123456789abcdef:"
 
@@ -58,3 +70,82 @@ def test_definers_become_the_loading_user_but_data_is_untouched() -> None:
 
     assert rewrite_definer(trigger) == trigger.replace(b"`root`@`localhost`", b"CURRENT_USER")
     assert rewrite_definer(data) == data
+
+
+#: text values the client's escaping and the double quotes must carry as they are: quotes inside, before, after
+#: and doubled, the word NULL and ``\N`` as text, every escape LOAD DATA knows, and bytes a blob may start with
+AWKWARD_TEXT = [
+    "NULL",
+    "\\N",
+    "null",
+    '"',
+    '""',
+    '"NULL"',
+    'a"',
+    '"a',
+    'a""b',
+    "\\",
+    '\\"',
+    'x\\\t"',
+    "tab\tnew\nline\r\ncr",
+    "nul\x00byte",
+    "",
+    " ",
+    "Ünïcødé ✓ 😀",
+]
+AWKWARD_BLOBS = [b'"', b'""x', b"\\", b"\x00\t\n", b"NULL", b'\xff\xfe"\\N', b""]
+
+
+@pytest.mark.servers
+def test_client_escaped_files_carry_every_awkward_value(make_mysql_db: Any, tmp_path: Path) -> None:
+    """The fast export leaves the escaping to the client and quotes text: a NULL and the word 'NULL', a quote
+    and two quotes, a backslash before a quote, every escape, in text, latin1 text, blobs and nullable numbers,
+    all load back as they were."""
+    source, target = make_mysql_db(), make_mysql_db()
+    engine = sa.create_engine(source, poolclass=sa.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE awkward (id int PRIMARY KEY, t text, v varchar(40) NOT NULL, l varchar(40) "
+            "CHARACTER SET latin1, b blob, n int, d datetime(6), f bit(5), e enum('a', '\"b\"', 'NULL'))"
+        )
+        rows = []
+        for i, text in enumerate(AWKWARD_TEXT):
+            blob = AWKWARD_BLOBS[i % len(AWKWARD_BLOBS)]
+            latin = text if text.isascii() else 'Ünï"\\'
+            rows.append(
+                {"id": i, "t": text, "v": text[:40], "l": latin, "b": blob, "n": i, "d": "2024-02-29 12:00:00.5"}
+            )
+        rows.append({"id": 100, "t": None, "v": "NULL", "l": None, "b": None, "n": None, "d": None})
+        conn.execute(sa.text("INSERT INTO awkward (id, t, v, l, b, n, d) VALUES (:id, :t, :v, :l, :b, :n, :d)"), rows)
+        conn.exec_driver_sql("UPDATE awkward SET f = b'10101', e = '\"b\"' WHERE id = 1")
+        conn.exec_driver_sql("UPDATE awkward SET e = 'NULL' WHERE id = 2")
+    engine.dispose()
+
+    result = backup(BackupParams(source, folder=tmp_path / "b"))
+    specs = read_specs(result.artifact)
+    assert all(spec.enclosed for spec in specs)
+    assert [c.how for c in specs[0].columns] == [
+        "plain",
+        "quoted",
+        "quoted",
+        "quoted",
+        "hex",
+        "plain",
+        "plain",
+        "bit",
+        "quoted",
+    ]
+    load(LoadParams(result.folder, target))  # the checksums of the backup, compared after the load
+
+    def read_all(url: Any) -> list[Any]:
+        eng = sa.create_engine(url, poolclass=sa.NullPool)
+        try:
+            with eng.connect() as conn:
+                return list(
+                    conn.exec_driver_sql("SELECT id, t, v, l, b, n, d, f + 0, e, t IS NULL FROM awkward ORDER BY id")
+                )
+        finally:
+            eng.dispose()
+
+    assert read_all(target) == read_all(source)
+    assert read_all(target)[-1][-1] == 1 and read_all(target)[0][1] == "NULL"  # the NULL and the word stay apart

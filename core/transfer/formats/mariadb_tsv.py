@@ -3,17 +3,21 @@
 ``mariadb-dump | mariadb`` spends most of its time parsing INSERT statements; ``LOAD DATA`` of the same
 rows is about twice as fast. ``mariadb-dump --tab`` would give such files but makes the *server* write
 them, so it only works on the server's own machine with the FILE privilege. Here the ``mariadb``
-client reads every table in one consistent snapshot (``--batch --raw --quick``) with the escaping
-``LOAD DATA`` expects done inside the server (text escaped, blobs in hex, NULL as ``\\N``), and the
-stream is split into one file per table. The artifact folder holds:
+client reads every table in one consistent snapshot (``--batch --quick``) and the stream is split into
+one file per table. The client itself escapes what ``LOAD DATA`` reads back (backslash, tab, newline and
+NUL), in C, beside the server; the server only wraps each text value in double quotes (any inner quote
+doubled) and prints blobs in hex, so that a bare ``NULL`` is the NULL and ``"NULL"`` the word: the files
+are read with ``FIELDS OPTIONALLY ENCLOSED BY '"'`` (:attr:`TableFile.enclosed`). Backups written before
+this (and by the PyMySQL path, :mod:`.mariadb_python`) had the server do all the escaping, with NULL as
+``\\N``, and load as they were written. The artifact folder holds:
 
 - ``schema.sql``: tables and views (``mariadb-dump --no-data --skip-triggers``), AUTO_INCREMENT kept;
 - ``post.sql``: triggers, routines and events, created after the data so no trigger fires on it;
 - ``data/NNNN.tsv`` and ``columns.json`` (table, file, columns and how each is encoded).
 
 A load runs ``schema.sql`` without the secondary indexes and foreign keys it can build later
-(:func:`defer_keys`), then ``LOAD DATA LOCAL INFILE`` for each table with foreign key and unique checks
-off, then those indexes (one ALTER TABLE per table, tables in parallel) and foreign keys, then ``post.sql``,
+(:func:`defer_keys`), then ``LOAD DATA LOCAL INFILE`` for each table with foreign key checks off, then
+those indexes (one ALTER TABLE per table, tables in parallel) and foreign keys, then ``post.sql``,
 each through the ``mariadb`` client with credentials in a 0600 option file. DEFINER clauses are
 rewritten to CURRENT_USER so a non-SUPER user can load.
 """
@@ -61,7 +65,9 @@ _NULL = f"CONCAT({_BS}, 'N')"
 @dataclass(frozen=True)
 class Column:
     name: str
-    how: str  # text | hex | bit | nullword | plain
+    #: escaped in the server (the older files): text | hex | bit | nullword | plain;
+    #: escaped by the client (:attr:`TableFile.enclosed`): quoted | hex | bit | plain
+    how: str
 
 
 @dataclass(frozen=True)
@@ -69,14 +75,32 @@ class TableFile:
     table: str
     file: str
     columns: tuple[Column, ...]
+    #: written by the client's own escaping, text in double quotes: read with ``OPTIONALLY ENCLOSED BY '"'``
+    enclosed: bool = False
+
+
+#: how each column kind of :func:`read_columns` is written when the client escapes (a NULL of any kind is the
+#: bare word NULL, which only a quoted field can otherwise hold)
+_ENCLOSED = {"text": "quoted", "nullword": "plain", "plain": "plain", "hex": "hex", "bit": "bit"}
+
+
+def enclosed(columns: tuple[Column, ...]) -> tuple[Column, ...]:
+    """``columns`` (as :func:`read_columns` gives them) as a client-escaped, quoted file holds them."""
+    return tuple(Column(c.name, _ENCLOSED[c.how]) for c in columns)
 
 
 _q = MYSQL.quote
 
 
-def select_expression(column: Column) -> str:
-    """What to SELECT so the client prints a field ``LOAD DATA`` reads back as the same value."""
+def select_expression(column: Column, *, enclosed: bool = False) -> str:
+    """What to SELECT so the client prints a field ``LOAD DATA`` reads back as the same value: escaped by the
+    server, for a client with ``--raw``; or, ``enclosed``, by the client itself, text in double quotes and any
+    NULL printed as the bare word NULL."""
     q = _q(column.name)
+    if enclosed:
+        if column.how == "quoted":
+            return f"CONCAT('\"', REPLACE({q}, '\"', '\"\"'), '\"')"
+        return {"hex": f"HEX({q})", "bit": f"CAST({q} AS UNSIGNED)"}.get(column.how, q)
     if column.how == "text":
         escaped = q
         for char, code in (
@@ -99,7 +123,7 @@ def load_statement(path: Path, spec: TableFile) -> str:
     targets: list[str] = []
     sets: list[str] = []
     for i, column in enumerate(spec.columns):
-        if column.how in ("text", "plain"):
+        if column.how in ("text", "plain", "quoted"):
             targets.append(_q(column.name))
             continue
         var = f"@c{i}"
@@ -107,8 +131,10 @@ def load_statement(path: Path, spec: TableFile) -> str:
         value = {"hex": f"UNHEX({var})", "bit": f"CAST({var} AS UNSIGNED)", "nullword": f"NULLIF({var}, 'NULL')"}
         sets.append(f"{_q(column.name)} = {value[column.how]}")
     literal = "'" + str(path).replace("\\", "\\\\").replace("'", "''") + "'"
+    fields = " FIELDS OPTIONALLY ENCLOSED BY '\"'" if spec.enclosed else ""
     statement = (
-        f"LOAD DATA LOCAL INFILE {literal} INTO TABLE {_q(spec.table)} CHARACTER SET utf8mb4 ({', '.join(targets)})"
+        f"LOAD DATA LOCAL INFILE {literal} INTO TABLE {_q(spec.table)} CHARACTER SET utf8mb4{fields} "
+        f"({', '.join(targets)})"
     )
     return statement + (f" SET {', '.join(sets)}" if sets else "") + ";"
 
@@ -205,7 +231,10 @@ def export(
     data = artifact / "data"
     data.mkdir(parents=True)
     columns = read_columns(url)
-    specs = [TableFile(table, f"data/{i:04d}.tsv", cols) for i, (table, cols) in enumerate(sorted(columns.items()))]
+    specs = [
+        TableFile(table, f"data/{i:04d}.tsv", enclosed(cols), enclosed=True)
+        for i, (table, cols) in enumerate(sorted(columns.items()))
+    ]
     marker = f"changeover-split-{secrets.token_hex(16)}:".encode()
     script = [
         "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;",
@@ -213,7 +242,8 @@ def export(
     ]
     for i, spec in enumerate(specs):
         script.append(f"SELECT '{marker.decode()}{i}';")
-        script.append(f"SELECT {', '.join(select_expression(c) for c in spec.columns)} FROM {_q(spec.table)};")
+        fields = ", ".join(select_expression(c, enclosed=spec.enclosed) for c in spec.columns)
+        script.append(f"SELECT {fields} FROM {_q(spec.table)};")
     script.append("COMMIT;")
     for spec in specs:  # tables with no rows still get their (empty) file
         (artifact / spec.file).touch()
@@ -260,20 +290,20 @@ def export(
             secrets=secrets_,
             cancel=cancel,
         )
+        argv = [
+            client.path,
+            f"--defaults-extra-file={options}",
+            "--batch",  # without --raw: the client escapes each field as LOAD DATA reads it
+            "--skip-column-names",
+            "--quick",
+            "--default-character-set=utf8mb4",
+            f"--database={url.database}",
+        ]
         splitter = Splitter(artifact, marker, [spec.file for spec in specs])
         progress(0, total, "bytes", message)
         try:
             tools.run(
-                [
-                    client.path,
-                    f"--defaults-extra-file={options}",
-                    "--batch",
-                    "--raw",
-                    "--skip-column-names",
-                    "--quick",
-                    "--default-character-set=utf8mb4",
-                    f"--database={url.database}",
-                ],
+                argv,
                 what="The backup",
                 secrets=secrets_,
                 cancel=cancel,
@@ -289,7 +319,13 @@ def export(
 def read_specs(artifact: Path) -> list[TableFile]:
     raw = json.loads((artifact / COLUMNS_FILE).read_text(encoding="utf-8"))
     return [
-        TableFile(str(t["table"]), str(t["file"]), tuple(Column(str(n), str(h)) for n, h in t["columns"])) for t in raw
+        TableFile(
+            str(t["table"]),
+            str(t["file"]),
+            tuple(Column(str(n), str(h)) for n, h in t["columns"]),
+            enclosed=bool(t.get("enclosed", False)),
+        )
+        for t in raw
     ]
 
 
@@ -450,8 +486,9 @@ def load(
         preamble = [
             "SET SESSION sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '');",
             "SET SESSION foreign_key_checks = 0;",
-            "SET SESSION unique_checks = 0;",
-            # One transaction into empty tables lets InnoDB bulk-load them (about a third faster here).
+            # One transaction per client. unique_checks stays on: off, it turns on InnoDB's bulk insert into an
+            # empty table, which sorts every index of it at commit; that was a quarter slower here than plain
+            # inserts, and the secondary keys are built after the data anyway (:func:`defer_keys`).
             "SET SESSION autocommit = 0;",
         ]
         # The tables in up to ``jobs`` groups of about equal bytes, each loaded by its own client at once
@@ -544,7 +581,15 @@ def _build_keys(
 def write_specs(artifact: Path, specs: list[TableFile]) -> None:
     (artifact / COLUMNS_FILE).write_text(
         json.dumps(
-            [{"table": s.table, "file": s.file, "columns": [[c.name, c.how] for c in s.columns]} for s in specs],
+            [
+                {
+                    "table": s.table,
+                    "file": s.file,
+                    "columns": [[c.name, c.how] for c in s.columns],
+                    **({"enclosed": True} if s.enclosed else {}),
+                }
+                for s in specs
+            ],
             indent=1,
             ensure_ascii=False,
         ),
