@@ -126,7 +126,7 @@ def test_mariadb_pair_uses_the_fast_hash_and_a_changed_value_stops_the_switch(
     source, target = make_mysql_db(), make_mysql_db()
     run = tampered_upgrade(workspace, env_file, source, target, "price")
     manifest = read(Path(run.backup_path or ""))
-    assert manifest.checksum_form.startswith("mariadb-") and manifest.checksum_form.endswith(":crc32+crc32c")
+    assert manifest.checksum_form.startswith("mariadb-") and manifest.checksum_form.endswith(":checksumtable")
     assert run.stats["backup_bytes"] == manifest.size_bytes  # the files, not the folder's 4,096 bytes
     assert manifest.size_bytes > 4096
 
@@ -280,3 +280,18 @@ def test_a_backup_hashed_in_the_text_form_stays_readable(make_postgres_db: Calla
     assert hashes_in(url, text_form) and hashes_in(url, form_of(url)) and not hashes_in(url, "postgresql-9:x")
     sums = checksum_native(url, text_form)
     assert sums["kinds"].checksum.startswith(text_form) and sums["kinds"].rows == 200
+
+
+def test_mariadb_hashes_by_checksum_table_and_an_older_backups_form_stays_readable(
+    make_mysql_db: Callable[..., URL],
+) -> None:
+    url = make_mysql_db()
+    many_kinds(url)
+    form = form_of(url)
+    assert form.endswith(":checksumtable")
+    older = form.replace(":checksumtable", ":crc32+crc32c")
+    assert hashes_in(url, older)  # a backup made before this release is still checked with its own form
+    sums = checksum_native(url, older)
+    assert sums["kinds"].rows == 200 and sums["kinds"].checksum.startswith(older + ":")
+    fast = checksum_native(url, form)["kinds"]
+    assert fast.rows == 200 and fast.checksum.startswith(form + ":") and fast.checksum != sums["kinds"].checksum
