@@ -98,6 +98,29 @@ def _connect(url: URL) -> sa.Engine:
 # ----------------------------------------------------------------------------------------------- MariaDB
 
 
+def versioned_tables(conn: Connection) -> list[str]:
+    """The tables of the connection's database created WITH SYSTEM VERSIONING (MariaDB)."""
+    return [
+        str(name)
+        for (name,) in conn.exec_driver_sql(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_TYPE = 'SYSTEM VERSIONED' ORDER BY TABLE_NAME"
+        )
+    ]
+
+
+def versioned_refusal(tables: list[str]) -> str:
+    """Why a database with system-versioned ``tables`` is not copied, and the ways out."""
+    names = ", ".join(tables)
+    first = MYSQL.quote(tables[0])
+    return (
+        f"{names} {'is' if len(tables) == 1 else 'are'} WITH SYSTEM VERSIONING: Changeover copies a table's "
+        "current rows, not its history, so the history would be lost (and the copy would not match the "
+        f"source). If the history may go, drop the versioning first (ALTER TABLE {first} DROP SYSTEM "
+        "VERSIONING); to keep it, copy this database with mariadb-dump --dump-history instead."
+    )
+
+
 def _account(conn: Connection) -> str:
     user, _, host = str(conn.exec_driver_sql("SELECT CURRENT_USER()").scalar_one()).rpartition("@")
     return f"'{user}'@'{host}'"
@@ -174,11 +197,10 @@ def _mysql_source(url: URL, kinds: set[str]) -> list[PreflightFinding]:
             if not hidden and not unreadable:
                 detail = f"{len(objects)} views, routines, triggers and events readable by {_account(conn)}"
                 findings.append(PreflightFinding("source definitions readable", True, detail))
-            tables = conn.exec_driver_sql(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
-            ).scalar_one()
             kinds.add("TABLE")
-            del tables
+            versioned = versioned_tables(conn)
+            if versioned:
+                findings.append(PreflightFinding("no system-versioned tables", False, versioned_refusal(versioned)))
     finally:
         engine.dispose()
     return findings

@@ -20,6 +20,8 @@ from changeover.core.transfer.formats.mariadb_tsv import (
     rewrite_definer,
 )
 from changeover.core.transfer.load import LoadParams, load
+from changeover.core.transfer.preflight import check_source
+from changeover.core.transfer.tools import TransferError
 
 MARKER = b"changeover-split-0123456789abcdef0123456789abcdef:"
 
@@ -149,3 +151,26 @@ def test_client_escaped_files_carry_every_awkward_value(make_mysql_db: Any, tmp_
 
     assert read_all(target) == read_all(source)
     assert read_all(target)[-1][-1] == 1 and read_all(target)[0][1] == "NULL"  # the NULL and the word stay apart
+
+
+@pytest.mark.servers
+def test_a_system_versioned_table_is_refused_before_anything_is_copied(make_mysql_db: Any, tmp_path: Path) -> None:
+    """Its history would not be carried (the export reads current rows): pre-flight says so, with the ways out,
+    and a backup refuses rather than write an artifact without that table's rows."""
+    source = make_mysql_db()
+    engine = sa.create_engine(source, poolclass=sa.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE prices (id int PRIMARY KEY, amount int) WITH SYSTEM VERSIONING")
+        conn.exec_driver_sql("INSERT INTO prices VALUES (1, 10)")
+        conn.exec_driver_sql("UPDATE prices SET amount = 11 WHERE id = 1")  # one row of history
+        conn.exec_driver_sql("CREATE TABLE plain (id int PRIMARY KEY)")
+    engine.dispose()
+
+    findings = {f.name: f for f in check_source(source)}
+    assert not findings["no system-versioned tables"].ok
+    assert "prices is WITH SYSTEM VERSIONING" in findings["no system-versioned tables"].detail
+    assert "DROP SYSTEM VERSIONING" in findings["no system-versioned tables"].detail
+
+    with pytest.raises(TransferError, match=r"cannot be made: prices is WITH SYSTEM VERSIONING.*--dump-history"):
+        backup(BackupParams(source, folder=tmp_path / "b"))
+    assert not (tmp_path / "b").exists()

@@ -140,8 +140,14 @@ def load_statement(path: Path, spec: TableFile) -> str:
 
 
 def read_columns(url: URL) -> dict[str, tuple[Column, ...]]:
-    """Every base table's stored (not generated) columns in order, with how each is encoded."""
+    """Every base table's stored (not generated) columns in order, with how each is encoded. A database with a
+    system-versioned table is refused: its history cannot be carried (:func:`~..preflight.versioned_refusal`)."""
+    from ..preflight import versioned_refusal, versioned_tables
+
     with MYSQL.connect(url, f"read the columns of '{url.database}'") as conn:
+        versioned = versioned_tables(conn)
+        if versioned:
+            raise tools.TransferError(f"The backup of '{url.database}' cannot be made: {versioned_refusal(versioned)}")
         rows = conn.execute(
             sa.text(
                 "SELECT c.table_name, c.column_name, c.data_type, c.is_nullable "
