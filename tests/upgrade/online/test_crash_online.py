@@ -35,12 +35,13 @@ def _at(step: str, state: str) -> Callable[[Event], bool]:
     return lambda e: (e["step"], e["state"]) == (step, state)
 
 
-#: where the child is killed: before the first step, after each step but the last, just past the point of no
-#: return, and inside the base copy (the slot made, pg_dump starting; the base loaded and being checked; checked,
-#: not yet subscribed)
+#: where the child is killed: before the first step, after each step from the base copy on but the last, just
+#: past the point of no return, and inside the base copy (the slot made, pg_dump starting; the base loaded and
+#: being checked; checked, not yet subscribed). After pre-flight and after provisioning the run holds nothing of
+#: replication yet: those two boundaries are the copy route's (tests/upgrade/test_crash.py kills at both)
 KILLS: dict[str, Callable[[Event], bool]] = {
     "preflight-running": _at("preflight", "running"),
-    **{f"{s}-done": _at(s, "done") for s in ONLINE[:-1]},
+    **{f"{s}-done": _at(s, "done") for s in ONLINE[ONLINE.index("base_copy") : -1]},
     "switch-switched": _at("switch", "switched"),
     "base_copy-dumping": _progress("base_copy", "Copying the base"),
     "base_copy-verifying": _progress("base_copy", "Checking the base copy"),
