@@ -4,6 +4,7 @@ its client-escaped files must carry through a real server."""
 from __future__ import annotations
 
 import random
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,42 @@ def test_a_system_versioned_table_is_refused_before_anything_is_copied(make_mysq
     with pytest.raises(TransferError, match=r"cannot be made: prices is WITH SYSTEM VERSIONING.*--dump-history"):
         backup(BackupParams(source, folder=tmp_path / "b"))
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("client_tools", [True, False], ids=["client tools", "PyMySQL only"])
+def test_timestamps_in_the_repeated_hour_of_a_dst_zone_round_trip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client_tools: bool
+) -> None:
+    """A server whose time zone has summer time prints 00:30 and 01:30 UTC of 2024-10-27 both as 02:30 in
+    Berlin: the export and the load read and write TIMESTAMPs in UTC, so both instants come back as they were."""
+    from changeover.core.transfer import tools
+    from tests.replication.conftest import _start, _stop
+
+    server = _start(31 if client_tools else 32)
+    try:
+        tz = subprocess.run(
+            ["mariadb-tzinfo-to-sql", "/usr/share/zoneinfo/Europe/Berlin", "Europe/Berlin"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        port = str(server.url.port)
+        subprocess.run(["mariadb", "-uroot", "-h127.0.0.1", "-P", port, "mysql"], input=tz, check=True)
+        server.execute("SET GLOBAL time_zone = 'Europe/Berlin'", "CREATE DATABASE src", "CREATE DATABASE dst")
+        server.execute(
+            "CREATE TABLE src.events (id int PRIMARY KEY, at timestamp(0) NULL)",
+            "SET time_zone = '+00:00'",
+            "INSERT INTO src.events VALUES (1, '2024-10-27 00:30:00'), (2, '2024-10-27 01:30:00')",
+        )
+        assert server.scalar("SELECT COUNT(DISTINCT CAST(at AS char)) FROM src.events") == 1  # both print 02:30
+
+        if not client_tools:
+            monkeypatch.setattr(tools, "find_tool", lambda name: None)  # as on a machine without them
+        result = backup(BackupParams(server.url.set(database="src"), folder=tmp_path / "b"))
+        assert (result.artifact / "schema.json").exists() != client_tools  # the path under test was taken
+        load(LoadParams(result.folder, server.url.set(database="dst")))
+
+        utc = "SELECT id, UNIX_TIMESTAMP(at) FROM {}.events ORDER BY id"
+        assert server.rows(utc.format("dst")) == server.rows(utc.format("src"))
+    finally:
+        _stop(server)

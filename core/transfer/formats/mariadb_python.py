@@ -17,6 +17,7 @@ from ...hooks import redact
 from ...jobs import Progress, check_cancel
 from .. import tools
 from .mariadb_tsv import (
+    UTC,
     TableFile,
     load_statement,
     read_columns,
@@ -79,6 +80,7 @@ def export_python(
     try:
         cur = conn.cursor()  # buffered, for the catalog; rows come through an unbuffered cursor
         rows_cur = conn.cursor(pymysql.cursors.SSCursor)
+        cur.execute(UTC.rstrip(";"))  # TIMESTAMPs as their UTC instants (see .mariadb_tsv)
         cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         schema: list[str] = []
@@ -156,6 +158,7 @@ def load_python(url: URL, artifact: Path, progress: Progress, cancel: threading.
     try:
         cur = conn.cursor()
         for statement in (
+            UTC.rstrip(";"),
             "SET SESSION sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
             "SET SESSION foreign_key_checks = 0",
             "SET SESSION unique_checks = 0",

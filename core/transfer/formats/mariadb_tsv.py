@@ -51,6 +51,9 @@ FORMAT = "mariadb-tsv"
 
 COLUMNS_FILE = "columns.json"
 
+#: the session time zone of every export and load: TIMESTAMP values pass as the UTC instants they are stored as
+UTC = "SET SESSION time_zone = '+00:00';"
+
 _TEXT = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json"})
 
 _BINARY = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", *SPATIAL_TYPES})
@@ -243,6 +246,9 @@ def export(
     ]
     marker = f"changeover-split-{secrets.token_hex(16)}:".encode()
     script = [
+        # TIMESTAMPs in UTC, read and written (the load's preamble too): in a zone with summer time, two instants
+        # of the hour that repeats print as the same local time
+        UTC,
         "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;",
         "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY;",
     ]
@@ -490,6 +496,7 @@ def load(
             argv, what="The load", secrets=secrets_, cancel=cancel, source=io.BytesIO(schema), transform=dump_rewriter()
         )
         preamble = [
+            UTC,
             "SET SESSION sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '');",
             "SET SESSION foreign_key_checks = 0;",
             # One transaction per client. unique_checks stays on: off, it turns on InnoDB's bulk insert into an
