@@ -32,6 +32,7 @@ from sqlalchemy.engine import URL, Connection
 
 from .. import engines
 from ..engines import MYSQL, POSTGRESQL, Engine, display_url, driver_message
+from .reading import versioned_refusal, versioned_tables
 
 logger = logging.getLogger(__name__)
 
@@ -96,29 +97,6 @@ def _connect(url: URL) -> sa.Engine:
 
 
 # ----------------------------------------------------------------------------------------------- MariaDB
-
-
-def versioned_tables(conn: Connection) -> list[str]:
-    """The tables of the connection's database created WITH SYSTEM VERSIONING (MariaDB)."""
-    return [
-        str(name)
-        for (name,) in conn.exec_driver_sql(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-            "AND TABLE_TYPE = 'SYSTEM VERSIONED' ORDER BY TABLE_NAME"
-        )
-    ]
-
-
-def versioned_refusal(tables: list[str]) -> str:
-    """Why a database with system-versioned ``tables`` is not copied, and the ways out."""
-    names = ", ".join(tables)
-    first = MYSQL.quote(tables[0])
-    return (
-        f"{names} {'is' if len(tables) == 1 else 'are'} WITH SYSTEM VERSIONING: Changeover copies a table's "
-        "current rows, not its history, so the history would be lost (and the copy would not match the "
-        f"source). If the history may go, drop the versioning first (ALTER TABLE {first} DROP SYSTEM "
-        "VERSIONING); to keep it, copy this database with mariadb-dump --dump-history instead."
-    )
 
 
 def _account(conn: Connection) -> str:

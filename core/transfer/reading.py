@@ -247,3 +247,26 @@ def read_batches(
             yield rows
     finally:
         cursor.close()
+
+
+def versioned_tables(conn: Connection) -> list[str]:
+    """The tables of the connection's database created WITH SYSTEM VERSIONING (MariaDB)."""
+    return [
+        str(name)
+        for (name,) in conn.exec_driver_sql(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_TYPE = 'SYSTEM VERSIONED' ORDER BY TABLE_NAME"
+        )
+    ]
+
+
+def versioned_refusal(tables: list[str]) -> str:
+    """Why a database with system-versioned ``tables`` is not copied, and the ways out."""
+    names = ", ".join(tables)
+    first = engines.MYSQL.quote(tables[0])
+    return (
+        f"{names} {'is' if len(tables) == 1 else 'are'} WITH SYSTEM VERSIONING: Changeover copies a table's "
+        "current rows, not its history, so the history would be lost (and the copy would not match the "
+        f"source). If the history may go, drop the versioning first (ALTER TABLE {first} DROP SYSTEM "
+        "VERSIONING); to keep it, copy this database with mariadb-dump --dump-history instead."
+    )

@@ -43,7 +43,7 @@ from ...engines import MYSQL, DatabaseInfo, url_secrets
 from ...errors import Cancelled
 from ...jobs import Progress
 from .. import tools
-from ..reading import SPATIAL_TYPES
+from ..reading import SPATIAL_TYPES, versioned_refusal, versioned_tables
 
 logger = logging.getLogger(__name__)
 
@@ -144,9 +144,7 @@ def load_statement(path: Path, spec: TableFile) -> str:
 
 def read_columns(url: URL) -> dict[str, tuple[Column, ...]]:
     """Every base table's stored (not generated) columns in order, with how each is encoded. A database with a
-    system-versioned table is refused: its history cannot be carried (:func:`~..preflight.versioned_refusal`)."""
-    from ..preflight import versioned_refusal, versioned_tables
-
+    system-versioned table is refused: its history cannot be carried (:func:`~..reading.versioned_refusal`)."""
     with MYSQL.connect(url, f"read the columns of '{url.database}'") as conn:
         versioned = versioned_tables(conn)
         if versioned:

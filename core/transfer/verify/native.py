@@ -63,11 +63,20 @@ _PG_SETTINGS = (
 
 def form_of(url: URL | str) -> str:
     """The fast form the server at ``url`` hashes in (:data:`CANONICAL` where it has none)."""
+    return _server_forms(url)[0]
+
+
+def hashes_in(url: URL | str, form: str) -> bool:
+    """Whether the server at ``url`` can hash in ``form`` (its fastest, or an older form it still reads)."""
+    return form == CANONICAL or form in _server_forms(url)
+
+
+def _server_forms(url: URL | str) -> tuple[str, ...]:
     url = sa.engine.make_url(url)
     engine_ = engines.open_engine(url)
     try:
         with engine_.connect() as conn:
-            return _form(conn)
+            return _forms(conn)
     except sa.exc.SQLAlchemyError as exc:
         raise DatabaseError(f"Could not read {display_url(url)}: {driver_message(exc)}") from None
     finally:
@@ -91,21 +100,6 @@ def _forms(conn: Connection) -> tuple[str, ...]:
         prefix = f"{flavor}-{version[0]}.{version[1]}"
         return (f"{prefix}:{CHECKSUM_TABLE}", f"{prefix}:{hashes}")
     return (CANONICAL,)
-
-
-def hashes_in(url: URL | str, form: str) -> bool:
-    """Whether the server at ``url`` can hash in ``form`` (its fastest, or an older form it still reads)."""
-    if form == CANONICAL:
-        return True
-    url = sa.engine.make_url(url)
-    engine_ = engines.open_engine(url)
-    try:
-        with engine_.connect() as conn:
-            return form in _forms(conn)
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(f"Could not read {display_url(url)}: {driver_message(exc)}") from None
-    finally:
-        engine_.dispose()
 
 
 #: PostgreSQL's whole-row hash by each column type's own hash function (``hash_record_extended``)
@@ -174,9 +168,8 @@ def row_hash_sql(
     only, in whatever order the server reads them, when ``limit`` is given: a sample, see :func:`hash_rate`).
     ``exact``: the table is one of :func:`exact_tables`, hashed by its values in the record form (the third
     part, 1, says so: a table hashed one way on one side and the other way on the other never matches)."""
+    assert not form.endswith(f":{CHECKSUM_TABLE}"), "CHECKSUM TABLE is a statement of its own (_hash_table)"
     t = engine.quote_table(table)
-    if form.endswith(f":{CHECKSUM_TABLE}"):  # a statement of its own (see :func:`_hash_table`): this is its count
-        return f"SELECT COUNT(*) FROM {t}"
     if limit is not None:
         t = f"(SELECT * FROM {t} LIMIT {int(limit)})"
     if form.endswith(f":{RECORD}") and exact:
@@ -285,9 +278,10 @@ def _hash_table(
 ) -> tuple[int, int, int]:
     """One table's row count and its checksum's parts, in ``form``, on ``session`` (in its snapshot)."""
     if form.endswith(f":{CHECKSUM_TABLE}"):
-        rows = session.exec_driver_sql(row_hash_sql(engine, form, table, cols)).scalar_one()
+        t = engine.quote_table(table)
+        rows = session.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar_one()
         # the scan reads the snapshot the session's transaction holds; EXTENDED: never a cached live checksum
-        checksum = session.exec_driver_sql(f"CHECKSUM TABLE {engine.quote_table(table)} EXTENDED").one()[1]
+        checksum = session.exec_driver_sql(f"CHECKSUM TABLE {t} EXTENDED").one()[1]
         if checksum is None:
             raise DatabaseError(f"CHECKSUM TABLE could not read the table {table}.")
         return int(rows), int(checksum), 0
