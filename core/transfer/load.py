@@ -3,8 +3,9 @@
 Order: read the manifest and check the artifact's sha256, check the target is empty (a non-empty
 target is refused and nothing is changed), restore, then compare per-table row counts and content
 checksums with the manifest. PostgreSQL: ``pg_restore -j 2 --no-owner --no-privileges
---exit-on-error`` (the loading user owns what it creates). MariaDB/MySQL: the ``mariadb`` client fed
-the dump, with DEFINER clauses rewritten to CURRENT_USER so a non-SUPER user can create views,
+--exit-on-error`` (the loading user owns what it creates); an upgrade has it leave the foreign keys out and
+adds them ``NOT VALID``, to validate them after its window (:mod:`.foreign_keys`). MariaDB/MySQL: the
+``mariadb`` client fed the dump, with DEFINER clauses rewritten to CURRENT_USER so a non-SUPER user can create views,
 triggers and routines. SQLite: the online backup API into the new file. Sequences and AUTO_INCREMENT
 positions come with the dump, so an application inserting without an explicit id works afterwards.
 
@@ -15,10 +16,12 @@ a partial load and can be dropped.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
 import sqlite3
+import tempfile
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,8 +34,9 @@ from ..engines import MYSQL, POSTGRESQL, SQLITE, check_empty, display_url, url_s
 from ..engines.sqlite import path_of
 from ..errors import Cancelled, ChangeoverError
 from ..jobs import Progress, check_cancel, no_progress
-from . import tools
+from . import foreign_keys, tools
 from .backup import copy_sqlite, exact_counts
+from .foreign_keys import ForeignKey
 from .formats import mariadb_python, mariadb_tsv, pgcopy
 from .formats.manifest import BackupInvalid, Manifest, read, verify_artifact
 
@@ -57,6 +61,9 @@ class LoadParams:
     target: URL  # full URL of an empty database of the backup's engine; never shown
     verify: bool = True
     jobs: int = PARALLEL_JOBS
+    #: PostgreSQL: add the foreign keys NOT VALID, to be validated later (an upgrade's window; see
+    #: :mod:`.foreign_keys`); the keys left so are :attr:`LoadResult.unchecked`
+    defer_foreign_keys: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class LoadResult:
     tables: int
     rows: int
     verified: bool
+    unchecked: tuple[ForeignKey, ...] = ()  # foreign keys added NOT VALID (``defer_foreign_keys``)
 
 
 def load(params: LoadParams, progress: Progress = no_progress, cancel: threading.Event | None = None) -> LoadResult:
@@ -81,11 +89,14 @@ def load(params: LoadParams, progress: Progress = no_progress, cancel: threading
     artifact = verify_artifact(params.backup, manifest)
     check_empty(params.target)
     check_cancel(cancel, "The load")
+    unchecked: tuple[ForeignKey, ...] = ()
     try:
         if manifest.format == pgcopy.FORMAT:
             pgcopy.load(params.target, artifact, progress, cancel)
+        elif engine == POSTGRESQL:
+            unchecked = _pg_restore(params, manifest, artifact, progress, cancel)
         else:
-            restore = {POSTGRESQL: _pg_restore, MYSQL: _mysql_load, SQLITE: _sqlite_load}[engine]
+            restore = {MYSQL: _mysql_load, SQLITE: _sqlite_load}[engine]
             restore(params, manifest, artifact, progress, cancel)
     except Cancelled:
         raise Cancelled(
@@ -104,7 +115,7 @@ def load(params: LoadParams, progress: Progress = no_progress, cancel: threading
             raise
         verified = True
     progress(manifest.total_rows, manifest.total_rows, "rows", f"Loaded into {shown}")
-    return LoadResult(shown, len(manifest.tables), manifest.total_rows, verified)
+    return LoadResult(shown, len(manifest.tables), manifest.total_rows, verified, unchecked)
 
 
 def _raise_if_lost(exc: Exception, target: URL, doing: str) -> None:
@@ -156,7 +167,7 @@ _TABLE_DATA = re.compile(r"TABLE DATA (?:\S+ )?(\S+)$")
 
 def _pg_restore(
     params: LoadParams, manifest: Manifest, artifact: Path, progress: Progress, cancel: threading.Event | None
-) -> None:
+) -> tuple[ForeignKey, ...]:
     url = params.target
     major = int(engines.describe(url).server_version.split(".")[0])
     found = tools.postgres_tools(major)
@@ -192,27 +203,55 @@ def _pg_restore(
         progress(min(done, total), total, "rows", message)
 
     progress(0, total, "rows", message)
-    try:
-        tools.run(
-            [
-                restore.path,
-                f"--jobs={max(1, params.jobs)}",
-                "--no-owner",
-                "--no-privileges",
-                "--exit-on-error",
-                "--verbose",
-                f"--dbname={url.database}",
-                str(artifact),
-            ],
-            what="The load",
-            env=env,
-            secrets=url_secrets(url),
-            cancel=cancel,
-            on_line=on_line,
-            tick=tick,
+    with tempfile.TemporaryDirectory(prefix="changeover-restore-") as scratch:
+        deferral = (
+            _foreign_keys_to_defer(restore.path, artifact, Path(scratch), cancel) if params.defer_foreign_keys else None
         )
-    finally:
-        copying.close()
+        listing = [f"--use-list={foreign_keys.restore_listing(Path(scratch), deferral)}"] if deferral else []
+        try:
+            tools.run(
+                [
+                    restore.path,
+                    f"--jobs={max(1, params.jobs)}",
+                    "--no-owner",
+                    "--no-privileges",
+                    "--exit-on-error",
+                    "--verbose",
+                    *listing,
+                    f"--dbname={url.database}",
+                    str(artifact),
+                ],
+                what="The load",
+                env=env,
+                secrets=url_secrets(url),
+                cancel=cancel,
+                on_line=on_line,
+                tick=tick,
+            )
+        finally:
+            copying.close()
+    if deferral is None:
+        return ()
+    progress(total, total, "rows", f"Adding {len(deferral.statements)} foreign keys, to be validated after the switch")
+    return foreign_keys.add_unchecked(url, deferral)
+
+
+def _foreign_keys_to_defer(
+    restore: str, artifact: Path, scratch: Path, cancel: threading.Event | None
+) -> foreign_keys.Deferral | None:
+    """Which of the dump's foreign keys the restore leaves out, to add them NOT VALID (:mod:`.foreign_keys`)."""
+
+    def printed(argv: list[str]) -> str:
+        out = io.BytesIO()
+        tools.run([restore, *argv, str(artifact)], what="Reading the dump's contents", cancel=cancel, sink=out)
+        return out.getvalue().decode("utf-8")
+
+    def list_sql(entries: str) -> str:
+        keys = scratch / "keys.list"
+        keys.write_text(entries, encoding="utf-8")
+        return printed(["--file=-", f"--use-list={keys}"])
+
+    return foreign_keys.plan(printed(["--list"]), list_sql)
 
 
 class _CopyProgress:

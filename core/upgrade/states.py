@@ -17,6 +17,7 @@ class Step(enum.StrEnum):
     VERIFY = "verify"
     SWITCH = "switch"
     MAINTENANCE_OFF = "maintenance_off"
+    CONSTRAINTS = "constraints"  # PostgreSQL's foreign keys, restored NOT VALID, validated with the app running
     FINISH = "finish"
     # RDS's own route: a snapshot of the source restored as the new, larger instance
     SNAPSHOT = "snapshot"
@@ -66,6 +67,7 @@ STEP_TABLE: tuple[tuple[Step, str, int], ...] = (
     (Step.VERIFY, "Verify the copy", 12),
     (Step.SWITCH, "Switch the deploys (point of no return)", 4),
     (Step.MAINTENANCE_OFF, "Maintenance off", 2),
+    (Step.CONSTRAINTS, "Validate the foreign keys (the app is back)", 3),
     (Step.FINISH, "Finish", 2),
     (Step.SNAPSHOT, "Snapshot the current database", 35),
     (Step.RESTORE, "Restore the snapshot as the new database", 45),
@@ -89,6 +91,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
             Step.VERIFY,
             Step.SWITCH,
             Step.MAINTENANCE_OFF,
+            Step.CONSTRAINTS,
             Step.FINISH,
         )
     ),

@@ -1,4 +1,5 @@
-"""The nine steps of an upgrade, each idempotent and journaled, so a run resumes wherever it stopped."""
+"""The copy route's steps (the other routes share most of them), each idempotent and journaled, so a run
+resumes wherever it stopped."""
 
 from __future__ import annotations
 
@@ -198,8 +199,13 @@ def _load(ctx: StepContext, report: Progress) -> str:
     else:
         from ..transfer.load import LoadParams, load
 
-        loaded = load(LoadParams(Path(run.backup_path or ""), target_url, verify=False), report, ctx.cancel)
+        # PostgreSQL's foreign keys go in unchecked when this run validates them after the window (a run
+        # journaled before that step existed has no such step: its keys are checked by the restore)
+        defer = any(s.name == Step.CONSTRAINTS for s in run.steps)
+        params = LoadParams(Path(run.backup_path or ""), target_url, verify=False, defer_foreign_keys=defer)
+        loaded = load(params, report, ctx.cancel)
         rows = loaded.rows
+        ctx.save("load", unchecked=[key.as_dict() for key in loaded.unchecked])
     seconds = time.monotonic() - started
     journal.update_run(ctx.ws, ctx.run_id, stats={"load_seconds": seconds, "rows": rows})
     return f"{rows:,} rows in {seconds:.1f} s"
@@ -407,6 +413,25 @@ def _maintenance_off(ctx: StepContext, report: Progress) -> str:
     return f"{plural(len(off), 'deploy')} out of maintenance"
 
 
+def _constraints(ctx: StepContext, report: Progress) -> str:
+    """Validate the foreign keys the load added NOT VALID (:mod:`..transfer.foreign_keys`), the app running.
+
+    Idempotent: a key already valid is not read again, so a resumed run goes on where it stopped.
+    """
+    from ..transfer.foreign_keys import ForeignKey, validate
+
+    keys = [ForeignKey(str(k["table"]), str(k["name"])) for k in ctx.data("load").get("unchecked", [])]
+    if not keys:
+        return "no foreign key left to validate"
+    _source_url, target_url = ctx.urls()
+    assert target_url is not None
+    started = time.monotonic()
+    validate(target_url, keys, report, ctx.cancel)
+    seconds = time.monotonic() - started
+    journal.update_run(ctx.ws, ctx.run_id, stats={"constraints_seconds": seconds})
+    return f"{plural(len(keys), 'foreign key')} validated in {seconds:.1f} s"
+
+
 def _finish(ctx: StepContext, report: Progress) -> str:
 
     ws = ctx.ws
@@ -466,5 +491,6 @@ STEP_FUNCTIONS: dict[str, Callable[[StepContext, Progress], str]] = {
     "verify": _verify,
     "switch": _switch,
     "maintenance_off": _maintenance_off,
+    "constraints": _constraints,
     "finish": _finish,
 }

@@ -56,7 +56,7 @@ def test_sqlite_to_sqlite_on_a_folder_server(workspace: Workspace, env_file: Pat
     done = procedure.execute(workspace, run.id, on_event=sink)
 
     assert done.state == "done" and done.switched
-    assert [s.state for s in done.steps] == ["done"] * 9
+    assert [s.state for s in done.steps] == ["done"] * len(procedure.STEPS)
     assert done.maintenance_seconds is not None and done.maintenance_seconds > 0
     assert any(e.state == "switched" for e in seen)
     new = workspace.show_resource(plan.target_name)
