@@ -306,6 +306,11 @@ class Engine:
         """Sessions on ``database`` (None: the connection's database, of its own user only) other than ours."""
         return []
 
+    def last_changes(self, conn: sa.Connection) -> tuple[str, dict[str, str | None]] | None:
+        """The server's clock now and when each table of the connection's database last changed, both in UTC
+        to the second (None: never since the server started), where the server keeps that exactly; else None."""
+        return None
+
     # ----------------------------------------------------------------------------------------- catalog
 
     def describe(self, url: URL) -> DatabaseInfo:

@@ -1,10 +1,12 @@
-"""Wait until a database is quiet: no session of the deploys' database user other than ours."""
+"""Wait until a database is quiet: no session of the deploys' database user other than ours; and, at verify
+time, show it stayed so since its backup."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
@@ -73,3 +75,36 @@ def wait_until_quiet(url: URL, timeout: float, progress: Progress, cancel: threa
             cancel.wait(POLL_SECONDS)
         else:
             time.sleep(POLL_SECONDS)
+
+
+def change_marks(url: URL) -> dict[str, Any] | None:
+    """When each table of the database last changed, read just before its backup: what :func:`changed_since`
+    compares with at verify time (:meth:`~..engines.base.Engine.last_changes`; None where the engine keeps
+    no such time)."""
+    engine = engines.of(url)
+    with engine.connect(url, "read when its tables last changed") as conn:
+        found = engine.last_changes(conn)
+    return None if found is None else {"at": found[0], "tables": found[1]}
+
+
+def changed_since(url: URL, marks: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Against ``marks``: the tables that changed since, or appeared or went (with what tells it), and the
+    tables the marks cannot vouch for, whose rows the caller counts instead: those last changed in the very
+    second the marks were read (a change later in that second leaves the same time)."""
+    engine = engines.of(url)
+    with engine.connect(url, "read when its tables last changed") as conn:
+        found = engine.last_changes(conn)
+    if found is None:
+        return [], sorted(marks["tables"])
+    before: dict[str, str | None] = marks["tables"]
+    _now, after = found
+    changed: list[str] = []
+    for name in sorted(set(before) | set(after)):
+        if name not in after:
+            changed.append(f"{name} (dropped)")
+        elif name not in before:
+            changed.append(f"{name} (new)")
+        elif after[name] != before[name]:
+            changed.append(f"{name} (written at {after[name]} UTC)")
+    uncertain = [name for name, at in sorted(before.items()) if at is not None and at >= marks["at"]]
+    return changed, uncertain

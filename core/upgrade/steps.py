@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from ..formats import plural
 from ..inventory.models import Resource, ResourceState
 from ..jobs import Progress, check_cancel
 from . import journal
-from .quiesce import wait_until_quiet
+from .quiesce import change_marks, changed_since, wait_until_quiet
 from .runs import EventSink, RunEvent, RunInfo, show_run
 from .states import RunState, Step, StepState
 
@@ -68,6 +69,9 @@ class StepContext:
 
 # -- the steps -------------------------------------------------------------------------------------
 
+
+#: this process, as the backup step's data names it: the load trusts an artifact digested by this process
+_THIS_PROCESS = secrets.token_hex(8)
 
 #: the steps that first write into the new database: until one has run, it must be empty
 FIRST_WRITES = frozenset({Step.LOAD, Step.BASE_COPY})
@@ -156,18 +160,23 @@ def _backup(ctx: StepContext, report: Progress) -> str:
         try:
             manifest = read(Path(run.backup_path))
             verify_artifact(Path(run.backup_path), manifest)
+            ctx.save("backup", checked_by=_THIS_PROCESS)
             return f"kept the backup in {run.backup_path}"
         except BackupInvalid:
             pass
     source_url, target_url = ctx.urls()
     started = time.monotonic()
     form = _checksum_form(ctx, source_url, target_url)
+    # when each table last changed, just before the backup reads it: the verify step shows by them that the
+    # source stayed as backed up, counting only the tables they cannot vouch for (MariaDB; elsewhere all)
+    ctx.save("backup", marks=change_marks(source_url))
     result = backup(BackupParams(source_url, resource=run.source, checksum_form=form), report, ctx.cancel)
     seconds = time.monotonic() - started
     size = result.manifest.size_bytes  # the artifact's files: a MariaDB backup is a folder of them
     journal.update_run(
         ctx.ws, ctx.run_id, backup_path=str(result.folder), stats={"backup_seconds": seconds, "backup_bytes": size}
     )
+    ctx.save("backup", checked_by=_THIS_PROCESS)
     return f"{result.manifest.format}, {size:,} bytes in {result.folder}"
 
 
@@ -202,7 +211,13 @@ def _load(ctx: StepContext, report: Progress) -> str:
         # PostgreSQL's foreign keys go in unchecked when this run validates them after the window (a run
         # journaled before that step existed has no such step: its keys are checked by the restore)
         defer = any(s.name == Step.CONSTRAINTS for s in run.steps)
-        params = LoadParams(Path(run.backup_path or ""), target_url, verify=False, defer_foreign_keys=defer)
+        # when this process's backup step has just written or checked the artifact's sha256, it is not read
+        # again (a run resumed by another process checks it): the verify step checks every row against the
+        # source's own checksums, so a damaged artifact cannot pass anyway
+        fresh = ctx.data("backup").get("checked_by") == _THIS_PROCESS
+        params = LoadParams(
+            Path(run.backup_path or ""), target_url, verify=False, defer_foreign_keys=defer, check_artifact=not fresh
+        )
         loaded = load(params, report, ctx.cancel)
         rows = loaded.rows
         ctx.save("load", unchecked=[key.as_dict() for key in loaded.unchecked])
@@ -242,7 +257,8 @@ def _verify(ctx: StepContext, report: Progress) -> str:
         # the target alone is read, by as many connections as there are cores
         # the source's counts are taken while the target is hashed: both are mostly the servers' work
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-source") as pool:
-            unchanged = pool.submit(_check_source_unchanged, source_url, manifest.table_rows())
+            marks = ctx.data("backup").get("marks")
+            unchanged = pool.submit(_check_source_unchanged, source_url, manifest.table_rows(), marks)
             target_sums = checksum_in(target_url, form, workers=os.cpu_count() or 1, progress=report, cancel=ctx.cancel)
             unchanged.result()
         result = journaled(ctx, compare)(
@@ -305,17 +321,23 @@ def _comparison(table: TableComparison) -> dict[str, Any]:
     }
 
 
-def _check_source_unchanged(source_url: URL, rows: dict[str, int]) -> None:
-    """Exact row counts of the source against the backup's: a write that slipped past maintenance shows here."""
+def _check_source_unchanged(source_url: URL, rows: dict[str, int], marks: dict[str, Any] | None) -> None:
+    """The source as backed up: a write that slipped past maintenance shows here. By when each table last
+    changed where the engine keeps it exactly (``marks``, read before the backup; MariaDB), which sees updates
+    too, and the exact row counts of every table it cannot vouch for (elsewhere: all of them)."""
     from ..transfer.backup import exact_counts
     from ..transfer.verify import VerificationFailed, VerifyReport
 
-    now = exact_counts(source_url)
-    changed = sorted(name for name in set(rows) | set(now) if rows.get(name) != now.get(name))
+    changed, uncertain = changed_since(source_url, marks) if marks else ([], sorted(rows))
+    if not changed and uncertain:
+        counted = set(uncertain) if marks else None  # without marks, a table made since shows up as well
+        now = exact_counts(source_url, only=counted)
+        changed = sorted(n for n in set(now) | (counted or set(rows)) if rows.get(n) != now.get(n))
+        changed = [f"{name} (rows)" for name in changed]
     if changed:
         raise VerificationFailed(
-            f"The source changed after its backup (row counts of {', '.join(changed)}): something still writes "
-            "to it despite maintenance mode. Nothing was switched; find the writer and retry.",
+            f"The source changed after its backup: {', '.join(changed)}. Something still writes to it despite "
+            "maintenance mode. Nothing was switched; find the writer and retry.",
             VerifyReport("source", "backup", ()),
         )
 

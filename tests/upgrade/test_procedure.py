@@ -338,3 +338,61 @@ def test_a_route_not_offered_fails_its_check_and_an_unknown_one_is_refused(
     copy = procedure.plan_upgrade(workspace, "shop-db", to_handle=target)
     run = procedure.start_upgrade(workspace, copy)
     assert run.route == "copy" and [s.name for s in run.steps] == list(procedure.STEPS)
+
+
+def _damage_a_row(backup_folder: Path) -> None:
+    """Change one character of one row in a PostgreSQL directory dump's data, keeping its size."""
+    dump = backup_folder / "database.pgdir"
+    data = max((p for p in dump.iterdir() if p.suffix == ".dat"), key=lambda p: p.stat().st_size)
+    raw = data.read_bytes()
+    assert b"item 1" in raw
+    data.write_bytes(raw.replace(b"item 1", b"itex 1", 1))
+
+
+def test_a_backup_damaged_before_its_load_never_reaches_the_switch(
+    workspace: Workspace, env_file: Path, make_postgres_db: Callable[..., URL], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The load reads the artifact's sha256 again only when another process made or checked it (a resumed
+    run); right after this process's backup step it does not, and the verify step catches the damage."""
+    from changeover.core.upgrade import steps
+
+    source = make_postgres_db()
+    fill(source)
+    shop(workspace, env_file, source.render_as_string(hide_password=False))
+    config = env_file.read_text()
+
+    def upgrade(sink: Callable[[RunEvent], None]) -> tuple[int, str]:
+        target = make_postgres_db().render_as_string(hide_password=False)
+        run = procedure.start_upgrade(workspace, procedure.plan_upgrade(workspace, "shop-db", to_handle=target))
+        try:
+            procedure.execute(workspace, run.id, on_event=sink)
+        except UpgradeFailed as exc:
+            return run.id, exc.message
+        pytest.fail("the upgrade switched to a damaged copy")
+
+    def damage_after_backup(event: RunEvent) -> None:
+        if event.step == "backup" and event.state == "done":
+            _damage_a_row(Path(procedure.show_run(workspace, event.run_id).backup_path or ""))
+
+    run_id, message = upgrade(damage_after_backup)
+    assert "differ" in message and "rolled back" in message, message  # caught by the verify step
+    assert {s.name: s.state for s in procedure.show_run(workspace, run_id).steps}["verify"] == "failed"
+    assert env_file.read_text() == config
+
+    class Crash(BaseException):
+        """Stands for the process dying."""
+
+    def crash_before_load(event: RunEvent) -> None:
+        if event.step == "load" and event.state == "running":
+            raise Crash
+
+    target = make_postgres_db().render_as_string(hide_password=False)
+    run = procedure.start_upgrade(workspace, procedure.plan_upgrade(workspace, "shop-db", to_handle=target))
+    with pytest.raises(Crash):
+        procedure.execute(workspace, run.id, on_event=crash_before_load)
+    _damage_a_row(Path(procedure.show_run(workspace, run.id).backup_path or ""))
+    monkeypatch.setattr(steps, "_THIS_PROCESS", "another process")  # the resume runs in a new process
+    with pytest.raises(UpgradeFailed, match="is damaged: its checksum does not match.*rolled back"):
+        procedure.execute(workspace, run.id)
+    assert {s.name: s.state for s in procedure.show_run(workspace, run.id).steps}["load"] == "failed"
+    assert env_file.read_text() == config
