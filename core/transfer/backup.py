@@ -123,13 +123,25 @@ def backup(
         check_cancel(cancel, "The backup")
         # The content checksums are read while the dump runs: both are mostly the server's work.
         bar = _StepBar(progress, info.size_bytes)
-        sums = pool.submit(_table_entries, params.url, params.checksums, stop, bar.checksums, params.checksum_form)
-        dump = {
-            POSTGRESQL: _pg_dump,
-            MYSQL: _mysql_dump if params.mysql_format == "sql" else _mysql_tsv,
-            SQLITE: _sqlite_backup,
-        }[engine]
-        artifact, tool, version, fmt = dump(params.url, info, folder, bar.dump, cancel)
+        tsv = engine == MYSQL and params.mysql_format == "tsv"
+        # the client tools' export tells where it is; the PyMySQL one does not, its checksums run freely
+        paced = tsv and params.checksums and params.checksum_form != "canonical" and tools.mysql_tools() is not None
+        pacer = ScanPacer(stop) if paced else None
+        pace = pacer.wait_for if pacer is not None else None
+        sums = pool.submit(
+            _table_entries, params.url, params.checksums, stop, bar.checksums, params.checksum_form, pace
+        )
+        try:
+            if tsv:
+                artifact, tool, version, fmt = _mysql_tsv(
+                    params.url, info, folder, bar.dump, cancel, pacer.started if pacer else None
+                )
+            else:
+                dump = {POSTGRESQL: _pg_dump, MYSQL: _mysql_dump, SQLITE: _sqlite_backup}[engine]
+                artifact, tool, version, fmt = dump(params.url, info, folder, bar.dump, cancel)
+        finally:
+            if pacer is not None:
+                pacer.close()
         bar.dumped("Finishing the content checksums of the source")
         while not sums.done():
             if cancel is not None and cancel.is_set():
@@ -219,13 +231,53 @@ class _StepBar:
         self.progress(self.shown, self.size, "bytes", message)
 
 
+class ScanPacer:
+    """Holds the source's checksums just behind the export, table by table (MariaDB's client-tools backup).
+
+    MariaDB reads InnoDB's files past the OS cache (``O_DIRECT``), through a buffer pool often smaller than a
+    table (128 MB by default): two scans of one database at once, in different orders, each read every page
+    from disk and push the other's out. Hashing each table only once its export has begun, in the export's
+    order, has the hash read the pages the export has just brought in: one read from disk serves both. The
+    export never waits for the hash.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._begun: set[str] = set()
+        self._open = True
+        self._stop = stop
+        self._changed = threading.Condition()
+
+    def started(self, table: str) -> None:
+        """The export has begun ``table`` (and every one before it)."""
+        with self._changed:
+            self._begun.add(table)
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """The export is over (done or failed): nothing waits any longer."""
+        with self._changed:
+            self._open = False
+            self._changed.notify_all()
+
+    def wait_for(self, table: str) -> None:
+        """Return once the export has begun ``table``, or is over, or the backup stops."""
+        with self._changed:
+            while self._open and table not in self._begun and not self._stop.is_set():
+                self._changed.wait(tools.TICK)
+
+
 def _table_entries(
-    url: URL, checksums: bool, cancel: threading.Event | None, progress: Progress = no_progress, form: str = "canonical"
+    url: URL,
+    checksums: bool,
+    cancel: threading.Event | None,
+    progress: Progress = no_progress,
+    form: str = "canonical",
+    pace: Callable[[str], None] | None = None,
 ) -> tuple[TableEntry, ...]:
     if checksums:
         from .verify.native import checksum_in
 
-        sums = checksum_in(url, form, progress=progress, cancel=cancel)
+        sums = checksum_in(url, form, progress=progress, cancel=cancel, pace=pace)
         return tuple(TableEntry(name, int(s.rows), str(s.checksum)) for name, s in sorted(sums.items()))
     return tuple(TableEntry(name, rows) for name, rows in sorted(exact_counts(url, cancel).items()))
 
@@ -333,7 +385,12 @@ def _mysql_dump(
 
 
 def _mysql_tsv(
-    url: URL, info: DatabaseInfo, folder: Path, progress: Progress, cancel: threading.Event | None
+    url: URL,
+    info: DatabaseInfo,
+    folder: Path,
+    progress: Progress,
+    cancel: threading.Event | None,
+    on_table: Callable[[str], None] | None = None,
 ) -> tuple[Path, str, str, str]:
     artifact = folder / "database.tsv"
     found = tools.mysql_tools()
@@ -344,7 +401,7 @@ def _mysql_tsv(
 
         return artifact, "pymysql", str(pymysql.__version__), mariadb_tsv.FORMAT
     dump, client = found
-    mariadb_tsv.export(url, info, artifact, dump, client, progress, cancel)
+    mariadb_tsv.export(url, info, artifact, dump, client, progress, cancel, on_table)
     return artifact, f"{dump.name}+{client.name}", dump.version_text, mariadb_tsv.FORMAT
 
 

@@ -214,3 +214,64 @@ def test_timestamps_in_the_repeated_hour_of_a_dst_zone_round_trip(
         assert server.rows(utc.format("dst")) == server.rows(utc.format("src"))
     finally:
         _stop(server)
+
+
+def test_the_source_checksums_follow_the_export_table_by_table(
+    make_mysql_db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the client tools, each table is hashed only once its export has begun (one read from disk serves
+    both scans), in the export's order; the checksums are those of an unpaced hash."""
+    from changeover.core.transfer import backup as backup_module
+    from changeover.core.transfer.verify.native import checksum_native, form_of
+
+    url = make_mysql_db()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for name in ("b_second", "a_first", "c_third"):
+            conn.execute(sa.text(f"CREATE TABLE {name} (id int PRIMARY KEY, v varchar(20))"))
+            conn.execute(sa.text(f"INSERT INTO {name} SELECT seq, CONCAT('v', seq) FROM seq_1_to_2000"))
+    engine.dispose()
+    events: list[tuple[str, str]] = []
+    started, wait_for = backup_module.ScanPacer.started, backup_module.ScanPacer.wait_for
+
+    def record_start(self: backup_module.ScanPacer, table: str) -> None:
+        events.append(("export", table))
+        started(self, table)
+
+    def record_wait(self: backup_module.ScanPacer, table: str) -> None:
+        wait_for(self, table)
+        events.append(("hash", table))
+
+    monkeypatch.setattr(backup_module.ScanPacer, "started", record_start)
+    monkeypatch.setattr(backup_module.ScanPacer, "wait_for", record_wait)
+    form = form_of(url)
+    result = backup(BackupParams(url, folder=tmp_path / "b", checksum_form=form))
+    hashed = [table for side, table in events if side == "hash"]
+    assert hashed == ["a_first", "b_second", "c_third"]
+    for table in hashed:
+        assert events.index(("export", table)) < events.index(("hash", table))
+    unpaced = checksum_native(url, form)
+    assert {t.name: (t.rows, t.checksum) for t in result.manifest.tables} == {
+        name: (s.rows, s.checksum) for name, s in unpaced.items()
+    }
+
+
+def test_the_pacer_lets_go_when_the_export_ends_or_the_backup_stops() -> None:
+    import threading
+
+    from changeover.core.transfer.backup import ScanPacer
+
+    stop = threading.Event()
+    pacer = ScanPacer(stop)
+    pacer.started("a")
+    pacer.wait_for("a")  # begun: at once
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (pacer.wait_for("never"), done.set()))
+    waiter.start()
+    assert not done.wait(0.3)  # a table the export has not begun: held
+    pacer.close()
+    assert done.wait(5)
+    waiter.join()
+    stopped = ScanPacer(stop)
+    stop.set()
+    stopped.wait_for("x")  # a stopped backup holds nobody

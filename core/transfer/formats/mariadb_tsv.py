@@ -177,10 +177,13 @@ def read_columns(url: URL) -> dict[str, tuple[Column, ...]]:
 class Splitter:
     """Writes the client's output into one file per table, cut at the marker lines between tables."""
 
-    def __init__(self, folder: Path, marker: bytes, files: list[str]) -> None:
+    def __init__(
+        self, folder: Path, marker: bytes, files: list[str], on_switch: Callable[[int], None] | None = None
+    ) -> None:
         self.folder = folder
         self.marker = marker
         self.files = files
+        self.on_switch = on_switch  # told each table's index as its rows begin
         self.current: BinaryIO | None = None
         self.carry = b""
         self.index = -1
@@ -190,6 +193,8 @@ class Splitter:
             self.current.close()
         self.index = index
         self.current = (self.folder / self.files[index]).open("wb")
+        if self.on_switch is not None:
+            self.on_switch(index)
 
     def write(self, block: bytes, /) -> int:
         data = self.carry + block
@@ -233,8 +238,10 @@ def export(
     client: tools.Tool,
     progress: Progress,
     cancel: threading.Event | None,
+    on_table: Callable[[str], None] | None = None,
 ) -> None:
-    """Write the artifact folder for ``url`` (see the module docstring)."""
+    """Write the artifact folder for ``url`` (see the module docstring). ``on_table(name)`` is told as each
+    table's export begins, tables in name order."""
     data = artifact / "data"
     data.mkdir(parents=True)
     columns = read_columns(url)
@@ -309,7 +316,8 @@ def export(
             "--default-character-set=utf8mb4",
             f"--database={url.database}",
         ]
-        splitter = Splitter(artifact, marker, [spec.file for spec in specs])
+        began = None if on_table is None else (lambda index: on_table(specs[index].table))
+        splitter = Splitter(artifact, marker, [spec.file for spec in specs], began)
         progress(0, total, "bytes", message)
         try:
             tools.run(

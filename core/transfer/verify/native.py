@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from time import monotonic
@@ -198,12 +198,14 @@ def checksum_native(
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
     snapshot: str | None = None,
+    pace: Callable[[str], None] | None = None,
 ) -> dict[str, TableSum]:
     """Count and hash every base table of ``url`` in ``form`` (which must be the server's own, see
     :func:`form_of`), keyed by table name like :func:`~.checksums.checksum_database`. Never writes.
 
     ``snapshot`` (PostgreSQL): an exported snapshot to read the database as of (the online route's base copy
-    is checked against the source at its replication slot's snapshot)."""
+    is checked against the source at its replication slot's snapshot). ``pace(table)``: called before each
+    table, which are then taken in name order (a backup's export order), to hold the hash behind the export."""
     url = sa.engine.make_url(url)
     where = display_url(url)
     engine_ = engines.open_engine(url)
@@ -227,6 +229,8 @@ def checksum_native(
             stop = threading.Event()
 
             def one(table: str, session: Connection) -> TableSum:
+                if pace is not None:
+                    pace(table)
                 if stop.is_set():
                     raise Cancelled("Verification was cancelled by the user.")
                 check_cancel(cancel, "Verification")
@@ -239,7 +243,7 @@ def checksum_native(
                 return TableSum(table, int(rows), f"{form}:{int(first or 0):x}:{int(second or 0):x}")
 
             # the largest tables first, so the last worker does not start the biggest one alone
-            order = sorted(schema, key=lambda name: -estimates.get(name, 0))
+            order = sorted(schema) if pace is not None else sorted(schema, key=lambda name: -estimates.get(name, 0))
             if workers <= 1 or len(order) <= 1:
                 for statement in _session_settings(conn, engine):
                     conn.exec_driver_sql(statement)
@@ -381,8 +385,10 @@ def checksum_in(
     workers: int = 1,
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
+    pace: Callable[[str], None] | None = None,
 ) -> dict[str, TableSum]:
-    """Every table's count and checksum in ``form``: the canonical one, or a fast one (:func:`checksum_native`)."""
+    """Every table's count and checksum in ``form``: the canonical one, or a fast one (:func:`checksum_native`,
+    which alone heeds ``pace``)."""
     if form == CANONICAL:
         return checksum_database(url, progress=progress, cancel=cancel)
-    return checksum_native(url, form, workers=workers, progress=progress, cancel=cancel)
+    return checksum_native(url, form, workers=workers, progress=progress, cancel=cancel, pace=pace)
