@@ -31,7 +31,7 @@ ENGINE_THROUGHPUT = {"postgresql": 16_000_000.0, "mysql": 6_500_000.0}
 #: hashes a sample of its largest table (:func:`~changeover.core.transfer.verify.native.hash_rate`), measured by
 #: benchmarks/run.py at 3 million rows (docs/benchmarks.md): the first run's estimate follows this machine and
 #: its load, read at plan time, rather than a benchmark machine's
-WINDOW_PER_HASH = {"postgresql": 0.32, "mysql": 0.26}
+WINDOW_PER_HASH = {"postgresql": 0.41, "mysql": 0.34}
 CROSS_ENGINE_FACTOR = 1.5  # a cross-engine copy converts every value on its way
 DEFAULT_DEPLOY_SECONDS = 0.5  # maintenance on and off, the switch and the restart hook of one deploy
 DATABASE_KINDS = engines.NAMES
