@@ -19,7 +19,6 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
@@ -157,10 +156,3 @@ def _unquote(name: str) -> str:
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:
     return str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
-
-
-def restore_listing(folder: Path, deferral: Deferral) -> Path:
-    """Write the restore's TOC (the deferred keys commented out) in ``folder``."""
-    path = folder / "restore.list"
-    path.write_text(deferral.listing, encoding="utf-8")
-    return path

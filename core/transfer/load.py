@@ -215,7 +215,10 @@ def _pg_restore(
         deferral = (
             _foreign_keys_to_defer(restore.path, artifact, Path(scratch), cancel) if params.defer_foreign_keys else None
         )
-        listing = [f"--use-list={foreign_keys.restore_listing(Path(scratch), deferral)}"] if deferral else []
+        listing: list[str] = []
+        if deferral is not None:  # the dump's contents with the deferred keys commented out
+            (Path(scratch) / "restore.list").write_text(deferral.listing, encoding="utf-8")
+            listing = [f"--use-list={Path(scratch) / 'restore.list'}"]
         try:
             tools.run(
                 [

@@ -4,7 +4,6 @@ for what those times cannot vouch for, by exact row counts)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,10 +15,21 @@ from changeover.core.upgrade import procedure
 from changeover.core.upgrade.procedure import RunEvent, UpgradeFailed
 from changeover.core.upgrade.quiesce import change_marks, changed_since
 from changeover.core.workspace import Workspace
+from tests.waiting import wait_for
 
 from .conftest import fill
 
 pytestmark = pytest.mark.servers
+
+
+def past_the_last_write(url: URL) -> None:
+    """Wait until the server's clock is past the second its tables last changed (MariaDB keeps seconds), so
+    that marks read from now on vouch for them; nothing to wait for on other engines."""
+    marks = change_marks(url)
+    if marks is None:
+        return
+    last = max((at for at in marks["tables"].values() if at is not None), default="")
+    wait_for(f"the server's clock past {last}", lambda: (change_marks(url) or {"at": ""})["at"] > last)
 
 
 def execute(url: URL, statement: str) -> None:
@@ -44,7 +54,7 @@ def test_a_write_to_the_source_after_its_backup_stops_the_switch(
     make: Callable[[], URL] = request.getfixturevalue("make_postgres_db" if engine == "postgresql" else "make_mysql_db")
     source, target = make(), make()
     fill(source)
-    time.sleep(1.1)  # MariaDB keeps seconds: the fill's own second is over before the backup's marks are read
+    past_the_last_write(source)  # the fill's own second is over before the backup's marks are read
     env_file = tmp_path / "shop.env"
     env_file.write_text("# shop\n")
     workspace.add_deploy("shop", str(env_file), restart_cmd="true", maintenance_var="MAINTENANCE_MODE")
@@ -77,7 +87,7 @@ def test_the_marks_vouch_only_for_what_they_can_tell(make_mysql_db: Callable[[],
     # read in the very second of the last write: a write later in that second would leave the same time
     same_second = {"at": marks["tables"]["items"], "tables": marks["tables"]}
     assert changed_since(url, same_second) == ([], ["items"])
-    time.sleep(1.1)
+    past_the_last_write(url)  # the changes below fall in a later second than the marks'
     execute(url, "DELETE FROM items WHERE id = 3")
     execute(url, "DROP TABLE going")
     changed, _uncertain = changed_since(url, marks)
